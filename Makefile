@@ -1,0 +1,25 @@
+# Two commands: `make run` and `make test`. Both set up the machine first (scripts/setup.sh).
+VENV := .venv
+PY := $(VENV)/bin/python
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
+
+.PHONY: setup run test demo bench bench-quality screenshots clean
+
+setup:
+	@bash scripts/setup.sh
+
+run: setup
+	@$(PY) -m app.launch
+
+test: setup
+	@$(PY) -m pytest -q
+
+demo: setup
+	@$(PY) scripts/make_demo.py
+
+bench: setup
+	@$(VENV)/bin/python -m pip install -q -e ".[bench]"
+	@$(PY) bench/bench_speed.py
+
+clean:
+	rm -rf .cache build dist *.egg-info

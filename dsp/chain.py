@@ -1,0 +1,373 @@
+"""Chain settings, the stage registry, presets, and building a processor chain from settings.
+
+A chain is an ordered list of :class:`StageSpec` (a stage kind, its frozen ``Settings``,
+bypass, and a per-stage dry/wet ``mix``) plus chain-wide options (total reduction cap, STFT
+size, whole-chain dry/wet mix and listen mode). Consecutive spectral stages share one
+:class:`~dsp.stft.StftProcessor`; time-domain stages (de-hum) run as processors of their own.
+The whole thing is wrapped in a latency-aligned :class:`~dsp.engine.DryWet`.
+
+Stage modules register their kinds with :func:`register` at import; :data:`STAGE_MODULES`
+lists them so that building a chain imports them all.
+
+Presets are TOML files: factory ones in ``assets/presets/``, user ones in the user config
+folder (``~/.config/roomtone/presets``). ``--set key=value`` reaches every field: chain fields
+by name (``max_total_reduction_db=12``), stage fields by kind or index
+(``gate.max_reduction_db=4``, ``stages.1.max_reduction_db=4``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import sys
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from dsp.engine import Chain, DryWet, Listen, Processor
+from dsp.errors import ParameterError
+from dsp.stft import SpectralStage, StftProcessor, StftSettings
+
+#: Modules that register stage kinds (imported lazily by :func:`registry`).
+STAGE_MODULES = ("dsp.denoise", "dsp.dehum", "dsp.refill", "dsp.eqmatch")
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """Whole-file knowledge handed to stage factories (data, never gathered by stages)."""
+
+    sample_rate: int
+    channels: int
+    profile: Any = None  # dsp.roomtone.NoiseProfile | None
+    hum: Any = None  # dsp.dehum.HumEstimate | None
+    max_total_reduction_db: float = 15.0
+    seed: int = 0
+    extras: dict = field(default_factory=dict)  # e.g. {"speech_spectrum": ...} for EQ match
+
+
+@dataclass(frozen=True)
+class StageKind:
+    """A kind of stage the chain can hold."""
+
+    name: str  # "gate", "mmse", "dehum", "refill", ...
+    label: str  # human name for the GUI and reports
+    settings_cls: type
+    domain: str  # "spectral" (runs inside the STFT) or "time" (a Processor of its own)
+    factory: Callable[[Any, BuildContext], SpectralStage | Processor]
+    description: str = ""
+    needs_profile: bool = False
+
+
+_REGISTRY: dict[str, StageKind] = {}
+
+
+def register(kind: StageKind) -> StageKind:
+    if kind.domain not in ("spectral", "time"):
+        raise ValueError(f"stage domain must be 'spectral' or 'time', got {kind.domain!r}")
+    _REGISTRY[kind.name] = kind
+    return kind
+
+
+def registry() -> dict[str, StageKind]:
+    """All stage kinds, importing the stage modules on first use."""
+    for mod in STAGE_MODULES:
+        if mod not in sys.modules:
+            importlib.import_module(mod)
+    return dict(_REGISTRY)
+
+
+def stage_kind(name: str) -> StageKind:
+    reg = registry()
+    if name not in reg:
+        raise ParameterError(f"unknown stage kind {name!r}; known kinds: {', '.join(sorted(reg))}")
+    return reg[name]
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One stage in a chain: its kind, settings, bypass flag and its own dry/wet mix (0..1)."""
+
+    kind: str
+    settings: Any
+    bypass: bool = False
+    mix: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.mix <= 1.0:
+            raise ParameterError(f"stage {self.kind!r}: mix must be between 0 and 1, got {self.mix}")
+
+
+@dataclass(frozen=True)
+class ChainSettings:
+    """Everything that decides what a render does (besides whole-file analyses)."""
+
+    stages: tuple[StageSpec, ...] = ()
+    max_total_reduction_db: float = 15.0
+    stft: StftSettings = StftSettings()
+    mix: float = 1.0
+    listen: str = "processed"
+    seed: int = 0
+    name: str = "custom"
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.max_total_reduction_db <= 60.0:
+            raise ParameterError(
+                f"max_total_reduction_db must be between 0 and 60 dB, got {self.max_total_reduction_db}"
+            )
+        if not 0.0 <= self.mix <= 1.0:
+            raise ParameterError(f"mix must be between 0 and 1, got {self.mix}")
+        try:
+            Listen(self.listen)
+        except ValueError:
+            raise ParameterError(
+                f"listen must be one of {[m.value for m in Listen]}, got {self.listen!r}"
+            ) from None
+
+    # -- serialisation ----------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "max_total_reduction_db": self.max_total_reduction_db,
+            "mix": self.mix,
+            "listen": self.listen,
+            "seed": self.seed,
+            "stft": dataclasses.asdict(self.stft),
+            "stages": [
+                {"kind": s.kind, "bypass": s.bypass, "mix": s.mix, **_settings_to_dict(s.settings)}
+                for s in self.stages
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ChainSettings:
+        data = dict(data)
+        stages = []
+        for i, raw in enumerate(data.pop("stages", [])):
+            raw = dict(raw)
+            if "kind" not in raw:
+                raise ParameterError(f"stage {i} has no 'kind'")
+            kind = stage_kind(raw.pop("kind"))
+            bypass = bool(raw.pop("bypass", False))
+            mix = float(raw.pop("mix", 1.0))
+            stages.append(StageSpec(kind.name, _settings_from_dict(kind.settings_cls, raw, f"stage {i} ({kind.name})"), bypass, mix))
+        stft = _settings_from_dict(StftSettings, data.pop("stft", {}), "stft")
+        known = {f.name for f in fields(cls)} - {"stages", "stft"}
+        unknown = set(data) - known
+        if unknown:
+            raise ParameterError(f"unknown chain settings {sorted(unknown)}; known: {sorted(known)}")
+        return cls(stages=tuple(stages), stft=stft, **data)
+
+    def with_overrides(self, assignments: list[str]) -> ChainSettings:
+        """Apply ``key=value`` strings (see module docstring)."""
+        out = self
+        for a in assignments:
+            out = _apply_override(out, a)
+        return out
+
+
+def _settings_to_dict(settings: Any) -> dict:
+    d = dataclasses.asdict(settings)
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+
+def _coerce(value: Any, current: Any, where: str) -> Any:
+    """Convert ``value`` (possibly a string from the CLI) to the type of ``current``."""
+    if isinstance(current, bool):
+        if isinstance(value, str):
+            if value.lower() in ("1", "true", "yes", "on"):
+                return True
+            if value.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ParameterError(f"{where}: expected true/false, got {value!r}")
+        return bool(value)
+    try:
+        if isinstance(current, int) and not isinstance(current, bool):
+            f = float(value)
+            if f != int(f):
+                raise ValueError
+            return int(f)
+        if isinstance(current, float):
+            return float(value)
+        if isinstance(current, tuple):
+            if isinstance(value, str):
+                value = [v for v in value.replace(",", " ").split()]
+            return tuple(_coerce(v, current[0], where) if current else float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{where}: expected a {type(current).__name__}, got {value!r}") from None
+    if current is None:
+        return value
+    return type(current)(value) if isinstance(value, str) else value
+
+
+def _settings_from_dict(cls: type, data: dict, where: str) -> Any:
+    defaults = cls()
+    names = {f.name for f in fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ParameterError(f"{where}: unknown settings {sorted(unknown)}; known: {sorted(names)}")
+    values = {k: _coerce(v, getattr(defaults, k), f"{where}.{k}") for k, v in data.items()}
+    return replace(defaults, **values)
+
+
+def _apply_override(chain: ChainSettings, assignment: str) -> ChainSettings:
+    if "=" not in assignment:
+        raise ParameterError(f"--set expects key=value, got {assignment!r}")
+    key, value = (s.strip() for s in assignment.split("=", 1))
+    parts = key.split(".")
+    chain_fields = {f.name: f for f in fields(ChainSettings)}
+    if len(parts) == 1 and parts[0] in chain_fields and parts[0] not in ("stages", "stft"):
+        return replace(chain, **{parts[0]: _coerce(value, getattr(chain, parts[0]), key)})
+    if parts[0] == "stft" and len(parts) == 2:
+        return replace(chain, stft=_settings_from_dict(StftSettings, {**dataclasses.asdict(chain.stft), parts[1]: value}, "stft"))
+    # stage by index (stages.N.field) or by kind (kind.field / kind.N.field)
+    if parts[0] == "stages" and len(parts) == 3:
+        try:
+            idx = int(parts[1])
+            spec = chain.stages[idx]
+        except (ValueError, IndexError):
+            raise ParameterError(f"{key}: no stage {parts[1]!r} (the chain has {len(chain.stages)} stages)") from None
+        field_name = parts[2]
+    elif len(parts) == 2:
+        matches = [i for i, s in enumerate(chain.stages) if s.kind == parts[0]]
+        if not matches:
+            raise ParameterError(
+                f"{key}: no stage of kind {parts[0]!r} in this chain (stages: {[s.kind for s in chain.stages]}); "
+                "use stages.N.field"
+            )
+        if len(matches) > 1:
+            raise ParameterError(f"{key}: the chain has {len(matches)} {parts[0]!r} stages; use stages.N.{parts[1]}")
+        idx, field_name = matches[0], parts[1]
+        spec = chain.stages[idx]
+    else:
+        raise ParameterError(f"--set {key}: expected FIELD, stft.FIELD, KIND.FIELD or stages.N.FIELD")
+    if field_name in ("bypass", "mix"):
+        new_spec = replace(spec, **{field_name: _coerce(value, getattr(spec, field_name), key)})
+    else:
+        cls = type(spec.settings)
+        new_settings = _settings_from_dict(cls, {**_settings_to_dict(spec.settings), field_name: value}, key)
+        new_spec = replace(spec, settings=new_settings)
+    stages = list(chain.stages)
+    stages[idx] = new_spec
+    return replace(chain, stages=tuple(stages))
+
+
+# -- presets ------------------------------------------------------------------------------------
+def factory_preset_dir() -> Path:
+    base = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parents[1]))
+    return base / "assets" / "presets"
+
+
+def user_preset_dir() -> Path:
+    if sys.platform == "win32":
+        base = Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
+    return base / "roomtone" / "presets"
+
+
+def list_presets() -> dict[str, Path]:
+    """Preset name -> file; user presets shadow factory ones of the same name."""
+    out: dict[str, Path] = {}
+    for folder in (factory_preset_dir(), user_preset_dir()):
+        if folder.is_dir():
+            for p in sorted(folder.glob("*.toml")):
+                out[p.stem] = p
+    return out
+
+
+DEFAULT_PRESET = "podcast"
+
+
+def load_preset(name_or_path: str | os.PathLike = DEFAULT_PRESET) -> ChainSettings:
+    """A preset by name (factory or user) or by path to a ``.toml`` file."""
+    path = Path(name_or_path)
+    if path.suffix != ".toml" or not path.exists():
+        presets = list_presets()
+        if str(name_or_path) not in presets:
+            raise ParameterError(
+                f"unknown preset {str(name_or_path)!r}; available: {', '.join(sorted(presets)) or 'none'} "
+                "(or give a path to a .toml preset)"
+            )
+        path = presets[str(name_or_path)]
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ParameterError(f"{path}: cannot read preset ({exc})") from None
+    data.setdefault("name", path.stem)
+    return ChainSettings.from_dict(data)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    s = str(v).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{s}"'
+
+
+def preset_to_toml(settings: ChainSettings) -> str:
+    d = settings.to_dict()
+    lines = [f"{k} = {_toml_value(d[k])}" for k in ("name", "description", "max_total_reduction_db", "mix", "listen", "seed")]
+    lines += ["", "[stft]"] + [f"{k} = {_toml_value(v)}" for k, v in d["stft"].items()]
+    for st in d["stages"]:
+        lines += ["", "[[stages]]"] + [f"{k} = {_toml_value(v)}" for k, v in st.items() if v is not None]
+    return "\n".join(lines) + "\n"
+
+
+def save_user_preset(settings: ChainSettings, name: str) -> Path:
+    if not name or any(c in name for c in "/\\:") or name.startswith("."):
+        raise ParameterError(f"preset name {name!r} is not a valid file name")
+    folder = user_preset_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.toml"
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(preset_to_toml(replace(settings, name=name)), encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+# -- building -----------------------------------------------------------------------------------
+def build_chain(settings: ChainSettings, context: BuildContext) -> DryWet:
+    """A ready-to-prepare processor for ``settings`` with the whole-file knowledge in ``context``."""
+    context = replace(context, max_total_reduction_db=settings.max_total_reduction_db, seed=settings.seed)
+    processors: list[Processor] = []
+    spectral: list[SpectralStage] = []
+
+    def flush() -> None:
+        if spectral:
+            processors.append(
+                StftProcessor(list(spectral), settings=settings.stft, max_total_reduction_db=settings.max_total_reduction_db)
+            )
+            spectral.clear()
+
+    for spec in settings.stages:
+        if spec.bypass:
+            continue
+        kind = stage_kind(spec.kind)
+        if kind.needs_profile and context.profile is None:
+            raise ParameterError(
+                f"the {kind.label} stage needs a room-tone profile: learn one (--learn A-B), "
+                "find one automatically (--auto-profile) or load one (--profile room.json)"
+            )
+        stage = kind.factory(spec.settings, context)
+        if kind.domain == "spectral":
+            stage.mix = spec.mix  # spectral stages blend their own gain (exact, inside the STFT)
+            spectral.append(stage)
+        else:
+            flush()
+            processors.append(stage if spec.mix == 1.0 else DryWet(stage, mix=spec.mix))
+    flush()
+    return DryWet(Chain(processors), mix=settings.mix, listen=settings.listen)
+
+
+def chain_needs_profile(settings: ChainSettings) -> bool:
+    return any(stage_kind(s.kind).needs_profile for s in settings.stages if not s.bypass)

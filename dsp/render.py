@@ -1,0 +1,205 @@
+"""THE render loop. Monitoring, Apply, export, the CLI and batch all go through ``render_blocks``.
+
+``render_blocks(source, processor, start=a, stop=b)`` yields the processed samples of ``[a, b)``,
+latency-trimmed (output sample ``n`` aligned with input sample ``n``). It starts
+``processor.preroll`` samples early (rounded down to ``processor.alignment``), so a render from
+a playhead equals the same span of a full render; past the end of the source it feeds zeros
+to flush the latency. The full render is simply ``start=0, stop=frames``.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Protocol
+
+import numpy as np
+
+from dsp.engine import AudioSpec, Processor
+from dsp.errors import Cancelled, ParameterError
+
+DEFAULT_BLOCK = 65536
+
+
+class BlockSource(Protocol):
+    """Random-access audio: ``read(start, n)`` -> ``(channels, n)`` float32 within ``[0, frames)``."""
+
+    sample_rate: int
+    channels: int
+    frames: int
+
+    def read(self, start: int, frames: int) -> np.ndarray: ...
+
+
+class ArraySource:
+    """A :class:`BlockSource` over an in-memory ``(channels, samples)`` array."""
+
+    def __init__(self, audio: np.ndarray, sample_rate: int) -> None:
+        audio = np.asarray(audio, dtype=np.float32)
+        if audio.ndim == 1:
+            audio = audio[None, :]
+        self.audio = np.ascontiguousarray(audio)
+        self.sample_rate = int(sample_rate)
+        self.channels = self.audio.shape[0]
+        self.frames = self.audio.shape[1]
+
+    def read(self, start: int, frames: int) -> np.ndarray:
+        return self.audio[:, start : start + frames]
+
+
+def ensure_prepared(processor: Processor, sample_rate: int, channels: int, block_size: int) -> None:
+    """Prepare ``processor`` unless it already is for this rate, channel count and block size."""
+    spec = processor.spec
+    if spec is None or spec.sample_rate != sample_rate or spec.channels != channels or spec.max_block < block_size:
+        processor.prepare(AudioSpec(sample_rate, channels, max(block_size, spec.max_block if spec else 0)))
+
+
+def render_blocks(
+    source: BlockSource,
+    processor: Processor,
+    *,
+    start: int = 0,
+    stop: int | None = None,
+    block_size: int = DEFAULT_BLOCK,
+    preroll: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> Iterator[np.ndarray]:
+    """Yield processed, latency-trimmed ``(channels, n)`` blocks covering ``[start, stop)``.
+
+    ``progress(done, total)`` is called after each block (samples of the span); ``cancel()``
+    returning true raises :class:`~dsp.errors.Cancelled` between blocks.
+    """
+    frames = source.frames
+    stop = frames if stop is None else int(stop)
+    if not 0 <= start <= stop <= frames:
+        raise ParameterError(f"render span [{start}, {stop}) is outside the source's {frames} samples")
+    if block_size < 1:
+        raise ParameterError(f"block_size must be >= 1, got {block_size}")
+    ensure_prepared(processor, source.sample_rate, source.channels, block_size)
+    latency = processor.latency
+    pre = processor.preroll if preroll is None else int(preroll)
+    pos0 = max(0, start - pre)
+    pos0 -= pos0 % processor.alignment
+    processor.reset(position=pos0)
+    skip = start - pos0 + latency
+    feed_end = stop + latency
+    need = stop - start
+    emitted = 0
+    pos = pos0
+    while emitted < need:
+        if cancel is not None and cancel():
+            raise Cancelled("cancelled by the user; nothing was written")
+        n = min(block_size, feed_end - pos)
+        if pos + n <= frames:
+            block = source.read(pos, n)
+        else:
+            block = np.zeros((source.channels, n), np.float32)
+            avail = max(0, frames - pos)
+            if avail:
+                block[:, :avail] = source.read(pos, avail)
+        out = processor.process(np.ascontiguousarray(block, dtype=np.float32))
+        pos += n
+        if skip:
+            d = min(skip, out.shape[1])
+            out = out[:, d:]
+            skip -= d
+        if out.shape[1]:
+            out = out[:, : need - emitted]
+            emitted += out.shape[1]
+            if progress is not None:
+                progress(emitted, need)
+            yield out
+
+
+def render_array(
+    audio: np.ndarray, sample_rate: int, processor: Processor, *, block_size: int = DEFAULT_BLOCK, **kw
+) -> np.ndarray:
+    """Render a whole in-memory array (tests, analyses of short files)."""
+    src = ArraySource(audio, sample_rate)
+    parts = list(render_blocks(src, processor, block_size=block_size, **kw))
+    if not parts:
+        return np.zeros((src.channels, 0), np.float32)
+    return np.concatenate(parts, axis=1)
+
+
+def software_versions() -> dict[str, str]:
+    """Versions that affect a render's output (recorded with every render)."""
+    import numba
+    import scipy
+    import soundfile
+
+    from dsp import __version__
+
+    return {
+        "roomtone": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "numba": numba.__version__,
+        "soundfile": soundfile.__version__,
+        "libsndfile": soundfile.__libsndfile_version__,
+    }
+
+
+@dataclass
+class RenderRecord:
+    """What a render did: inputs, output, settings, versions, timing (written beside outputs)."""
+
+    source: str
+    output: str
+    format: str
+    sample_rate: int
+    channels: int
+    frames: int
+    chain: dict
+    settings: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=software_versions)
+    nonfinite_samples: int = 0
+    seconds: float = 0.0
+
+    @property
+    def realtime_factor(self) -> float:
+        return (self.frames / self.sample_rate) / self.seconds if self.seconds > 0 else float("inf")
+
+    def to_dict(self) -> dict:
+        from dataclasses import asdict
+
+        d = asdict(self)
+        d["realtime_factor"] = round(self.realtime_factor, 1)
+        return d
+
+
+def render_file(
+    source_path,
+    output_path,
+    processor: Processor,
+    *,
+    fmt: str | None = None,
+    settings: dict | None = None,
+    block_size: int = DEFAULT_BLOCK,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    post: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> RenderRecord:
+    """Render ``source_path`` through ``processor`` into ``output_path``, atomically.
+
+    The output keeps the source's rate and channels; ``fmt`` defaults to the source's own
+    (see :func:`dsp.io.format_for_source`).
+    """
+    from dsp.io import AtomicWriter, AudioReader, format_for_source
+
+    t0 = time.perf_counter()
+    with AudioReader(source_path) as reader:
+        fmt = fmt or format_for_source(reader.info)
+        with AtomicWriter(output_path, reader.sample_rate, reader.channels, fmt, sources=(source_path,)) as w:
+            for block in render_blocks(reader, processor, block_size=block_size, progress=progress, cancel=cancel):
+                w.write(post(block) if post is not None else block)
+            w.commit()
+        return RenderRecord(
+            source=str(source_path), output=str(output_path), format=fmt,
+            sample_rate=reader.sample_rate, channels=reader.channels, frames=reader.frames,
+            chain=processor.describe(), settings=settings or {},
+            nonfinite_samples=reader.nonfinite_count, seconds=time.perf_counter() - t0,
+        )
