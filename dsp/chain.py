@@ -31,7 +31,7 @@ from dsp.errors import ParameterError
 from dsp.stft import SpectralStage, StftProcessor, StftSettings
 
 #: Modules that register stage kinds (imported lazily by :func:`registry`).
-STAGE_MODULES = ("dsp.denoise", "dsp.dehum", "dsp.refill", "dsp.eqmatch")
+STAGE_MODULES = ("dsp.denoise", "dsp.dehum", "dsp.refill", "dsp.eqmatch", "dsp.bandmix")
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,13 @@ class StageKind:
     factory: Callable[[Any, BuildContext], SpectralStage | Processor]
     description: str = ""
     needs_profile: bool = False
+    #: "pass" (a noise-reduction pass: counts for --passes / --max-reduction-db), "repair"
+    #: (refill, EQ match, band mix) or "utility".
+    role: str = "pass"
+    #: Optional whole-file analysis run before building: (source, stage settings, context) ->
+    #: context with what the stage needs added (e.g. the hum estimate, the EQ-match curve).
+    #: ``source`` is a dsp.render.BlockSource; stream it in blocks (bounded memory).
+    analyse: Callable[[Any, Any, BuildContext], BuildContext] | None = None
 
 
 _REGISTRY: dict[str, StageKind] = {}
@@ -367,6 +374,18 @@ def build_chain(settings: ChainSettings, context: BuildContext) -> DryWet:
             processors.append(stage if spec.mix == 1.0 else DryWet(stage, mix=spec.mix))
     flush()
     return DryWet(Chain(processors), mix=settings.mix, listen=settings.listen)
+
+
+def analyse_source(source: Any, settings: ChainSettings, context: BuildContext) -> BuildContext:
+    """Run the whole-file analyses of every active stage (in chain order) and return the context."""
+    context = replace(context, max_total_reduction_db=settings.max_total_reduction_db, seed=settings.seed)
+    for spec in settings.stages:
+        if spec.bypass:
+            continue
+        kind = stage_kind(spec.kind)
+        if kind.analyse is not None:
+            context = kind.analyse(source, spec.settings, context)
+    return context
 
 
 def chain_needs_profile(settings: ChainSettings) -> bool:

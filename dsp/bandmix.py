@@ -1,0 +1,1 @@
+"""Placeholder: this module registers its stage kinds with dsp.chain.register."""
