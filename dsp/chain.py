@@ -378,7 +378,12 @@ def build_chain(settings: ChainSettings, context: BuildContext) -> DryWet:
 
 def analyse_source(source: Any, settings: ChainSettings, context: BuildContext) -> BuildContext:
     """Run the whole-file analyses of every active stage (in chain order) and return the context."""
-    context = replace(context, max_total_reduction_db=settings.max_total_reduction_db, seed=settings.seed)
+    context = replace(
+        context,
+        max_total_reduction_db=settings.max_total_reduction_db,
+        seed=settings.seed,
+        extras={**context.extras, "chain_settings": settings},
+    )
     for spec in settings.stages:
         if spec.bypass:
             continue

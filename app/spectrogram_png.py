@@ -1,0 +1,150 @@
+"""A Qt-free, matplotlib-free PNG of a spectrogram (dB, magma-like colours) with a hole-map overlay.
+
+Everything is numpy plus ``zlib``/``struct``: colour mapping, resampling to the image size, a
+tiny 3x5 bitmap font for tick labels, and the PNG encoder. Batch reports reuse it.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+#: Anchor colours of a magma-like perceptual map (dark purple -> orange -> pale yellow).
+_MAGMA = np.array([
+    (0.000, 0, 0, 4), (0.125, 28, 16, 68), (0.250, 79, 18, 123), (0.375, 129, 37, 129),
+    (0.500, 181, 54, 122), (0.625, 229, 80, 100), (0.750, 251, 135, 97), (0.875, 254, 194, 135),
+    (1.000, 252, 253, 191),
+], np.float64)
+HOLE_COLOUR = np.array([0, 230, 255], np.float64)  # cyan: absent from magma, so holes stand out
+
+_FONT = {  # 3x5 glyphs, rows top to bottom, 3 bits each
+    "0": (7, 5, 5, 5, 7), "1": (2, 6, 2, 2, 7), "2": (7, 1, 7, 4, 7), "3": (7, 1, 7, 1, 7),
+    "4": (5, 5, 7, 1, 1), "5": (7, 4, 7, 1, 7), "6": (7, 4, 7, 5, 7), "7": (7, 1, 1, 1, 1),
+    "8": (7, 5, 7, 5, 7), "9": (7, 5, 7, 1, 7), ".": (0, 0, 0, 0, 2), "k": (4, 5, 6, 5, 5),
+    "s": (0, 7, 4, 1, 7), "H": (5, 5, 7, 5, 5), "z": (0, 7, 1, 4, 7), " ": (0, 0, 0, 0, 0),
+    ":": (0, 2, 0, 2, 0), "m": (0, 5, 7, 5, 5),
+}
+
+
+def colour_map(values: np.ndarray) -> np.ndarray:
+    """Map values in [0, 1] to RGB uint8 (..., 3) with the magma-like map."""
+    v = np.clip(np.asarray(values, np.float64), 0.0, 1.0)
+    out = np.empty(v.shape + (3,), np.float64)
+    for ch in range(3):
+        out[..., ch] = np.interp(v, _MAGMA[:, 0], _MAGMA[:, ch + 1])
+    return out.round().astype(np.uint8)
+
+
+def encode_png(rgb: np.ndarray) -> bytes:
+    """PNG bytes of an ``(height, width, 3)`` uint8 image."""
+    rgb = np.ascontiguousarray(rgb, np.uint8)
+    h, w, _ = rgb.shape
+    raw = np.zeros((h, 1 + 3 * w), np.uint8)
+    raw[:, 1:] = rgb.reshape(h, 3 * w)
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)) + chunk(b"IEND", b""))
+
+
+def _text(img: np.ndarray, x: int, y: int, s: str, colour=(220, 220, 220), scale: int = 2) -> None:
+    for ch in s:
+        glyph = _FONT.get(ch, _FONT[" "])
+        for r, bits in enumerate(glyph):
+            for c in range(3):
+                if bits & (4 >> c):
+                    y0, x0 = y + r * scale, x + c * scale
+                    if 0 <= y0 and y0 + scale <= img.shape[0] and 0 <= x0 and x0 + scale <= img.shape[1]:
+                        img[y0 : y0 + scale, x0 : x0 + scale] = colour
+        x += 4 * scale
+
+
+def _nice_step(span: float, target: int) -> float:
+    raw = span / max(target, 1)
+    mag = 10 ** np.floor(np.log10(raw)) if raw > 0 else 1.0
+    for m in (1, 2, 5, 10):
+        if m * mag >= raw:
+            return float(m * mag)
+    return float(10 * mag)
+
+
+def render_spectrogram(level_db: np.ndarray, sample_rate: int, duration_s: float, *, mask: np.ndarray | None = None,
+                       width: int = 1200, height: int = 400, db_range: float = 90.0, top_db: float | None = None,
+                       log_frequency: bool = False, min_hz: float = 30.0) -> np.ndarray:
+    """An ``(H, W, 3)`` uint8 image of ``level_db`` ``(columns, bins)`` with holes (``mask`` > 0) in cyan.
+
+    Frequency runs bottom (0 Hz) to top (Nyquist); time left to right over ``duration_s``.
+    """
+    level_db = np.asarray(level_db, np.float64)
+    cols, bins = level_db.shape
+    left, bottom, pad = 64, 24, 6
+    img = np.full((height + bottom + pad, width + left + pad, 3), 16, np.uint8)
+    nyq = sample_rate / 2.0
+    np.arange(bins) * nyq / max(bins - 1, 1)
+    rows = np.arange(height)[::-1]  # image row 0 is the top
+    if log_frequency:
+        f_rows = min_hz * (nyq / min_hz) ** (rows / max(height - 1, 1))
+    else:
+        f_rows = rows / max(height - 1, 1) * nyq
+    b_idx = np.clip(np.round(f_rows / nyq * (bins - 1)).astype(int), 0, bins - 1)
+    c_idx = np.clip((np.arange(width) * cols) // max(width, 1), 0, max(cols - 1, 0))
+    if cols == 0 or bins == 0:
+        return img
+    top = np.nanmax(level_db) if top_db is None else top_db
+    grid = level_db[np.ix_(c_idx, b_idx)].T  # (height, width)
+    rgb = colour_map((grid - (top - db_range)) / db_range).astype(np.float64)
+    if mask is not None and mask.size:
+        m = np.asarray(mask, np.float64)[np.ix_(c_idx, b_idx)].T
+        alpha = np.clip(m * 2.0, 0.0, 0.85)[..., None]
+        rgb = rgb * (1 - alpha) + HOLE_COLOUR * alpha
+    img[pad // 2 : pad // 2 + height, left : left + width] = rgb.round().astype(np.uint8)
+    # frequency ticks
+    if log_frequency:
+        ticks = [f for f in (50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000) if min_hz <= f <= nyq]
+    else:
+        step = _nice_step(nyq, 6)
+        ticks = list(np.arange(0, nyq + 1e-9, step))
+    for f in ticks:
+        r = int(np.argmin(np.abs(f_rows - f))) + pad // 2
+        img[r, left - 4 : left] = 200
+        label = f"{f / 1000:g}k" if f >= 1000 else f"{f:g}"
+        _text(img, 2, max(0, r - 5), label)
+    _text(img, 2, height + pad // 2 + 8, "Hz")
+    # time ticks
+    if duration_s > 0:
+        step = _nice_step(duration_s, 8)
+        for t in np.arange(0, duration_s + 1e-9, step):
+            c = left + int(round(t / duration_s * (width - 1)))
+            img[height + pad // 2 : height + pad // 2 + 4, c] = 200
+            _text(img, min(c, img.shape[1] - 40), height + pad // 2 + 6, f"{t:g}s")
+    return img
+
+
+def write_spectrogram_png(path: str | os.PathLike, level_db: np.ndarray, sample_rate: int, duration_s: float, **kw) -> Path:
+    """Write :func:`render_spectrogram` as a PNG (atomically). Returns the path."""
+    from dsp.errors import OutputError
+    from dsp.io import check_target
+
+    path = Path(path)
+    check_target(path)
+    data = encode_png(render_spectrogram(level_db, sample_rate, duration_s, **kw))
+    tmp = path.with_name(f".{path.name}.tmp-roomtone")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"{path}: cannot write the picture ({exc.strerror or exc}); choose another folder") from None
+    return path
+
+
+def write_hole_map_png(path: str | os.PathLike, hole_map, **kw) -> Path:
+    """The processed spectrogram of a :class:`dsp.holes.HoleMap` with its holes, as a PNG."""
+    return write_spectrogram_png(path, hole_map.level_db, hole_map.sample_rate, hole_map.duration_s,
+                                 mask=hole_map.mask, **kw)
