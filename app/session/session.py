@@ -1,0 +1,682 @@
+"""The Session: the current Project, its History, and the one way to change it.
+
+``Session.apply(label, fn)`` is the only mutator: ``fn`` maps the current (immutable) Project to
+a new one, the result is pushed onto the :class:`~app.session.history.History` under ``label``,
+and every subscriber is called with ``(old, new)``. The convenience mutators below (stage
+settings, bypass, chain structure, presets, room tone, selection) all go through it with
+readable labels, so every edit is undoable and shows in the Edit menu as e.g. "Undo Change Gate
+max reduction". Views bind to the session (napari's viewer model): they read the Project,
+write through these methods, and redraw from the ``(old, new)`` notification.
+
+Selection changes go through :meth:`Session.apply` too, but with ``undoable=False``: like
+Audacity and RX, clicking around does not fill the undo list and does not make the project
+"unsaved"; an undo restores the selection that went with that state.
+
+Threads: the session lives on the GUI thread and :meth:`Session.apply` refuses other threads.
+Long work (learning a profile over a long file, building a processor with whole-file analyses,
+renders) is available as plain functions of a Project snapshot -- :func:`estimate_profile`,
+:func:`build_processor`, :func:`render_project` -- for :class:`~app.session.jobs.JobRunner`
+jobs; their results come back through :meth:`Session.apply` on the GUI thread.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from app.session.history import History
+from app.session.project import (
+    PROJECT_SUFFIX,
+    Project,
+    Selection,
+    SourceProblem,
+    SourceRef,
+    hash_file,
+    load_project,
+    profiles_equal,
+    read_project_json,
+    relink,
+    resolve_source,
+    save_project,
+)
+from dsp.chain import ChainSettings, StageSpec
+from dsp.errors import ParameterError
+from dsp.roomtone import NoiseProfile
+
+Listener = Callable[[Project, Project], None]
+
+#: Unit suffixes dropped from field names in undo labels ("max_reduction_db" -> "max reduction").
+_UNIT_SUFFIXES = ("_db", "_ms", "_hz", "_s", "_pct", "_dbfs", "_samples")
+
+#: Undo labels for chain-wide fields.
+_CHAIN_FIELD_LABELS = {
+    "mix": "Change dry/wet mix",
+    "listen": "Change listen mode",
+    "max_total_reduction_db": "Change max total reduction",
+    "seed": "Change noise seed",
+    "name": "Rename chain",
+    "description": "Change chain description",
+    "stft.n_fft": "Change FFT size",
+    "stft.overlap": "Change FFT overlap",
+}
+
+
+# -- labels --------------------------------------------------------------------------------------
+def field_label(name: str) -> str:
+    """``"max_reduction_db"`` -> ``"max reduction"`` (undo labels, tooltips)."""
+    for suffix in _UNIT_SUFFIXES:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            name = name[: -len(suffix)]
+            break
+    return name.replace("_", " ")
+
+
+def kind_label(kind: str) -> str:
+    """The stage kind's human label ("Gate"), or its name if it is not registered."""
+    from dsp.chain import stage_kind
+
+    try:
+        return stage_kind(kind).label
+    except ParameterError:
+        return kind
+
+
+def stage_label(chain: ChainSettings, index: int) -> str:
+    """Label of stage ``index``; numbered when the chain holds several of that kind ("MMSE 2")."""
+    spec = chain.stages[index]
+    label = kind_label(spec.kind)
+    same = [i for i, s in enumerate(chain.stages) if s.kind == spec.kind]
+    if len(same) > 1:
+        label += f" {same.index(index) + 1}"
+    return label
+
+
+def _coerce(current: Any, value: Any, where: str) -> Any:
+    """``value`` converted to the type of the field's ``current`` value."""
+    try:
+        if current is None or value is None:
+            return value
+        if isinstance(current, bool):
+            if isinstance(value, str):
+                low = value.strip().lower()
+                if low in ("1", "true", "yes", "on"):
+                    return True
+                if low in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError
+            return bool(value)
+        if isinstance(current, int):
+            f = float(value)
+            if f != int(f):
+                raise ValueError
+            return int(f)
+        if isinstance(current, float):
+            return float(value)
+        if isinstance(current, str):
+            return str(value)
+        if isinstance(current, tuple):
+            return tuple(value)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{where}: expected a {type(current).__name__}, got {value!r}") from None
+    return value
+
+
+def _check_index(chain: ChainSettings, index: int, *, allow_end: bool = False) -> int:
+    n = len(chain.stages)
+    hi = n if allow_end else n - 1
+    if not isinstance(index, int) or not 0 <= index <= hi:
+        raise ParameterError(
+            f"no stage at position {index}: the chain has {n} stage{'s' if n != 1 else ''} (0-{max(hi, 0)})"
+        )
+    return index
+
+
+def _replace_stage(chain: ChainSettings, index: int, spec: StageSpec) -> ChainSettings:
+    stages = list(chain.stages)
+    stages[index] = spec
+    return dataclasses.replace(chain, stages=tuple(stages))
+
+
+# -- work on a Project snapshot (safe on job threads) -------------------------------------------
+def _require_source(project: Project) -> SourceRef:
+    if project.source is None:
+        raise ParameterError("no source audio: open an audio file first")
+    return project.source
+
+
+def _pipeline() -> Any | None:
+    """``app.pipeline`` (the CLI's build and render path) when it is available."""
+    try:
+        import app.pipeline as pipeline
+    except ModuleNotFoundError as exc:
+        if exc.name in ("app.pipeline",):
+            return None
+        raise
+    if not (hasattr(pipeline, "prepare_processor") and hasattr(pipeline, "clean_file")):
+        return None
+    return pipeline
+
+
+def estimate_profile(
+    project: Project, regions: Sequence[tuple[float, float]] | None = None
+) -> NoiseProfile:
+    """Learn the room tone of ``project``'s source from ``regions`` (seconds), or find it
+    automatically (``regions=None``), at the chain's STFT size. Runs on any thread."""
+    from dsp.io import AudioReader
+    from dsp.roomtone import RoomToneSettings, estimate_room_tone
+
+    src = _require_source(project)
+    with AudioReader(src.path) as reader:
+        return estimate_room_tone(
+            reader, reader.sample_rate,
+            regions=None if regions is None else [(float(a), float(b)) for a, b in regions],
+            settings=RoomToneSettings(stft=project.chain.stft), source_name=src.name,
+        )
+
+
+def _profile_copy(profile: NoiseProfile | None) -> NoiseProfile | None:
+    """A shallow copy handed to code that may annotate it (the Project's own stays untouched)."""
+    return None if profile is None else dataclasses.replace(profile)
+
+
+def build_processor(project: Project) -> Any:
+    """A ready-to-prepare processor for ``project`` (the same build the CLI does).
+
+    Goes through ``app.pipeline.prepare_processor`` so that stage analyses (hum, EQ match) run
+    exactly as in a CLI render; falls back to ``dsp.chain`` directly while that module is
+    missing. Reads the source (whole-file analyses): run it as a job for long files.
+    """
+    from dsp.io import AudioReader
+
+    src = _require_source(project)
+    pipeline = _pipeline()
+    with AudioReader(src.path) as reader:
+        if pipeline is not None:
+            processor, _context = pipeline.prepare_processor(
+                reader, project.chain, profile=_profile_copy(project.profile), source_name=src.name
+            )
+            return processor
+        from dsp.chain import BuildContext, analyse_source, build_chain
+
+        context = BuildContext(reader.sample_rate, reader.channels, profile=project.profile)
+        context = analyse_source(reader, project.chain, context)
+        return build_chain(project.chain, context)
+
+
+def render_project(
+    project: Project,
+    out_path: str | os.PathLike,
+    fmt: str | None = None,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    record: bool = True,
+) -> Any:
+    """Render ``project``'s source through its chain into ``out_path`` (atomic). Same code
+    path as ``roomtone clean`` (``app.pipeline.clean_file``), so an export is bit-identical to
+    a CLI render of the same settings and profile. ``progress(done, total)`` in samples;
+    ``cancel()`` returning true stops it with :class:`~dsp.errors.Cancelled` (nothing written).
+    Returns the :class:`~dsp.render.RenderRecord`."""
+    src = _require_source(project)
+    pipeline = _pipeline()
+    if pipeline is not None:
+        return pipeline.clean_file(
+            src.path, out_path, project.chain, profile=_profile_copy(project.profile), fmt=fmt,
+            progress=progress, cancel=cancel, record=record,
+        )
+    from dsp.render import render_file
+
+    processor = build_processor(project)
+    return render_file(
+        src.path, out_path, processor, fmt=fmt, settings=project.chain.to_dict(),
+        progress=progress, cancel=cancel,
+    )
+
+
+# -- the session ---------------------------------------------------------------------------------
+class Session:
+    """Current Project + History; :meth:`apply` is the only mutator."""
+
+    def __init__(self, project: Project | None = None) -> None:
+        project = Project() if project is None else project
+        self.history = History(project)
+        self.path: Path | None = None
+        self._saved: Project | None = project
+        self._listeners: list[Listener] = []
+        self._thread = threading.get_ident()
+        self._group: tuple[str, str] | None = None
+        self._group_ids = itertools.count(1)
+
+    # -- state --------------------------------------------------------------------------------
+    @property
+    def project(self) -> Project:
+        return self.history.current
+
+    @property
+    def dirty(self) -> bool:
+        """Whether there are changes not saved to :attr:`path` (selection changes do not count)."""
+        saved, cur = self._saved, self.project
+        if saved is None:
+            return True
+        if saved is cur:
+            return False
+        return not (
+            saved.source == cur.source and saved.chain == cur.chain and saved.name == cur.name
+            and saved.analyses == cur.analyses and profiles_equal(saved.profile, cur.profile)
+        )
+
+    @dirty.setter
+    def dirty(self, value: bool) -> None:
+        self._saved = None if value else self.project
+
+    @property
+    def title(self) -> str:
+        """Window title: project or file name, with ``*`` when there are unsaved changes."""
+        name = self.path.stem if self.path is not None else (
+            self.project.source.name if self.project.source is not None else self.project.name
+        )
+        return f"{name}{' *' if self.dirty else ''}"
+
+    # -- the mutator --------------------------------------------------------------------------
+    def apply(
+        self,
+        label: str,
+        fn: Callable[[Project], Project],
+        *,
+        coalesce_key: str | None = None,
+        undoable: bool = True,
+    ) -> Project:
+        """Replace the Project with ``fn(project)`` as the undo step ``label``; notify listeners.
+
+        Consecutive calls with the same non-None ``coalesce_key`` make one undo step (a slider
+        drag). ``undoable=False`` changes the current state without a new step (selection).
+        A result equal to the current Project changes nothing and notifies no one.
+        """
+        self._check_thread()
+        old = self.project
+        new = fn(old)
+        if not isinstance(new, Project):
+            raise TypeError(f"Session.apply({label!r}): the edit returned {type(new).__name__}, not a Project")
+        if new is old or new == old:
+            return old
+        if not undoable:
+            self.history.amend(new)
+        elif self._group is not None:
+            self.history.push(self._group[0], new, coalesce_key=self._group[1])
+        else:
+            self.history.push(label, new, coalesce_key=coalesce_key)
+        self._notify(old, new)
+        return new
+
+    @contextmanager
+    def group(self, label: str) -> Iterator[None]:
+        """Make every :meth:`apply` inside the ``with`` block one undo step called ``label``
+        (napari's ``block_history``). Nested groups join the outermost one."""
+        if self._group is not None:
+            yield
+            return
+        self.history.end_coalescing()
+        self._group = (label, f"group:{next(self._group_ids)}")
+        try:
+            yield
+        finally:
+            self._group = None
+            self.history.end_coalescing()
+
+    def end_coalescing(self) -> None:
+        """Close the current slider-drag step (call on slider release / editing finished)."""
+        self.history.end_coalescing()
+
+    def undo(self) -> bool:
+        self._check_thread()
+        old = self.project
+        if self.history.undo() is None:
+            return False
+        self._notify(old, self.project)
+        return True
+
+    def redo(self) -> bool:
+        self._check_thread()
+        old = self.project
+        if self.history.redo() is None:
+            return False
+        self._notify(old, self.project)
+        return True
+
+    @property
+    def can_undo(self) -> bool:
+        return self.history.can_undo
+
+    @property
+    def can_redo(self) -> bool:
+        return self.history.can_redo
+
+    def subscribe(self, callback: Listener) -> Callable[[], None]:
+        """Call ``callback(old, new)`` after every change; returns a function that unsubscribes."""
+        self._listeners.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._listeners:
+                self._listeners.remove(callback)
+
+        return unsubscribe
+
+    def _notify(self, old: Project, new: Project) -> None:
+        first: BaseException | None = None
+        for cb in list(self._listeners):
+            try:
+                cb(old, new)
+            except Exception as exc:  # noqa: BLE001 - one broken view must not starve the others
+                first = first or exc
+        if first is not None:
+            raise first
+
+    def _check_thread(self) -> None:
+        if threading.get_ident() != self._thread:
+            raise RuntimeError(
+                "the Session may only be changed on the thread that created it (the GUI thread); "
+                "return the job's result and apply it there"
+            )
+
+    def _replace_all(self, project: Project, label: str, *, path: Path | None, saved: Project | None) -> None:
+        self._check_thread()
+        old = self.project
+        self.history.reset(project, label)
+        self.path = path
+        self._saved = saved
+        self._notify(old, project)
+
+    # -- files --------------------------------------------------------------------------------
+    def open_source(
+        self, path: str | os.PathLike | SourceRef, *, keep_chain: bool = True, hash: bool = True
+    ) -> None:
+        """Start a new project on this audio file (history restarts at "Open <name>").
+
+        The chain settings carry over (``keep_chain``), so a show's settings apply to its next
+        episode; the profile, selection and analyses belong to the old file and are dropped.
+        ``path`` may be a :class:`SourceRef` already made in a background job. ``hash=False``
+        opens at once without hashing (a long file takes seconds): run
+        :func:`~app.session.project.hash_file` as a job, then :meth:`set_source_hash`.
+        """
+        ref = path if isinstance(path, SourceRef) else SourceRef.from_path(path, hash=hash)
+        chain = self.project.chain if keep_chain else Project().chain
+        project = Project(source=ref, chain=chain, name=Path(ref.path).stem)
+        self._replace_all(project, f"Open {ref.name}", path=None, saved=project)
+
+    def save(self, path: str | os.PathLike | None = None) -> Path:
+        """Save the project (to ``path``, or where it was last saved); returns the file's path."""
+        if path is None:
+            if self.path is None:
+                raise ParameterError("the project has not been saved yet; choose a file name (Save As)")
+            target = self.path
+        else:
+            target = Path(path).expanduser().absolute()
+            if not target.suffix:
+                target = target.with_suffix(PROJECT_SUFFIX)
+        if self.project.source is not None and not self.project.source.sha256:
+            self.set_source_hash(hash_file(self.project.source.path))
+        project = self.project
+        save_project(project, target)
+        self.path = target
+        self._saved = project
+        return target
+
+    def open_project(self, path: str | os.PathLike) -> list[SourceProblem]:
+        """Open a project file; returns source problems (moved or changed audio) to show the
+        user, who can then :meth:`relink`."""
+        target = Path(path).expanduser().absolute()
+        project, problems = load_project(target)
+        self._replace_all(project, f"Open project {target.stem}", path=target, saved=project)
+        return problems
+
+    def recover(self, autosave_path: str | os.PathLike) -> list[SourceProblem]:
+        """Open an autosave left by a crashed run (see :class:`~app.session.autosave.Autosave`).
+
+        The project is marked unsaved and, if it had been saved before, keeps that file as its
+        :attr:`path` so Ctrl+S writes it back there.
+        """
+        data = read_project_json(autosave_path)
+        project = Project.from_dict(data, where=str(autosave_path))
+        meta = data.get("autosave") or {}
+        original = meta.get("project_path")
+        base = Path(original).parent if original else None
+        project, problems = resolve_source(project, data.get("source"), base=base)
+        self._replace_all(project, "Recover autosaved work", path=Path(original) if original else None, saved=None)
+        return problems
+
+    def set_source_hash(self, sha256: str, path: str | os.PathLike | None = None) -> bool:
+        """Fill in the content hash of a source opened with ``hash=False`` (not an edit).
+
+        Applies to every state in the history whose source is ``path`` (default: the current
+        source) without a hash; returns False if the project no longer has that source.
+        """
+        self._check_thread()
+        src = self.project.source
+        target = str(Path(path).absolute()) if path is not None else (src.path if src else None)
+        if src is None or src.path != target:
+            return False
+
+        def fill(p: Project) -> Project:
+            s = p.source
+            if s is None or s.path != target or s.sha256:
+                return p
+            return dataclasses.replace(p, source=dataclasses.replace(s, sha256=sha256))
+
+        old = self.project
+        self.history.amend_all(fill)
+        if self._saved is not None:
+            self._saved = fill(self._saved)
+        if self.project is not old:
+            self._notify(old, self.project)
+        return True
+
+    def relink(self, new_path: str | os.PathLike) -> None:
+        """Point the project at its source's new location (see :func:`~app.session.project.relink`)."""
+        target = Path(new_path)
+        self.apply(f"Relink source to {target.name}", lambda p: relink(p, target))
+
+    # -- selection ----------------------------------------------------------------------------
+    def set_selection(self, sel: Selection | None) -> None:
+        """Select a time range / time-frequency rectangle (``None`` clears). Not an undo step."""
+        label = "Clear selection" if sel is None else f"Select {sel.describe()}"
+        self.apply(label, lambda p: dataclasses.replace(p, selection=sel), undoable=False)
+
+    # -- chain --------------------------------------------------------------------------------
+    def set_stage_setting(self, index: int, field: str, value: Any, *, coalesce: bool = True) -> None:
+        """Change one field of stage ``index``'s settings ("Change Gate max reduction")."""
+        chain = self.project.chain
+        _check_index(chain, index)
+        spec = chain.stages[index]
+        names = [f.name for f in dataclasses.fields(spec.settings)]
+        if field not in names:
+            raise ParameterError(f"the {kind_label(spec.kind)} stage has no setting {field!r}; it has {names}")
+        value = _coerce(getattr(spec.settings, field), value, f"{spec.kind}.{field}")
+        settings = dataclasses.replace(spec.settings, **{field: value})  # validates
+        label = f"Change {stage_label(chain, index)} {field_label(field)}"
+        self.apply(
+            label, lambda p: dataclasses.replace(p, chain=_replace_stage(p.chain, index, dataclasses.replace(spec, settings=settings))),
+            coalesce_key=f"stage{index}.{field}" if coalesce else None,
+        )
+
+    def set_stage_bypass(self, index: int, bypass: bool) -> None:
+        """Bypass or re-enable stage ``index`` ("Bypass MMSE" / "Enable MMSE")."""
+        chain = self.project.chain
+        _check_index(chain, index)
+        spec = chain.stages[index]
+        label = f"{'Bypass' if bypass else 'Enable'} {stage_label(chain, index)}"
+        self.apply(label, lambda p: dataclasses.replace(
+            p, chain=_replace_stage(p.chain, index, dataclasses.replace(spec, bypass=bool(bypass)))))
+
+    def set_stage_mix(self, index: int, mix: float, *, coalesce: bool = True) -> None:
+        """Set stage ``index``'s own dry/wet mix (0..1) ("Change Gate mix")."""
+        chain = self.project.chain
+        _check_index(chain, index)
+        spec = dataclasses.replace(chain.stages[index], mix=float(mix))  # validates
+        self.apply(
+            f"Change {stage_label(chain, index)} mix",
+            lambda p: dataclasses.replace(p, chain=_replace_stage(p.chain, index, spec)),
+            coalesce_key=f"stage{index}.mix" if coalesce else None,
+        )
+
+    def add_stage(self, kind: str, index: int | None = None, *, settings: Any = None) -> None:
+        """Insert a stage of ``kind`` with default settings at ``index`` (default: the end)."""
+        from dsp.chain import stage_kind
+
+        k = stage_kind(kind)
+        chain = self.project.chain
+        index = len(chain.stages) if index is None else _check_index(chain, index, allow_end=True)
+        spec = StageSpec(k.name, k.settings_cls() if settings is None else settings)
+        stages = list(chain.stages)
+        stages.insert(index, spec)
+        self.apply(f"Add {k.label}", lambda p: dataclasses.replace(p, chain=dataclasses.replace(p.chain, stages=tuple(stages))))
+
+    def remove_stage(self, index: int) -> None:
+        chain = self.project.chain
+        _check_index(chain, index)
+        label = f"Remove {stage_label(chain, index)}"
+        stages = chain.stages[:index] + chain.stages[index + 1 :]
+        self.apply(label, lambda p: dataclasses.replace(p, chain=dataclasses.replace(p.chain, stages=stages)))
+
+    def move_stage(self, index: int, new_index: int) -> None:
+        """Move stage ``index`` to position ``new_index`` ("Move Gate up/down")."""
+        chain = self.project.chain
+        _check_index(chain, index)
+        _check_index(chain, new_index)
+        if index == new_index:
+            return
+        if abs(new_index - index) == 1:
+            where = "up" if new_index < index else "down"
+        else:
+            where = f"to position {new_index + 1}"
+        label = f"Move {stage_label(chain, index)} {where}"
+        stages = list(chain.stages)
+        stages.insert(new_index, stages.pop(index))
+        self.apply(label, lambda p: dataclasses.replace(p, chain=dataclasses.replace(p.chain, stages=tuple(stages))))
+
+    def set_chain_field(self, field: str, value: Any, *, coalesce: bool = True) -> None:
+        """Set a chain-wide field: ``mix``, ``listen``, ``max_total_reduction_db``, ``seed``,
+        ``name``, ``description``, ``stft.n_fft``, ``stft.overlap``."""
+        chain = self.project.chain
+        if field.startswith("stft."):
+            sub = field[5:]
+            stft_names = [f.name for f in dataclasses.fields(chain.stft)]
+            if sub not in stft_names:
+                raise ParameterError(f"no STFT setting {sub!r}; known: {stft_names}")
+            stft = dataclasses.replace(chain.stft, **{sub: _coerce(getattr(chain.stft, sub), value, field)})
+            stft.resolve(self.project.source.sample_rate if self.project.source else 48000)  # validates
+            new_chain = dataclasses.replace(chain, stft=stft)
+        else:
+            names = [f.name for f in dataclasses.fields(chain) if f.name not in ("stages", "stft")]
+            if field not in names:
+                raise ParameterError(f"no chain setting {field!r}; known: {names + ['stft.n_fft', 'stft.overlap']}")
+            new_chain = dataclasses.replace(chain, **{field: _coerce(getattr(chain, field), value, field)})
+        label = _CHAIN_FIELD_LABELS.get(field, f"Change {field_label(field)}")
+        if field == "listen":
+            label = f"Listen to {new_chain.listen}"
+        numeric = isinstance(getattr(new_chain, field, None), (int, float)) and field not in ("seed",)
+        self.apply(
+            label, lambda p: dataclasses.replace(p, chain=new_chain),
+            coalesce_key=f"chain.{field}" if coalesce and numeric else None,
+        )
+
+    def set_chain(self, chain: ChainSettings, label: str = "Change chain") -> None:
+        """Replace the whole chain settings (e.g. from ``--set`` style overrides)."""
+        self.apply(label, lambda p: dataclasses.replace(p, chain=chain))
+
+    def load_preset(self, name: str) -> None:
+        """Replace the chain with a factory or user preset ("Load preset podcast")."""
+        from dsp.chain import load_preset
+
+        chain = load_preset(name)
+        self.apply(f"Load preset {chain.name or name}", lambda p: dataclasses.replace(p, chain=chain))
+
+    # -- room tone ----------------------------------------------------------------------------
+    def learn_profile(self, start_s: float, end_s: float) -> None:
+        """Learn the room tone from ``start_s``-``end_s`` of the source ("Learn room tone 1.50-3.00 s").
+
+        Runs here; for long regions use :func:`estimate_profile` in a job, then
+        :meth:`set_profile` with :func:`learn_label`.
+        """
+        sel = self._region(start_s, end_s)
+        profile = estimate_profile(self.project, [(sel.start_s, sel.end_s)])
+        self.set_profile(profile, label=learn_label(sel.start_s, sel.end_s))
+
+    def find_profile_automatically(self) -> None:
+        """Find the room tone in the quietest stretches of the whole source."""
+        profile = estimate_profile(self.project, None)
+        self.set_profile(profile, label=FIND_LABEL)
+
+    def set_profile(self, profile: NoiseProfile | None, label: str | None = None) -> None:
+        """Use ``profile`` as the room tone (``None`` clears it)."""
+        if label is None:
+            label = "Clear room tone" if profile is None else "Set room tone"
+        src = self.project.source
+        if profile is not None and src is not None and profile.sample_rate != src.sample_rate:
+            raise ParameterError(
+                f"this room-tone profile was learned at {profile.sample_rate} Hz but the source is "
+                f"{src.sample_rate} Hz; learn a profile from this recording instead"
+            )
+        self.apply(label, lambda p: dataclasses.replace(p, profile=profile))
+
+    def load_profile_file(self, path: str | os.PathLike) -> None:
+        """Load a room-tone profile saved as JSON ("Load room tone studio-a")."""
+        profile = NoiseProfile.load(path)
+        self.set_profile(profile, label=f"Load room tone {Path(path).stem}")
+
+    def save_profile_file(self, path: str | os.PathLike) -> None:
+        """Save the current room-tone profile as JSON (not an edit)."""
+        if self.project.profile is None:
+            raise ParameterError("there is no room-tone profile to save; learn one first")
+        self.project.profile.save(path)
+
+    def _region(self, start_s: float, end_s: float) -> Selection:
+        src = _require_source(self.project)
+        sel = Selection.between(start_s, end_s)
+        if sel.duration_s <= 0:
+            raise ParameterError(f"the region {sel.describe()} is empty; select some room tone first")
+        if sel.end_s > src.duration_s + 1e-6:
+            raise ParameterError(
+                f"the region {sel.describe()} ends after the source ({src.duration_s:.2f} s); select inside the file"
+            )
+        return sel
+
+    # -- analyses -----------------------------------------------------------------------------
+    def set_analysis(self, key: str, value: Any, label: str) -> None:
+        """Store a JSON-able analysis result (e.g. a hole summary) as an undo step."""
+        self.apply(label, lambda p: p.with_analysis(key, value))
+
+    # -- rendering ----------------------------------------------------------------------------
+    def build_processor(self) -> Any:
+        """A processor for the current project (see :func:`build_processor`)."""
+        return build_processor(self.project)
+
+    def render_to(
+        self,
+        out_path: str | os.PathLike,
+        fmt: str | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        cancel: Callable[[], bool] | None = None,
+    ) -> Any:
+        """Export the current project (see :func:`render_project`); returns the RenderRecord."""
+        return render_project(self.project, out_path, fmt, progress=progress, cancel=cancel)
+
+
+FIND_LABEL = "Find room tone automatically"
+
+
+def learn_label(start_s: float, end_s: float) -> str:
+    """``"Learn room tone 1.50-3.00 s"``."""
+    return f"Learn room tone {start_s:.2f}-{end_s:.2f} s"
+
+
+__all__ = [
+    "FIND_LABEL", "Session", "build_processor", "estimate_profile", "field_label", "kind_label",
+    "learn_label", "render_project", "stage_label",
+]
