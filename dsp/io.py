@@ -1,7 +1,8 @@
 """Audio files in and out: block-wise reading of any supported file, atomic writing.
 
 This is the only module where the file layout ``(frames, channels)`` appears; everything it
-returns is ``(channels, samples)`` float32. Reading never holds the whole file; writing goes to
+returns is ``(channels, samples)`` float32. Reading never holds the whole file (except MP3, see
+``_WHOLE_DECODE_FORMATS``: libsndfile 1.2.2's MP3 decoder is wrong across read calls); writing goes to
 a temporary file in the target folder that is renamed over the target only when complete, so a
 crash, error or cancel never leaves a half-written file under the target name.
 """
@@ -53,21 +54,82 @@ class AudioInfo:
         return self.frames / self.sample_rate
 
 
+#: Compressed formats whose libsndfile decoders are not sample-exact under seeks (measured with
+#: libsndfile 1.2.2: a Vorbis seek back after a read returns different samples). We decode them
+#: forward in fixed chunks from the start of the file, so every read returns exactly what one
+#: whole read would.
+_STREAM_FORMATS = ("MP3", "OGG")
+#: libsndfile 1.2.2's MP3 decoder drops ~2000 samples to silence at the boundary between two
+#: read calls (any call size, even whole MPEG frames; one whole read matches ffmpeg to 1e-6).
+#: Until a fixed libsndfile ships, an MP3 is decoded in ONE call on first use and held in memory
+#: (float32: about 10 MB per minute of 44.1 kHz stereo); every other format streams in blocks.
+_WHOLE_DECODE_FORMATS = ("MP3",)
+_STREAM_CHUNK = 1152 * 56
+#: A lossy decoder may deliver slightly fewer frames than its header estimates (MP3 without an
+#: exact Xing/LAME tag); up to this many missing frames at the very end are padded with silence.
+_STREAM_SLACK = 2 * 1152
+
+
 def _open_error(path: Path, exc: Exception) -> InputError:
-    text = str(exc)
+    text = str(exc).replace(f"Error opening {str(path)!r}: ", "").strip()
     ext = path.suffix.lower()
-    if ext and ext not in READ_FORMATS:
+    if ext not in READ_FORMATS:
         return InputError(
-            f"{path}: unsupported format '{ext}'. Roomtone reads WAV, FLAC, OGG/Vorbis, Opus, MP3 and AIFF; "
-            "convert the file to one of those (e.g. ffmpeg -i IN OUT.wav)"
+            f"{path}: unsupported format '{ext or '(no extension)'}'. Roomtone reads WAV, FLAC, OGG/Vorbis, "
+            "Opus, MP3 and AIFF; convert the file to one of those (e.g. ffmpeg -i IN OUT.wav)"
         )
-    return InputError(f"{path}: cannot read it as audio ({text}); the file is corrupt or not an audio file")
+    kind = READ_FORMATS[ext]
+    if "does not exist or is not a regular file" in text or "Format not recognised" in text:
+        text = "no valid audio data found"
+    return InputError(
+        f"{path}: cannot read it as {kind} audio ({text}); the file is corrupt or not an audio file: "
+        "re-export or re-copy it"
+    )
+
+
+def _riff_declared_bytes(path: Path, size: int) -> tuple[int, int] | None:
+    """For RIFF/WAVE and AIFF: (declared bytes of sample data, bytes actually present), else None.
+
+    libsndfile silently shortens a truncated WAV/AIFF to what is there; we want to say so.
+    Unfinalised headers (size 0 or 0xFFFFFFFF, as left by a crashed recorder) return None.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if len(head) < 12:
+                return None
+            if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+                little, data_id = True, b"data"
+            elif head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+                little, data_id = False, b"SSND"
+            else:
+                return None
+            pos = 12
+            while pos + 8 <= size:
+                fh.seek(pos)
+                hdr = fh.read(8)
+                if len(hdr) < 8:
+                    return None
+                n = int.from_bytes(hdr[4:], "little" if little else "big")
+                if hdr[:4] == data_id:
+                    if n in (0, 0xFFFFFFFF):
+                        return None
+                    return n, size - (pos + 8)
+                pos += 8 + n + (n & 1)
+    except OSError:
+        return None
+    return None
 
 
 def format_for_source(info: AudioInfo) -> str:
-    """The output format that keeps what the source had: FLAC stays FLAC, float stays float."""
+    """The output format that keeps what the source had: FLAC stays FLAC, float stays float.
+
+    Lossy sources (MP3, Vorbis, Opus) become 24-bit FLAC: decoding them yields more than 16 bits.
+    """
     if info.format == "FLAC":
         return "flac24" if info.subtype == "PCM_24" else "flac16"
+    if info.format in _STREAM_FORMATS:
+        return "flac24"
     if info.subtype in ("FLOAT", "DOUBLE"):
         return "float32"
     if info.subtype in ("PCM_24", "PCM_32"):
@@ -78,23 +140,33 @@ def format_for_source(info: AudioInfo) -> str:
 class AudioReader:
     """Random-access, block-wise reader. ``read(start, n)`` -> ``(channels, n)`` float32.
 
-    NaN and Inf samples are counted (``nonfinite_count``) and replaced by 0, so a damaged
-    recording still renders; the CLI reports how many were found.
+    Any read returns exactly the samples a single whole-file read would (Ogg through a forward
+    decoder in fixed chunks, where a seek backwards re-decodes from the start; MP3 decoded whole
+    on first use and held in memory). NaN and Inf samples are
+    counted (``nonfinite_count``) and replaced by 0, so a damaged recording still renders; the
+    CLI reports how many were found.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The audio file.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
+        self.nonfinite_count = 0
+        self.warnings: list[str] = []
         if not self.path.exists():
             raise InputError(f"{self.path}: no such file; check the path")
         if self.path.is_dir():
             raise InputError(f"{self.path}: is a folder, expected an audio file")
-        size = self.path.stat().st_size
+        try:
+            size = self.path.stat().st_size
+        except OSError as exc:
+            raise InputError(f"{self.path}: cannot access it ({exc.strerror})") from None
         if size == 0:
             raise InputError(f"{self.path}: the file is empty (0 bytes); re-export or re-copy it")
-        try:
-            self._sf = sf.SoundFile(str(self.path))
-        except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
-            raise _open_error(self.path, exc) from None
+        self._sf = self._open()
         info = AudioInfo(
             str(self.path), self._sf.format, self._sf.subtype, self._sf.samplerate,
             self._sf.channels, self._sf.frames,
@@ -111,8 +183,27 @@ class AudioReader:
         if info.channels > MAX_CHANNELS:
             self.close()
             raise InputError(f"{self.path}: {info.channels} channels; Roomtone handles 1 to {MAX_CHANNELS}")
-        self.nonfinite_count = 0
+        declared = _riff_declared_bytes(self.path, size)
+        if declared is not None and declared[0] > declared[1]:
+            self.close()
+            frame_bytes = max(1, declared[1] // max(1, info.frames)) if info.frames else 1
+            promised = declared[0] / frame_bytes / info.sample_rate
+            raise InputError(
+                f"{self.path}: truncated: the header promises {promised:.2f} s of audio but the file ends after "
+                f"{info.duration_s:.2f} s ({declared[1]} of {declared[0]} data bytes); re-export or re-copy it"
+            )
+        self._stream = info.format in _STREAM_FORMATS
         self._pos = 0
+        # forward-decoder state (MP3/Ogg): samples decoded so far, and the last chunk
+        self._dec_pos = 0
+        self._chunk = np.zeros((0, info.channels), np.float32)
+        self._chunk_start = 0
+
+    def _open(self) -> sf.SoundFile:
+        try:
+            return sf.SoundFile(str(self.path))
+        except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+            raise _open_error(self.path, exc) from None
 
     # BlockSource protocol
     @property
@@ -127,31 +218,85 @@ class AudioReader:
     def frames(self) -> int:
         return self.info.frames
 
-    def read(self, start: int, frames: int) -> np.ndarray:
-        """Samples ``[start, start + frames)`` as ``(channels, frames)`` float32."""
-        if start < 0 or frames < 0 or start + frames > self.info.frames:
-            raise ParameterError(
-                f"read of [{start}, {start + frames}) is outside the file's {self.info.frames} frames"
-            )
+    def _corrupt(self, at: int, exc: Exception) -> InputError:
+        return InputError(
+            f"{self.path}: reading failed at {at / self.sample_rate:.2f} s ({exc}); the file is truncated or "
+            "corrupt: re-export or re-copy it"
+        )
+
+    def _short(self, got_to: int) -> InputError:
+        return InputError(
+            f"{self.path}: truncated: the header promises {self.info.duration_s:.2f} s but the audio ends near "
+            f"{got_to / self.sample_rate:.2f} s; re-export or re-copy the file"
+        )
+
+    def _read_direct(self, start: int, frames: int) -> np.ndarray:
         try:
             if start != self._pos:
                 self._sf.seek(start)
             data = self._sf.read(frames, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as exc:
-            raise InputError(
-                f"{self.path}: reading failed at {start / self.sample_rate:.2f} s ({exc}); the file is truncated or corrupt"
-            ) from None
+            raise self._corrupt(start, exc) from None
         if data.shape[0] != frames:
-            raise InputError(
-                f"{self.path}: truncated: the header promises {self.info.frames} frames but audio ends near "
-                f"{(start + data.shape[0]) / self.sample_rate:.2f} s; repair or re-export the file"
+            raise self._short(start + data.shape[0])
+        return data
+
+    def _decode_chunk(self) -> None:
+        """Decode the next whole chunk (forward decoder for MP3/Ogg)."""
+        at = self._dec_pos
+        whole = self.info.format in _WHOLE_DECODE_FORMATS
+        try:
+            data = self._sf.read(-1 if whole else _STREAM_CHUNK, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise self._corrupt(at, exc) from None
+        want = self.frames - at if whole else min(_STREAM_CHUNK, self.frames - at)
+        if data.shape[0] < want:
+            if at + data.shape[0] < self.frames - _STREAM_SLACK:
+                raise self._short(at + data.shape[0])
+            pad = np.zeros((want - data.shape[0], self.channels), np.float32)
+            data = np.concatenate([data, pad])
+            self.warnings.append(
+                f"the decoder delivered {at + data.shape[0] - pad.shape[0]} of {self.frames} frames; padded the end with silence"
             )
+        self._chunk = data[:want]
+        self._chunk_start = at
+        self._dec_pos = at + data.shape[0]
+
+    def _read_stream(self, start: int, frames: int) -> np.ndarray:
+        out = np.empty((frames, self.channels), np.float32)
+        done = 0
+        while done < frames:
+            p = start + done
+            c0 = self._chunk_start
+            if not c0 <= p < c0 + self._chunk.shape[0]:
+                target = 0 if self.info.format in _WHOLE_DECODE_FORMATS else p - p % _STREAM_CHUNK
+                if target < self._dec_pos:  # backwards: start the decoder again
+                    self._sf.close()
+                    self._sf = self._open()
+                    self._dec_pos = 0
+                while self._dec_pos < target:
+                    self._decode_chunk()
+                self._decode_chunk()
+                c0 = self._chunk_start
+            n = min(frames - done, c0 + self._chunk.shape[0] - p)
+            out[done : done + n] = self._chunk[p - c0 : p - c0 + n]
+            done += n
+        return out
+
+    def read(self, start: int, frames: int) -> np.ndarray:
+        """Samples ``[start, start + frames)`` as ``(channels, frames)`` float32 (NaN/Inf -> 0)."""
+        if start < 0 or frames < 0 or start + frames > self.info.frames:
+            raise ParameterError(
+                f"read of [{start}, {start + frames}) is outside the file's {self.info.frames} frames"
+            )
+        data = self._read_stream(start, frames) if self._stream else self._read_direct(start, frames)
         self._pos = start + frames
         out = np.ascontiguousarray(data.T)
-        bad = ~np.isfinite(out)
-        if bad.any():
-            self.nonfinite_count += int(bad.sum())
-            out[bad] = 0.0
+        if self.info.subtype in ("FLOAT", "DOUBLE") or self._stream:
+            bad = ~np.isfinite(out)
+            if bad.any():
+                self.nonfinite_count += int(bad.sum())
+                out[bad] = 0.0
         return out
 
     def blocks(self, block_size: int = 65536):
@@ -194,6 +339,47 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def check_target(target: str | os.PathLike, *, sources: tuple[str | os.PathLike, ...] = ()) -> Path:
+    """Check that ``target`` can be an output (not a source, in an existing folder); return the folder.
+
+    Raises
+    ------
+    OutputError
+        If the target is one of ``sources``, is a folder, or its folder is missing or a file.
+    """
+    target = Path(target)
+    for src in sources:
+        if _same_file(Path(src), target) or Path(src).resolve() == target.resolve():
+            raise OutputError(f"{target}: refusing to write over the source file; choose another output name")
+    folder = target.parent if str(target.parent) else Path(".")
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder}: is a file, not a folder; the output {target.name!r} cannot go there")
+    if not folder.is_dir():
+        raise OutputError(f"{folder}: output folder does not exist; create it first")
+    if target.is_dir():
+        raise OutputError(f"{target}: is a folder; give a file name for the output")
+    return folder
+
+
+def write_text_atomic(target: str | os.PathLike, text: str) -> None:
+    """Write a small text file (a render record, a profile) atomically beside its target."""
+    target = Path(target)
+    folder = check_target(target)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp-roomtone", dir=folder)
+    except OSError as exc:
+        raise _write_error(folder, exc) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _write_error(target, exc) from None
+
+
 class AtomicWriter:
     """Writes audio blocks to a temporary file beside ``target``; ``commit()`` renames it over.
 
@@ -214,16 +400,7 @@ class AtomicWriter:
         if fmt not in WRITE_FORMATS:
             raise ParameterError(f"unknown output format {fmt!r}; choose one of {', '.join(WRITE_FORMATS)}")
         self.fmt = fmt
-        for src in sources:
-            if _same_file(Path(src), self.target) or Path(src).resolve() == self.target.resolve():
-                raise OutputError(
-                    f"{self.target}: refusing to write over the source file; choose another output name"
-                )
-        folder = self.target.parent if str(self.target.parent) else Path(".")
-        if not folder.is_dir():
-            raise OutputError(f"{folder}: output folder does not exist; create it first")
-        if self.target.is_dir():
-            raise OutputError(f"{self.target}: is a folder; give a file name for the output")
+        folder = check_target(self.target, sources=sources)
         major, subtype, _ = WRITE_FORMATS[fmt]
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp-roomtone", dir=folder)
@@ -239,14 +416,21 @@ class AtomicWriter:
             raise OutputError(f"{self.target}: cannot write {fmt} at {sample_rate} Hz, {channels} ch ({exc})") from None
         self.channels = channels
         self.frames_written = 0
+        #: Samples beyond full scale, clipped by the integer formats (float32 keeps them).
+        self.clipped_samples = 0
+        self._integer = subtype != "FLOAT"
+        self._pcm16 = subtype == "PCM_16"
         self._done = False
 
     def write(self, block: np.ndarray) -> None:
         """Append a ``(channels, n)`` float32 block."""
         if block.shape[0] != self.channels:
             raise ParameterError(f"expected {self.channels} channels, got a block of shape {block.shape}")
+        if self._integer:
+            self.clipped_samples += int(np.count_nonzero(np.abs(block) > 1.0))
+        data = _to_pcm16(block) if self._pcm16 else block
         try:
-            self._sf.write(np.ascontiguousarray(block.T))
+            self._sf.write(np.ascontiguousarray(data.T))
         except (sf.LibsndfileError, RuntimeError, OSError) as exc:
             raise _write_error(self.target, exc) from None
         self.frames_written += block.shape[1]
@@ -257,7 +441,7 @@ class AtomicWriter:
             with open(self._tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
             os.replace(self._tmp, self.target)
-        except OSError as exc:
+        except (OSError, sf.LibsndfileError, RuntimeError) as exc:
             self.abort()
             raise _write_error(self.target, exc) from None
         self._done = True
@@ -278,6 +462,21 @@ class AtomicWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None or not self._done:
             self.abort()
+
+
+def _to_pcm16(block: np.ndarray) -> np.ndarray:
+    """Float to 16-bit: round(x * 32768), clipped to [-32768, 32767], NaN -> 0.
+
+    2.5x faster than libsndfile's own conversion (which rounds half-LSB cases differently);
+    ``k / 32768`` maps back to ``k`` exactly, so a 16-bit source round-trips bit for bit.
+    """
+    y = np.multiply(block, np.float32(32768.0), dtype=np.float32)
+    np.rint(y, out=y)
+    np.clip(y, -32768.0, 32767.0, out=y)
+    nan = np.isnan(y)
+    if nan.any():
+        y[nan] = 0.0
+    return y.astype(np.int16)
 
 
 def _write_error(where: Path, exc: BaseException) -> OutputError:

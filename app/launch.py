@@ -1,0 +1,85 @@
+"""``make run`` / ``python -m app.launch``: open the workstation on the bundled demo episode.
+
+If the GUI is installed and a display is available, it opens the workstation (``app.qt.app.run``)
+on the demo. Otherwise (or with ``--no-gui``) it cleans the demo with the podcast preset into
+``~/Roomtone/demo_episode_clean.flac`` and says where the result and its render record went.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def demo_path() -> Path:
+    """The bundled demo episode (inside a frozen app: beside its data)."""
+    base = Path(getattr(sys, "_MEIPASS", REPO))
+    return base / "assets" / "demo" / "demo_episode.flac"
+
+
+def output_dir() -> Path:
+    return Path(os.environ.get("ROOMTONE_HOME", Path.home() / "Roomtone"))
+
+
+def gui_available() -> tuple[bool, str]:
+    """Whether the workstation can open here, and why not."""
+    try:
+        if importlib.util.find_spec("app.qt.main_window") is None or importlib.util.find_spec("app.qt.app") is None:
+            return False, "the workstation GUI is not part of this build yet"
+        if importlib.util.find_spec("PySide6") is None:
+            return False, "PySide6 is not installed (pip install 'roomtone[gui]')"
+    except (ImportError, ValueError):
+        return False, "the workstation GUI is not part of this build yet"
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ) and os.environ.get("QT_QPA_PLATFORM") not in ("offscreen", "minimal"):
+        return False, "no display (DISPLAY/WAYLAND_DISPLAY not set)"
+    return True, ""
+
+
+def run_headless(reason: str = "") -> int:
+    """Clean the demo with the podcast preset into ~/Roomtone; print where it went."""
+    from app.cli import main as cli_main
+    from app.pipeline import record_path
+
+    src = demo_path()
+    if not src.exists():
+        sys.stderr.write(f"roomtone: the demo episode is missing ({src}); run: python scripts/make_demo.py\n")
+        return 3
+    folder = output_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "demo_episode_clean.flac"
+    if reason:
+        print(f"roomtone: not opening the workstation: {reason}; cleaning the demo episode instead.")
+    code = cli_main(["clean", str(src), "-o", str(out), "--quiet"])
+    if code == 0:
+        print(f"roomtone: cleaned demo episode: {out}")
+        print(f"roomtone: render record:        {record_path(out)}")
+        print(f"roomtone: compare with the original: {src}")
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    from dsp.jit import configure_cache
+
+    configure_cache()
+    ap = argparse.ArgumentParser(prog="python -m app.launch", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--no-gui", action="store_true", help="do not open the workstation; clean the demo instead")
+    args = ap.parse_args(argv)
+    if not args.no_gui:
+        ok, reason = gui_available()
+        if ok:
+            from app.qt.app import run as run_gui
+
+            return int(run_gui(["--demo"]) or 0)
+        return run_headless(reason)
+    return run_headless()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Speed and memory of a whole-file render: file -> chain -> file, through ``render_file``.
+
+For each length (default 10 and 60 minutes) it generates a deterministic 48 kHz mono 16-bit
+file (noise + tones, in blocks) into a temporary folder, then renders it in a fresh
+subprocess and measures wall time, real-time factor and peak RSS (``resource.getrusage``),
+plus the baseline RSS after imports and JIT warm-up. The default chain is the identity STFT
+(``StftProcessor()`` with no stages, n_fft 2048, hop 512: analysis + synthesis only);
+``--chain preset:NAME`` times a preset's full chain (whole-file analyses included).
+
+Writes ``bench/results/speed.md``. Targets (identity): >= 600x real time, peak RSS < 600 MB and
+flat between 10 and 60 minutes.
+
+Usage::
+
+    python bench/bench_speed.py                           # identity, 10 and 60 min
+    python bench/bench_speed.py --minutes 10 --chain preset:podcast
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_RATE = 48000
+SEED = 1234
+
+
+def make_source(path: Path, minutes: float, fmt: str) -> None:
+    """Deterministic noise + tones, written block by block (bounded memory)."""
+    import numpy as np
+
+    from dsp.io import AtomicWriter
+
+    n = int(minutes * 60 * SAMPLE_RATE)
+    block = 60 * SAMPLE_RATE
+    with AtomicWriter(path, SAMPLE_RATE, 1, fmt) as w:
+        for i, start in enumerate(range(0, n, block)):
+            m = min(block, n - start)
+            rng = np.random.default_rng([SEED, i])
+            t = (start + np.arange(m)) / SAMPLE_RATE
+            x = 0.05 * rng.standard_normal(m) + 0.1 * np.sin(2 * np.pi * 220.0 * t) + 0.03 * np.sin(2 * np.pi * 50.0 * t)
+            w.write(x.astype(np.float32)[None, :])
+        w.commit()
+
+
+def _rss_mb() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r / 1024.0 if sys.platform != "darwin" else r / (1024.0 * 1024.0)
+
+
+def worker(src: str, out: str, chain: str, out_fmt: str) -> dict:
+    """Runs in a fresh process: import, warm up, render once, report."""
+    from dsp.jit import configure_cache
+
+    configure_cache()
+    import numpy as np
+
+    from dsp.io import AudioReader
+    from dsp.render import render_array, render_file
+    from dsp.stft import StftProcessor, StftSettings
+
+    def identity():
+        return StftProcessor(settings=StftSettings(n_fft=2048, overlap=4))
+
+    # warm-up: JIT compile / cache load on a short array, so the timing is the steady state
+    render_array(np.zeros((1, 48000), np.float32), SAMPLE_RATE, identity())
+    analysis_s = 0.0
+    if chain == "identity":
+        processor = identity()
+    elif chain.startswith("preset:"):
+        from app.pipeline import prepare_processor
+        from dsp.chain import load_preset
+
+        settings = load_preset(chain.split(":", 1)[1])
+        t0 = time.perf_counter()
+        with AudioReader(src) as reader:
+            processor, _ = prepare_processor(reader, settings, source_name=src)
+        analysis_s = time.perf_counter() - t0
+    else:
+        raise SystemExit(f"unknown --chain {chain!r}: use identity or preset:NAME")
+    base = _rss_mb()
+    c0 = os.times()
+    t0 = time.perf_counter()
+    rec = render_file(src, out, processor, fmt=out_fmt)
+    wall = time.perf_counter() - t0
+    c1 = os.times()
+    cpu = (c1.user - c0.user) + (c1.system - c0.system)
+    audio_s = rec.frames / rec.sample_rate
+    return {
+        "audio_s": audio_s,
+        "render_s": wall,
+        "analysis_s": analysis_s,
+        "rtf": audio_s / wall,
+        "cpu_s": cpu,
+        "rtf_cpu": audio_s / cpu if cpu > 0 else float("inf"),
+        "load_avg": os.getloadavg()[0],
+        "rtf_total": audio_s / (wall + analysis_s),
+        "baseline_rss_mb": base,
+        "peak_rss_mb": _rss_mb(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--minutes", default="10,60", help="comma-separated lengths in minutes (default 10,60)")
+    ap.add_argument("--chain", default="identity", help="identity (default) or preset:NAME")
+    ap.add_argument("--source-format", default="wav16", choices=("wav16", "flac16"), help="generated source format")
+    ap.add_argument("--output-format", default="wav16", help="output format (default wav16)")
+    ap.add_argument("--results", type=Path, default=REPO / "bench" / "results" / "speed.md")
+    ap.add_argument("--worker", nargs=2, metavar=("SRC", "OUT"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    sys.path.insert(0, str(REPO))
+    if args.worker:
+        print(json.dumps(worker(args.worker[0], args.worker[1], args.chain, args.output_format)))
+        return 0
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="roomtone-bench-") as tmp:
+        for minutes in [float(m) for m in args.minutes.split(",")]:
+            ext = ".flac" if args.source_format.startswith("flac") else ".wav"
+            src = Path(tmp) / f"src_{minutes:g}min{ext}"
+            out = Path(tmp) / f"out_{minutes:g}min{'.flac' if args.output_format.startswith('flac') else '.wav'}"
+            t0 = time.perf_counter()
+            make_source(src, minutes, args.source_format)
+            print(f"generated {minutes:g} min in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+            cmd = [sys.executable, __file__, "--worker", str(src), str(out), "--chain", args.chain,
+                   "--output-format", args.output_format]
+            res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+            if res.returncode != 0:
+                sys.stderr.write(res.stderr)
+                return res.returncode
+            r = json.loads(res.stdout.strip().splitlines()[-1])
+            r["minutes"] = minutes
+            rows.append(r)
+            print(f"{minutes:g} min: {r['rtf']:.0f}x real time ({r['render_s']:.2f} s), peak RSS {r['peak_rss_mb']:.0f} MB "
+                  f"(baseline {r['baseline_rss_mb']:.0f} MB)", file=sys.stderr)
+            src.unlink()
+            out.unlink(missing_ok=True)
+
+    chain_desc = "identity STFT (StftProcessor, no stages, n_fft 2048, hop 512)" if args.chain == "identity" else args.chain
+    lines = [
+        "# Render speed",
+        "",
+        f"Generated by `python bench/bench_speed.py --minutes {args.minutes} --chain {args.chain}` "
+        f"on {time.strftime('%Y-%m-%d')}.",
+        "",
+        f"- chain: {chain_desc}",
+        f"- source: 48 kHz mono {args.source_format} (noise + tones), output {args.output_format}, via `render_file` "
+        "(read, render, atomic write)",
+        f"- machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "- each length in a fresh process; baseline RSS is after imports and JIT warm-up",
+        "- the machine is shared: wall-clock figures depend on the load average (last column); the CPU-time",
+        "  column is less sensitive to it (FFTs use 2 threads, so CPU s can exceed wall s on an idle machine)",
+        "",
+        "| length | render s (wall) | real-time factor (wall) | CPU s (all threads) | real-time factor per CPU s | "
+        "analysis s | baseline RSS MB | peak RSS MB | load avg (1 min) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['minutes']:g} min | {r['render_s']:.2f} | {r['rtf']:.0f}x | {r['cpu_s']:.2f} | {r['rtf_cpu']:.0f}x | "
+            f"{r['analysis_s']:.2f} | {r['baseline_rss_mb']:.0f} | {r['peak_rss_mb']:.0f} | {r['load_avg']:.1f} |"
+        )
+    lines.append("")
+    if args.chain == "identity":
+        ok_speed = all(r["rtf"] >= 600 for r in rows)
+        ok_mem = all(r["peak_rss_mb"] < 600 for r in rows)
+        spread = max(r["peak_rss_mb"] for r in rows) - min(r["peak_rss_mb"] for r in rows)
+        lines.append(
+            f"Targets: >= 600x real time: {'met' if ok_speed else 'NOT met'}; peak RSS < 600 MB: "
+            f"{'met' if ok_mem else 'NOT met'}; peak RSS spread across lengths: {spread:.0f} MB."
+        )
+        lines.append("")
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    args.results.write_text("\n".join(lines), encoding="utf-8")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,238 @@
+"""The ``roomtone`` CLI: info values, clean output, exit codes and one-line errors, records."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from app.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+SR = 48000
+
+
+@pytest.fixture
+def stereo(tmp_path) -> tuple[Path, np.ndarray]:
+    """1 s stereo 16-bit WAV with known levels: ch1 0.5-peak sine + 3 clipped samples, ch2 0.25 DC-shifted."""
+    t = np.arange(SR) / SR
+    x = np.stack([0.5 * np.sin(2 * np.pi * 1000 * t), 0.25 * np.sin(2 * np.pi * 500 * t) + 0.125], 1)
+    x[100:103, 0] = 1.0  # one clip run of 3 samples (0.99997 after 16-bit)
+    x = (np.round(x * 32768).clip(-32768, 32767) / 32768).astype(np.float32)
+    p = tmp_path / "in.wav"
+    sf.write(str(p), x, SR, subtype="PCM_16")
+    return p, x
+
+
+def run(argv, capsys):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_info_values(stereo, capsys):
+    path, x = stereo
+    code, out, err = run(["info", "--json", path], capsys)
+    assert code == 0, err
+    [m] = json.loads(out)
+    assert (m["format"], m["subtype"], m["sample_rate"], m["channels"], m["frames"]) == ("WAV", "PCM_16", SR, 2, SR)
+    assert m["duration_s"] == pytest.approx(1.0)
+    assert m["peak_dbfs"] == pytest.approx(20 * np.log10(np.abs(x).max()), abs=1e-4)
+    assert m["rms_dbfs"] == pytest.approx(10 * np.log10(np.mean(x.astype(np.float64) ** 2)), abs=1e-4)
+    assert m["clipped_samples"] == 3 and m["clip_runs"] == 1
+    assert m["channel_dc_offset"][1] == pytest.approx(0.125, abs=1e-4)
+    assert m["dc_offset"] == pytest.approx(x.astype(np.float64).mean(), abs=1e-6)
+    assert m["nonfinite_samples"] == 0
+    code, out, _ = run(["info", path], capsys)
+    assert code == 0 and "48000 Hz" in out and "3 samples in 1 run " in out and "0:01.000" in out
+
+
+def test_info_counts_clip_runs_across_blocks(tmp_path, capsys, monkeypatch):
+    import app.commands.info as info
+
+    monkeypatch.setattr(info, "BLOCK", 64)
+    x = np.zeros(1000, np.float32)
+    x[60:70] = 1.0  # one run crossing the 64-sample block boundary
+    x[500] = -1.0
+    sf.write(str(tmp_path / "c.wav"), x, SR, subtype="FLOAT")
+    m = info.measure_file(str(tmp_path / "c.wav"))
+    assert (m.clipped_samples, m.clip_runs) == (11, 2)
+
+
+def test_info_reports_nonfinite(tmp_path, capsys):
+    x = np.zeros(1000, np.float32)
+    x[5], x[7] = np.nan, np.inf
+    sf.write(str(tmp_path / "n.wav"), x, SR, subtype="FLOAT")
+    code, out, _ = run(["info", "--json", tmp_path / "n.wav"], capsys)
+    assert code == 0 and json.loads(out)[0]["nonfinite_samples"] == 2
+
+
+def test_clean_keeps_length_rate_channels_and_writes_a_record(stereo, tmp_path, capsys):
+    path, x = stereo
+    out = tmp_path / "out.flac"
+    code, _, err = run(["clean", path, "-o", out, "--format", "flac24"], capsys)
+    assert code == 0, err
+    y, rate = sf.read(str(out), always_2d=True)
+    assert rate == SR and y.shape == x.shape
+    assert sf.info(str(out)).subtype == "PCM_24"
+    rec = json.loads((tmp_path / "out.flac.roomtone.json").read_text())
+    assert rec["source"] == str(path) and rec["output"] == str(out)
+    assert rec["frames"] == SR and rec["format"] == "flac24"
+    assert rec["settings"]["chain"]["listen"] == "processed"
+    assert "numpy" in rec["versions"] and rec["timing"]["render_s"] >= 0
+    assert str(out) in err and "render record" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav", "out.flac", "out.flac.roomtone.json"]
+
+
+def test_clean_defaults_to_the_source_format_and_no_record(stereo, tmp_path, capsys):
+    path, x = stereo
+    out = tmp_path / "o.wav"
+    assert run(["clean", path, "-o", out, "--no-record"], capsys)[0] == 0
+    assert sf.info(str(out)).subtype == "PCM_16"
+    assert not (tmp_path / "o.wav.roomtone.json").exists()
+    # the empty chain (no preset yet) or any 100 % wet chain at mix 0 gives back the source exactly
+    assert run(["clean", path, "-o", out, "--mix", "0", "--no-record"], capsys)[0] == 0
+    np.testing.assert_array_equal(sf.read(str(out), dtype="float32", always_2d=True)[0], x)
+
+
+def test_listen_original_gives_back_the_source(tmp_path, capsys):
+    rng = np.random.default_rng(5)
+    x = (np.round(rng.uniform(-0.9, 0.9, (30000, 2)) * 32768) / 32768).astype(np.float32)
+    src = tmp_path / "src.flac"
+    sf.write(str(src), x, 44100, subtype="PCM_16")
+    out = tmp_path / "orig.wav"
+    code, _, err = run(["clean", src, "-o", out, "--listen", "original", "--format", "float32"], capsys)
+    assert code == 0, err
+    y, rate = sf.read(str(out), dtype="float32", always_2d=True)
+    assert rate == 44100 and sf.info(str(out)).subtype == "FLOAT"
+    np.testing.assert_array_equal(y, x)
+
+
+def test_nonfinite_input_is_reported(tmp_path, capsys):
+    x = (0.01 * np.random.default_rng(2).standard_normal((48000, 1))).astype(np.float32)
+    x[10] = np.nan
+    x[20] = -np.inf
+    sf.write(str(tmp_path / "n.wav"), x, SR, subtype="FLOAT")
+    code, _, err = run(["clean", tmp_path / "n.wav", "-o", tmp_path / "o.wav"], capsys)
+    assert code == 0 and "2 NaN/Inf samples" in err
+    assert np.isfinite(sf.read(str(tmp_path / "o.wav"))[0]).all()
+
+
+@pytest.mark.parametrize(
+    "case, code, text",
+    [
+        ("missing", 3, "no such file"),
+        ("bad-preset", 2, "unknown preset 'nosuchpreset'"),
+        ("bad-set", 2, "--set"),
+        ("bad-set-value", 2, "expected a float"),
+        ("bad-learn", 2, "is not a time range"),
+        ("learn-backwards", 2, "ends before it starts"),
+        ("same-file", 4, "refusing to write over the source"),
+        ("unwritable", 4, "is a file, not a folder"),
+        ("no-folder", 4, "output folder does not exist"),
+        ("bad-format", 2, "invalid choice: 'mp3'"),
+        ("bad-mix", 2, "--mix must be between 0 and 1"),
+        ("bad-passes", 2, "--passes: unknown pass 'nosuchpass'"),
+        ("bad-profile", 3, "no such profile file"),
+        ("corrupt", 3, "corrupt or not an audio file"),
+    ],
+)
+def test_user_mistakes_give_one_line_and_an_exit_code(stereo, tmp_path, capsys, case, code, text):
+    path, _ = stereo
+    out = tmp_path / "out.wav"
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    corrupt = tmp_path / "c.wav"
+    corrupt.write_bytes(b"\x00\x01garbage" * 300)
+    argv = {
+        "missing": ["clean", tmp_path / "nope.wav", "-o", out],
+        "bad-preset": ["clean", path, "-o", out, "--preset", "nosuchpreset"],
+        "bad-set": ["clean", path, "-o", out, "--set", "nonsense"],
+        "bad-set-value": ["clean", path, "-o", out, "--set", "max_total_reduction_db=loud"],
+        "bad-learn": ["clean", path, "-o", out, "--learn", "abc"],
+        "learn-backwards": ["clean", path, "-o", out, "--learn", "0:03-0:01.5"],
+        "same-file": ["clean", path, "-o", path],
+        "unwritable": ["clean", path, "-o", blocker / "out.wav"],
+        "no-folder": ["clean", path, "-o", tmp_path / "nofolder" / "out.wav"],
+        "bad-format": ["clean", path, "-o", out, "--format", "mp3"],
+        "bad-mix": ["clean", path, "-o", out, "--mix", "1.5"],
+        "bad-passes": ["clean", path, "-o", out, "--passes", "nosuchpass"],
+        "bad-profile": ["clean", path, "-o", out, "--profile", tmp_path / "room.json"],
+        "corrupt": ["info", corrupt],
+    }[case]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    got, stdout, err = run(argv, capsys)
+    assert got == code, err
+    lines = [ln for ln in err.splitlines() if not ln.startswith("roomtone: note:")]
+    assert len(lines) == 1, err
+    assert text in lines[0] and "error" in lines[0]
+    assert "Traceback" not in err + stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written, no temp files
+
+
+def test_internal_error_writes_a_crash_log(stereo, tmp_path, capsys, monkeypatch):
+    import app.pipeline
+
+    def broken(*a, **k):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setattr(app.pipeline, "clean_file", broken)
+    code, _, err = run(["clean", stereo[0], "-o", tmp_path / "o.wav"], capsys)
+    assert code == 70
+    [line] = [ln for ln in err.splitlines() if "internal error" in ln]
+    logs = list((tmp_path / "state" / "roomtone").glob("crash-*.log"))
+    assert len(logs) == 1 and str(logs[0]) in line
+    assert "ZeroDivisionError" in logs[0].read_text() and "Traceback" in logs[0].read_text()
+    assert "Traceback" not in err
+
+
+def test_keyboard_interrupt_is_130(stereo, tmp_path, capsys, monkeypatch):
+    import app.pipeline
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(app.pipeline, "clean_file", interrupted)
+    code, _, err = run(["clean", stereo[0], "-o", tmp_path / "o.wav"], capsys)
+    assert code == 130 and "Traceback" not in err and "cancelled" in err
+
+
+def test_help_documents_exit_codes(capsys):
+    code, out, _ = run(["--help"], capsys)
+    assert code == 0
+    for c in ("0 ", "2 ", "3 ", "4 ", "5 ", "70 ", "130 "):
+        assert f"  {c}" in out
+    assert "clean" in out and "info" in out
+
+
+def test_console_script_in_a_subprocess(stereo, tmp_path):
+    path, _ = stereo
+    env_cmd = [sys.executable, "-c", "import sys; from app.cli import main; sys.exit(main())"]
+    r = subprocess.run(env_cmd + ["clean", str(path), "-o", str(path)], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 4
+    assert r.stderr.strip().splitlines()[-1].startswith("roomtone: error:") and "Traceback" not in r.stderr
+    r = subprocess.run(env_cmd + ["info", str(path)], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 0 and "Hz" in r.stdout and "\r" not in r.stderr  # no progress bar off a TTY
+
+
+def test_progress_bar_only_on_a_tty():
+    import io
+
+    from app.commands.clean import ProgressBar
+
+    s = io.StringIO()
+    bar = ProgressBar(s)  # StringIO is not a TTY
+    bar(50, 100)
+    bar.finish()
+    assert s.getvalue() == ""
+    s = io.StringIO()
+    bar = ProgressBar(s, enabled=True)
+    bar(100, 100)
+    bar.finish()
+    assert "100.0%" in s.getvalue() and "ETA" in s.getvalue()

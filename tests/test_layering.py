@@ -1,0 +1,104 @@
+"""Layers run one way: dsp knows no GUI, devices, models or app; the CLI knows no Qt.
+
+Each check imports in a fresh interpreter and inspects ``sys.modules``; a static check scans
+the source tree for Qt imports outside ``app/qt/``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parents[1]
+QT = ("PySide6", "pyqtgraph")
+HEAVY = QT + ("torch", "sounddevice")
+
+
+def _loaded_after(code: str) -> set[str]:
+    probe = code + "\nimport sys, json\nprint(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return set(json.loads(r.stdout.strip().splitlines()[-1]))
+
+
+def _dsp_modules() -> list[str]:
+    import dsp
+
+    return ["dsp"] + [f"dsp.{m.name}" for m in pkgutil.iter_modules(dsp.__path__)]
+
+
+def test_dsp_loads_no_gui_device_model_or_app():
+    mods = _dsp_modules()
+    assert "dsp.io" in mods and "dsp.stft" in mods
+    loaded = _loaded_after("\n".join(f"import {m}" for m in mods) + "\nimport dsp.chain; dsp.chain.registry()")
+    bad = loaded & set(HEAVY + ("app", "models"))
+    assert not bad, f"importing dsp loaded {sorted(bad)}"
+
+
+def test_cli_loads_no_qt(tmp_path):
+    wav = tmp_path / "a.wav"
+    sf.write(str(wav), np.zeros(4800, np.float32), 48000)
+    loaded = _loaded_after(
+        f"from app.cli import main\nimport contextlib, io\n"
+        f"with contextlib.redirect_stdout(io.StringIO()):\n    assert main(['info', {str(wav)!r}]) == 0\n"
+    )
+    bad = loaded & set(QT)
+    assert not bad, f"the CLI loaded {sorted(bad)}"
+    assert "numba" in loaded or "dsp" in loaded  # the probe really ran the command
+
+
+def test_models_import_no_torch_at_import_time():
+    import models
+
+    mods = ["models"] + [f"models.{m.name}" for m in pkgutil.iter_modules(models.__path__)]
+    loaded = _loaded_after("\n".join(f"import {m}" for m in mods))
+    bad = loaded & {"torch", *QT, "app"}
+    assert not bad, f"importing models loaded {sorted(bad)}"
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module.split(".")[0])
+    return out
+
+
+# The installed packages and the benchmarks. scripts/ holds developer tools (e.g. GUI screenshot
+# scripts) that may drive the Qt app; tests/app/qt tests it: neither is a module of the product.
+@pytest.mark.parametrize("package", ["dsp", "models", "app", "bench"])
+def test_no_qt_imports_outside_app_qt(package):
+    root = REPO / package
+    if not root.is_dir():
+        pytest.skip(f"no {package}/")
+    offenders = []
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(REPO)
+        if rel.parts[:2] == ("app", "qt"):
+            continue
+        if _imports(path) & set(QT):
+            offenders.append(str(rel))
+    assert not offenders, f"Qt imported outside app/qt/: {offenders}"
+
+
+def test_dsp_imports_only_its_allowed_packages():
+    allowed = {"numpy", "scipy", "numba", "soundfile", "dsp", "__future__"} | set(sys.stdlib_module_names)
+    offenders = {}
+    for path in (REPO / "dsp").rglob("*.py"):
+        extra = _imports(path) - allowed
+        if extra:
+            offenders[str(path.relative_to(REPO))] = sorted(extra)
+    assert not offenders, f"dsp imports outside numpy/scipy/numba/soundfile: {offenders}"
