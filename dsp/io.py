@@ -361,6 +361,13 @@ def check_target(target: str | os.PathLike, *, sources: tuple[str | os.PathLike,
     return folder
 
 
+def _default_file_mode() -> int:
+    """The mode a plainly created file gets (0o666 minus the umask); mkstemp's files are 0o600."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_text_atomic(target: str | os.PathLike, text: str) -> None:
     """Write a small text file (a render record, a profile) atomically beside its target."""
     target = Path(target)
@@ -373,6 +380,7 @@ def write_text_atomic(target: str | os.PathLike, text: str) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
+            os.fchmod(fh.fileno(), _default_file_mode())
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except OSError as exc:
@@ -439,6 +447,7 @@ class AtomicWriter:
         try:
             self._sf.close()
             with open(self._tmp, "rb+") as fh:
+                os.fchmod(fh.fileno(), _default_file_mode())
                 os.fsync(fh.fileno())
             os.replace(self._tmp, self.target)
         except (OSError, sf.LibsndfileError, RuntimeError) as exc:

@@ -340,3 +340,19 @@ def test_write_text_atomic(tmp_path):
     assert (tmp_path / "r.json").read_text() == "{}"
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
     assert os.path.exists(tmp_path / "r.json")
+
+
+def test_outputs_get_normal_file_permissions(tmp_path):
+    """Atomic writes go through mkstemp (mode 0600); the finished file must get the umask's mode."""
+    import stat
+
+    from dsp.io import write_audio, write_text_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_audio(tmp_path / "out.wav", np.zeros((1, 100), np.float32), 16000, "wav16")
+        write_text_atomic(tmp_path / "rec.json", "{}")
+    finally:
+        os.umask(old)
+    for name in ("out.wav", "rec.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644
