@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 
-.PHONY: setup run test demo bench bench-quality screenshots clean
+.PHONY: setup run test demo bench bench-quality bench-gui screenshots clean
 
 setup:
 	@bash scripts/setup.sh
@@ -20,6 +20,12 @@ demo: setup
 bench: setup
 	@$(VENV)/bin/python -m pip install -q -e ".[bench]"
 	@$(PY) bench/bench_speed.py
+
+screenshots: setup
+	@timeout 600 $(PY) scripts/screenshots.py
+
+bench-gui: setup
+	@$(PY) bench/bench_gui.py
 
 clean:
 	rm -rf .cache build dist *.egg-info

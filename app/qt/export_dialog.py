@@ -1,0 +1,90 @@
+"""Export: where to write the cleaned audio and in which format.
+
+The render itself is ``Session.render_to`` / ``app.session.render_project`` -- the same code
+path as ``roomtone clean`` -- run by the window as a cancellable job.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QToolButton,
+    QWidget,
+)
+
+from dsp.io import WRITE_FORMATS
+
+FORMAT_LABELS = {
+    "wav24": "WAV, 24-bit PCM (editing, archiving)",
+    "wav16": "WAV, 16-bit PCM (CD quality)",
+    "float32": "WAV, 32-bit float (no clipping, for further processing)",
+    "flac24": "FLAC, 24-bit (lossless, about half the size)",
+    "flac16": "FLAC, 16-bit (lossless, distribution)",
+}
+
+
+class ExportDialog(QDialog):
+    """Choose the output file and format; ``path()`` and ``format()`` after ``exec()``."""
+
+    def __init__(self, default_path: Path, default_format: str = "wav24", parent=None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Export cleaned audio")
+        form = QFormLayout(self)
+        self.format_combo = QComboBox()
+        for key in WRITE_FORMATS:
+            self.format_combo.addItem(FORMAT_LABELS.get(key, key), key)
+        self.format_combo.setCurrentIndex(max(0, self.format_combo.findData(default_format)))
+        self.format_combo.setToolTip("File format and sample depth of the exported audio. The sample rate and "
+                                     "channels are kept from the source.")
+        self.format_combo.currentIndexChanged.connect(self._format_changed)
+        row = QWidget()
+        rl = QHBoxLayout(row)
+        rl.setContentsMargins(0, 0, 0, 0)
+        self.path_edit = QLineEdit(str(default_path))
+        self.path_edit.setToolTip("Where the cleaned audio is written. The file appears only once the render "
+                                  "has finished (never half-written).")
+        browse = QToolButton()
+        browse.setText("…")
+        browse.setToolTip("Choose the output file.")
+        browse.clicked.connect(self._browse)
+        rl.addWidget(self.path_edit, 1)
+        rl.addWidget(browse)
+        form.addRow("Format", self.format_combo)
+        form.addRow("File", row)
+        note = QLabel("Rendered with the chain, room tone and mix shown — the same render as "
+                      "<code>roomtone clean</code>, so it matches the command line bit for bit.")
+        note.setObjectName("hint")
+        note.setWordWrap(True)
+        form.addRow(note)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Export")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+        self.resize(560, 10)
+
+    def format(self) -> str:
+        return self.format_combo.currentData()
+
+    def path(self) -> Path:
+        return Path(self.path_edit.text()).expanduser()
+
+    def _format_changed(self) -> None:
+        ext = WRITE_FORMATS[self.format()][2]
+        p = self.path()
+        self.path_edit.setText(str(p.with_suffix(ext)))
+
+    def _browse(self) -> None:
+        ext = WRITE_FORMATS[self.format()][2]
+        path, _ = QFileDialog.getSaveFileName(self, "Export to", str(self.path()), f"Audio (*{ext})")
+        if path:
+            self.path_edit.setText(path)
