@@ -1,1 +1,538 @@
-"""Placeholder: this module registers its stage kinds with dsp.chain.register."""
+"""Light denoising passes that run inside the STFT engine: a profile gate and an adaptive MMSE pass.
+
+Algorithm
+---------
+Every pass computes a real gain per bin and frame, and applies it with
+:meth:`dsp.stft.FrameBlock.apply_gain` (blended by the stage's own ``mix``, clamped by the
+chain's total reduction cap). Each pass has its own floor, ``max_reduction_db`` (6 dB by
+default): several mild passes with different estimators sound cleaner than one heavy pass.
+
+``gate`` (:class:`SpectralGate`) - a soft spectral gate against the learned room tone.
+    The noise in the current spectra is the profile's mean power times the square of the gain
+    earlier passes already applied (``frames.gain``), times ``over_subtraction_db``. The a
+    priori SNR is estimated decision-directed (Ephraim & Malah 1984):
+    ``xi = a * G_prev**2 * gamma_prev + (1 - a) * max(gamma - 1, 0)``, and the gain is a
+    Wiener gain raised to ``gain_exponent`` (0.5: power subtraction, gentler than Wiener).
+
+``mmse`` (:class:`MmseDenoiser`) - adaptive noise tracking with MMSE log-spectral-amplitude gains.
+    Noise power is tracked on the *input* spectra (``frames.original``, so earlier passes do not
+    disturb it) with the speech-presence-probability estimator of Gerkmann & Hendriks (IEEE
+    TASLP 2012, "Unbiased MMSE-based noise power estimation with low complexity"): a fixed
+    prior SNR under speech presence (``speech_prior_snr_db``), a smoothed presence probability
+    guarding against stagnation, and recursive averaging (``noise_tracking_ms``). It starts from
+    the room-tone profile when there is one (and then never rises more than ``max_noise_rise_db``
+    above it, so a held tone is not mistaken for noise) and from the first frame otherwise. The gain is the
+    Ephraim-Malah log-spectral-amplitude estimator (1985),
+    ``G = xi / (1 + xi) * exp(E1(v) / 2)``, ``v = xi * gamma / (1 + xi)``, with ``exp(E1/2)``
+    read from a table indexed by ``sqrt(v)``.
+
+Both passes smooth the gain across frequency (a box of ``frequency_smoothing_hz``: a lone
+noise peak is averaged with its floored neighbours), except that a bin whose own a priori SNR
+exceeds ``keep_snr_db`` lends its own gain to itself and the two bins on each side (the window's
+main lobe), so a tone or a speech harmonic is not dulled by the quieter bins beside it, then smooth the gain in time (one-pole ``attack_ms`` when it rises, ``release_ms`` when
+it falls) and floor it at ``-max_reduction_db``: with a floor this high and smoothed SNRs,
+noise-only stretches get an almost uniform gain, so no isolated bins survive to sound like
+musical noise.
+
+Units: powers are ``|X|**2`` in the engine's units (see :mod:`dsp.roomtone`); SNRs are power
+ratios; gains are linear amplitude factors; times in milliseconds are converted to one-pole
+coefficients per hop: ``exp(-hop / (ms * sample_rate / 1000))``.
+
+State is per channel and per bin (stereo equals each channel alone); it is recursive, so a render
+from a playhead converges to the full render within ``preroll_frames`` (to float rounding for the
+gate; to within about 1e-4 of full scale for the MMSE pass, whose noise tracker can keep a longer
+memory through speech).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.special
+
+from dsp.chain import BuildContext, StageKind, register
+from dsp.errors import ParameterError
+from dsp.jit import realtime_kernel
+from dsp.stft import FrameBlock, SpectralStage, StftGeometry
+
+_EPS = np.float32(1e-20)
+
+# -- the exp(E1(v)/2) table, indexed by u = sqrt(v) -------------------------------------------------
+LSA_TABLE_U_MAX = 6.0
+LSA_TABLE_SIZE = 4096
+
+
+def _lsa_table() -> np.ndarray:
+    """``u * exp(E1(u**2) / 2)`` on a uniform grid of ``u`` in ``[0, LSA_TABLE_U_MAX]`` (float32)."""
+    u = np.linspace(0.0, LSA_TABLE_U_MAX, LSA_TABLE_SIZE)
+    out = np.empty_like(u)
+    out[0] = math.exp(-0.5 * np.euler_gamma)  # limit u -> 0 of u * exp(E1(u^2)/2)
+    out[1:] = u[1:] * np.exp(0.5 * scipy.special.exp1(u[1:] ** 2))
+    return out.astype(np.float32)
+
+
+LSA_TABLE = _lsa_table()
+
+
+def lsa_gain(xi: np.ndarray, gamma: np.ndarray) -> np.ndarray:
+    """Exact log-spectral-amplitude gain ``xi/(1+xi) * exp(E1(v)/2)`` (numpy, float64; for tests)."""
+    xi = np.asarray(xi, np.float64)
+    v = xi * np.asarray(gamma, np.float64) / (1.0 + xi)
+    return xi / (1.0 + xi) * np.exp(0.5 * scipy.special.exp1(np.maximum(v, 1e-30)))
+
+
+def time_coefficient(ms: float, hop_length: int, sample_rate: int) -> float:
+    """One-pole smoothing coefficient per hop for a time constant of ``ms`` milliseconds (0 -> none)."""
+    if ms <= 0:
+        return 0.0
+    return math.exp(-hop_length / (ms * 1e-3 * sample_rate))
+
+
+def smoothing_half_width(hz: float, geometry: StftGeometry) -> int:
+    """Half-width in bins of a box ``hz`` wide (0 -> no smoothing)."""
+    bin_hz = geometry.sample_rate / geometry.n_fft
+    return max(0, int(round(hz / bin_hz / 2.0)))
+
+
+def _check_common(s, name: str) -> None:
+    if not 0.0 <= s.max_reduction_db <= 40.0:
+        raise ParameterError(f"{name}.max_reduction_db must be between 0 and 40 dB, got {s.max_reduction_db}")
+    if not 0.0 <= s.snr_smoothing < 1.0:
+        raise ParameterError(f"{name}.snr_smoothing must be in [0, 1), got {s.snr_smoothing}")
+    for f in ("attack_ms", "release_ms", "frequency_smoothing_hz"):
+        v = getattr(s, f)
+        if not 0.0 <= v <= 10000.0:
+            raise ParameterError(f"{name}.{f} must be between 0 and 10000, got {v}")
+    if not -20.0 <= s.over_subtraction_db <= 20.0:
+        raise ParameterError(f"{name}.over_subtraction_db must be between -20 and 20 dB, got {s.over_subtraction_db}")
+
+
+# -- shared numba pieces ---------------------------------------------------------------------------
+# Each frame is handled by short, branch-free loops over the bins so LLVM can vectorise them.
+@realtime_kernel
+def _box_smooth(raw, box, half):  # pragma: no cover - compiled
+    """``box[b]`` = mean of ``raw[b-half : b+half+1]`` (clipped at the edges)."""
+    b_n = raw.shape[0]
+    if half <= 0:
+        for b in range(b_n):
+            box[b] = raw[b]
+        return
+    if b_n <= 2 * half + 1:  # tiny spectra: direct clipped means
+        for b in range(b_n):
+            lo = max(0, b - half)
+            hi = min(b_n, b + half + 1)
+            acc = np.float32(0.0)
+            for j in range(lo, hi):
+                acc += raw[j]
+            box[b] = acc / np.float32(hi - lo)
+        return
+    n = b_n - 2 * half
+    mid = box[half : half + n]
+    for b in range(n):
+        mid[b] = raw[half + b]
+    for j in range(1, half + 1):
+        lo = raw[half - j : half - j + n]  # slices let LLVM vectorise (no index arithmetic)
+        hi = raw[half + j : half + j + n]
+        for b in range(n):
+            mid[b] += lo[b] + hi[b]
+    inv = np.float32(1.0) / np.float32(2 * half + 1)
+    for b in range(n):
+        mid[b] *= inv
+    for b in range(half):
+        acc = np.float32(0.0)
+        for j in range(0, b + half + 1):
+            acc += raw[j]
+        box[b] = acc / np.float32(b + half + 1)
+        acc = np.float32(0.0)
+        for j in range(b_n - 1 - b - half, b_n):
+            acc += raw[j]
+        box[b_n - 1 - b] = acc / np.float32(b + half + 1)
+
+
+@realtime_kernel
+def _keep(box, raw, xis, keep):  # pragma: no cover - compiled
+    """A bin whose a priori SNR is above ``keep`` gives its own gain to itself and the two bins on
+    each side (the main lobe of the analysis window), if that is more than the smoothed gain."""
+    b_n = box.shape[0]
+    for b in range(b_n):
+        if xis[b] > keep:
+            g = raw[b]
+            for j in range(max(0, b - 2), min(b_n, b + 3)):
+                if box[j] < g:
+                    box[j] = g
+
+
+@realtime_kernel
+def _hold(box, g_state, gamma, prev_clean, out, attack, release, floor, started):  # pragma: no cover
+    """Floor/clip the smoothed gain, attack/release it into ``g_state``, write ``out`` and the DD memory."""
+    b_n = box.shape[0]
+    one = np.float32(1.0)
+    if started:
+        att, rel = attack, release
+    else:
+        att, rel = np.float32(0.0), np.float32(0.0)
+    for b in range(b_n):
+        target = min(max(box[b], floor), one)
+        g = g_state[b]
+        coef = att if target > g else rel
+        g = target + coef * (g - target)
+        g_state[b] = g
+        out[b] = g
+        prev_clean[b] = gamma[b] * g * g
+
+
+@realtime_kernel
+def _gate_kernel(spectra, gcum, noise, out, prev_clean, g_state, started, gam, xis, raw, box,
+                 dd, exponent, half, keep, attack, release, floor):  # pragma: no cover - compiled
+    c_n, k_n, b_n = spectra.shape
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    for c in range(c_n):
+        pv = prev_clean[c]
+        gs = g_state[c]
+        for k in range(k_n):
+            st = started[c] != 0
+            a = dd if st else zero
+            sp = spectra[c, k]
+            gr = gcum[c, k]
+            for b in range(b_n):
+                y = sp[b]
+                p = y.real * y.real + y.imag * y.imag
+                gc = gr[b]
+                gamma = p / (noise[b] * gc * gc + _EPS)
+                xi = a * pv[b] + (one - a) * max(gamma - one, zero)
+                gam[b] = gamma
+                xis[b] = xi
+                raw[b] = xi / (one + xi)
+            if exponent == np.float32(0.5):
+                for b in range(b_n):
+                    raw[b] = np.sqrt(raw[b])
+            elif exponent != one:
+                for b in range(b_n):
+                    raw[b] = raw[b] ** exponent
+            _box_smooth(raw, box, half)
+            _keep(box, raw, xis, keep)
+            _hold(box, gs, gam, pv, out[c, k], attack, release, floor, st)
+            started[c] = 1
+
+
+@realtime_kernel
+def _mmse_kernel(spectra, original, gcum, init_noise, ceiling, has_init, out, noise_est, spp_avg, prev_clean,
+                 g_state, started, gam, xis, raw, box, table, table_step, dd, xi_h1, track, over, xi_min,
+                 half, keep, attack, release, floor):  # pragma: no cover - compiled
+    c_n, k_n, b_n = spectra.shape
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    t_last = table.shape[0] - 1
+    u_max = table_step * np.float32(t_last)
+    inv_step = one / table_step
+    post = xi_h1 / (one + xi_h1)
+    lead = one + xi_h1
+    for c in range(c_n):
+        ne = noise_est[c]
+        sa = spp_avg[c]
+        pv = prev_clean[c]
+        gs = g_state[c]
+        for k in range(k_n):
+            st = started[c] != 0
+            so = original[c, k]
+            sp = spectra[c, k]
+            gr = gcum[c, k]
+            if not st:
+                for b in range(b_n):
+                    yo = so[b]
+                    ne[b] = init_noise[b] if has_init else yo.real * yo.real + yo.imag * yo.imag + _EPS
+                    sa[b] = np.float32(0.5)
+            a = dd if st else zero
+            for b in range(b_n):
+                # -- noise tracking on the input spectra (Gerkmann & Hendriks) --
+                yo = so[b]
+                po = yo.real * yo.real + yo.imag * yo.imag
+                sig = ne[b]
+                e = min(po / (sig + _EPS) * post, np.float32(24.0))
+                # exp(-e) = (exp(-e/32))**32, the inner one by its 4th-order Taylor series
+                x = e * np.float32(1.0 / 32.0)
+                q = one - x * (one - x * (np.float32(0.5) - x * (np.float32(1.0 / 6.0) - x * np.float32(1.0 / 24.0))))
+                q = q * q
+                q = q * q
+                q = q * q
+                q = q * q
+                q = q * q
+                p = one / (one + lead * q)
+                pa = np.float32(0.9) * sa[b] + np.float32(0.1) * p
+                sa[b] = pa
+                p = min(p, np.float32(0.99)) if pa > np.float32(0.99) else p
+                sig = min(track * sig + (one - track) * ((one - p) * po + p * sig), ceiling[b])
+                ne[b] = sig
+                # -- decision-directed log-spectral-amplitude gain on the current spectra --
+                y = sp[b]
+                pc = y.real * y.real + y.imag * y.imag
+                gc = gr[b]
+                gamma = pc / (sig * over * gc * gc + _EPS)
+                gam[b] = gamma
+                xis[b] = max(a * pv[b] + (one - a) * max(gamma - one, zero), xi_min)
+            # LSA gain: exp(E1(v)/2) from the table, v = xi/(1+xi) * gamma, u = sqrt(v)
+            for b in range(b_n):
+                w = xis[b] / (one + xis[b])
+                u = min(np.sqrt(w * gam[b]), u_max)
+                pos = u * inv_step
+                i = min(int(pos), t_last - 1)
+                t = table[i] + (pos - np.float32(i)) * (table[i + 1] - table[i])
+                raw[b] = min(w * t / (u + np.float32(1e-12)), one) if u < u_max else w
+            _box_smooth(raw, box, half)
+            _keep(box, raw, xis, keep)
+            _hold(box, gs, gam, pv, out[c, k], attack, release, floor, st)
+            started[c] = 1
+
+
+# -- settings ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GateSettings:
+    """A soft spectral gate against the room-tone profile.
+
+    Attributes
+    ----------
+    max_reduction_db : float
+        This pass's cap: it never attenuates a bin by more than this (dB).
+    over_subtraction_db : float
+        The profile's noise power is raised by this much before comparing (dB).
+    snr_smoothing : float
+        Decision-directed weight of the previous frame's clean estimate (0..1).
+    gain_exponent : float
+        Wiener gain raised to this power (0.5: power subtraction; 1: Wiener).
+    attack_ms, release_ms : float
+        Time constants of the gain rising (opening) and falling (closing).
+    frequency_smoothing_hz : float
+        Width of the box that smooths the gain across frequency.
+    keep_snr_db : float
+        A bin whose own a priori SNR exceeds this keeps at least its own gain after smoothing
+        (tones and speech harmonics are not dulled by quieter neighbours).
+    preroll_ms : float
+        History the state needs to converge (for renders started at a playhead).
+    """
+
+    max_reduction_db: float = 6.0
+    over_subtraction_db: float = 6.0
+    snr_smoothing: float = 0.96
+    gain_exponent: float = 0.5
+    attack_ms: float = 5.0
+    release_ms: float = 60.0
+    frequency_smoothing_hz: float = 400.0
+    keep_snr_db: float = 30.0
+    preroll_ms: float = 500.0
+
+    def __post_init__(self) -> None:
+        _check_common(self, "gate")
+        if not 0.1 <= self.gain_exponent <= 4.0:
+            raise ParameterError(f"gate.gain_exponent must be between 0.1 and 4, got {self.gain_exponent}")
+        if not 0.0 <= self.preroll_ms <= 60000.0:
+            raise ParameterError(f"gate.preroll_ms must be between 0 and 60000, got {self.preroll_ms}")
+
+
+@dataclass(frozen=True)
+class MmseSettings:
+    """Adaptive noise tracking with MMSE log-spectral-amplitude gains.
+
+    Attributes
+    ----------
+    max_reduction_db : float
+        This pass's cap (dB).
+    over_subtraction_db : float
+        The tracked noise power is raised by this much before computing gains (dB).
+    snr_smoothing : float
+        Decision-directed weight (0..1), 0.98 in Ephraim & Malah.
+    speech_prior_snr_db : float
+        Noise tracker: the a priori SNR assumed when speech is present (15 dB in the paper).
+    noise_tracking_ms : float
+        Noise tracker: time constant of its recursive average.
+    min_prior_snr_db : float
+        Lower bound of the a priori SNR.
+    use_profile : bool
+        Start the noise tracker from the room-tone profile when there is one.
+    max_noise_rise_db : float
+        With a profile: the tracked noise never rises more than this above it (so a held tone
+        or a long vowel is not taken for noise).
+    attack_ms, release_ms, frequency_smoothing_hz, keep_snr_db, preroll_ms : float
+        As in :class:`GateSettings`.
+    """
+
+    max_reduction_db: float = 6.0
+    over_subtraction_db: float = 3.0
+    snr_smoothing: float = 0.98
+    speech_prior_snr_db: float = 15.0
+    noise_tracking_ms: float = 70.0
+    min_prior_snr_db: float = -25.0
+    use_profile: bool = True
+    max_noise_rise_db: float = 12.0
+    attack_ms: float = 5.0
+    release_ms: float = 60.0
+    frequency_smoothing_hz: float = 400.0
+    keep_snr_db: float = 30.0
+    preroll_ms: float = 2000.0
+
+    def __post_init__(self) -> None:
+        _check_common(self, "mmse")
+        if not 0.0 <= self.speech_prior_snr_db <= 40.0:
+            raise ParameterError(f"mmse.speech_prior_snr_db must be between 0 and 40 dB, got {self.speech_prior_snr_db}")
+        if not 1.0 <= self.noise_tracking_ms <= 10000.0:
+            raise ParameterError(f"mmse.noise_tracking_ms must be between 1 and 10000, got {self.noise_tracking_ms}")
+        if not -60.0 <= self.min_prior_snr_db <= 0.0:
+            raise ParameterError(f"mmse.min_prior_snr_db must be between -60 and 0 dB, got {self.min_prior_snr_db}")
+        if not 0.0 <= self.max_noise_rise_db <= 100.0:
+            raise ParameterError(f"mmse.max_noise_rise_db must be between 0 and 100 dB, got {self.max_noise_rise_db}")
+        if not 0.0 <= self.preroll_ms <= 60000.0:
+            raise ParameterError(f"mmse.preroll_ms must be between 0 and 60000, got {self.preroll_ms}")
+
+
+def _db_to_amp(db: float) -> np.float32:
+    return np.float32(10.0 ** (-db / 20.0))
+
+
+# -- stages ------------------------------------------------------------------------------------
+class _PassBase(SpectralStage):
+    """State handling shared by the passes (per-channel, per-bin arrays)."""
+
+    mix: float = 1.0
+    settings: GateSettings | MmseSettings
+
+    def _preroll(self, geometry: StftGeometry) -> int:
+        return int(math.ceil(self.settings.preroll_ms * 1e-3 * geometry.sample_rate / geometry.hop_length))
+
+    def _timing(self, g: StftGeometry) -> tuple[np.float32, np.float32, int]:
+        s = self.settings
+        return (
+            np.float32(time_coefficient(s.attack_ms, g.hop_length, g.sample_rate)),
+            np.float32(time_coefficient(s.release_ms, g.hop_length, g.sample_rate)),
+            smoothing_half_width(s.frequency_smoothing_hz, g),
+        )
+
+    def _require(self) -> StftGeometry:
+        if self.geometry is None:
+            raise RuntimeError(f"{type(self).__name__}.prepare(geometry) must be called first")
+        return self.geometry
+
+
+class SpectralGate(_PassBase):
+    """Profile-driven soft spectral gate (stage kind ``gate``); see the module header."""
+
+    def __init__(self, settings: GateSettings = GateSettings(), *, profile=None) -> None:
+        if profile is None:
+            raise ParameterError(
+                "the spectral gate needs a room-tone profile: learn one (--learn A-B), find one "
+                "automatically (--auto-profile) or load one (--profile room.json)"
+            )
+        self.settings = settings
+        self.profile = profile
+        self.mix = 1.0
+
+    def prepare(self, geometry: StftGeometry) -> None:
+        prof = self.profile.adapted(geometry.sample_rate, geometry.n_fft, geometry.hop_length)
+        over = 10.0 ** (self.settings.over_subtraction_db / 10.0)
+        self._noise = np.ascontiguousarray(prof.mean_power * over, np.float32)
+        self._attack, self._release, self._half = self._timing(geometry)
+        self.preroll_frames = self._preroll(geometry)
+        super().prepare(geometry)
+
+    def reset(self, *, first_frame: int) -> None:
+        g = self._require()
+        self._prev = np.zeros((g.channels, g.bins), np.float32)
+        self._g = np.ones((g.channels, g.bins), np.float32)
+        self._started = np.zeros(g.channels, np.int64)
+        self._gam = np.zeros(g.bins, np.float32)
+        self._xis = np.zeros(g.bins, np.float32)
+        self._raw = np.zeros(g.bins, np.float32)
+        self._box = np.zeros(g.bins, np.float32)
+
+    def gains(self, frames: FrameBlock) -> np.ndarray:
+        """Compute this pass's gains for ``frames`` (advancing the state) without applying them."""
+        s = self.settings
+        out = np.empty(frames.spectra.shape, np.float32)
+        _gate_kernel(
+            frames.spectra, frames.gain, self._noise, out, self._prev, self._g, self._started, self._gam, self._xis,
+            self._raw, self._box, np.float32(s.snr_smoothing), np.float32(s.gain_exponent), self._half,
+            np.float32(10.0 ** (s.keep_snr_db / 10.0)), self._attack, self._release,
+            _db_to_amp(s.max_reduction_db),
+        )
+        return out
+
+    def process_frames(self, frames: FrameBlock) -> None:
+        frames.apply_gain(self.gains(frames), self.mix)
+
+
+class MmseDenoiser(_PassBase):
+    """Adaptive MMSE log-spectral-amplitude pass (stage kind ``mmse``); see the module header."""
+
+    def __init__(self, settings: MmseSettings = MmseSettings(), *, profile=None) -> None:
+        self.settings = settings
+        self.profile = profile
+        self.mix = 1.0
+
+    def prepare(self, geometry: StftGeometry) -> None:
+        s = self.settings
+        if self.profile is not None and s.use_profile:
+            prof = self.profile.adapted(geometry.sample_rate, geometry.n_fft, geometry.hop_length)
+            self._init = np.ascontiguousarray(prof.mean_power, np.float32)
+            self._ceiling = np.ascontiguousarray(prof.mean_power * 10.0 ** (s.max_noise_rise_db / 10.0), np.float32)
+            self._has_init = True
+        else:
+            self._init = np.zeros(geometry.bins, np.float32)
+            self._ceiling = np.full(geometry.bins, np.finfo(np.float32).max, np.float32)
+            self._has_init = False
+        self._track = np.float32(time_coefficient(s.noise_tracking_ms, geometry.hop_length, geometry.sample_rate))
+        self._attack, self._release, self._half = self._timing(geometry)
+        self.preroll_frames = self._preroll(geometry)
+        super().prepare(geometry)
+
+    def reset(self, *, first_frame: int) -> None:
+        g = self._require()
+        shape = (g.channels, g.bins)
+        self._noise = np.zeros(shape, np.float32)
+        self._spp = np.zeros(shape, np.float32)
+
+        self._prev = np.zeros(shape, np.float32)
+        self._g = np.ones(shape, np.float32)
+        self._started = np.zeros(g.channels, np.int64)
+        self._gam = np.zeros(g.bins, np.float32)
+        self._xis = np.zeros(g.bins, np.float32)
+        self._raw = np.zeros(g.bins, np.float32)
+        self._box = np.zeros(g.bins, np.float32)
+
+    def gains(self, frames: FrameBlock) -> np.ndarray:
+        """Compute this pass's gains for ``frames`` (advancing the state) without applying them."""
+        s = self.settings
+        out = np.empty(frames.spectra.shape, np.float32)
+        _mmse_kernel(
+            frames.spectra, frames.original, frames.gain, self._init, self._ceiling, self._has_init, out, self._noise, self._spp,
+            self._prev, self._g, self._started, self._gam, self._xis, self._raw, self._box, LSA_TABLE,
+            np.float32(LSA_TABLE_U_MAX / (LSA_TABLE_SIZE - 1)), np.float32(s.snr_smoothing),
+            np.float32(10.0 ** (s.speech_prior_snr_db / 10.0)), self._track,
+            np.float32(10.0 ** (s.over_subtraction_db / 10.0)), np.float32(10.0 ** (s.min_prior_snr_db / 10.0)),
+            self._half, np.float32(10.0 ** (s.keep_snr_db / 10.0)), self._attack, self._release,
+            _db_to_amp(s.max_reduction_db),
+        )
+        return out
+
+    def process_frames(self, frames: FrameBlock) -> None:
+        frames.apply_gain(self.gains(frames), self.mix)
+
+
+def _gate_factory(settings: GateSettings, context: BuildContext) -> SpectralGate:
+    return SpectralGate(settings, profile=context.profile)
+
+
+def _mmse_factory(settings: MmseSettings, context: BuildContext) -> MmseDenoiser:
+    return MmseDenoiser(settings, profile=context.profile)
+
+
+GATE = register(StageKind(
+    name="gate", label="Room-tone gate", settings_cls=GateSettings, domain="spectral", factory=_gate_factory,
+    description="Soft spectral gate against the learned room tone (decision-directed Wiener-type gain)",
+    needs_profile=True, role="pass",
+))
+MMSE = register(StageKind(
+    name="mmse", label="Adaptive MMSE", settings_cls=MmseSettings, domain="spectral", factory=_mmse_factory,
+    description="Adaptive noise tracking with MMSE log-spectral-amplitude gains (for noise that changes)",
+    needs_profile=False, role="pass",
+))

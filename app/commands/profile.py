@@ -1,0 +1,95 @@
+"""``roomtone profile``: learn a room-tone profile from a recording and save it as JSON.
+
+    roomtone profile IN --learn 0:01.5-0:03 -o room.json
+    roomtone profile IN --auto -o room.json
+
+Prints the level, the duration and regions it was learned from, and any warnings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from pathlib import Path
+
+from dsp.errors import OutputError, ParameterError
+from dsp.io import AudioReader
+from dsp.roomtone import RoomToneSettings, estimate_room_tone
+from dsp.stft import StftSettings
+
+_TIME = re.compile(r"^\s*(?:(\d+):)?(?:(\d+):)?(\d+(?:\.\d*)?|\.\d+)\s*$")
+
+
+def parse_time(text: str) -> float:
+    """Seconds from ``S``, ``M:SS(.s)`` or ``H:MM:SS(.s)`` (own small parser; see the report)."""
+    m = _TIME.match(text)
+    if not m:
+        raise ParameterError(f"cannot read time {text!r}; write seconds (1.5), M:SS.s (0:01.5) or H:MM:SS (1:02:03)")
+    a, b, sec = m.groups()
+    if b is not None:  # H:MM:SS
+        return int(a) * 3600 + int(b) * 60 + float(sec)
+    if a is not None:  # M:SS
+        return int(a) * 60 + float(sec)
+    return float(sec)
+
+
+def parse_range(text: str) -> tuple[float, float]:
+    """``A-B`` (times as in :func:`parse_time`) -> ``(start_s, stop_s)``."""
+    parts = text.split("-")
+    if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+        raise ParameterError(f"cannot read region {text!r}; write START-END, for example 0:01.5-0:03")
+    a, b = parse_time(parts[0]), parse_time(parts[1])
+    if b <= a:
+        raise ParameterError(f"region {text!r} ends before it starts; write START-END with START < END")
+    return a, b
+
+
+def _regions(values: list[str]) -> list[tuple[float, float]]:
+    out = []
+    for v in values:
+        for piece in v.split(","):
+            if piece.strip():
+                out.append(parse_range(piece))
+    return out
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "profile",
+        help="learn a room-tone profile (noise-only stretch or automatic) and save it as JSON",
+        description="Learn the room tone of a recording from noise-only regions (--learn) or automatically "
+        "from its quietest frames (--auto), and save it as a reusable JSON profile.",
+    )
+    p.add_argument("input", help="audio file to learn from")
+    how = p.add_mutually_exclusive_group(required=True)
+    how.add_argument("--learn", action="append", metavar="A-B",
+                     help="noise-only region, e.g. 0:01.5-0:03 (repeat, or separate with commas, for several)")
+    how.add_argument("--auto", action="store_true", help="find the room tone in the quietest parts of the file")
+    p.add_argument("-o", "--output", required=True, help="profile file to write (.json)")
+    p.add_argument("--n-fft", type=int, default=0, help="frame size; 0 picks the engine default for the rate")
+    p.add_argument("--overlap", type=int, default=4, choices=(2, 4, 8), help="frames overlap (hop = n_fft / overlap)")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    src = Path(args.input)
+    out = Path(args.output)
+    if out.resolve() == src.resolve():
+        raise OutputError(f"{out}: would overwrite the input audio; choose another output file")
+    if out.parent and not out.parent.exists():
+        raise OutputError(f"{out.parent}: folder does not exist; create it or choose another output path")
+    settings = RoomToneSettings(stft=StftSettings(n_fft=args.n_fft, overlap=args.overlap))
+    regions = _regions(args.learn) if args.learn else None
+    with AudioReader(src) as reader:
+        profile = estimate_room_tone(reader, reader.sample_rate, regions=regions, settings=settings,
+                                     source_name=str(src))
+    try:
+        profile.save(out)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot write the profile ({exc.strerror or exc})") from None
+    print(profile.summary())
+    print(f"saved {out}")
+    sys.stdout.flush()
+    return 0
