@@ -79,6 +79,10 @@ def _imports(path: Path) -> set[str]:
 
 # The installed packages and the benchmarks. scripts/ holds developer tools (e.g. GUI screenshot
 # scripts) that may drive the Qt app; tests/app/qt tests it: neither is a module of the product.
+# Benchmarks of the GUI itself are named here, one by one, so a new Qt import elsewhere still fails.
+GUI_BENCHMARKS = {"bench/bench_gui.py", "bench/soak_monitor.py"}
+
+
 @pytest.mark.parametrize("package", ["dsp", "models", "app", "bench"])
 def test_no_qt_imports_outside_app_qt(package):
     root = REPO / package
@@ -87,7 +91,7 @@ def test_no_qt_imports_outside_app_qt(package):
     offenders = []
     for path in root.rglob("*.py"):
         rel = path.relative_to(REPO)
-        if rel.parts[:2] == ("app", "qt"):
+        if rel.parts[:2] == ("app", "qt") or str(rel) in GUI_BENCHMARKS:
             continue
         if _imports(path) & set(QT):
             offenders.append(str(rel))
