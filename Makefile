@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 
-.PHONY: setup run test demo bench bench-quality bench-gui screenshots clean
+.PHONY: setup run test demo bench bench-quality bench-gui screenshots dist dist-test clean
 
 setup:
 	@bash scripts/setup.sh
@@ -26,6 +26,13 @@ screenshots: setup
 
 bench-gui: setup
 	@$(PY) bench/bench_gui.py
+
+dist: setup
+	@bash installers/build.sh
+
+dist-test: setup
+	@test -x dist/roomtone/roomtone || bash installers/build.sh
+	@$(PY) installers/smoke_test.py
 
 clean:
 	rm -rf .cache build dist *.egg-info
