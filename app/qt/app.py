@@ -37,6 +37,8 @@ def run(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(["roomtone"])
     app.setApplicationName("Roomtone")
     app.setOrganizationName("Roomtone")
+    app.setDesktopFileName("roomtone")  # links the window to the .desktop entry (Wayland)
+    _set_icon(app)
     theme.apply_theme(app)
     from app.qt.main_window import MainWindow
     from app.session import Autosave
@@ -59,6 +61,21 @@ def run(argv: list[str] | None = None) -> int:
         return int(app.exec())
     finally:
         sys.excepthook = sys.__excepthook__
+
+
+def _set_icon(app) -> None:
+    from pathlib import Path
+
+    from PySide6.QtGui import QIcon
+
+    base = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parents[2])) / "assets" / "icons"
+    icon = QIcon()
+    for size in (16, 32, 48, 64, 128, 256):
+        png = base / f"roomtone-{size}.png"
+        if png.exists():
+            icon.addFile(str(png))
+    if not icon.isNull():
+        app.setWindowIcon(icon)
 
 
 def _self_test(app) -> int:
@@ -99,6 +116,9 @@ def _self_test(app) -> int:
     finally:
         window.close()
         app.processEvents()
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> None:
