@@ -1,0 +1,455 @@
+"""Batch reports: per-file spectrogram PNGs and JSON, and one self-contained ``index.html``.
+
+The HTML is written for the client, not the engineer: an overview (what was delivered, does it
+meet the loudness spec), one table for the whole batch, then a section per file with the
+measurements before and after, the before/after spectrograms and, folded away, the settings and
+software versions. One HTML file with inline CSS plus the PNGs next to it; no server, no
+scripts, prints cleanly.
+
+:class:`SpectrogramAccumulator` keeps a decimated spectrogram of a stream (bounded memory: at
+most ``columns`` columns however long the file) for the pictures.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Loudness compliance tolerance shown in the report, LU.
+LOUDNESS_TOLERANCE_LU = 0.5
+
+
+# -- spectrograms ------------------------------------------------------------------------------------
+class SpectrogramAccumulator:
+    """A streaming, decimated power spectrogram (channels mixed) for report pictures.
+
+    Parameters
+    ----------
+    sample_rate, channels, frames : int
+        The stream (``frames`` fixes the decimation so the picture has at most ``columns`` columns).
+    columns : int
+        Most columns kept.
+
+    Notes
+    -----
+    Frames of ``n_fft`` (2048 above 32 kHz, else 1024) with a Hann window every ``n_fft / 2``
+    samples; each column is the mean power of ``decimation`` consecutive frames, in dB relative to
+    a full-scale sine (so roughly dBFS per band).
+    """
+
+    def __init__(self, sample_rate: int, channels: int, frames: int, *, columns: int = 1000) -> None:
+        self.sample_rate = int(sample_rate)
+        self.channels = int(channels)
+        self.n_fft = 2048 if sample_rate > 32000 else 1024
+        self.hop = self.n_fft // 2
+        n_frames = max(1, (int(frames) - self.n_fft) // self.hop + 1)
+        self.decimation = max(1, -(-n_frames // columns))
+        self.n_cols = -(-n_frames // self.decimation)
+        self.bins = self.n_fft // 2 + 1
+        self.sum = np.zeros((self.n_cols, self.bins), np.float64)
+        self.count = np.zeros(self.n_cols, np.int64)
+        self.window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(self.n_fft) / self.n_fft)).astype(np.float32)
+        self.norm = (self.window.sum() / 2.0) ** 2
+        self._buf = np.zeros(0, np.float32)
+        self._frame = 0
+        self.duration_s = frames / sample_rate
+
+    def add(self, block: np.ndarray) -> None:
+        mono = np.asarray(block, np.float32)
+        if mono.ndim == 2:
+            mono = mono.mean(axis=0) if mono.shape[0] > 1 else mono[0]
+        buf = np.concatenate([self._buf, mono])
+        n = (buf.shape[0] - self.n_fft) // self.hop + 1 if buf.shape[0] >= self.n_fft else 0
+        if n > 0:
+            idx = np.arange(self.n_fft)[None, :] + self.hop * np.arange(n)[:, None]
+            power = np.abs(np.fft.rfft(buf[idx] * self.window, axis=1)) ** 2
+            cols = (self._frame + np.arange(n)) // self.decimation
+            ok = cols < self.n_cols
+            np.add.at(self.sum, cols[ok], power[ok])
+            np.add.at(self.count, cols[ok], 1)
+            self._frame += n
+            buf = buf[n * self.hop :]
+        self._buf = buf
+
+    def level_db(self) -> np.ndarray:
+        """``(columns, bins)`` level in dB re a full-scale sine."""
+        mean = self.sum / np.maximum(self.count, 1)[:, None]
+        return 10.0 * np.log10(np.maximum(mean / self.norm, 1e-14))
+
+    def frequencies(self) -> np.ndarray:
+        return np.arange(self.bins) * (self.sample_rate / self.n_fft)
+
+    def column_times(self) -> np.ndarray:
+        return np.arange(self.n_cols) * self.decimation * self.hop / self.sample_rate
+
+
+def _mask_on_grid(hole_map: Any, spec: SpectrogramAccumulator) -> np.ndarray | None:
+    """The hole map's decimated mask resampled (nearest) onto ``spec``'s columns and bins."""
+    if hole_map is None or hole_map.mask.size == 0:
+        return None
+    ht = hole_map.column_times()
+    hf = hole_map.frequencies()
+    ci = np.clip(np.searchsorted(ht, spec.column_times(), side="right") - 1, 0, len(ht) - 1)
+    bi = np.clip(np.round(spec.frequencies() / (hf[1] - hf[0])).astype(int), 0, len(hf) - 1)
+    mask = hole_map.mask[np.ix_(ci, bi)].astype(np.float32)
+    return mask
+
+
+def write_file_report(report_dir: Path, slug: str, report: dict, before: SpectrogramAccumulator,
+                      after: SpectrogramAccumulator, *, hole_map: Any = None, hole_strength: float = 1.0) -> dict:
+    """Write the before/after spectrogram PNGs of one file; returns their paths relative to ``report_dir``.
+
+    ``hole_map`` (a :class:`dsp.holes.HoleMap`) is drawn over the after picture in cyan, its
+    opacity scaled by ``hole_strength`` (a light tint for holes that were refilled).
+    """
+    from app.spectrogram_png import write_spectrogram_png
+
+    img_dir = Path(report_dir) / "img"
+    img_dir.mkdir(parents=True, exist_ok=True)
+    lb, la = before.level_db(), after.level_db()
+    top = float(max(np.max(lb, initial=-120.0), np.max(la, initial=-120.0)))
+    kw = dict(width=1000, height=230, db_range=80.0, top_db=top, log_frequency=True, min_hz=40.0)
+    names = {"before": f"img/{slug}-before.png", "after": f"img/{slug}-after.png"}
+    write_spectrogram_png(Path(report_dir) / names["before"], lb, before.sample_rate, before.duration_s, **kw)
+    mask = _mask_on_grid(hole_map, after)
+    if mask is not None:
+        mask = mask * np.float32(hole_strength)
+    write_spectrogram_png(Path(report_dir) / names["after"], la, after.sample_rate, after.duration_s, mask=mask, **kw)
+    return names
+
+
+# -- formatting ----------------------------------------------------------------------------------------
+MINUS = "\u2212"
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text))
+
+
+def num(v: Any, digits: int = 1, unit: str = "", *, signed: bool = False) -> str:
+    """A number for the report: typographic minus, fixed decimals, thin space before the unit."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return '<span class="na">n/a</span>'
+    s = f"{v:+.{digits}f}" if signed else f"{v:.{digits}f}"
+    s = s.replace("-", MINUS)
+    return f"{s}\u2009{unit}" if unit else s
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "n/a"
+    seconds = float(seconds)
+    h, rem = divmod(int(round(seconds)), 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _compliance(rep: dict) -> tuple[bool | None, str]:
+    """(meets the spec?, reason) for one finished file; None when loudness was off."""
+    loud = rep.get("loudness", {})
+    if loud.get("target_lufs") is None:
+        return None, "loudness normalisation off"
+    after = rep.get("after", {})
+    i, tp = after.get("integrated_lufs"), after.get("true_peak_dbtp")
+    if i is None or tp is None:
+        return False, "not measurable"
+    ok_i = abs(i - loud["target_lufs"]) <= LOUDNESS_TOLERANCE_LU
+    ok_tp = tp <= loud["ceiling_dbtp"] + 1e-6
+    if ok_i and ok_tp:
+        return True, "meets spec"
+    why = []
+    if not ok_i:
+        why.append(f"loudness {num(i, 1)} LUFS")
+    if not ok_tp:
+        why.append(f"true peak {num(tp, 1)} dBTP")
+    return False, ", ".join(why)
+
+
+_CSS = """
+:root{--ink:#1d2430;--soft:#5b6574;--faint:#8a93a1;--line:#e3e7ec;--bg:#f6f7f9;--card:#fff;--accent:#2f6fdf;
+--ok:#1f8a4c;--okbg:#e7f5ec;--bad:#c2372b;--badbg:#fbeae8;--warn:#b7791f;--warnbg:#fdf4e3}
+*{box-sizing:border-box}
+body{margin:0;background:var(--bg);color:var(--ink);font:14px/1.5 "Inter","Segoe UI",system-ui,-apple-system,Roboto,Helvetica,Arial,sans-serif;
+-webkit-font-smoothing:antialiased}
+.page{max-width:1120px;margin:0 auto;padding:40px 40px 64px}
+header{display:flex;justify-content:space-between;align-items:flex-end;border-bottom:2px solid var(--ink);padding-bottom:18px;margin-bottom:28px}
+.brand{font-size:12px;letter-spacing:.14em;text-transform:uppercase;color:var(--soft);font-weight:600}
+h1{font-size:28px;line-height:1.2;margin:6px 0 4px;font-weight:700;letter-spacing:-.01em}
+.sub{color:var(--soft)} .meta{text-align:right;color:var(--soft);font-size:13px}
+h2{font-size:18px;margin:36px 0 12px;font-weight:650}
+h3{font-size:17px;margin:0;font-weight:650;word-break:break-all}
+.cards{display:grid;grid-template-columns:repeat(4,1fr);gap:14px;margin:8px 0 8px}
+.card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:14px 16px}
+.card .k{font-size:12px;color:var(--soft);text-transform:uppercase;letter-spacing:.06em}
+.card .v{font-size:24px;font-weight:650;margin-top:2px;font-variant-numeric:tabular-nums}
+.card .n{font-size:12px;color:var(--faint)}
+table{width:100%;border-collapse:collapse;background:var(--card);border:1px solid var(--line);border-radius:10px;overflow:hidden;
+font-variant-numeric:tabular-nums}
+th{font-size:11px;text-transform:uppercase;letter-spacing:.05em;color:var(--soft);font-weight:600;background:#fafbfc;text-align:right;
+padding:9px 10px;border-bottom:1px solid var(--line);vertical-align:bottom;line-height:1.3}
+td{padding:9px 10px;border-bottom:1px solid var(--line);text-align:right;white-space:nowrap}
+tr:last-child td{border-bottom:none}
+th:first-child,td:first-child{text-align:left}
+td.file{white-space:normal;overflow-wrap:anywhere;min-width:180px;max-width:300px;line-height:1.35}
+td.err{white-space:normal;text-align:left;color:var(--bad)}
+.file-head .out a{color:var(--accent);text-decoration:none} td.file a{color:var(--ink);text-decoration:none;font-weight:600}
+td.file a:hover{color:var(--accent)}
+.arrow{color:var(--faint);padding:0 3px}
+.badge{display:inline-block;font-size:11.5px;font-weight:650;border-radius:999px;padding:2px 9px;white-space:nowrap}
+.b-ok{background:var(--okbg);color:var(--ok)} .b-bad{background:var(--badbg);color:var(--bad)} .b-warn{background:var(--warnbg);color:var(--warn)}
+.b-off{background:#eef0f3;color:var(--soft)}
+.failures{background:var(--badbg);border:1px solid #f1c9c4;border-radius:10px;padding:14px 18px;margin:18px 0}
+.failures h2{margin:0 0 6px;color:var(--bad);font-size:15px}
+.failures li{margin:4px 0} .failures code{font-size:12.5px}
+.file-sec{background:var(--card);border:1px solid var(--line);border-radius:12px;padding:22px 24px;margin:22px 0;page-break-inside:avoid}
+.file-head{display:flex;justify-content:space-between;align-items:flex-start;gap:16px;margin-bottom:14px}
+.file-head .out{color:var(--soft);font-size:13px;word-break:break-all}
+.grid{display:grid;grid-template-columns:minmax(0,1.6fr) minmax(0,1fr);gap:26px;align-items:start}
+.grid table{border-radius:8px}
+.grid td,.grid th{padding:7px 10px}
+.target{color:var(--soft);font-size:12.5px}
+.proc{background:#fafbfc;border:1px solid var(--line);border-radius:8px;padding:12px 14px}
+.proc .k{font-size:11.5px;text-transform:uppercase;letter-spacing:.05em;color:var(--soft);font-weight:600;margin-bottom:8px}
+.delta{color:var(--soft)}
+dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:7px 14px;margin:0;font-size:13.5px}
+dt{color:var(--soft)} dd{margin:0}
+.spec{margin-top:18px} .spec .lbl{font-size:12px;color:var(--soft);text-transform:uppercase;letter-spacing:.06em;margin:12px 0 4px}
+.spec img{width:100%;display:block;border-radius:6px;border:1px solid var(--line)}
+.legend{font-size:12px;color:var(--faint);margin-top:4px}
+.swatch{display:inline-block;width:10px;height:10px;background:#00e6ff;border-radius:2px;vertical-align:-1px;margin-right:4px}
+details{margin-top:16px;font-size:13px} summary{cursor:pointer;color:var(--accent);font-weight:600}
+pre{background:#f3f5f8;border:1px solid var(--line);border-radius:8px;padding:10px 12px;font-size:12px;overflow:auto;max-height:360px}
+.na{color:var(--faint)}
+footer{margin-top:40px;padding-top:14px;border-top:1px solid var(--line);color:var(--faint);font-size:12px}
+footer p{margin:4px 0}
+@media print{body{background:#fff}.page{padding:0}.file-sec,.card,table{border-color:#ccc}details{display:none}}
+"""
+
+
+def _status_badge(rep: dict | None, failed: dict | None) -> str:
+    if failed is not None:
+        return '<span class="badge b-bad">Failed</span>'
+    ok, why = _compliance(rep)
+    if ok is None:
+        return '<span class="badge b-off">Delivered</span>'
+    return '<span class="badge b-ok">Meets spec</span>' if ok else f'<span class="badge b-warn" title="{_e(why)}">Check</span>'
+
+
+def _arrow(a: Any, b: Any, digits: int = 1) -> str:
+    return f'{num(a, digits)}<span class="arrow">\u2192</span>{num(b, digits)}'
+
+
+def _holes_cell(rep: dict) -> str:
+    h = rep.get("holes") or {}
+    if "remaining" not in h:
+        return '<span class="na">n/a</span>'
+    left = h["remaining"]["count"]
+    if h.get("audited"):
+        return f'{h["found"]["count"]}<span class="arrow">\u2192</span>{left}'
+    return str(left)
+
+
+def _row(slug: str, rep: dict) -> str:
+    b, a = rep["before"], rep["after"]
+    return (
+        f'<tr><td class="file"><a href="#{_e(slug)}">{_e(rep["file"])}</a></td>'
+        f'<td>{duration(rep["duration_s"])}</td>'
+        f'<td>{_arrow(b["integrated_lufs"], a["integrated_lufs"])}</td>'
+        f'<td>{num(a["true_peak_dbtp"], 1)}</td>'
+        f'<td>{num(a["lra_lu"], 1)}</td>'
+        f'<td>{_arrow(b["noise_floor_dbfs"], a["noise_floor_dbfs"])}</td>'
+        f'<td>{_arrow(b["snr_db"], a["snr_db"])}</td>'
+        f'<td>{_holes_cell(rep)}</td>'
+        f'<td>{_status_badge(rep, None)}</td></tr>'
+    )
+
+
+def _measure_rows(rep: dict) -> str:
+    b, a = rep["before"], rep["after"]
+    loud = rep["loudness"]
+    rows = [
+        ("Integrated loudness", "integrated_lufs", "LUFS", 1),
+        ("Loudness range (LRA)", "lra_lu", "LU", 1),
+        ("True peak", "true_peak_dbtp", "dBTP", 1),
+        ("Max. short-term loudness", "max_short_term_lufs", "LUFS", 1),
+        ("Noise floor", "noise_floor_dbfs", "dBFS", 1),
+        ("Speech level", "speech_level_dbfs", "dBFS", 1),
+        ("Estimated SNR", "snr_db", "dB", 1),
+    ]
+    out = []
+    for label, key, unit, d in rows:
+        bv, av = b.get(key), a.get(key)
+        delta = (av - bv) if isinstance(av, (int, float)) and isinstance(bv, (int, float)) else None
+        target = ""
+        if key == "integrated_lufs" and loud.get("target_lufs") is not None:
+            target = f'{num(loud["target_lufs"], 1)} \u00b1{LOUDNESS_TOLERANCE_LU:g}'
+        if key == "true_peak_dbtp" and loud.get("ceiling_dbtp") is not None:
+            target = f'\u2264 {num(loud["ceiling_dbtp"], 1)}'
+        out.append(f"<tr><td>{label}</td><td>{num(bv, d, unit)}</td><td><b>{num(av, d, unit)}</b></td>"
+                   f'<td class="delta">{num(delta, d, signed=True) if delta is not None else ""}</td>'
+                   f'<td class="target">{target}</td></tr>')
+    clip_b, clip_a = rep["clipping"]["before_samples"], rep["clipping"]["after_samples"]
+    out.append(f"<tr><td>Clipped samples</td><td>{clip_b:,}</td><td><b>{clip_a:,}</b></td><td></td><td></td></tr>")
+    return "".join(out)
+
+
+_TARGET_LABELS = {"podcast-stereo": "Podcast, stereo", "podcast-mono": "Podcast, mono", "ebu-r128": "EBU R128",
+                  "atsc": "ATSC A/85"}
+
+
+def _processing_dl(rep: dict) -> str:
+    loud, holes, prof = rep["loudness"], rep.get("holes") or {}, rep.get("profile")
+    items = []
+    if loud.get("target_lufs") is not None:
+        name = _TARGET_LABELS.get(loud["target"], loud["target"])
+        items.append(("Loudness", f'{_e(name)} ({num(loud["target_lufs"], 0, "LUFS")}): '
+                                  f'{num(loud["gain_db"], 1, "dB", signed=True)} gain'))
+        lim = loud.get("limiter_max_reduction_db") or 0.0
+        items.append(("Peak limiter", "not needed" if lim < 0.05 else f"up to {num(lim, 1, 'dB')} on the loudest peaks"))
+    else:
+        items.append(("Loudness", "not normalised (off)"))
+    if prof:
+        lvl = prof.get("level_dbfs")
+        how = {"given": "from the supplied profile", "automatic": "found automatically"}.get(rep.get("profile_origin"), "")
+        items.append(("Room tone", f"{num(lvl, 1, 'dBFS') if isinstance(lvl, (int, float)) else 'learned'} {how}"))
+    if "remaining" in holes:
+        rem = holes["remaining"]
+        if holes.get("audited"):
+            f = holes["found"]
+            txt = (f'{f["count"]} found after noise reduction ({num(100 * f["hole_rate"], 2)} % of the spectrum, '
+                   f'{num(f["hole_time_s"], 1, "s")}); {rem["count"]} left after refill')
+        else:
+            txt = f'{rem["count"]} left in the output ({num(100 * rem["hole_rate"], 2)} % of the spectrum)'
+        items.append(("Spectral holes", txt))
+    fmt = rep["format"]
+    items.append(("Output", f'{_e(fmt["output"])}, {rep["sample_rate"]:,} Hz, '
+                            f'{"mono" if rep["channels"] == 1 else str(rep["channels"]) + " channels"}'))
+    items.append(("Duration", duration(rep["duration_s"])))
+    return ('<div class="proc"><div class="k">Processing</div><dl>' + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items)
+            + "</dl></div>")
+
+
+def _file_section(slug: str, rep: dict) -> str:
+    import json
+
+    imgs = rep.get("images") or {}
+    holes = rep.get("holes") or {}
+    legend = ""
+    if "remaining" in holes:
+        what = "spectral holes the noise reduction made (filled with room tone)" if holes.get("audited") else "spectral holes left in the output"
+        legend = f'<div class="legend"><span class="swatch"></span>{what}</div>'
+    settings = {"settings": rep.get("settings"), "room_tone_profile": rep.get("profile"),
+                "timing_s": rep.get("timing"), "worker": rep.get("worker")}
+    spec = ""
+    if imgs:
+        spec = (f'<div class="spec"><div class="lbl">Before</div><img src="{_e(imgs["before"])}" alt="spectrogram before">'
+                f'<div class="lbl">After</div><img src="{_e(imgs["after"])}" alt="spectrogram after">{legend}</div>')
+    return f"""
+<section class="file-sec" id="{_e(slug)}">
+ <div class="file-head"><div><h3>{_e(rep["file"])}</h3><div class="out">Delivered as <a href="../{_e(rep.get("output_rel", ""))}">{_e(rep.get("output_rel", ""))}</a></div></div>
+ <div>{_status_badge(rep, None)}</div></div>
+ <div class="grid">
+  <table><tr><th>Measurement</th><th>Before</th><th>After</th><th>Change</th><th>Spec</th></tr>{_measure_rows(rep)}</table>
+  {_processing_dl(rep)}
+ </div>
+ {spec}
+ <details><summary>Settings and software versions</summary>
+ <pre>{_e(json.dumps(settings, indent=1, default=str))}</pre>
+ <pre>{_e(json.dumps(rep.get("versions", {}), indent=1))}</pre></details>
+</section>"""
+
+
+def build_index(path: str | os.PathLike, *, title: str, reports: list[tuple[str, dict]],
+                failures: list[dict], meta: dict) -> Path:
+    """Write the batch's ``index.html`` (atomically).
+
+    Parameters
+    ----------
+    path : path
+        The HTML file (its PNGs are referenced relative to its folder).
+    title : str
+        The batch's name (usually the input folder's).
+    reports : list of (slug, report dict)
+        Finished files, in display order.
+    failures : list of dict
+        ``file`` and ``error`` of each file that failed.
+    meta : dict
+        ``preset``, ``loudness`` (label), ``created`` (datetime), ``versions``, ``elapsed_s`` (optional).
+    """
+    from dsp.io import write_text_atomic
+
+    n_ok, n_bad = len(reports), len(failures)
+    total_s = sum(r["duration_s"] for _, r in reports)
+    verdicts = [_compliance(r)[0] for _, r in reports]
+    judged = [v for v in verdicts if v is not None]
+    compliant = sum(1 for v in judged if v)
+    created = meta.get("created") or datetime.now()
+    versions = meta.get("versions") or {}
+    cards = [
+        ("Delivered", f"{n_ok} of {n_ok + n_bad}", "files processed" if not n_bad else f"{n_bad} could not be processed"),
+        ("Programme time", duration(total_s), "of audio cleaned"),
+        ("Loudness target", _e(meta.get("loudness_short", "off")), _e(meta.get("loudness", ""))),
+        ("Spec compliance", f"{compliant} of {len(judged)}" if judged else "n/a",
+         f"within \u00b1{LOUDNESS_TOLERANCE_LU:g} LU and under the peak ceiling" if judged else "loudness off"),
+    ]
+    cards_html = "".join(f'<div class="card"><div class="k">{k}</div><div class="v">{v}</div><div class="n">{n}</div></div>'
+                         for k, v, n in cards)
+    fail_html = ""
+    if failures:
+        items = "".join(f'<li><b>{_e(f["file"])}</b>: {_e(f["error"])}</li>' for f in failures)
+        fail_html = (f'<div class="failures"><h2>{n_bad} file{"s" if n_bad != 1 else ""} could not be processed</h2>'
+                     f'<ul>{items}</ul><div class="n">Nothing was written for these files; fix or re-export them and run '
+                     'the batch again: finished files are not processed twice.</div></div>')
+    rows = "".join(_row(slug, rep) for slug, rep in reports)
+    rows += "".join(
+        f'<tr><td class="file">{_e(f["file"])}</td><td colspan="7" class="err">'
+        f'{_e(_short_error(f["error"]))}</td><td>{_status_badge(None, f)}</td></tr>' for f in failures)
+    table = (
+        '<table><tr><th>File</th><th>Duration</th><th>Loudness (LUFS)</th><th>True peak (dBTP)</th><th>LRA (LU)</th>'
+        '<th>Noise floor (dBFS)</th><th>Est. SNR (dB)</th><th>Holes</th><th>Status</th></tr>'
+        f"{rows}</table>"
+    )
+    sections = "".join(_file_section(slug, rep) for slug, rep in reports)
+    elapsed = meta.get("elapsed_s")
+    doc = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(title)} \u2014 Roomtone batch report</title><style>{_CSS}</style></head>
+<body><div class="page">
+<header><div><div class="brand">Roomtone \u00b7 Audio clean-up report</div><h1>{_e(title)}</h1>
+<div class="sub">Source folder <b>{_e(meta.get("source", ""))}</b> \u00b7 preset <b>{_e(meta.get("preset", ""))}</b> \u00b7 {_e(meta.get("loudness", "loudness off"))}</div></div>
+<div class="meta">{created:%d %B %Y, %H:%M}<br>{n_ok + n_bad} file{"s" if n_ok + n_bad != 1 else ""}</div></header>
+<div class="cards">{cards_html}</div>
+{fail_html}
+<h2>Overview</h2>
+{table}
+<div class="legend" style="margin-top:6px">Arrows read before \u2192 after. Holes: spectral holes made by noise reduction \u2192 left after room-tone refill.</div>
+<h2>Files</h2>
+{sections}
+<footer>
+<p><b>How these figures were measured.</b> Integrated loudness per ITU-R BS.1770-4 (K-weighted, gated); loudness
+range per EBU Tech 3342; true peak with 4\u00d7 oversampling. Noise floor and speech level are the 10th and 95th
+percentiles of 50 ms RMS levels; the estimated SNR is their difference. Spectral holes are time-frequency regions
+pushed more than 6 dB under the room tone's floor by processing.</p>
+<p>Generated by Roomtone {_e(versions.get("roomtone", ""))} on {created:%Y-%m-%d %H:%M}{f" in {duration(elapsed)}" if elapsed else ""}
+\u00b7 Python {_e(versions.get("python", ""))} \u00b7 numpy {_e(versions.get("numpy", ""))} \u00b7 scipy {_e(versions.get("scipy", ""))}
+\u00b7 libsndfile {_e(versions.get("libsndfile", ""))}</p>
+</footer>
+</div></body></html>
+"""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, doc)
+    return path
+
+
+def _short_error(text: str) -> str:
+    """The error without the leading path (the table already names the file)."""
+    text = str(text)
+    head, sep, rest = text.partition(": ")
+    return rest if sep and ("/" in head or "\\" in head) else text

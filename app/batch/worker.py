@@ -1,0 +1,456 @@
+"""The work one batch worker does on one file: :func:`process_job` (module level, picklable).
+
+Both executors run exactly this function: the local process pool and a Dask cluster (whose
+workers read the inputs and write the outputs on shared storage). It never imports Qt.
+
+Steps for one file (memory stays bounded by a block, whatever the file's length):
+
+1. *Measure the source*: loudness, LRA, true peak, noise floor, clipping and a decimated
+   spectrogram in one block-wise pass.
+2. *Room tone*: the profile given with ``--profile``, or found automatically exactly as
+   :func:`app.pipeline.prepare_processor` does (same call, same settings).
+3. *Chain render*: :func:`app.pipeline.clean_file` renders the chain into a temporary float32
+   file in ``OUT_DIR/.roomtone-batch/tmp/`` (so the batch's chain output is the CLI's).
+4. *Hole audit* (optional): the same chain with refill bypassed, rendered the same way, gives
+   the holes the passes made; holes left in the chain output are counted too.
+5. *Loudness*: the chain output's integrated loudness gives the gain to the target. Where the
+   true-peak limiter will act, dry runs of gain + limiter (no writing) correct the gain for the
+   loudness the limiter takes away. A last streaming pass applies gain and limiter, meters the
+   result and writes the output atomically (:class:`dsp.io.AtomicWriter`).
+6. *Report*: before/after spectrogram PNGs and a per-file JSON report; the output's SHA-256.
+
+A :class:`~dsp.errors.RoomtoneError` (a corrupt or empty file, ...) becomes a ``failed``
+result with its message; any other exception too, with the traceback in the result. Nothing
+is ever written over an input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: Samples per block of the loudness passes.
+BLOCK = 65536
+#: Stop correcting the gain for the limiter once the dry run is this close to the target, LU.
+GAIN_TOLERANCE_LU = 0.05
+MAX_GAIN_ITERATIONS = 4
+#: Biggest gain the loudness step may apply, dB (a near-silent file is not blown up by 60 dB).
+MAX_GAIN_DB = 30.0
+
+#: Share of a file's work in each step (for per-file progress and the ETA).
+PHASES = {"measure": 0.08, "render": 0.45, "audit": 0.25, "loudness": 0.17, "report": 0.05}
+
+_progress_sink: Callable[[dict], None] | None = None
+
+
+def set_progress_sink(sink: Callable[[dict], None] | None) -> None:
+    """Where :func:`process_job` sends progress messages in this process (pool initializer)."""
+    global _progress_sink
+    _progress_sink = sink
+
+
+def init_pool_worker(queue: Any, threads: int) -> None:
+    """``ProcessPoolExecutor`` initializer: progress goes to ``queue``; numeric libraries use ``threads``."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        os.environ[var] = str(max(1, int(threads)))
+    from dsp.jit import configure_cache
+
+    configure_cache()
+    if queue is not None:
+        set_progress_sink(queue.put_nowait)
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """What a batch does to every file (picklable; the settings hash is taken over it).
+
+    Attributes
+    ----------
+    chain : dict
+        :meth:`dsp.chain.ChainSettings.to_dict` of the chain.
+    preset : str
+        The preset's name (for the report).
+    profile_path : str or None
+        A saved room-tone profile for every file; None finds each file's room tone.
+    auto_profile : bool
+        Find room tone even when no stage needs it.
+    loudness : str
+        A name of :data:`app.batch.loudness.TARGET_CHOICES`.
+    fmt : str or None
+        Output format (:data:`dsp.io.WRITE_FORMATS`); None keeps each source's own.
+    hole_audit : bool
+        Also render without refill to report the holes the passes made.
+    ceiling_dbtp : float
+        True-peak ceiling of the limiter.
+    """
+
+    chain: dict
+    preset: str = "podcast"
+    profile_path: str | None = None
+    auto_profile: bool = False
+    loudness: str = "podcast"
+    fmt: str | None = None
+    hole_audit: bool = True
+    ceiling_dbtp: float = -1.0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def settings_hash(self, profile_hash: str | None = None) -> str:
+        """SHA-256 over everything that decides an output (options, profile, software version)."""
+        from dsp import __version__
+
+        blob = json.dumps({"options": self.to_dict(), "profile": profile_hash, "roomtone": __version__,
+                           "worker": WORKER_VERSION}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+#: Bump when the worker's output for the same options changes.
+WORKER_VERSION = 1
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while True:
+            b = fh.read(chunk)
+            if not b:
+                break
+            h.update(b)
+    return h.hexdigest()
+
+
+class _Progress:
+    """Per-file progress: phase fractions -> one overall fraction, throttled messages."""
+
+    def __init__(self, job_id: int, phases: dict[str, float], sink: Callable[[dict], None] | None) -> None:
+        total = sum(phases.values())
+        self.weights = {k: v / total for k, v in phases.items()}
+        self.order = list(phases)
+        self.job_id = job_id
+        self.sink = sink
+        self._last = 0.0
+
+    def __call__(self, phase: str, frac: float, *, force: bool = False) -> None:
+        if self.sink is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < 0.25:
+            return
+        self._last = now
+        done = sum(self.weights[p] for p in self.order[: self.order.index(phase)]) + self.weights[phase] * min(1.0, frac)
+        try:
+            self.sink({"id": self.job_id, "phase": phase, "fraction": round(done, 4)})
+        except Exception:  # noqa: BLE001 - progress must never fail a file
+            pass
+
+    def samples(self, phase: str) -> Callable[[int, int], None]:
+        return lambda done, total: self(phase, done / total if total else 1.0)
+
+
+def _round(v: Any, digits: int = 2) -> Any:
+    if isinstance(v, float):
+        return round(v, digits) if math.isfinite(v) else None
+    return v
+
+
+# -- the passes ------------------------------------------------------------------------------------
+def _measure(reader, *, spectrogram: Any = None, progress: Callable[[int, int], None] | None = None):
+    from app.batch.loudness import ProgramMeter
+
+    meter = ProgramMeter(reader.sample_rate, reader.channels)
+    for start in range(0, reader.frames, BLOCK):
+        block = reader.read(start, min(BLOCK, reader.frames - start))
+        meter.add(block)
+        if spectrogram is not None:
+            spectrogram.add(block)
+        if progress is not None:
+            progress(start + block.shape[1], reader.frames)
+    return meter.result()
+
+
+def _gain_pass(reader, gain: float, *, ceiling_dbtp: float | None, sink=None, meter=None, spectrogram=None,
+               progress: Callable[[int, int], None] | None = None) -> float:
+    """Stream ``reader`` through gain (+ limiter) into ``sink(block)``/``meter``; returns max limiting, dB."""
+    from app.batch.loudness import TruePeakLimiter
+
+    limiter = TruePeakLimiter(reader.sample_rate, reader.channels, ceiling_dbtp=ceiling_dbtp) if ceiling_dbtp is not None else None
+    g = float(gain)
+
+    def out(block):
+        if meter is not None:
+            meter.add(block)
+        if spectrogram is not None:
+            spectrogram.add(block)
+        if sink is not None:
+            sink(block)
+
+    for start in range(0, reader.frames, BLOCK):
+        block = reader.read(start, min(BLOCK, reader.frames - start))
+        y = block * g if g != 1.0 else block
+        y = limiter.process(y) if limiter is not None else y.astype("float32", copy=False)
+        if y.shape[1]:
+            out(y)
+        if progress is not None:
+            progress(start + block.shape[1], reader.frames)
+    if limiter is not None:
+        tail = limiter.flush()
+        if tail.shape[1]:
+            out(tail)
+        return limiter.max_reduction_db
+    return 0.0
+
+
+def _holes_summary(hm) -> dict:
+    s = hm.summary()
+    return {
+        "count": len(hm.regions),
+        "hole_rate": round(float(hm.hole_rate), 6),
+        "hole_time_s": round(float(hm.total_hole_time_s), 3),
+        "worst_bands": [{"centre_hz": b["centre_hz"], "hole_rate": round(b["hole_rate"], 5)} for b in s["worst_bands"]],
+        "largest": [
+            {"start_s": round(r.start_s, 3), "end_s": round(r.end_s, 3), "low_hz": round(r.low_hz),
+             "high_hz": round(r.high_hz), "depth_db": round(r.depth_db, 1)}
+            for r in hm.worst_regions(5)
+        ],
+    }
+
+
+def _refill_active(settings) -> bool:
+    return any(s.kind == "refill" and not s.bypass for s in settings.stages)
+
+
+def process_job(job: dict) -> dict:
+    """Process one file of a batch; never raises for a problem with the file.
+
+    Parameters
+    ----------
+    job : dict
+        ``id``, ``input`` (absolute path), ``rel`` (path relative to the batch input folder),
+        ``output`` (absolute path), ``tmp_dir``, ``report_dir``, ``slug`` (file-name-safe id
+        for the report files), ``fmt`` (output format), ``options`` (:meth:`BatchOptions.to_dict`).
+
+    Returns
+    -------
+    dict
+        ``id``, ``status`` (``"done"`` or ``"failed"``), ``error`` (one line, or None),
+        ``error_kind``, ``output_hash``, ``report`` (the per-file report, also written as JSON),
+        ``seconds``, ``worker`` (host:pid).
+    """
+    import socket
+
+    t_start = time.time()
+    result: dict[str, Any] = {"id": job["id"], "rel": job["rel"], "status": "failed", "error": None,
+                              "error_kind": None, "output_hash": None, "report": None,
+                              "started": t_start, "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    tmp_dir = Path(job["tmp_dir"])
+    try:
+        from dsp.jit import configure_cache
+
+        configure_cache()
+        result.update(_process(job, tmp_dir))
+        result["status"] = "done"
+    except BaseException as exc:  # noqa: BLE001 - one bad file must not stop the batch
+        from dsp.errors import RoomtoneError
+
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        if isinstance(exc, RoomtoneError):
+            result["error"] = " ".join(str(exc).split())
+            result["error_kind"] = type(exc).__name__
+        else:
+            result["error"] = f"internal error (a bug in Roomtone): {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+            result["error_kind"] = "InternalError"
+            result["traceback"] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    result["seconds"] = round(time.time() - t_start, 3)
+    return result
+
+
+def _process(job: dict, tmp_dir: Path) -> dict:
+    from app.batch.loudness import resolve_target
+    from app.batch.report import SpectrogramAccumulator, write_file_report
+    from app.pipeline import adjust_settings, clean_file, profile_summary
+    from dsp.chain import ChainSettings, chain_needs_profile
+    from dsp.errors import OutputError
+    from dsp.io import AtomicWriter, AudioReader
+    from dsp.render import software_versions
+
+    opts = BatchOptions(**job["options"])
+    settings = ChainSettings.from_dict(opts.chain)
+    in_path, out_path = Path(job["input"]), Path(job["output"])
+    timings: dict[str, float] = {}
+    audit = bool(opts.hole_audit) and _refill_active(settings)
+    phases = dict(PHASES)
+    if not audit:
+        phases.pop("audit")
+    progress = _Progress(job["id"], phases, _progress_sink)
+    progress("measure", 0.0, force=True)
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out_path.parent}: cannot create the output folder ({exc.strerror or exc})") from None
+
+    # 1. the source
+    t = time.perf_counter()
+    with AudioReader(in_path) as reader:
+        sr, ch, frames = reader.sample_rate, reader.channels, reader.frames
+        src_info = {"format": reader.info.format, "subtype": reader.info.subtype}
+        spec_before = SpectrogramAccumulator(sr, ch, frames)
+        before = _measure(reader, spectrogram=spec_before, progress=progress.samples("measure"))
+        nonfinite = reader.nonfinite_count
+        # 2. room tone (as prepare_processor finds it, so the render equals `roomtone clean`)
+        profile, origin = None, None
+        if opts.profile_path:
+            from dsp.roomtone import NoiseProfile
+
+            profile, origin = NoiseProfile.load(opts.profile_path), "given"
+        elif opts.auto_profile or chain_needs_profile(settings):
+            from dsp.roomtone import RoomToneSettings, estimate_room_tone
+
+            profile = estimate_room_tone(reader, sr, regions=None, settings=RoomToneSettings(stft=settings.stft))
+            profile.source = str(in_path)
+            origin = "automatic"
+    timings["measure_s"] = time.perf_counter() - t
+
+    # 3. the chain
+    t = time.perf_counter()
+    chain_tmp = tmp_dir / "chain.wav"
+    rec = clean_file(in_path, chain_tmp, settings, profile=profile, fmt="float32", record=False,
+                     progress=progress.samples("render"))
+    timings["render_s"] = time.perf_counter() - t
+
+    # 4. holes
+    holes: dict[str, Any] = {"refill": _refill_active(settings), "audited": False}
+    hole_mask = None
+    if profile is not None:
+        from dsp.holes import detect_holes
+
+        t = time.perf_counter()
+        with AudioReader(in_path) as orig, AudioReader(chain_tmp) as proc:
+            hm_final = detect_holes(orig, proc, profile, sr, max_total_reduction_db=settings.max_total_reduction_db)
+        holes["remaining"] = _holes_summary(hm_final)
+        hole_mask = hm_final
+        if audit:
+            bare = adjust_settings(settings, refill="off")
+            bare_tmp = tmp_dir / "norefill.wav"
+            clean_file(in_path, bare_tmp, bare, profile=profile, fmt="float32", record=False,
+                       progress=progress.samples("audit"))
+            with AudioReader(in_path) as orig, AudioReader(bare_tmp) as proc:
+                hm_bare = detect_holes(orig, proc, profile, sr, max_total_reduction_db=settings.max_total_reduction_db)
+            bare_tmp.unlink(missing_ok=True)
+            holes["found"] = _holes_summary(hm_bare)
+            holes["audited"] = True
+            hole_mask = hm_bare
+        timings["holes_s"] = time.perf_counter() - t
+
+    # 5. loudness
+    t = time.perf_counter()
+    target = resolve_target(opts.loudness, ch)
+    from app.batch.loudness import ProgramMeter
+
+    with AudioReader(chain_tmp) as proc:
+        chain_stats = _measure(proc)
+        gain_db, iterations, limited = 0.0, 0, 0.0
+        ceiling = None
+        if target is not None and math.isfinite(chain_stats.integrated_lufs):
+            target_lufs, ceiling, _ = target
+            ceiling = min(ceiling, opts.ceiling_dbtp)
+            gain_db = max(-MAX_GAIN_DB, min(MAX_GAIN_DB, target_lufs - chain_stats.integrated_lufs))
+            # the limiter acts only if the gained true peak goes over the ceiling (with its margin)
+            if chain_stats.true_peak_dbtp + gain_db > ceiling - 0.25:
+                # the limiter takes some loudness away: find the gain whose limited output meets the
+                # target (secant steps on measured dry runs; loudness grows monotonically with gain)
+                tried: list[tuple[float, float]] = []
+                while iterations < MAX_GAIN_ITERATIONS:
+                    iterations += 1
+                    m = ProgramMeter(sr, ch, true_peak=False)
+                    _gain_pass(proc, 10.0 ** (gain_db / 20.0), ceiling_dbtp=ceiling, meter=m)
+                    got = m.integrated()
+                    err = target_lufs - got
+                    if not math.isfinite(err) or abs(err) < GAIN_TOLERANCE_LU:
+                        break
+                    tried.append((gain_db, got))
+                    step = err
+                    if len(tried) >= 2:
+                        (g0, l0), (g1, l1) = tried[-2], tried[-1]
+                        slope = (l1 - l0) / (g1 - g0) if g1 != g0 else 1.0
+                        step = err / slope if 0.05 < slope <= 1.0 else err
+                    gain_db = max(-MAX_GAIN_DB, min(MAX_GAIN_DB, gain_db + step))
+        elif target is not None:
+            target = None  # silent file: nothing to measure, leave it as it is
+        fmt = job["fmt"]
+        after_meter = ProgramMeter(sr, ch)
+        spec_after = SpectrogramAccumulator(sr, ch, frames)
+        with AtomicWriter(out_path, sr, ch, fmt, sources=(in_path,)) as writer:
+            limited = _gain_pass(proc, 10.0 ** (gain_db / 20.0), ceiling_dbtp=ceiling, sink=writer.write,
+                                 meter=after_meter, spectrogram=spec_after, progress=progress.samples("loudness"))
+            writer.commit()
+        clipped_written = writer.clipped_samples
+        after = after_meter.result()
+    timings["loudness_s"] = time.perf_counter() - t
+    chain_tmp.unlink(missing_ok=True)
+
+    # 6. report
+    t = time.perf_counter()
+    output_hash = file_sha256(out_path)
+    profile_info = profile_summary(profile)
+    report = {
+        "file": job["rel"],
+        "input": str(in_path),
+        "output": str(out_path),
+        "output_rel": job.get("output_rel", out_path.name),
+        "input_hash": job.get("input_hash"),
+        "output_hash": output_hash,
+        "format": {"source": src_info, "output": fmt},
+        "sample_rate": sr,
+        "channels": ch,
+        "frames": frames,
+        "duration_s": round(frames / sr, 3),
+        "before": before.to_dict(),
+        "chain_output": chain_stats.to_dict(),
+        "after": after.to_dict(),
+        "loudness": {
+            "target": target[2] if target else "off",
+            "target_lufs": target[0] if target else None,
+            "ceiling_dbtp": ceiling,
+            "gain_db": round(gain_db, 3),
+            "limiter_max_reduction_db": round(limited, 2),
+            "gain_iterations": iterations,
+        },
+        "clipping": {"before_samples": before.clipped_samples, "after_samples": after.clipped_samples,
+                     "clipped_on_write": clipped_written},
+        "holes": holes,
+        "profile": profile_info,
+        "profile_origin": origin,
+        "nonfinite_samples": nonfinite,
+        "settings": {"options": opts.to_dict(), "chain_render": rec.settings.get("analyses", {}),
+                     "settings_hash": job.get("settings_hash")},
+        "versions": software_versions(),
+        "timing": {k: round(v, 3) for k, v in timings.items()},
+        "worker": f"{os.uname().nodename}:{os.getpid()}",
+    }
+    report["images"] = write_file_report(Path(job["report_dir"]), job["slug"], report, spec_before, spec_after,
+                                         hole_map=hole_mask, hole_strength=0.3 if holes["audited"] else 1.0)
+    timings["report_s"] = time.perf_counter() - t
+    report["timing"] = {k: round(v, 3) for k, v in timings.items()}
+    from dsp.io import write_text_atomic
+
+    json_path = Path(job["report_dir"]) / "files" / f"{job['slug']}.json"
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(json_path, json.dumps(report, indent=1, default=str) + "\n")
+    progress("report", 1.0, force=True)
+    return {"output_hash": output_hash, "report": report, "report_json": str(json_path)}

@@ -1,0 +1,322 @@
+"""Batch dialog: a folder of episodes in, finished files and a report out -- the same runner as ``roomtone batch``.
+
+The dialog only collects the options and shows progress: the work is
+:class:`app.batch.runner.BatchRunner` (local worker processes), run in a background thread;
+a ``QTimer`` polls :meth:`BatchRunner.snapshot` and updates the overall bar (with ETA) and the
+per-file table. Closing the dialog while a batch runs cancels it (finished files are kept; a
+later run continues where this one stopped).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.batch.loudness import TARGET_CHOICES
+from dsp.io import WRITE_FORMATS
+
+LOUDNESS_LABELS = {
+    "podcast": "Podcast: -16 LUFS stereo / -19 LUFS mono",
+    "podcast-stereo": "Podcast, stereo: -16 LUFS",
+    "podcast-mono": "Podcast, mono: -19 LUFS",
+    "ebu-r128": "Broadcast EBU R128: -23 LUFS",
+    "atsc": "Broadcast ATSC A/85: -24 LKFS",
+    "off": "Off (no loudness normalisation)",
+}
+STATUS_TEXT = {"queued": "waiting", "running": "", "done": "done", "failed": "failed", "skipped": "already done"}
+
+
+def _fmt_time(s: float | None) -> str:
+    if s is None:
+        return "--:--"
+    s = int(round(s))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
+
+
+class BatchDialog(QDialog):
+    """Folder pickers, preset, loudness target, workers; progress; open the report.
+
+    Parameters
+    ----------
+    in_dir, out_dir : path, optional
+        Initial folders.
+    parent : QWidget, optional
+    """
+
+    def __init__(self, in_dir: str | os.PathLike | None = None, out_dir: str | os.PathLike | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Batch clean-up")
+        self.resize(760, 560)
+        self.runner = None
+        self.summary = None
+        self.error: str | None = None
+        self._thread: threading.Thread | None = None
+        self.finished_run = False
+
+        outer = QVBoxLayout(self)
+        form = QFormLayout()
+        self.in_edit, in_row = self._folder_row("Folder with the source episodes (searched recursively; never modified)")
+        self.out_edit, out_row = self._folder_row("Where the cleaned files and the report go (folder structure is kept)")
+        if in_dir is not None:
+            self.in_edit.setText(str(in_dir))
+        if out_dir is not None:
+            self.out_edit.setText(str(out_dir))
+        form.addRow("Source folder", in_row)
+        form.addRow("Output folder", out_row)
+        self.preset_combo = QComboBox()
+        try:
+            from dsp.chain import DEFAULT_PRESET, list_presets
+
+            names = sorted(list_presets())
+        except Exception:  # noqa: BLE001 - a broken preset folder must not stop the dialog
+            names, DEFAULT_PRESET = [], "podcast"
+        self.preset_combo.addItems(names or ["podcast"])
+        self.preset_combo.setCurrentIndex(max(0, self.preset_combo.findText(DEFAULT_PRESET)))
+        form.addRow("Preset", self.preset_combo)
+        self.loudness_combo = QComboBox()
+        for key in TARGET_CHOICES:
+            self.loudness_combo.addItem(LOUDNESS_LABELS.get(key, key), key)
+        self.loudness_combo.setToolTip("Integrated loudness (ITU-R BS.1770-4) after cleaning; every target "
+                                       "has a true-peak limiter at -1 dBTP")
+        form.addRow("Loudness target", self.loudness_combo)
+        self.format_combo = QComboBox()
+        self.format_combo.addItem("Same as each source", None)
+        for key in WRITE_FORMATS:
+            self.format_combo.addItem(key, key)
+        form.addRow("Output format", self.format_combo)
+        opts = QWidget()
+        ol = QHBoxLayout(opts)
+        ol.setContentsMargins(0, 0, 0, 0)
+        self.workers_spin = QSpinBox()
+        self.workers_spin.setRange(1, max(1, os.cpu_count() or 1) * 2)
+        self.workers_spin.setValue(max(1, os.cpu_count() or 1))
+        self.workers_spin.setToolTip("Files processed at the same time (one CPU core each)")
+        ol.addWidget(QLabel("Workers"))
+        ol.addWidget(self.workers_spin)
+        self.audit_check = QCheckBox("Count the spectral holes refill filled (one extra render per file)")
+        self.audit_check.setChecked(True)
+        ol.addWidget(self.audit_check, 1)
+        form.addRow("", opts)
+        outer.addLayout(form)
+
+        self.overall = QProgressBar()
+        self.overall.setRange(0, 1000)
+        self.overall.setFormat("%p%")
+        self.status_label = QLabel("Choose the folders and press Start.")
+        self.status_label.setWordWrap(True)
+        outer.addWidget(self.overall)
+        outer.addWidget(self.status_label)
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["File", "Progress", "Status"])
+        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
+        self.table.setColumnWidth(2, 260)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        outer.addWidget(self.table, 1)
+
+        buttons = QHBoxLayout()
+        self.start_button = QPushButton("Start")
+        self.start_button.setDefault(True)
+        self.start_button.clicked.connect(self.start)
+        self.cancel_button = QPushButton("Stop")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.stop)
+        self.report_button = QPushButton("Open report")
+        self.report_button.setEnabled(False)
+        self.report_button.clicked.connect(self.open_report)
+        self.close_button = QPushButton("Close")
+        self.close_button.clicked.connect(self.close)
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.report_button)
+        buttons.addWidget(self.close_button)
+        outer.addLayout(buttons)
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(200)
+        self.timer.timeout.connect(self._poll)
+
+    # -- building blocks ------------------------------------------------------------------------------
+    def _folder_row(self, tip: str) -> tuple[QLineEdit, QWidget]:
+        row = QWidget()
+        rl = QHBoxLayout(row)
+        rl.setContentsMargins(0, 0, 0, 0)
+        edit = QLineEdit()
+        edit.setToolTip(tip)
+        browse = QToolButton()
+        browse.setText("Choose\u2026")
+        browse.clicked.connect(lambda: self._browse(edit))
+        rl.addWidget(edit, 1)
+        rl.addWidget(browse)
+        return edit, row
+
+    def _browse(self, edit: QLineEdit) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a folder", edit.text() or str(Path.home()))
+        if folder:
+            edit.setText(folder)
+
+    # -- running --------------------------------------------------------------------------------------
+    def options(self):
+        """The :class:`app.batch.worker.BatchOptions` the form describes."""
+        from app.batch.worker import BatchOptions
+        from dsp.chain import load_preset
+
+        preset = self.preset_combo.currentText() or "podcast"
+        return BatchOptions(chain=load_preset(preset).to_dict(), preset=preset,
+                            loudness=self.loudness_combo.currentData(), fmt=self.format_combo.currentData(),
+                            hole_audit=self.audit_check.isChecked())
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Check the form and start the batch in a background thread."""
+        from app.batch.runner import BatchRunner
+        from dsp.errors import RoomtoneError
+
+        if self.running:
+            return
+        src, dst = self.in_edit.text().strip(), self.out_edit.text().strip()
+        if not src or not dst:
+            self.status_label.setText("Choose a source folder and an output folder first.")
+            return
+        try:
+            options = self.options()
+        except RoomtoneError as exc:
+            self.status_label.setText(f"Cannot start: {exc}")
+            return
+        self.summary, self.error, self.finished_run = None, None, False
+        self.runner = BatchRunner(src, dst, options, workers=self.workers_spin.value())
+        self._thread = threading.Thread(target=self._work, name="roomtone-batch", daemon=True)
+        self._t0 = time.time()
+        self._set_running(True)
+        self.status_label.setText("Checking the files\u2026")
+        self._thread.start()
+        self.timer.start()
+
+    def _work(self) -> None:
+        from dsp.errors import Cancelled, RoomtoneError
+
+        try:
+            self.summary = self.runner.run()
+        except Cancelled:
+            self.error = "Stopped. Finished files are kept; start again to do the rest."
+            self.summary = self.runner.summary
+        except RoomtoneError as exc:
+            self.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - shown in the dialog, never a silent thread death
+            self.error = f"internal error: {type(exc).__name__}: {exc}"
+
+    def stop(self) -> None:
+        if self.runner is not None and self.running:
+            self.runner.cancel()
+            self.status_label.setText("Stopping\u2026")
+
+    def _set_running(self, running: bool) -> None:
+        self.start_button.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        for w in (self.in_edit, self.out_edit, self.preset_combo, self.loudness_combo, self.format_combo,
+                  self.workers_spin, self.audit_check):
+            w.setEnabled(not running)
+
+    def _poll(self) -> None:
+        if self.runner is None:
+            return
+        p = self.runner.snapshot()
+        self._show(p)
+        if not self.running:
+            self.timer.stop()
+            self._set_running(False)
+            self.finished_run = True
+            s = self.summary
+            if self.error:
+                self.status_label.setText(self.error if s is None else f"{self.error} ({s.line()})")
+            elif s is not None:
+                text = s.line()
+                if s.failures:
+                    text += ". Failed: " + "; ".join(f"{f['file']}: {f['error']}" for f in s.failures[:3])
+                self.status_label.setText(text)
+                self.overall.setValue(1000)
+            self.report_button.setEnabled(self.runner.report_path.is_file())
+
+    def _show(self, p) -> None:
+        if p.files and self.table.rowCount() != len(p.files):
+            self.table.setRowCount(len(p.files))
+            for i, f in enumerate(p.files):
+                self.table.setItem(i, 0, QTableWidgetItem(f.rel))
+                bar = QProgressBar()
+                bar.setRange(0, 100)
+                bar.setTextVisible(True)
+                self.table.setCellWidget(i, 1, bar)
+                self.table.setItem(i, 2, QTableWidgetItem(""))
+        for i, f in enumerate(p.files[: self.table.rowCount()]):
+            bar = self.table.cellWidget(i, 1)
+            if bar is not None:
+                bar.setValue(int(round(100 * (1.0 if f.status in ("done", "skipped") else f.fraction))))
+            text = STATUS_TEXT.get(f.status, f.status) or f.phase
+            if f.status == "failed" and f.error:
+                text = f"failed: {f.error}"
+            item = self.table.item(i, 2)
+            if item is not None and item.text() != text:
+                item.setText(text)
+                item.setToolTip(f.error or "")
+                if f.status == "failed":
+                    item.setForeground(Qt.GlobalColor.red)
+        if p.files:
+            self.overall.setValue(int(round(1000 * p.fraction)))
+            done, failed, skipped = p.count("done"), p.count("failed"), p.count("skipped")
+            self.status_label.setText(
+                f"{done + failed + skipped} of {p.total} files ({failed} failed, {skipped} already done) \u00b7 "
+                f"elapsed {_fmt_time(time.time() - p.started)} \u00b7 ETA {_fmt_time(p.eta_s())}")
+        elif p.message:
+            self.status_label.setText(p.message)
+
+    def open_report(self) -> None:
+        if self.runner is not None and self.runner.report_path.is_file():
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.runner.report_path)))
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Block until the batch thread ends (tests, shutdown); True if it did."""
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        return not self.running
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if self.running:
+            self.stop()
+            self.wait(30.0)
+        self.timer.stop()
+        super().closeEvent(event)
