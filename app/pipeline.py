@@ -197,6 +197,47 @@ def _check_regions(regions: list[tuple[float, float]], source: BlockSource) -> l
     return out
 
 
+def resolve_profile(
+    source: BlockSource,
+    settings: ChainSettings,
+    *,
+    profile: Any = None,
+    learn: list[tuple[float, float]] | None = None,
+    auto_profile: bool = False,
+    source_name: str = "",
+) -> tuple[Any, str | None]:
+    """The room-tone profile a render of ``source`` uses, and where it came from.
+
+    A given ``profile`` wins (it must match the audio's rate); else it is learned from the
+    ``learn`` regions; else, when ``auto_profile`` is set or a stage needs one, it is found
+    automatically. Returns ``(profile or None, "given" | "learned" | "automatic" | None)``.
+    The given profile is never modified (a copy records ``source_name``).
+    """
+    if profile is not None:
+        if int(profile.sample_rate) != int(source.sample_rate):
+            raise ParameterError(
+                f"the room-tone profile was learned at {profile.sample_rate} Hz but the audio is at "
+                f"{source.sample_rate} Hz; learn a profile from this file (--learn A-B or --auto-profile)"
+            )
+        origin = "given"
+    elif learn:
+        estimate_room_tone, RoomToneSettings = _room_tone_api()
+        regions = _check_regions(list(learn), source)
+        profile = estimate_room_tone(
+            source, source.sample_rate, regions=regions, settings=RoomToneSettings(stft=settings.stft)
+        )
+        origin = "learned"
+    elif auto_profile or chain_needs_profile(settings):
+        estimate_room_tone, RoomToneSettings = _room_tone_api()
+        profile = estimate_room_tone(source, source.sample_rate, regions=None, settings=RoomToneSettings(stft=settings.stft))
+        origin = "automatic"
+    else:
+        return None, None
+    if source_name and not getattr(profile, "source", ""):
+        profile = dataclasses.replace(profile, source=source_name)
+    return profile, origin
+
+
 def prepare_processor(
     source: BlockSource,
     settings: ChainSettings,
@@ -231,26 +272,9 @@ def prepare_processor(
     context : BuildContext
         The whole-file knowledge it was built with (``context.profile`` may be None).
     """
-    if profile is not None:
-        if int(profile.sample_rate) != int(source.sample_rate):
-            raise ParameterError(
-                f"the room-tone profile was learned at {profile.sample_rate} Hz but the audio is at "
-                f"{source.sample_rate} Hz; learn a profile from this file (--learn A-B or --auto-profile)"
-            )
-    elif learn:
-        estimate_room_tone, RoomToneSettings = _room_tone_api()
-        regions = _check_regions(list(learn), source)
-        profile = estimate_room_tone(
-            source, source.sample_rate, regions=regions, settings=RoomToneSettings(stft=settings.stft)
-        )
-    elif auto_profile or chain_needs_profile(settings):
-        estimate_room_tone, RoomToneSettings = _room_tone_api()
-        profile = estimate_room_tone(source, source.sample_rate, regions=None, settings=RoomToneSettings(stft=settings.stft))
-    if profile is not None and source_name and not getattr(profile, "source", ""):
-        try:
-            profile.source = source_name
-        except (AttributeError, dataclasses.FrozenInstanceError):
-            pass
+    profile, _ = resolve_profile(
+        source, settings, profile=profile, learn=learn, auto_profile=auto_profile, source_name=source_name
+    )
     context = BuildContext(source.sample_rate, source.channels, profile=profile)
     context = analyse_source(source, settings, context)
     return build_chain(settings, context), context

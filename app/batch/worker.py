@@ -282,8 +282,8 @@ def process_job(job: dict) -> dict:
 def _process(job: dict, tmp_dir: Path) -> dict:
     from app.batch.loudness import resolve_target
     from app.batch.report import SpectrogramAccumulator, write_file_report
-    from app.pipeline import adjust_settings, clean_file, profile_summary
-    from dsp.chain import ChainSettings, chain_needs_profile
+    from app.pipeline import adjust_settings, clean_file, profile_summary, resolve_profile
+    from dsp.chain import ChainSettings
     from dsp.errors import OutputError
     from dsp.io import AtomicWriter, AudioReader
     from dsp.render import software_versions
@@ -313,17 +313,14 @@ def _process(job: dict, tmp_dir: Path) -> dict:
         before = _measure(reader, spectrogram=spec_before, progress=progress.samples("measure"))
         nonfinite = reader.nonfinite_count
         # 2. room tone (as prepare_processor finds it, so the render equals `roomtone clean`)
-        profile, origin = None, None
+        given = None
         if opts.profile_path:
             from dsp.roomtone import NoiseProfile
 
-            profile, origin = NoiseProfile.load(opts.profile_path), "given"
-        elif opts.auto_profile or chain_needs_profile(settings):
-            from dsp.roomtone import RoomToneSettings, estimate_room_tone
-
-            profile = estimate_room_tone(reader, sr, regions=None, settings=RoomToneSettings(stft=settings.stft))
-            profile.source = str(in_path)
-            origin = "automatic"
+            given = NoiseProfile.load(opts.profile_path)
+        profile, origin = resolve_profile(
+            reader, settings, profile=given, auto_profile=opts.auto_profile, source_name=str(in_path)
+        )
     timings["measure_s"] = time.perf_counter() - t
 
     # 3. the chain

@@ -55,7 +55,7 @@ def fake_kinds():
         StageKind("refill", "Test refill", FakeRefillSettings, "spectral",
                   lambda s, c: FakeGainStage(FakePassSettings(gain_db=0.0), c), role="repair"),
     ]
-    saved = dict(dchain._REGISTRY)
+    saved = dchain.registry()  # imports the real stage modules first, so the snapshot holds them
     for k in kinds:
         if k.name in dchain.registry() and k.name == "refill":
             continue  # a real refill stage exists: use it
