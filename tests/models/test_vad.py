@@ -1,0 +1,196 @@
+"""Voice activity (silero-vad) and the automatic room tone learned where nobody speaks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from scipy.signal import resample_poly
+
+from dsp.io import AudioReader
+from dsp.roomtone import RoomToneSettings
+from models.auto_profile import AutoProfileSettings, auto_room_tone, choose_stretches
+from models.vad import (
+    FRAME_S,
+    SpeechSegment,
+    VadSettings,
+    available_backends,
+    detect_speech,
+    non_speech_regions,
+    segments_from_probabilities,
+    speech_probabilities,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "assets" / "demo" / "demo_episode.flac"
+pytestmark = pytest.mark.skipif(not available_backends(), reason="silero-vad with onnxruntime or torch is not installed")
+
+
+def _mask(segments, times):
+    m = np.zeros(times.size, bool)
+    for s in segments:
+        m |= (times >= s.start_s) & (times < s.end_s)
+    return m
+
+
+def _level_db(x):
+    return 10 * np.log10(np.mean(np.asarray(x, np.float64) ** 2) + 1e-20)
+
+
+@pytest.fixture(scope="module")
+def podcast(dev_data):
+    d = dev_data / "podcast"
+    noisy, sr = sf.read(d / "podcast_dev_2min_noisy.flac", dtype="float32")
+    clean, _ = sf.read(d / "podcast_dev_2min_clean.flac", dtype="float32")
+    bed, _ = sf.read(d / "podcast_dev_2min_noisebed.flac", dtype="float32")
+    with AudioReader(d / "podcast_dev_2min_noisy.flac") as r:
+        segs = detect_speech(r, r.sample_rate, block_s=7.3)  # streamed, odd block length
+    return {"noisy": noisy, "clean": clean, "bed": bed, "sr": sr, "segments": segs, "path": d / "podcast_dev_2min_noisy.flac"}
+
+
+def _clean_activity(clean, sr, *, frame_s=0.01, below_db=25.0, bridge_s=0.3):
+    """Reference speech activity from the clean file: 10 ms frames within ``below_db`` of the
+    95th-percentile frame level, gaps shorter than ``bridge_s`` closed (pauses between words)."""
+    hop = int(frame_s * sr)
+    n = clean.size // hop
+    e = 10 * np.log10(np.mean(clean[: n * hop].reshape(n, hop).astype(np.float64) ** 2, axis=1) + 1e-12)
+    act = e > np.percentile(e, 95) - below_db
+    idx = np.flatnonzero(act)
+    for a, b in zip(idx[:-1], idx[1:]):
+        if 1 < b - a <= bridge_s / frame_s:
+            act[a:b] = True
+    return act, np.arange(n) * frame_s + frame_s / 2
+
+
+def test_vad_finds_the_speech_of_the_dev_podcast(podcast):
+    act, t = _clean_activity(podcast["clean"], podcast["sr"])
+    vad = _mask(podcast["segments"], t)
+    agreement = float(np.mean(vad == act))
+    assert agreement >= 0.90, agreement
+    # not a trivial answer: "all speech" and "no speech" both agree far less
+    assert agreement > max(act.mean(), 1 - act.mean()) + 0.1
+    assert all(0.5 <= s.probability <= 1.0 for s in podcast["segments"])
+    assert all(a.end_s <= b.start_s for a, b in zip(podcast["segments"], podcast["segments"][1:]))
+
+
+def test_streaming_equals_whole_array(podcast):
+    x = podcast["noisy"][: 30 * podcast["sr"]]
+    whole = speech_probabilities(x, podcast["sr"], block_s=1000.0)
+    blocks = speech_probabilities(x, podcast["sr"], block_s=2.9)
+    assert whole.size == int(np.ceil(30.0 / FRAME_S))
+    np.testing.assert_allclose(blocks, whole, atol=1e-4)
+    streamed = [s for s in podcast["segments"] if s.end_s <= 29.0]
+    direct = [s for s in detect_speech(x, podcast["sr"]) if s.end_s <= 29.0]
+    assert streamed == direct
+
+
+def test_other_rates_and_stereo_give_the_same_segments(podcast):
+    sr = podcast["sr"]
+    x = podcast["noisy"][: 20 * sr].astype(np.float64)
+    ref = detect_speech(x.astype(np.float32), sr)
+    for rate, up, down in ((16000, 1, 3), (44100, 147, 160)):
+        y = resample_poly(x, up, down).astype(np.float32)
+        got = detect_speech(y, rate)
+        assert len(got) == len(ref)
+        for a, b in zip(got, ref):
+            assert abs(a.start_s - b.start_s) <= 0.07 and abs(a.end_s - b.end_s) <= 0.07
+    stereo = np.stack([x, x]).astype(np.float32)
+    assert detect_speech(stereo, sr) == ref
+
+
+def test_no_speech_in_noise_and_silence():
+    sr = 16000
+    rng = np.random.default_rng(0)
+    assert detect_speech(np.zeros(3 * sr, np.float32), sr) == []
+    assert detect_speech((0.003 * rng.standard_normal(3 * sr)).astype(np.float32), sr) == []
+
+
+@pytest.mark.skipif(not {"onnx", "torch"} <= set(available_backends()), reason="needs both backends")
+def test_onnx_and_torchscript_backends_agree(podcast):
+    x = podcast["noisy"][: 3 * podcast["sr"]]
+    a = speech_probabilities(x, podcast["sr"], backend="onnx")
+    b = speech_probabilities(x, podcast["sr"], backend="torch")
+    np.testing.assert_allclose(a, b, atol=1e-4)
+
+
+def test_segments_from_probabilities_hysteresis_and_padding():
+    p = np.zeros(100)
+    p[10:30] = 0.9  # 0.64 s of speech
+    p[31] = 0.2  # a 1-frame dip below neg_threshold: bridged (< 100 ms)
+    p[32:40] = 0.9
+    p[60:63] = 0.9  # 96 ms: shorter than min_speech -> dropped
+    segs = segments_from_probabilities(p, 100 * FRAME_S, VadSettings(speech_pad_ms=0.0))
+    assert len(segs) == 1
+    assert segs[0].start_s == pytest.approx(10 * FRAME_S) and segs[0].end_s == pytest.approx(40 * FRAME_S)
+    padded = segments_from_probabilities(p, 100 * FRAME_S, VadSettings(speech_pad_ms=30.0))
+    assert padded[0].start_s == pytest.approx(10 * FRAME_S - 0.03)
+
+
+def test_non_speech_regions_and_longest_stretches():
+    segs = [SpeechSegment(1.0, 2.0, 0.9), SpeechSegment(2.5, 6.0, 0.9), SpeechSegment(9.0, 9.5, 0.9)]
+    free = non_speech_regions(segs, 10.0, guard_s=0.1)
+    assert free == [(0.0, 0.9), (2.1, 2.4), (6.1, 8.9), (9.6, 10.0)]
+    chosen = choose_stretches(segs, 10.0, AutoProfileSettings(guard_ms=100, min_stretch_ms=250, target_s=3.0))
+    assert chosen == [(0.0, 0.9), (6.1, 8.9)]  # longest first until 3 s, back in time order
+
+
+# -- automatic room tone ---------------------------------------------------------------------------------
+def test_auto_room_tone_on_the_demo_learns_where_nobody_speaks():
+    meta = json.loads((DEMO.with_suffix(".json")).read_text())
+    with AudioReader(DEMO) as r:
+        prof = auto_room_tone(r, r.sample_rate, RoomToneSettings(), source_name=str(DEMO))
+    assert prof.method == "vad"
+    speech = [(s["start_s"], s["end_s"]) for s in meta["speech_regions"]]
+    for a, b in prof.regions:
+        for s0, s1 in speech:
+            assert min(b, s1) - max(a, s0) <= 0.0, f"profile region {a}-{b} overlaps speech {s0}-{s1}"
+    # the file's room-tone-only stretch is found and used
+    (t0, t1), = meta["room_tone_only"]
+    inside = sum(max(0.0, min(b, t1) - max(a, t0)) for a, b in prof.regions)
+    assert inside >= 0.8 * (t1 - t0)
+    assert abs(prof.level_dbfs - meta["noise_rms_dbfs"]) < 1.5
+
+
+def test_auto_room_tone_on_the_dev_podcast_uses_speech_free_regions(podcast):
+    sr = podcast["sr"]
+    with AudioReader(podcast["path"]) as r:
+        prof = auto_room_tone(r, r.sample_rate, segments=podcast["segments"])
+    assert prof.method == "vad" and prof.duration_s >= 10.0
+    clean = podcast["clean"]
+    act, _ = _clean_activity(clean, sr)
+    speech_level = _level_db(clean[np.repeat(act, int(0.01 * sr))[: clean.size]])
+    for a, b in prof.regions:
+        seg = clean[int(a * sr) : int(b * sr)]
+        assert _level_db(seg) < speech_level - 25.0, f"region {a}-{b} holds speech"
+    # and it measures the true noise bed
+    assert abs(prof.level_dbfs - _level_db(podcast["bed"])) < 1.0
+
+
+def test_auto_room_tone_falls_back_when_speech_never_pauses_for_long():
+    sr = 16000
+    rng = np.random.default_rng(1)
+    x = (0.01 * rng.standard_normal(sr * 10)).astype(np.float32)
+    with pytest.raises(Exception, match="all speech"):
+        auto_room_tone(x[None, :], sr, segments=[SpeechSegment(0.0, 10.0, 0.9)])
+    # speech 0.3 s on / 0.2 s off: every pause is shorter than min_stretch_ms, so the quietest
+    # frames outside speech are used (still method "vad"), with a warning saying so
+    segs = [SpeechSegment(t, t + 0.3, 0.9) for t in np.arange(0.0, 10.0, 0.5)]
+    prof = auto_room_tone(x[None, :], sr, segments=segs, auto=AutoProfileSettings(guard_ms=0.0))
+    assert prof.method == "vad"
+    assert any("quietest frames outside speech" in w for w in prof.warnings)
+    for a, b in prof.regions:
+        assert all(min(b, s.end_s) - max(a, s.start_s) <= 0.0 for s in segs)
+
+
+def test_registered_as_the_preferred_speech_detector():
+    from models import speech_activity
+    from models.vad import speech_regions
+
+    assert speech_activity.available_detectors()[0] == "silero"
+    assert speech_activity.get_detector("auto") is speech_regions
+    sr = 16000
+    regions = speech_activity.get_detector("auto")(np.zeros(sr, np.float32), sr)
+    assert regions.shape == (0, 2)
