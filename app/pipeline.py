@@ -197,6 +197,45 @@ def _check_regions(regions: list[tuple[float, float]], source: BlockSource) -> l
     return out
 
 
+def used_model_versions(settings: ChainSettings, profile: Any) -> dict:
+    """Names, versions and checksums of the learned models this render used (for its record)."""
+    uses_dfn = any(s.kind == "deepfilter" and not s.bypass for s in settings.stages)
+    uses_vad = profile is not None and getattr(profile, "method", "") == "vad"
+    if not (uses_dfn or uses_vad):
+        return {}
+    try:
+        from models.versions import model_versions
+    except ImportError:
+        return {}
+    allv = model_versions()
+    keep = {
+        k: v for k, v in allv.items()
+        if (uses_dfn and "deepfilter" in k) or (uses_vad and ("vad" in k or "silero" in k)) or k == "onnxruntime"
+    }
+    return keep or allv
+
+
+def find_room_tone(source: BlockSource, settings: ChainSettings, *, source_name: str = "") -> Any:
+    """Room tone found automatically: from the longest stretches without speech (voice activity,
+    ``models.auto_profile``), or, where the model is not available, from the quietest frames
+    (``dsp.roomtone``, method "auto"; the profile's warnings say so)."""
+    estimate_room_tone, RoomToneSettings = _room_tone_api()
+    rt_settings = RoomToneSettings(stft=settings.stft)
+    try:
+        from models.auto_profile import auto_room_tone
+        from models.versions import ModelUnavailable
+    except ImportError as exc:
+        reason = f"voice activity is not installed ({exc})"
+    else:
+        try:
+            return auto_room_tone(source, source.sample_rate, rt_settings, source_name=source_name)
+        except ModelUnavailable as exc:
+            reason = str(exc)
+    profile = estimate_room_tone(source, source.sample_rate, regions=None, settings=rt_settings)
+    note = f"found from the quietest frames, not from voice activity: {reason}"
+    return dataclasses.replace(profile, warnings=[*profile.warnings, note])
+
+
 def resolve_profile(
     source: BlockSource,
     settings: ChainSettings,
@@ -228,8 +267,7 @@ def resolve_profile(
         )
         origin = "learned"
     elif auto_profile or chain_needs_profile(settings):
-        estimate_room_tone, RoomToneSettings = _room_tone_api()
-        profile = estimate_room_tone(source, source.sample_rate, regions=None, settings=RoomToneSettings(stft=settings.stft))
+        profile = find_room_tone(source, settings, source_name=source_name)
         origin = "automatic"
     else:
         return None, None
@@ -408,6 +446,7 @@ def clean_file(
         "analyses": analyses_summary(context),
     }
     rec = render_file(in_path, out_path, processor, fmt=fmt, settings=settings_record, progress=progress, cancel=cancel)
+    rec.versions["models"] = used_model_versions(settings, prof)
     total_s = time.perf_counter() - t0
     if record:
         data = {

@@ -32,6 +32,9 @@ from dsp.stft import SpectralStage, StftProcessor, StftSettings
 
 #: Modules that register stage kinds (imported lazily by :func:`registry`).
 STAGE_MODULES = ("dsp.denoise", "dsp.dehum", "dsp.refill", "dsp.eqmatch", "dsp.bandmix")
+#: Stage modules of higher layers (e.g. ``models.ml_denoise``), added by the app at start-up
+#: with :func:`extend_stage_modules`; dsp itself never names them.
+_EXTRA_STAGE_MODULES: list[str] = []
 
 
 @dataclass(frozen=True)
@@ -77,11 +80,24 @@ def register(kind: StageKind) -> StageKind:
     return kind
 
 
+def extend_stage_modules(*modules: str) -> None:
+    """Let :func:`registry` also import these modules (optional: a missing one is skipped)."""
+    for mod in modules:
+        if mod not in _EXTRA_STAGE_MODULES:
+            _EXTRA_STAGE_MODULES.append(mod)
+
+
 def registry() -> dict[str, StageKind]:
     """All stage kinds, importing the stage modules on first use."""
     for mod in STAGE_MODULES:
         if mod not in sys.modules:
             importlib.import_module(mod)
+    for mod in _EXTRA_STAGE_MODULES:
+        if mod not in sys.modules:
+            try:
+                importlib.import_module(mod)
+            except ImportError:
+                continue  # an optional layer that is not installed: its kinds are simply absent
     return dict(_REGISTRY)
 
 

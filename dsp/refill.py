@@ -235,8 +235,6 @@ def refill_frames(spectra: np.ndarray, original: np.ndarray, gain_cum: np.ndarra
         raise ParameterError(f"refill: target must have {bins} bins, got {target.shape}")
     if not 0 <= lo_bin <= hi_bin <= bins:
         raise ParameterError(f"refill: bin range {lo_bin}-{hi_bin} outside 0-{bins}")
-    if first_frame < 0:
-        raise ParameterError(f"refill: first_frame must be >= 0, got {first_frame}")
     bed = np.zeros(bins, np.float64) if bed_amp is None else np.ascontiguousarray(bed_amp, np.float64)
     _refill(spectra, original, gain_cum, np.ascontiguousarray(target, np.float64),
             np.ascontiguousarray(rand_target, np.float64), int(lo_bin), int(hi_bin), float(mix),

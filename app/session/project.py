@@ -67,16 +67,15 @@ def project_versions() -> dict[str, dict[str, str]]:
     providers = dict(_VERSION_PROVIDERS)
     if "models" not in providers:
         try:
-            import models  # the package is torch-free at import; versions() must be too
+            from models.versions import model_versions  # torch-free: reads package metadata
 
-            fn = getattr(models, "versions", None)
-            if callable(fn):
-                providers["models"] = fn
+            providers["models"] = model_versions
         except ImportError:
             pass
     for name, provider in providers.items():
         try:
-            out[name] = {str(k): str(v) for k, v in dict(provider()).items()}
+            # JSON-able, nested values kept (model entries hold package, file and checksum)
+            out[name] = json.loads(json.dumps({str(k): v for k, v in dict(provider()).items()}, default=str))
         except Exception as exc:  # noqa: BLE001 - a broken provider must not block saving work
             out[name] = {"error": f"{type(exc).__name__}: {exc}"}
     return out

@@ -173,9 +173,13 @@ def estimate_profile(
 
     src = _require_source(project)
     with AudioReader(src.path) as reader:
+        if regions is None:  # the same automatic search as `roomtone clean --auto-profile`
+            from app.pipeline import find_room_tone
+
+            return find_room_tone(reader, project.chain, source_name=src.name)
         return estimate_room_tone(
             reader, reader.sample_rate,
-            regions=None if regions is None else [(float(a), float(b)) for a, b in regions],
+            regions=[(float(a), float(b)) for a, b in regions],
             settings=RoomToneSettings(stft=project.chain.stft), source_name=src.name,
         )
 

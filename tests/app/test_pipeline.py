@@ -174,3 +174,46 @@ def test_summaries_are_json():
     s = pipeline.analyses_summary(ctx)
     json.dumps(s)
     assert s["curve"]["shape"] == [100] and s["n"] == 3
+
+
+# -- the learned models, wired in through the app layer -----------------------------------------------
+DEMO = pipeline.Path(__file__).resolve().parents[2] / "assets" / "demo" / "demo_episode.flac"
+
+
+def test_importing_app_makes_the_model_stage_available():
+    assert "deepfilter" in dchain.registry()
+
+
+def test_automatic_room_tone_comes_from_voice_activity_and_is_recorded(tmp_path):
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "demo_clean.flac"
+    rec = pipeline.clean_file(DEMO, out, dchain.load_preset("podcast"), auto_profile=True)
+    summary = rec.settings["profile"]
+    assert summary["method"] == "vad", summary
+    meta = json.loads(pipeline.record_path(out).read_text())
+    assert meta["settings"]["profile_origin"] == "automatic"
+    assert "silero-vad" in meta["versions"]["models"], meta["versions"]
+    # the demo's JSON lists where speech is: the learned regions must stay clear of it
+    demo = json.loads(DEMO.with_suffix(".json").read_text())
+    for a, b in summary["regions"]:
+        for s, e in ((r["start_s"], r["end_s"]) for r in demo["speech_regions"]):
+            assert b <= s or a >= e, f"profile region {a:.2f}-{b:.2f} s overlaps speech {s:.2f}-{e:.2f} s"
+
+
+def test_without_voice_activity_the_fallback_says_so(monkeypatch):
+    import models.auto_profile as ap
+    from models.versions import ModelUnavailable
+
+    def unavailable(*a, **k):
+        raise ModelUnavailable("silero-vad model file is missing")
+
+    monkeypatch.setattr(ap, "auto_room_tone", unavailable)
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((1, 48000)) * 0.01).astype(np.float32)
+    prof = pipeline.find_room_tone(ArraySource(x, 48000), ChainSettings())
+    assert prof.method == "auto"
+    assert any("not from voice activity" in w and "silero-vad model file is missing" in w for w in prof.warnings)
+
+
+def test_render_record_lists_no_models_for_a_dsp_only_render():
+    assert pipeline.used_model_versions(ChainSettings(), None) == {}

@@ -172,12 +172,12 @@ def test_version_providers_are_pluggable(monkeypatch):
     assert "ZeroDivisionError" in v["broken"]["error"]
 
 
-def test_models_versions_function_is_picked_up(monkeypatch):
-    import models
+def test_model_versions_are_picked_up(monkeypatch):
+    import models.versions
 
     monkeypatch.setattr(project_mod, "_VERSION_PROVIDERS", {})
-    monkeypatch.setattr(models, "versions", lambda: {"vad": "1"}, raising=False)
-    assert project_versions()["models"] == {"vad": "1"}
+    monkeypatch.setattr(models.versions, "model_versions", lambda: {"vad": {"sha256": "ab12"}})
+    assert project_versions()["models"] == {"vad": {"sha256": "ab12"}}
 
 
 def test_atomic_save_keeps_old_file_on_failure(wav, tmp_path, monkeypatch):

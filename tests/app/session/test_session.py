@@ -309,8 +309,15 @@ def fake_estimator(monkeypatch):
                       "settings": settings, "audio": source.read(0, 10), **kw})
         return make_profile(sample_rate=sample_rate, seed=len(calls))
 
+    def find(source, chain, *, source_name=""):  # the automatic search (voice activity) of app.pipeline
+        return estimate(source, source.sample_rate, regions=None, settings=FakeSettings(chain.stft),
+                        source_name=source_name)
+
     monkeypatch.setattr(dsp.roomtone, "estimate_room_tone", estimate, raising=False)
     monkeypatch.setattr(dsp.roomtone, "RoomToneSettings", FakeSettings, raising=False)
+    import app.pipeline
+
+    monkeypatch.setattr(app.pipeline, "find_room_tone", find)
     return calls
 
 
