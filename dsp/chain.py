@@ -22,9 +22,10 @@ import importlib
 import os
 import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from dsp.engine import Chain, DryWet, Listen, Processor
 from dsp.errors import ParameterError

@@ -15,9 +15,9 @@ processor state: stages keep only short memory.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import Enum
-from typing import Sequence
+from enum import StrEnum
 
 import numpy as np
 
@@ -180,7 +180,7 @@ class Chain(Processor):
         return {"type": "Chain", "processors": [p.describe() for p in self.processors]}
 
 
-class Listen(str, Enum):
+class Listen(StrEnum):
     """What the user hears: the processed signal, the original, or what was removed."""
 
     PROCESSED = "processed"

@@ -19,8 +19,9 @@ speech segments excluded (``estimate_room_tone(regions=None, speech_regions=...)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 from dsp.errors import ParameterError
 from dsp.roomtone import NoiseProfile, RoomToneSettings, estimate_room_tone
@@ -127,7 +128,9 @@ def auto_room_tone(
         )
     frames = source.shape[-1] if hasattr(source, "shape") else int(source.frames)
     duration = frames / float(sample_rate)
-    stretches = choose_stretches(segments, duration, auto)
+    # The detector works on its own (16 kHz) frame grid: keep the stretches inside the file.
+    stretches = [(max(0.0, a), min(duration, b)) for a, b in choose_stretches(segments, duration, auto)]
+    stretches = [(a, b) for a, b in stretches if b > a]
     n_fft, _ = settings.stft.resolve(int(sample_rate))
     need = max(settings.min_samples, n_fft)
     usable = sum(int((b - a) * sample_rate) >= n_fft for a, b in stretches)

@@ -59,7 +59,7 @@ def _clean_activity(clean, sr, *, frame_s=0.01, below_db=25.0, bridge_s=0.3):
     e = 10 * np.log10(np.mean(clean[: n * hop].reshape(n, hop).astype(np.float64) ** 2, axis=1) + 1e-12)
     act = e > np.percentile(e, 95) - below_db
     idx = np.flatnonzero(act)
-    for a, b in zip(idx[:-1], idx[1:]):
+    for a, b in zip(idx[:-1], idx[1:], strict=True):
         if 1 < b - a <= bridge_s / frame_s:
             act[a:b] = True
     return act, np.arange(n) * frame_s + frame_s / 2
@@ -73,7 +73,7 @@ def test_vad_finds_the_speech_of_the_dev_podcast(podcast):
     # not a trivial answer: "all speech" and "no speech" both agree far less
     assert agreement > max(act.mean(), 1 - act.mean()) + 0.1
     assert all(0.5 <= s.probability <= 1.0 for s in podcast["segments"])
-    assert all(a.end_s <= b.start_s for a, b in zip(podcast["segments"], podcast["segments"][1:]))
+    assert all(a.end_s <= b.start_s for a, b in zip(podcast["segments"], podcast["segments"][1:], strict=False))
 
 
 def test_streaming_equals_whole_array(podcast):
@@ -95,7 +95,7 @@ def test_other_rates_and_stereo_give_the_same_segments(podcast):
         y = resample_poly(x, up, down).astype(np.float32)
         got = detect_speech(y, rate)
         assert len(got) == len(ref)
-        for a, b in zip(got, ref):
+        for a, b in zip(got, ref, strict=True):
             assert abs(a.start_s - b.start_s) <= 0.07 and abs(a.end_s - b.end_s) <= 0.07
     stereo = np.stack([x, x]).astype(np.float32)
     assert detect_speech(stereo, sr) == ref
@@ -194,3 +194,14 @@ def test_registered_as_the_preferred_speech_detector():
     sr = 16000
     regions = speech_activity.get_detector("auto")(np.zeros(sr, np.float32), sr)
     assert regions.shape == (0, 2)
+
+
+def test_auto_room_tone_keeps_its_regions_inside_a_short_file():
+    """A 0.68 s file at 44.1 kHz: the detector's 16 kHz grid must not push a region past the end."""
+    from models.auto_profile import auto_room_tone
+
+    rng = np.random.default_rng(5)
+    x = (rng.uniform(-0.9, 0.9, (2, 30000))).astype(np.float32)
+    prof = auto_room_tone(x, 44100)
+    # (the profile records its regions rounded to 0.1 ms)
+    assert all(0.0 <= a < b <= 30000 / 44100 + 1e-4 for a, b in prof.regions)
