@@ -3,7 +3,11 @@
 Starts its own X server (``Xvfb :99 -screen 0 1600x1000x24 -nolisten tcp``), opens the demo
 with its project pre-built (room tone learned, podcast preset, applied), and grabs the window:
 
-* ``docs/screenshots/main_window.png``: before/after spectrograms with the hole overlay.
+* ``docs/screenshots/main_window.png``: before/after spectrograms with the hole overlay, the
+  transport bar mid-playback (playhead on every view, output meters). There is no sound card
+  under Xvfb, so a still monitor stands in: the playhead is placed on a word and the meters show
+  what :class:`app.audio.meters.MeterHistory` measures on the rendered audio up to it, i.e. the
+  reading the real monitor would show there.
 * ``docs/screenshots/removed_energy.png``: zoomed in on speech with the removed-energy view
   and a time-frequency selection.
 * ``docs/screenshots/room_tone.png``: the room-tone panel (profile against the file's spectrum).
@@ -57,6 +61,46 @@ def settle(app, window, seconds: float = 0.6) -> None:
     app.processEvents()
 
 
+def still_monitor():
+    """A monitor frozen mid-playback (see the module docstring)."""
+    from app.qt.transport_panel import NullMonitor
+
+    class StillMonitor(NullMonitor):
+        available = True
+        device_label = "default output"
+        output_latency_s = 0.0107
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.reading = None
+            self.playing = False
+
+        @property
+        def state(self) -> str:
+            return "playing" if self.playing else "stopped"
+
+        def meters(self):
+            return self.reading
+
+    return StillMonitor()
+
+
+def measured_reading(path: Path, at_s: float):
+    """The meters' reading at ``at_s`` of the audio in ``path`` (3 s of history)."""
+    from app.audio.meters import MeterHistory
+    from dsp.io import AudioReader
+
+    chunk = 256
+    with AudioReader(path) as r:
+        end = int(at_s * r.sample_rate) // chunk * chunk
+        start = max(0, end - 3 * r.sample_rate) // chunk * chunk
+        hist = MeterHistory(r.sample_rate, r.channels, chunk)
+        x = r.read(start, end - start)
+    for i in range(0, x.shape[1] - chunk + 1, chunk):
+        hist.push(x[:, i : i + chunk])
+    return hist.read(hist.next_chunk)
+
+
 def main() -> int:
     xvfb = start_xvfb()
     window = None
@@ -74,7 +118,8 @@ def main() -> int:
 
         tmp = tempfile.mkdtemp(prefix="roomtone-shots-")
         settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
-        window = MainWindow(settings=settings)
+        monitor = still_monitor()
+        window = MainWindow(settings=settings, monitor=monitor)
         window.show_dialogs = False
         window.ask_before_closing = False
         window.resize(1600, 1000)
@@ -100,7 +145,12 @@ def main() -> int:
         window.chain_panel.stage_list.setCurrentRow(gate[0] if gate else 0)
         window.apply_chain()
         settle(app, window)
+        monitor.position_s, monitor.playing = 11.62, True
+        monitor.reading = measured_reading(window._after.path, monitor.position_s)
+        settle(app, window, 1.0)
         window.grab().save(str(OUT / "main_window.png"))
+        monitor.playing = False
+        monitor.reading = None
         # 2: zoomed on speech, removed energy, a time-frequency selection
         window.waveform.setXRange(1.2, 7.4, padding=0)
         window.before_view.setYRange(0.0, 8000.0, padding=0)  # the speech band (linked to AFTER)

@@ -16,6 +16,7 @@ project changed since (out of date). Export is ``app.session.render_project`` (t
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 import traceback
@@ -24,18 +25,27 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+import pyqtgraph as pg
+from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
     QDockWidget,
     QFileDialog,
+    QFrame,
+    QHBoxLayout,
     QLabel,
+    QLineEdit,
     QMainWindow,
     QMessageBox,
+    QPlainTextEdit,
     QPushButton,
     QSizePolicy,
     QSplitter,
     QTabWidget,
+    QTextEdit,
     QToolBar,
     QToolButton,
     QVBoxLayout,
@@ -43,14 +53,16 @@ from PySide6.QtWidgets import (
 )
 
 from app.overview import WaveformPyramid, difference_db, long_term_spectrum, spectrogram_tile
+from app.qt import theme
 from app.qt.chain_panel import ChainPanel
 from app.qt.export_dialog import ExportDialog
 from app.qt.jobs_view import JobsView
+from app.qt.meters_view import MetersView
 from app.qt.overview_view import OverviewView
 from app.qt.roomtone_panel import RoomtonePanel
 from app.qt.session_bridge import JobPoller, SessionBridge
 from app.qt.spectrogram_view import SpectrogramView
-from app.qt.transport_panel import NullMonitor, TransportPanel
+from app.qt.transport_panel import LISTEN_BUTTONS, NullMonitor, TransportPanel
 from app.qt.waveform_view import WaveformView, format_time
 from app.session import (
     FIND_LABEL,
@@ -66,15 +78,18 @@ from app.session import (
     render_project,
 )
 from app.session.project import profiles_equal
-from dsp.errors import Cancelled, InputError, ParameterError, RoomtoneError
+from dsp.errors import Cancelled, DeviceError, InputError, ParameterError, RoomtoneError
 from dsp.io import READ_FORMATS, AtomicWriter, AudioReader, audio_info, format_for_source
 from dsp.render import render_blocks
 from dsp.stft import default_n_fft
+
+log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "assets" / "demo" / "demo_episode.flac"
 MAX_RECENT = 10
 AUTOSAVE_MS = 30_000
+TICK_MS = 33  # the GUI polls playhead, meters and monitor health at ~30 Hz
 AUDIO_FILTER = "Audio (" + " ".join(f"*{e}" for e in READ_FORMATS) + ")"
 PROJECT_FILTER = f"Roomtone project (*{PROJECT_SUFFIX} *.json)"
 
@@ -109,6 +124,25 @@ def _detect_holes(project, original_path, processed_path):
                             max_total_reduction_db=project.chain.max_total_reduction_db, keep_level=False)
 
 
+def _batch_dialog_class():
+    """``app.qt.batch_dialog.BatchDialog`` when it can be imported (None otherwise)."""
+    try:
+        from app.qt.batch_dialog import BatchDialog
+    except Exception:  # noqa: BLE001 - the batch runner is optional here
+        return None
+    return BatchDialog
+
+
+def _is_free_text(widget) -> bool:
+    """A field where Space types a space (not a number field or a combo box's editor)."""
+    if isinstance(widget, (QTextEdit, QPlainTextEdit)):
+        return not widget.isReadOnly()
+    if isinstance(widget, QLineEdit):
+        parent = widget.parentWidget()
+        return not isinstance(parent, (QAbstractSpinBox, QComboBox)) and not widget.isReadOnly()
+    return False
+
+
 class MainWindow(QMainWindow):
     """The Roomtone workstation."""
 
@@ -135,6 +169,14 @@ class MainWindow(QMainWindow):
         self._spectrum: tuple[int, Any, np.ndarray, np.ndarray] | None = None
         self._preview_selection: tuple | None = None
         self._hover_s: float | None = None
+        # monitoring (polled from the UI timer)
+        self._play_end: float | None = None  # playing a selection without loop: stop at its end
+        self._play_origin: float | None = None  # where playback started (Stop returns there)
+        self._return_to: float | None = None
+        self._playhead_shown: float | None = None
+        self._shown_error: str | None = None
+        self.monitor_errors: list[str] = []  # device / monitoring problems shown in the banner
+        self._batch_dialog = None
         self.setWindowTitle("Roomtone")
         self.setAcceptDrops(True)
         self._build_ui()
@@ -142,7 +184,8 @@ class MainWindow(QMainWindow):
         self.bridge = SessionBridge(self.session, self)
         self.bridge.projectChanged.connect(self._project_changed)
         self._ui_timer = QTimer(self)
-        self._ui_timer.setInterval(40)
+        self._ui_timer.setInterval(TICK_MS)
+        self._ui_timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._ui_timer.timeout.connect(self._tick)
         self._ui_timer.start()
         self._autosave_timer = QTimer(self)
@@ -151,7 +194,11 @@ class MainWindow(QMainWindow):
         if self.autosave is not None:
             self._autosave_timer.start()
         self._restore_settings()
+        self._restore_audio_settings()
         self._project_changed(None, self.session.project)
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self)  # Space plays even from a number field
 
     # == construction =========================================================================
     def _build_ui(self) -> None:
@@ -176,10 +223,16 @@ class MainWindow(QMainWindow):
         self.waveform.vb.sigXRangeChanged.connect(self._view_range_changed)
         self.overview.spanChanged.connect(self._overview_span)
 
+        self.overview_playhead = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(theme.PLAYHEAD, width=1))
+        self.overview_playhead.setZValue(20)
+        self.overview_playhead.hide()
+        self.overview.addItem(self.overview_playhead, ignoreBounds=True)
+
         centre = QWidget()
         lay = QVBoxLayout(centre)
         lay.setContentsMargins(6, 6, 6, 0)
         lay.setSpacing(4)
+        lay.addWidget(self._build_banner())
         lay.addWidget(self.overview)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.waveform)
@@ -214,6 +267,7 @@ class MainWindow(QMainWindow):
         dock.setTitleBarWidget(QWidget())
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         self.dock = dock
+        self._build_prosody_dock()
 
         sb = self.statusBar()
         self.position_label = QLabel()
@@ -225,8 +279,20 @@ class MainWindow(QMainWindow):
         self.levels_label = QLabel()
         self.levels_label.setToolTip("Peak and RMS level of the selection (or of the visible span), dBFS.")
         self.jobs_view = JobsView(self.jobs)
+        self.underrun_label = QLabel()
+        self.underrun_label.setObjectName("underruns")
+        self.underrun_label.setStyleSheet(f"color: {theme.WARN};")
+        self.underrun_label.setToolTip("Dropouts: times the headphone output ran out of audio (heard as a click or "
+                                       "gap; exports are never affected). If it keeps counting, raise the buffer "
+                                       "size in Edit › Preferences.")
+        self.underrun_label.hide()
+        self.output_label = QLabel()
+        self.output_label.setObjectName("outputDevice")
+        self.output_label.setToolTip("The headphone output: device and the latency it reports. "
+                                     "Change it in Edit › Preferences.")
         # permanent: transient messages (left) never hide them
-        for w in (self.jobs_view, self.position_label, self.selection_label, self.levels_label, self.format_label):
+        for w in (self.jobs_view, self.position_label, self.selection_label, self.levels_label, self.format_label,
+                  self.underrun_label, self.output_label):
             sb.addPermanentWidget(w)
 
     def _action(self, text: str, slot, shortcut=None, tip: str = "", *, checkable=False, menu=None) -> QAction:
@@ -284,6 +350,13 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         self.export_action = self._action("&Export…", self.export_dialog, "Ctrl+E",
                                           "Render the whole file through the chain and write it as WAV or FLAC.", menu=m)
+        self.batch_action = self._action("&Batch…", self.open_batch_dialog, "Ctrl+B",
+                                         "Clean a whole folder of episodes with a preset (and a loudness target) "
+                                         "in the background; finished files and a report go to an output folder.",
+                                         menu=m)
+        if _batch_dialog_class() is None:
+            self.batch_action.setEnabled(False)
+            self.batch_action.setToolTip("Batch processing is not available in this build.")
         m.addSeparator()
         self._action("&Quit", self.close, QKeySequence.StandardKey.Quit, "Close Roomtone.", menu=m)
 
@@ -294,6 +367,10 @@ class MainWindow(QMainWindow):
         self._action("Select &All", self.select_all, QKeySequence.StandardKey.SelectAll, "Select the whole file.", menu=m)
         self._action("Clear Selection", lambda: self._guard(self.session.set_selection, None), "Esc",
                      "Remove the selection.", menu=m)
+        m.addSeparator()
+        self.preferences_action = self._action(
+            "&Preferences…", self.open_preferences, "Ctrl+,",
+            "Headphone output: device and buffer size (latency versus robustness).", menu=m)
 
         m = mb.addMenu("&View")
         self._action("Zoom &In", lambda: self.zoom(0.5), ["Ctrl+=", "Ctrl++", "="], "Show half as much time (zoom in).", menu=m)
@@ -312,6 +389,21 @@ class MainWindow(QMainWindow):
         self.rect_action = self._action(
             "Time-Frequency Selection", self._set_rect_mode, "R",
             "Dragging on a spectrogram selects a time-frequency rectangle instead of a time range.", checkable=True, menu=m)
+        m.addSeparator()
+        self.follow_action = self._action(
+            "F&ollow Playhead", self._set_follow, None,
+            "While playing, scroll the views a page at a time so the audio being heard stays on screen.",
+            checkable=True, menu=m)
+        if self.prosody_dock is not None:
+            act = self.prosody_dock.toggleViewAction()
+            act.setText("&Prosody Checks")
+            act.setShortcut(QKeySequence("Ctrl+Shift+P"))
+            act.setToolTip("Show or hide the prosody panel: voice-clone checks (monotone pitch, pace, pauses, "
+                           "breaths) for clips or a folder. Clicking a finding in the open file moves the playhead there.")
+            act.setStatusTip(act.toolTip())
+            self.addAction(act)
+            m.addAction(act)
+            self.prosody_action = act
 
         m = mb.addMenu("&Process")
         self.apply_action = self._action("&Apply", self.apply_chain, ["Ctrl+Return", "Ctrl+R"],
@@ -323,9 +415,19 @@ class MainWindow(QMainWindow):
                      "Find the quietest stretches of the file and learn the room tone from them.", menu=m)
 
         m = mb.addMenu("&Transport")
-        self.play_action = self._action("Play / Stop", self.toggle_play, "Space", "Start or stop playback.", menu=m)
-        self.loop_action = self._action("Loop Selection", self._set_loop, "L", "Loop the selection while playing.",
+        self.play_action = self._action("Play / Pause", self.toggle_play, "Space",
+                                        "Start playback through the chain from the cursor (or the selection); "
+                                        "press again to pause where you are.", menu=m)
+        self.stop_action = self._action("Stop and Return", self.stop, None,
+                                        "Stop playback and put the cursor back where playback started.", menu=m)
+        self.loop_action = self._action("Loop Selection", self._set_loop, "L",
+                                        "Loop the selection while playing (seamless, to compare settings on the same words).",
                                         checkable=True, menu=m)
+        m.addSeparator()
+        self.listen_actions: dict[str, QAction] = {}
+        for key, (mode, text, tip) in zip("1234", LISTEN_BUTTONS, strict=True):
+            self.listen_actions[mode] = self._action(f"Hear {text}", lambda mode=mode: self.set_listen(mode), key,
+                                                     tip, menu=m)
 
         m = mb.addMenu("&Help")
         self._action("About Roomtone", self._about, None, "Version and licence.", menu=m)
@@ -344,12 +446,6 @@ class MainWindow(QMainWindow):
             b.clicked.connect(act.trigger)
             tb.addWidget(b)
             self._toolbar_buttons[text] = b
-        tb.addSeparator()
-        self.transport = TransportPanel()
-        self.transport.playToggled.connect(self.toggle_play)
-        self.transport.stopRequested.connect(self.stop)
-        self.transport.loopToggled.connect(self.loop_action.setChecked)
-        tb.addWidget(self.transport)
         tb.addSeparator()
         for text, fn, tip in (("−", lambda: self.zoom(2.0), "Zoom out (−)"), ("+", lambda: self.zoom(0.5), "Zoom in (=)"),
                               ("Fit", self.zoom_fit, "Show the whole file (F)")):
@@ -375,6 +471,30 @@ class MainWindow(QMainWindow):
         self.export_button.setToolTip("Render the whole file and write it as WAV or FLAC (Ctrl+E).")
         self.export_button.clicked.connect(self.export_dialog)
         tb.addWidget(self.export_button)
+
+        # the transport bar: playback, what is heard, the output meters
+        tb = QToolBar("Transport")
+        tb.setObjectName("transportToolbar")
+        tb.setMovable(False)
+        self.addToolBar(Qt.ToolBarArea.BottomToolBarArea, tb)
+        self.transport_bar = tb
+        self.transport = TransportPanel()
+        self.transport.playToggled.connect(self.toggle_play)
+        self.transport.stopRequested.connect(self.stop)
+        self.transport.loopToggled.connect(self.loop_action.setChecked)
+        self.transport.followToggled.connect(self.follow_action.setChecked)
+        self.transport.listenChosen.connect(self.set_listen)
+        tb.addWidget(self.transport)
+        sep = QFrame()
+        sep.setFrameShape(QFrame.Shape.VLine)
+        sep.setFixedWidth(9)
+        tb.addWidget(sep)
+        self.meters = MetersView()
+        self.meters.clipResetRequested.connect(self._reset_clip)
+        tb.addWidget(self.meters)
+        self.chain_panel.stage_list.currentRowChanged.connect(self._solo_target_changed)
+        if self.prosody_dock is not None:
+            self.prosody_dock.addAction(self.play_action)  # Space also works in the floating panel
 
     # == settings ==============================================================================
     def _restore_settings(self) -> None:
@@ -606,8 +726,13 @@ class MainWindow(QMainWindow):
         if hasattr(self.monitor, "set_project"):
             try:
                 self.monitor.set_project(new)
+            except DeviceError as exc:
+                self._show_monitor_problem(str(exc))
             except RoomtoneError as exc:
                 self.report_error(exc)
+        self._solo_target_changed(self.chain_panel.stage_list.currentRow())
+        if old is not None and old.selection != new.selection:
+            self._update_loop()
         self._update_undo_actions()
         self._update_title()
         self._update_status()
@@ -985,27 +1110,50 @@ class MainWindow(QMainWindow):
 
     # == transport =============================================================================
     def toggle_play(self) -> None:
+        """Space / ▶: pause where you are if playing, else play from the selection or the cursor."""
         m = self.monitor
         if m.playing:
+            self._play_end = None
             m.stop()
-        else:
-            sel = self.session.project.selection
-            start = sel.start_s if sel is not None else m.position_s
-            if hasattr(m, "set_loop"):
-                m.set_loop(sel.start_s if (sel and self.loop_action.isChecked()) else None,
-                           sel.end_s if sel is not None else None)
-            try:
-                m.play(start)
-            except RoomtoneError as exc:
-                self.report_error(exc)
-                return
-            if not getattr(m, "available", True):
-                self.statusBar().showMessage("No audio output: monitoring is not available in this build.", 3000)
+            return
+        sel = self.session.project.selection
+        has_sel = sel is not None and sel.duration_s > 0
+        start = sel.start_s if has_sel else float(m.position_s)
+        if self._duration() > 0 and start >= self._duration() - 1e-3:
+            start = 0.0  # at the end: play from the top
+        looping = has_sel and self.loop_action.isChecked() and sel.duration_s >= 0.05
+        self._guard(m.set_loop, sel.start_s if looping else None, sel.end_s if looping else None)
+        self._play_end = sel.end_s if has_sel and not looping else None
+        self._play_origin = start
+        self._return_to = None
+        try:
+            m.play(start)
+        except DeviceError as exc:
+            self._play_end = None
+            self._show_monitor_problem(str(exc))
+            return
+        except RoomtoneError as exc:
+            self._play_end = None
+            self.report_error(exc)
+            return
+        if not getattr(m, "available", True):
+            self.statusBar().showMessage("No audio output: monitoring is not available in this build.", 3000)
+        elif getattr(m, "state", "") == "preparing":
+            self.statusBar().showMessage("Preparing monitoring (room tone and whole-file analyses)… "
+                                         "playback starts when ready.", 4000)
 
     def stop(self) -> None:
-        self.monitor.stop()
+        """■: stop and return the cursor to where playback started."""
+        m = self.monitor
+        was_playing = bool(m.playing)
+        self._play_end = None
+        m.stop()
+        if was_playing and self._play_origin is not None:
+            self._return_to = self._play_origin  # applied once the stop fade has finished
 
     def seek(self, t: float) -> None:
+        self._play_end = None
+        self._return_to = None
         if hasattr(self.monitor, "seek"):
             self.monitor.seek(t)
         else:
@@ -1015,17 +1163,342 @@ class MainWindow(QMainWindow):
         self.transport.loop_button.blockSignals(True)
         self.transport.loop_button.setChecked(on)
         self.transport.loop_button.blockSignals(False)
+        self._update_loop()
+
+    def _update_loop(self) -> None:
+        """While playing: loop the selection now (or stop looping)."""
+        m = self.monitor
+        if not m.playing:
+            return
+        sel = self.session.project.selection
+        if self.loop_action.isChecked() and sel is not None and sel.duration_s >= 0.05:
+            self._play_end = None
+            self._guard(m.set_loop, sel.start_s, sel.end_s)
+        else:
+            self._guard(m.set_loop, None)
+
+    def _set_follow(self, on: bool) -> None:
+        self.transport.set_follow(on)
+        self.settings.setValue("view/follow_playhead", bool(on))
+
+    def set_listen(self, mode: str) -> None:
+        """What the headphones get: processed / original / removed / solo (the selected pass)."""
+        m = self.monitor
+        try:
+            if mode == "solo":
+                row = self.chain_panel.stage_list.currentRow()
+                if not 0 <= row < len(self.session.project.chain.stages):
+                    raise ParameterError("select the pass to solo in the Chain panel first")
+                if hasattr(m, "set_solo"):
+                    m.set_solo(row)
+                m.set_listen("solo")
+            else:
+                m.set_listen(mode)
+                if hasattr(m, "set_solo"):
+                    m.set_solo(None)  # drop the reference chain: it costs a second render
+        except RoomtoneError as exc:
+            self.report_error(exc)
+        self.transport.show_listen(str(getattr(m, "listen", mode)))
+
+    def _solo_target_changed(self, row: int) -> None:
+        stages = self.session.project.chain.stages
+        label = None
+        if 0 <= row < len(stages):
+            from dsp.chain import stage_kind
+
+            try:
+                label = f"{row + 1}. {stage_kind(stages[row].kind).label}"
+            except Exception:  # noqa: BLE001 - an unknown kind still has a name
+                label = f"{row + 1}. {stages[row].kind}"
+            if stages[row].bypass:
+                label += " (bypassed: silent)"
+        self.transport.set_solo_target(label)
+        m = self.monitor
+        if getattr(m, "listen", "") == "solo" and hasattr(m, "set_solo"):
+            if label is None:
+                self.set_listen("processed")
+            else:
+                m.set_solo(row)  # solo follows the selected pass
+
+    def _reset_clip(self) -> None:
+        if hasattr(self.monitor, "clear_clip"):
+            self.monitor.clear_clip()
+
+    def eventFilter(self, obj, ev):  # noqa: N802 - Qt naming
+        """Space is Play/Pause everywhere in the window except in a free-text field.
+
+        Number fields and lists would take the key for themselves (a spin box never needs a
+        space); the shortcut wins there, so an editor can type a value and press Space to hear it.
+        """
+        if ev.type() == QEvent.Type.ShortcutOverride and ev.key() == Qt.Key.Key_Space and not (
+                ev.modifiers() & ~Qt.KeyboardModifier.KeypadModifier):
+            w = QApplication.focusWidget()
+            if w is not None and w.window() in (self, getattr(self, "prosody_dock", None)) and not _is_free_text(w):
+                ev.ignore()
+                return True
+        return False
 
     def _tick(self) -> None:
-        """GUI timer: pull playhead position, redraw the pyramid while it is being built."""
-        pos = float(getattr(self.monitor, "position_s", 0.0) or 0.0)
-        playing = bool(getattr(self.monitor, "playing", False))
-        for v in (self.waveform, self.before_view, self.after_view):
-            v.set_playhead(pos if self.session.project.source is not None else None)
+        """GUI timer (~30 Hz): playhead, transport readout, meters, monitor health; pyramid redraws."""
+        m = self.monitor
+        poll = getattr(m, "poll", None)
+        if poll is not None:
+            try:
+                poll()
+            except Exception:  # noqa: BLE001 - the timer must keep running
+                log.exception("monitor poll failed")
+        pos = float(getattr(m, "position_s", 0.0) or 0.0)
+        playing = bool(getattr(m, "playing", False))
+        if not playing and self._return_to is not None:
+            target, self._return_to = self._return_to, None
+            self.seek(target)
+            pos = target
+        if playing and self._play_end is not None and pos >= self._play_end:
+            self._play_end = None
+            m.stop()  # the selection has been played
+        has_source = self.session.project.source is not None
+        shown = round(pos, 4) if has_source else None
+        if shown != self._playhead_shown:
+            self._playhead_shown = shown
+            for v in (self.waveform, self.before_view, self.after_view):
+                v.set_playhead(shown)
+            if shown is None:
+                self.overview_playhead.hide()
+            else:
+                self.overview_playhead.setValue(shown)
+                self.overview_playhead.show()
+        if playing and has_source and self.follow_action.isChecked():
+            self._follow(pos)
         self.transport.show_state(pos, playing)
+        self.transport.show_listen(str(getattr(m, "listen", "processed")))
+        meters = getattr(m, "meters", None)
+        self.meters.set_reading(meters() if meters is not None else None)
+        self._show_monitor_health()
         if self._pyramid is not None and not self._pyramid.complete and self._pyramid.frames_done:
             self.waveform.redraw()
             self.overview.refresh()
+
+    def _follow(self, pos: float) -> None:
+        (x0, x1), _ = self.waveform.vb.viewRange()
+        span = x1 - x0
+        if span <= 0 or span >= self._duration() - 1e-6:
+            return
+        if pos > x1 - 0.02 * span or pos < x0:
+            a = max(0.0, min(pos - 0.02 * span, self._duration() - span))
+            self.waveform.setXRange(a, a + span, padding=0)
+
+    def _show_monitor_health(self) -> None:
+        m = self.monitor
+        err = getattr(m, "error", None)
+        if err and err != self._shown_error:
+            self._show_monitor_problem(err)
+        under = int(getattr(m, "underruns", 0) or 0)
+        if under:
+            self.underrun_label.setText(f"⚠ {under} dropout{'s' if under != 1 else ''}")
+            self.underrun_label.show()
+        elif self.underrun_label.isVisible():
+            self.underrun_label.hide()
+        if not getattr(m, "available", False):
+            text = "No audio output"
+        else:
+            state = str(getattr(m, "state", "off"))
+            if state == "off":
+                text = "Monitoring off" if err else "Output: idle"
+            else:
+                dev = str(getattr(m, "device_label", "") or "default output")
+                if len(dev) > 32:
+                    dev = dev[:31] + "…"
+                lat = float(getattr(m, "output_latency_s", 0.0) or 0.0)
+                text = f"Output: {dev}" + (f" · {lat * 1000:.1f} ms" if lat else "")
+                if state == "playing" and self._banner_kind == "monitor" and not err:
+                    self._hide_banner()  # monitoring works again
+        if text != self.output_label.text():
+            self.output_label.setText(text)
+
+    # == monitoring problems (banner) ===========================================================
+    def _build_banner(self) -> QFrame:
+        self.banner = QFrame()
+        self.banner.setObjectName("monitorBanner")
+        self.banner.setStyleSheet(
+            f"QFrame#monitorBanner {{ background: #3a2c14; border: 1px solid {theme.WARN}; border-radius: 4px; }}"
+            f"QFrame#monitorBanner QLabel {{ color: {theme.TEXT}; }}")
+        lay = QHBoxLayout(self.banner)
+        lay.setContentsMargins(10, 4, 4, 4)
+        icon = QLabel("⚠")
+        icon.setStyleSheet(f"color: {theme.WARN}; font-size: 14pt;")
+        lay.addWidget(icon)
+        self.banner_label = QLabel("")
+        self.banner_label.setWordWrap(True)
+        lay.addWidget(self.banner_label, 1)
+        self.banner_prefs = QPushButton("Audio Preferences…")
+        self.banner_prefs.setToolTip("Choose another output device or buffer size.")
+        self.banner_prefs.clicked.connect(self.open_preferences)
+        self.banner_retry = QPushButton("Retry")
+        self.banner_retry.setToolTip("Try the output device again and play (after reconnecting it).")
+        self.banner_retry.clicked.connect(self._retry_monitoring)
+        close = QToolButton()
+        close.setText("✕")
+        close.setToolTip("Hide this message (monitoring stays off until Play succeeds).")
+        close.clicked.connect(self._hide_banner)
+        for w in (self.banner_prefs, self.banner_retry, close):
+            lay.addWidget(w)
+        self.banner.hide()
+        self._banner_kind = ""
+        return self.banner
+
+    def _show_monitor_problem(self, message: str) -> None:
+        """A device or monitoring problem: say it in the window (non-modal); editing goes on."""
+        self._shown_error = message
+        self.monitor_errors.append(message)
+        self._play_end = None
+        self.banner_label.setText(f"<b>Monitoring is off.</b> {message}")
+        self._banner_kind = "monitor"
+        self.banner.show()
+        self.statusBar().showMessage("Monitoring is off: see the message above the waveform.", 6000)
+
+    def _hide_banner(self) -> None:
+        self.banner.hide()
+        self._banner_kind = ""
+
+    def _retry_monitoring(self) -> None:
+        m = self.monitor
+        if hasattr(m, "clear_error"):
+            m.clear_error()
+        self._shown_error = None
+        self._hide_banner()
+        if not m.playing:
+            self.toggle_play()
+
+    # == preferences, batch, prosody ============================================================
+    def _restore_audio_settings(self) -> None:
+        follow = self.settings.value("view/follow_playhead", True)
+        self.follow_action.setChecked(str(follow).lower() not in ("false", "0"))
+        self.transport.set_follow(self.follow_action.isChecked())
+        m = self.monitor
+        if not getattr(m, "available", False) or not hasattr(m, "configure"):
+            return
+        device, block = self._saved_output()
+        try:
+            from app.audio import OutputSettings
+
+            cur = getattr(m, "output", None)
+            if cur is not None and (cur.device, cur.block_size) == (device, block):
+                return
+            m.configure(OutputSettings(device=device, block_size=block))
+        except RoomtoneError as exc:  # a bad saved value (or the device fails to reopen): say so, go on
+            self._show_monitor_problem(str(exc))
+        except ImportError:
+            pass
+
+    def _saved_output(self) -> tuple[str | None, int]:
+        device = self.settings.value("audio/device", "")
+        device = str(device) if device not in (None, "") else None
+        try:
+            block = int(self.settings.value("audio/block_size", 256))
+        except (TypeError, ValueError):
+            block = 256
+        return device, block
+
+    def open_preferences(self) -> None:
+        from app.qt.preferences_dialog import PreferencesDialog
+
+        m = self.monitor
+        device, block = self._saved_output()
+        rate = self._reader.sample_rate if self._reader is not None else 48000
+        dlg = PreferencesDialog(device=device, block_size=block, apply=self.apply_output_settings,
+                                latency_s=float(getattr(m, "output_latency_s", 0.0) or 0.0)
+                                if getattr(m, "state", "off") != "off" else None,
+                                sample_rate=rate, parent=self)
+        self.preferences_dialog = dlg
+        if self.show_dialogs:
+            dlg.exec()
+
+    def apply_output_settings(self, output) -> float | None:
+        """Use ``output`` (an OutputSettings) for monitoring: reconfigure, open to check, remember.
+
+        Returns the latency the device reports; raises DeviceError (and keeps the previous
+        settings) when the device cannot be used.
+        """
+        m = self.monitor
+        if getattr(m, "available", False) and hasattr(m, "configure"):
+            previous = getattr(m, "output", None)
+            try:
+                m.configure(output)
+                m.open()
+            except RoomtoneError:
+                if previous is not None:
+                    try:
+                        m.configure(previous)
+                    except RoomtoneError:
+                        pass
+                raise
+        self.settings.setValue("audio/device", output.device or "")
+        self.settings.setValue("audio/block_size", int(output.block_size))
+        if hasattr(m, "clear_error"):
+            m.clear_error()
+        self._shown_error = None
+        if self._banner_kind == "monitor":
+            self._hide_banner()
+        lat = float(getattr(m, "output_latency_s", 0.0) or 0.0)
+        return lat or None
+
+    def open_batch_dialog(self) -> None:
+        cls = _batch_dialog_class()
+        if cls is None:
+            self.report_error(ParameterError("batch processing is not available in this build"))
+            return
+        if self._batch_dialog is not None and self._batch_dialog.isVisible():
+            self._batch_dialog.raise_()
+            self._batch_dialog.activateWindow()
+            return
+        src = self.session.project.source
+        in_dir = str(Path(src.path).parent) if src is not None else None
+        try:
+            dlg = cls(in_dir, None, self)
+        except Exception as exc:  # noqa: BLE001 - a broken dialog must not take the window down
+            self.report_error(exc)
+            return
+        self._batch_dialog = dlg
+        if self.show_dialogs:
+            dlg.show()
+
+    def _build_prosody_dock(self) -> None:
+        self.prosody_dock = None
+        self.prosody_panel = None
+        try:
+            from app.qt.prosody_panel import ProsodyPanel
+
+            panel = ProsodyPanel()
+        except Exception:  # noqa: BLE001 - the window works without it
+            log.exception("prosody panel unavailable")
+            return
+        panel.seekRequested.connect(self._prosody_seek)
+        dock = QDockWidget("Prosody checks", self)
+        dock.setObjectName("prosodyDock")
+        dock.setWidget(panel)
+        dock.setToolTip("Voice-clone prosody checks for clips or a folder; click a finding to hear it.")
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
+        dock.hide()
+        self.prosody_dock, self.prosody_panel = dock, panel
+
+    def _prosody_seek(self, seconds: float) -> None:
+        """A finding in the prosody panel: move the playhead there (in the open file)."""
+        clip = getattr(self.prosody_panel, "current_clip", None)
+        src = self.session.project.source
+        clip_path = getattr(clip, "path", None)
+        if clip_path and src is not None and Path(clip_path).resolve() != Path(src.path).resolve():
+            self.statusBar().showMessage(
+                f"That finding is in {Path(clip_path).name}; open it (File › Open) to hear it here.", 6000)
+            return
+        if src is None:
+            return
+        t = max(0.0, min(float(seconds), self._duration()))
+        self.seek(t)
+        (x0, x1), _ = self.waveform.vb.viewRange()
+        if not x0 <= t <= x1:
+            span = x1 - x0
+            a = max(0.0, min(t - span / 4, self._duration() - span))
+            self.waveform.setXRange(a, a + span, padding=0)
 
     # == status ================================================================================
     def _update_status(self) -> None:
@@ -1115,7 +1588,21 @@ class MainWindow(QMainWindow):
         """Stop timers and jobs, close files, remove the render cache (idempotent)."""
         self._ui_timer.stop()
         self._autosave_timer.stop()
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
         self.bridge.close()
+        # detach the views from files and job runners: a redraw or tile request already queued
+        # (a resize, a scroll) must find nothing to read once the reader and runners are closed
+        for v in (self.before_view, self.after_view):
+            v.set_provider(None)
+        self.waveform.set_layer("before", None)
+        self.waveform.set_layer("after", None)
+        if self.prosody_panel is not None:
+            self.prosody_panel.shutdown()
+        if self._batch_dialog is not None:
+            self._batch_dialog.close()
+            self._batch_dialog = None
         for poller in (self.jobs, self.tile_jobs):
             poller.shutdown()
         if self._reader is not None:
