@@ -198,33 +198,39 @@ def _settings_to_dict(settings: Any) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
 
 
-def _coerce(value: Any, current: Any, where: str) -> Any:
-    """Convert ``value`` (possibly a string from the CLI) to the type of ``current``."""
+def coerce_setting(value: Any, current: Any, where: str) -> Any:
+    """``value`` (a string from the CLI or a preset, or a GUI number) as the type of ``current``.
+
+    ``where`` names the setting in the error message (``gate.max_reduction_db``).
+    """
+    if current is None or value is None:
+        return value
     if isinstance(current, bool):
         if isinstance(value, str):
-            if value.lower() in ("1", "true", "yes", "on"):
+            low = value.strip().lower()
+            if low in ("1", "true", "yes", "on"):
                 return True
-            if value.lower() in ("0", "false", "no", "off"):
+            if low in ("0", "false", "no", "off"):
                 return False
             raise ParameterError(f"{where}: expected true/false, got {value!r}")
         return bool(value)
     try:
-        if isinstance(current, int) and not isinstance(current, bool):
+        if isinstance(current, int):
             f = float(value)
             if f != int(f):
                 raise ValueError
             return int(f)
         if isinstance(current, float):
             return float(value)
+        if isinstance(current, str):
+            return str(value)
         if isinstance(current, tuple):
             if isinstance(value, str):
-                value = [v for v in value.replace(",", " ").split()]
-            return tuple(_coerce(v, current[0], where) if current else float(v) for v in value)
+                value = value.replace(",", " ").split()
+            return tuple(coerce_setting(v, current[0], where) if current else float(v) for v in value)
     except (TypeError, ValueError):
         raise ParameterError(f"{where}: expected a {type(current).__name__}, got {value!r}") from None
-    if current is None:
-        return value
-    return type(current)(value) if isinstance(value, str) else value
+    return value
 
 
 def _settings_from_dict(cls: type, data: dict, where: str) -> Any:
@@ -233,7 +239,7 @@ def _settings_from_dict(cls: type, data: dict, where: str) -> Any:
     unknown = set(data) - names
     if unknown:
         raise ParameterError(f"{where}: unknown settings {sorted(unknown)}; known: {sorted(names)}")
-    values = {k: _coerce(v, getattr(defaults, k), f"{where}.{k}") for k, v in data.items()}
+    values = {k: coerce_setting(v, getattr(defaults, k), f"{where}.{k}") for k, v in data.items()}
     return replace(defaults, **values)
 
 
@@ -244,7 +250,7 @@ def _apply_override(chain: ChainSettings, assignment: str) -> ChainSettings:
     parts = key.split(".")
     chain_fields = {f.name: f for f in fields(ChainSettings)}
     if len(parts) == 1 and parts[0] in chain_fields and parts[0] not in ("stages", "stft"):
-        return replace(chain, **{parts[0]: _coerce(value, getattr(chain, parts[0]), key)})
+        return replace(chain, **{parts[0]: coerce_setting(value, getattr(chain, parts[0]), key)})
     if parts[0] == "stft" and len(parts) == 2:
         return replace(chain, stft=_settings_from_dict(StftSettings, {**dataclasses.asdict(chain.stft), parts[1]: value}, "stft"))
     # stage by index (stages.N.field) or by kind (kind.field / kind.N.field)
@@ -269,7 +275,7 @@ def _apply_override(chain: ChainSettings, assignment: str) -> ChainSettings:
     else:
         raise ParameterError(f"--set {key}: expected FIELD, stft.FIELD, KIND.FIELD or stages.N.FIELD")
     if field_name in ("bypass", "mix"):
-        new_spec = replace(spec, **{field_name: _coerce(value, getattr(spec, field_name), key)})
+        new_spec = replace(spec, **{field_name: coerce_setting(value, getattr(spec, field_name), key)})
     else:
         cls = type(spec.settings)
         new_settings = _settings_from_dict(cls, {**_settings_to_dict(spec.settings), field_name: value}, key)

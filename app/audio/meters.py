@@ -23,28 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import sosfilt
 
+from dsp.loudness import k_weighting_sos
+
 SILENCE_DB = -120.0
-
-
-def k_weighting_sos(sample_rate: int) -> np.ndarray:
-    """BS.1770 K-weighting as two second-order sections ``(2, 6)`` for ``sample_rate``."""
-    fs = float(sample_rate)
-    # Stage 1: high shelf (head effects).
-    f0, gain_db, q = 1681.974450955533, 3.999843853973347, 0.7071752369554196
-    k = math.tan(math.pi * f0 / fs)
-    vh = 10.0 ** (gain_db / 20.0)
-    vb = vh**0.4996667741545416
-    a0 = 1.0 + k / q + k * k
-    shelf = [
-        (vh + vb * k / q + k * k) / a0, 2.0 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0,
-        1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0,
-    ]
-    # Stage 2: RLB high pass.
-    f0, q = 38.13547087602444, 0.5003270373238773
-    k = math.tan(math.pi * f0 / fs)
-    a0 = 1.0 + k / q + k * k
-    highpass = [1.0, -2.0, 1.0, 1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0]
-    return np.array([shelf, highpass], np.float64)
 
 
 def to_db(power_or_amp: np.ndarray | float, *, power: bool = False) -> np.ndarray:

@@ -48,6 +48,7 @@ import scipy.signal
 
 from dsp.errors import ParameterError
 from dsp.jit import realtime_kernel
+from dsp.loudness import k_weighting_sos
 
 #: Loudness targets by name: (integrated LUFS, true-peak ceiling dBTP, description).
 TARGETS: dict[str, tuple[float, float, str]] = {
@@ -85,25 +86,6 @@ def resolve_target(name: str, channels: int) -> tuple[float, float, str] | None:
 
 
 # -- filters --------------------------------------------------------------------------------------
-def k_weighting(sample_rate: int) -> np.ndarray:
-    """The K-weighting filter as second-order sections ``(2, 6)`` for ``sample_rate``."""
-    fs = float(sample_rate)
-    # stage 1: high shelf
-    f0, gain_db, q = 1681.974450955533, 3.999843853973347, 0.7071752369554196
-    k = math.tan(math.pi * f0 / fs)
-    vh = 10.0 ** (gain_db / 20.0)
-    vb = vh**0.4996667741545416
-    a0 = 1.0 + k / q + k * k
-    shelf = [(vh + vb * k / q + k * k) / a0, 2.0 * (k * k - vh) / a0, (vh - vb * k / q + k * k) / a0,
-             1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0]
-    # stage 2: high pass (RLB)
-    f0, q = 38.13547087602444, 0.5003270373238773
-    k = math.tan(math.pi * f0 / fs)
-    a0 = 1.0 + k / q + k * k
-    hp = [1.0, -2.0, 1.0, 1.0, 2.0 * (k * k - 1.0) / a0, (1.0 - k / q + k * k) / a0]
-    return np.array([shelf, hp], np.float64)
-
-
 OVERSAMPLE = 4
 _TP_TAPS = 48
 
@@ -225,7 +207,7 @@ class ProgramMeter:
             raise ParameterError(f"meter needs a positive rate and channel count, got {sample_rate} Hz, {channels} ch")
         self.sample_rate = int(sample_rate)
         self.channels = int(channels)
-        sos = k_weighting(self.sample_rate)
+        sos = k_weighting_sos(self.sample_rate)
         self._sos = sos
         self._zi = np.zeros((channels, sos.shape[0], 2), np.float64)
         weights = np.ones(channels)

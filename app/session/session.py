@@ -45,7 +45,7 @@ from app.session.project import (
     resolve_source,
     save_project,
 )
-from dsp.chain import ChainSettings, StageSpec
+from dsp.chain import ChainSettings, StageSpec, coerce_setting
 from dsp.errors import ParameterError
 from dsp.roomtone import NoiseProfile
 
@@ -95,36 +95,6 @@ def stage_label(chain: ChainSettings, index: int) -> str:
     if len(same) > 1:
         label += f" {same.index(index) + 1}"
     return label
-
-
-def _coerce(current: Any, value: Any, where: str) -> Any:
-    """``value`` converted to the type of the field's ``current`` value."""
-    try:
-        if current is None or value is None:
-            return value
-        if isinstance(current, bool):
-            if isinstance(value, str):
-                low = value.strip().lower()
-                if low in ("1", "true", "yes", "on"):
-                    return True
-                if low in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError
-            return bool(value)
-        if isinstance(current, int):
-            f = float(value)
-            if f != int(f):
-                raise ValueError
-            return int(f)
-        if isinstance(current, float):
-            return float(value)
-        if isinstance(current, str):
-            return str(value)
-        if isinstance(current, tuple):
-            return tuple(value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{where}: expected a {type(current).__name__}, got {value!r}") from None
-    return value
 
 
 def _check_index(chain: ChainSettings, index: int, *, allow_end: bool = False) -> int:
@@ -500,7 +470,7 @@ class Session:
         names = [f.name for f in dataclasses.fields(spec.settings)]
         if field not in names:
             raise ParameterError(f"the {kind_label(spec.kind)} stage has no setting {field!r}; it has {names}")
-        value = _coerce(getattr(spec.settings, field), value, f"{spec.kind}.{field}")
+        value = coerce_setting(value, getattr(spec.settings, field), f"{spec.kind}.{field}")
         settings = dataclasses.replace(spec.settings, **{field: value})  # validates
         label = f"Change {stage_label(chain, index)} {field_label(field)}"
         self.apply(
@@ -572,14 +542,14 @@ class Session:
             stft_names = [f.name for f in dataclasses.fields(chain.stft)]
             if sub not in stft_names:
                 raise ParameterError(f"no STFT setting {sub!r}; known: {stft_names}")
-            stft = dataclasses.replace(chain.stft, **{sub: _coerce(getattr(chain.stft, sub), value, field)})
+            stft = dataclasses.replace(chain.stft, **{sub: coerce_setting(value, getattr(chain.stft, sub), field)})
             stft.resolve(self.project.source.sample_rate if self.project.source else 48000)  # validates
             new_chain = dataclasses.replace(chain, stft=stft)
         else:
             names = [f.name for f in dataclasses.fields(chain) if f.name not in ("stages", "stft")]
             if field not in names:
                 raise ParameterError(f"no chain setting {field!r}; known: {names + ['stft.n_fft', 'stft.overlap']}")
-            new_chain = dataclasses.replace(chain, **{field: _coerce(getattr(chain, field), value, field)})
+            new_chain = dataclasses.replace(chain, **{field: coerce_setting(value, getattr(chain, field), field)})
         label = _CHAIN_FIELD_LABELS.get(field, f"Change {field_label(field)}")
         if field == "listen":
             label = f"Listen to {new_chain.listen}"
