@@ -13,6 +13,7 @@ samples the monitor handed to JACK, one period later.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import time
@@ -57,6 +58,54 @@ def start_jackd(name: str, realtime: bool) -> subprocess.Popen | None:
 
 
 _CAPTURE_CB = None
+
+
+@contextlib.contextmanager
+def running_jack_server(name: str):
+    """Start a JACK dummy server called ``name``, point PortAudio at it, yield a :class:`JackServer`.
+
+    Skips when jackd is not installed. On exit PortAudio is terminated *before* jackd stops (the
+    other order aborts the interpreter at exit, ENVIRONMENT.md), ``JACK_DEFAULT_SERVER`` is put
+    back and PortAudio re-initialised, so whatever server was current before is current again.
+    No jackd is left running.
+    """
+    import shutil
+
+    import pytest
+
+    if shutil.which("jackd") is None or shutil.which("jack_connect") is None:
+        pytest.skip("jackd is not installed (apt-get install jackd2): no real-time test device")
+    old_env = os.environ.get("JACK_DEFAULT_SERVER")
+
+    def restore_env() -> None:
+        if old_env is None:
+            os.environ.pop("JACK_DEFAULT_SERVER", None)
+        else:
+            os.environ["JACK_DEFAULT_SERVER"] = old_env
+
+    os.environ["JACK_DEFAULT_SERVER"] = name
+    proc, realtime = start_jackd(name, True), True
+    if proc is None:
+        proc, realtime = start_jackd(name, False), False
+    if proc is None:
+        restore_env()
+        pytest.fail("jackd is installed but its dummy driver did not start")
+    import sounddevice as sd
+
+    sd._terminate()
+    sd._initialize()
+    try:
+        yield JackServer(name, proc, realtime)
+    finally:
+        sd._terminate()  # BEFORE stopping jackd
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        restore_env()
+        sd._initialize()
 
 
 def _capture_callback() -> int:
