@@ -26,13 +26,27 @@ default): several mild passes with different estimators sound cleaner than one h
     ``G = xi / (1 + xi) * exp(E1(v) / 2)``, ``v = xi * gamma / (1 + xi)``, with ``exp(E1/2)``
     read from a table indexed by ``sqrt(v)``.
 
-Both passes smooth the gain across frequency (a box of ``frequency_smoothing_hz``: a lone
-noise peak is averaged with its floored neighbours), except that a bin whose own a priori SNR
-exceeds ``keep_snr_db`` lends its own gain to itself and the two bins on each side (the window's
-main lobe), so a tone or a speech harmonic is not dulled by the quieter bins beside it, then smooth the gain in time (one-pole ``attack_ms`` when it rises, ``release_ms`` when
-it falls) and floor it at ``-max_reduction_db``: with a floor this high and smoothed SNRs,
-noise-only stretches get an almost uniform gain, so no isolated bins survive to sound like
-musical noise.
+Both passes smooth the estimator's gain across frequency (a box of ``frequency_smoothing_hz``;
+0 keeps it per bin), except that a bin whose own a priori SNR exceeds ``keep_snr_db`` lends its
+own gain to itself and the two bins on each side (the window's main lobe), so a tone or a speech
+harmonic is not dulled by the quieter bins beside it.
+
+Speech presence (``speech_presence``, on by default) then separates the two jobs. The
+a posteriori SNR relative to the noise estimate *without* over-subtraction, minus one (an
+unbiased instantaneous SNR, 0 on average in steady noise), is smoothed in time (one-pole,
+``presence_time_ms``) and over frequency twice: over 3 bins (local) and over a box of
+``presence_smoothing_hz`` (global). Each is mapped to [0, 1] by a ramp from
+``presence_low_snr_db`` to ``presence_high_snr_db``; the presence ``p`` is their product (times a
+frame term when ``frame_presence``: the mean over all bins ramped up to
+``frame_presence_snr_db``). The gain is then ``floor + p * (max(G**e, floor) - floor)``
+(``e`` = ``speech_gain_exponent``; a linear blend, branch-free and vectorised): where speech is absent every bin gets the same floor gain, so
+the residual noise is the input noise scaled (no isolated bins left to sound like musical noise,
+without wide gain smoothing), and where speech is present the per-bin gain keeps harmonics and
+consonants at their level. The decision-directed memory then holds the estimator's own gain
+``G`` (not the floored one, which would bias the a priori SNR of noise up by the floor).
+
+Finally the gain is smoothed in time (one-pole ``attack_ms`` when it rises, ``release_ms`` when
+it falls) and floored at ``-max_reduction_db``.
 
 Units: powers are ``|X|**2`` in the engine's units (see :mod:`dsp.roomtone`); SNRs are power
 ratios; gains are linear amplitude factors; times in milliseconds are converted to one-pole
@@ -105,6 +119,19 @@ def _check_common(s, name: str) -> None:
         v = getattr(s, f)
         if not 0.0 <= v <= 10000.0:
             raise ParameterError(f"{name}.{f} must be between 0 and 10000, got {v}")
+    if not -30.0 <= s.presence_low_snr_db < s.presence_high_snr_db <= 30.0:
+        raise ParameterError(
+            f"{name}.presence_low_snr_db must be below presence_high_snr_db, both between -30 and 30 dB, "
+            f"got {s.presence_low_snr_db} and {s.presence_high_snr_db}"
+        )
+    for f in ("presence_smoothing_hz", "presence_time_ms"):
+        v = getattr(s, f)
+        if not 0.0 <= v <= 10000.0:
+            raise ParameterError(f"{name}.{f} must be between 0 and 10000, got {v}")
+    if not 0.0 <= s.speech_gain_exponent <= 4.0:
+        raise ParameterError(f"{name}.speech_gain_exponent must be between 0 and 4, got {s.speech_gain_exponent}")
+    if not -30.0 <= s.frame_presence_snr_db <= 30.0:
+        raise ParameterError(f"{name}.frame_presence_snr_db must be between -30 and 30 dB, got {s.frame_presence_snr_db}")
     if not -20.0 <= s.over_subtraction_db <= 20.0:
         raise ParameterError(f"{name}.over_subtraction_db must be between -20 and 20 dB, got {s.over_subtraction_db}")
 
@@ -184,8 +211,42 @@ def _hold(box, g_state, gamma, prev_clean, out, attack, release, floor, started)
 
 
 @realtime_kernel
+def _presence(box, xis, zeta, loc, glob, beta, zclip, zlo, inv_span, half_local, half_global,
+              floor, use_frame, flo, finv, sexp, unbias):  # pragma: no cover - compiled
+    """Speech presence ``p`` from ``gamma * unbias - 1`` (``xis`` holds the a posteriori SNR here)
+    smoothed in time (``zeta``) and over a narrow and a wide band (and the frame), then
+    ``box <- floor + p * (max(box**sexp, floor) - floor)``: where speech is absent (p = 0) every bin
+    gets the same floor gain."""
+    b_n = box.shape[0]
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    for b in range(b_n):
+        zeta[b] = beta * zeta[b] + (one - beta) * min(xis[b] * unbias - one, zclip)
+    _box_smooth(zeta, loc, half_local)
+    _box_smooth(zeta, glob, half_global)
+    pf = one
+    if use_frame:
+        acc = np.float32(0.0)
+        for b in range(b_n):
+            acc += zeta[b]
+        pf = min(max((acc / np.float32(b_n) - flo) * finv, zero), one)
+    for b in range(b_n):
+        pl = min(max((loc[b] - zlo) * inv_span, zero), one)
+        pg = min(max((glob[b] - zlo) * inv_span, zero), one)
+        loc[b] = pl * pg * pf
+    if sexp == one:  # branch-free, vectorisable: floor + p * (G - floor)
+        for b in range(b_n):
+            box[b] = floor + loc[b] * (max(box[b], floor) - floor)
+    else:
+        for b in range(b_n):
+            box[b] = floor + loc[b] * (max(box[b] ** sexp, floor) - floor)
+
+
+@realtime_kernel
 def _gate_kernel(spectra, gcum, noise, out, prev_clean, g_state, started, gam, xis, raw, box,
-                 dd, exponent, half, keep, attack, release, floor):  # pragma: no cover - compiled
+                 dd, exponent, half, keep, attack, release, floor,
+                 zeta, loc, glob, presence, pbeta, zclip, zlo, inv_span, half_local, half_global,
+                 use_frame, flo, finv, sexp, unbias):  # pragma: no cover - compiled
     c_n, k_n, b_n = spectra.shape
     one = np.float32(1.0)
     zero = np.float32(0.0)
@@ -214,14 +275,22 @@ def _gate_kernel(spectra, gcum, noise, out, prev_clean, g_state, started, gam, x
                     raw[b] = raw[b] ** exponent
             _box_smooth(raw, box, half)
             _keep(box, raw, xis, keep)
+            if presence:
+                _presence(box, gam, zeta[c], loc, glob, pbeta if st else np.float32(0.0), zclip,
+                          zlo, inv_span, half_local, half_global, floor, use_frame, flo, finv, sexp, unbias)
             _hold(box, gs, gam, pv, out[c, k], attack, release, floor, st)
+            if presence:  # the DD memory takes the speech gain, not the floored one
+                for b in range(b_n):
+                    pv[b] = gam[b] * raw[b] * raw[b]
             started[c] = 1
 
 
 @realtime_kernel
 def _mmse_kernel(spectra, original, gcum, init_noise, ceiling, has_init, out, noise_est, spp_avg, prev_clean,
                  g_state, started, gam, xis, raw, box, table, table_step, dd, xi_h1, track, over, xi_min,
-                 half, keep, attack, release, floor):  # pragma: no cover - compiled
+                 half, keep, attack, release, floor,
+                 zeta, loc, glob, presence, pbeta, zclip, zlo, inv_span, half_local, half_global,
+                 use_frame, flo, finv, sexp, unbias):  # pragma: no cover - compiled
     c_n, k_n, b_n = spectra.shape
     one = np.float32(1.0)
     zero = np.float32(0.0)
@@ -283,7 +352,13 @@ def _mmse_kernel(spectra, original, gcum, init_noise, ceiling, has_init, out, no
                 raw[b] = min(w * t / (u + np.float32(1e-12)), one) if u < u_max else w
             _box_smooth(raw, box, half)
             _keep(box, raw, xis, keep)
+            if presence:
+                _presence(box, gam, zeta[c], loc, glob, pbeta if st else np.float32(0.0), zclip,
+                          zlo, inv_span, half_local, half_global, floor, use_frame, flo, finv, sexp, unbias)
             _hold(box, gs, gam, pv, out[c, k], attack, release, floor, st)
+            if presence:  # the DD memory takes the speech gain, not the floored one
+                for b in range(b_n):
+                    pv[b] = gam[b] * raw[b] * raw[b]
             started[c] = 1
 
 
@@ -309,6 +384,22 @@ class GateSettings:
     keep_snr_db : float
         A bin whose own a priori SNR exceeds this keeps at least its own gain after smoothing
         (tones and speech harmonics are not dulled by quieter neighbours).
+    speech_presence : bool
+        Uniform floor gain where speech is absent, the per-bin gain where it is present (see the
+        module header).
+    presence_low_snr_db, presence_high_snr_db : float
+        Ramp of the smoothed SNR that maps to speech presence 0 and 1 (dB).
+    presence_smoothing_hz : float
+        Width of the wide (global) band the presence SNR is averaged over.
+    presence_time_ms : float
+        Time constant of the presence SNR's smoothing.
+    frame_presence : bool
+        Also require presence over the whole frame (its mean SNR up to ``frame_presence_snr_db``).
+    frame_presence_snr_db : float
+        Frame-level threshold (dB); the ramp starts 5 dB below it.
+    speech_gain_exponent : float
+        Where speech is present the gain is ``G ** speech_gain_exponent`` (1: the estimator's
+        gain; 0: unity, a soft binary mask).
     preroll_ms : float
         History the state needs to converge (for renders started at a playhead).
     """
@@ -321,6 +412,14 @@ class GateSettings:
     release_ms: float = 60.0
     frequency_smoothing_hz: float = 400.0
     keep_snr_db: float = 30.0
+    speech_presence: bool = True
+    presence_low_snr_db: float = -6.0
+    presence_high_snr_db: float = -1.0
+    presence_smoothing_hz: float = 250.0
+    presence_time_ms: float = 50.0
+    frame_presence: bool = False
+    frame_presence_snr_db: float = -5.0
+    speech_gain_exponent: float = 1.0
     preroll_ms: float = 500.0
 
     def __post_init__(self) -> None:
@@ -356,6 +455,8 @@ class MmseSettings:
         or a long vowel is not taken for noise).
     attack_ms, release_ms, frequency_smoothing_hz, keep_snr_db, preroll_ms : float
         As in :class:`GateSettings`.
+    speech_presence, presence_low_snr_db, presence_high_snr_db, presence_smoothing_hz : see GateSettings
+    presence_time_ms, frame_presence, frame_presence_snr_db, speech_gain_exponent : see GateSettings
     """
 
     max_reduction_db: float = 6.0
@@ -370,6 +471,14 @@ class MmseSettings:
     release_ms: float = 60.0
     frequency_smoothing_hz: float = 400.0
     keep_snr_db: float = 30.0
+    speech_presence: bool = True
+    presence_low_snr_db: float = -6.0
+    presence_high_snr_db: float = -1.0
+    presence_smoothing_hz: float = 250.0
+    presence_time_ms: float = 50.0
+    frame_presence: bool = False
+    frame_presence_snr_db: float = -5.0
+    speech_gain_exponent: float = 1.0
     preroll_ms: float = 2000.0
 
     def __post_init__(self) -> None:
@@ -408,6 +517,25 @@ class _PassBase(SpectralStage):
             smoothing_half_width(s.frequency_smoothing_hz, g),
         )
 
+    def _presence_args(self, g: StftGeometry) -> tuple:
+        """The presence kernel's constants (see :func:`_presence`)."""
+        s = self.settings
+        zlo = 10.0 ** (s.presence_low_snr_db / 10.0)
+        zhi = 10.0 ** (s.presence_high_snr_db / 10.0)
+        fhi = 10.0 ** (s.frame_presence_snr_db / 10.0)
+        return (
+            bool(s.speech_presence), np.float32(time_coefficient(s.presence_time_ms, g.hop_length, g.sample_rate)),
+            np.float32(100.0 * zhi), np.float32(zlo), np.float32(1.0 / (zhi - zlo)), 1,
+            smoothing_half_width(s.presence_smoothing_hz, g), bool(s.frame_presence),
+            np.float32(fhi * 10.0 ** (-0.5)), np.float32(1.0 / (fhi * (1.0 - 10.0 ** (-0.5)))),
+            np.float32(s.speech_gain_exponent), np.float32(10.0 ** (s.over_subtraction_db / 10.0)),
+        )
+
+    def _presence_state(self, g: StftGeometry) -> None:
+        self._zeta = np.zeros((g.channels, g.bins), np.float32)
+        self._loc = np.zeros(g.bins, np.float32)
+        self._glob = np.zeros(g.bins, np.float32)
+
     def _require(self) -> StftGeometry:
         if self.geometry is None:
             raise RuntimeError(f"{type(self).__name__}.prepare(geometry) must be called first")
@@ -444,6 +572,7 @@ class SpectralGate(_PassBase):
         self._xis = np.zeros(g.bins, np.float32)
         self._raw = np.zeros(g.bins, np.float32)
         self._box = np.zeros(g.bins, np.float32)
+        self._presence_state(g)
 
     def gains(self, frames: FrameBlock) -> np.ndarray:
         """Compute this pass's gains for ``frames`` (advancing the state) without applying them."""
@@ -453,7 +582,7 @@ class SpectralGate(_PassBase):
             frames.spectra, frames.gain, self._noise, out, self._prev, self._g, self._started, self._gam, self._xis,
             self._raw, self._box, np.float32(s.snr_smoothing), np.float32(s.gain_exponent), self._half,
             np.float32(10.0 ** (s.keep_snr_db / 10.0)), self._attack, self._release,
-            _db_to_amp(s.max_reduction_db),
+            _db_to_amp(s.max_reduction_db), self._zeta, self._loc, self._glob, *self._presence_args(self._require()),
         )
         return out
 
@@ -498,6 +627,7 @@ class MmseDenoiser(_PassBase):
         self._xis = np.zeros(g.bins, np.float32)
         self._raw = np.zeros(g.bins, np.float32)
         self._box = np.zeros(g.bins, np.float32)
+        self._presence_state(g)
 
     def gains(self, frames: FrameBlock) -> np.ndarray:
         """Compute this pass's gains for ``frames`` (advancing the state) without applying them."""
@@ -510,7 +640,7 @@ class MmseDenoiser(_PassBase):
             np.float32(10.0 ** (s.speech_prior_snr_db / 10.0)), self._track,
             np.float32(10.0 ** (s.over_subtraction_db / 10.0)), np.float32(10.0 ** (s.min_prior_snr_db / 10.0)),
             self._half, np.float32(10.0 ** (s.keep_snr_db / 10.0)), self._attack, self._release,
-            _db_to_amp(s.max_reduction_db),
+            _db_to_amp(s.max_reduction_db), self._zeta, self._loc, self._glob, *self._presence_args(self._require()),
         )
         return out
 
