@@ -82,3 +82,13 @@ def format_time(seconds: float, *, decimals: int = 3) -> str:
     if h:
         return f"{sign}{h}:{m:02d}:{s:02d}{frac_text}"
     return f"{sign}{m}:{s:02d}{frac_text}"
+
+
+def format_duration(seconds: float | None) -> str:
+    """A whole-second duration for progress lines: ``4:05``, ``1:02:03``; ``--:--`` when unknown."""
+    if seconds is None:
+        return "--:--"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"

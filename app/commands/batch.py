@@ -14,6 +14,7 @@ import sys
 import time
 
 from app.batch.loudness import TARGET_CHOICES
+from app.timecode import format_duration
 from dsp.io import WRITE_FORMATS
 
 EPILOG = """\
@@ -73,14 +74,6 @@ class BatchDisplay:
         self._last_line = 0.0
         self._last_draw = 0.0
 
-    @staticmethod
-    def _time(s: float | None) -> str:
-        if s is None:
-            return "--:--"
-        s = int(round(s))
-        h, rem = divmod(s, 3600)
-        m, sec = divmod(rem, 60)
-        return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
 
     def overall(self, p) -> str:
         done, failed, skipped = p.count("done"), p.count("failed"), p.count("skipped")
@@ -89,7 +82,7 @@ class BatchDisplay:
         filled = int(round(p.fraction * width))
         eta = p.eta_s()
         return (f"[{'#' * filled}{'-' * (width - filled)}] {100 * p.fraction:5.1f}%  {finished}/{p.total} files"
-                f"  {failed} failed  elapsed {self._time(time.time() - p.started)}  ETA {self._time(eta)}")
+                f"  {failed} failed  elapsed {format_duration(time.time() - p.started)}  ETA {format_duration(eta)}")
 
     def __call__(self, p) -> None:
         if self.quiet:

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.batch.loudness import TARGET_CHOICES
+from app.timecode import format_duration
 from dsp.io import WRITE_FORMATS
 
 LOUDNESS_LABELS = {
@@ -51,13 +52,6 @@ LOUDNESS_LABELS = {
 STATUS_TEXT = {"queued": "waiting", "running": "", "done": "done", "failed": "failed", "skipped": "already done"}
 
 
-def _fmt_time(s: float | None) -> str:
-    if s is None:
-        return "--:--"
-    s = int(round(s))
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
 
 
 class BatchDialog(QDialog):
@@ -300,7 +294,7 @@ class BatchDialog(QDialog):
             done, failed, skipped = p.count("done"), p.count("failed"), p.count("skipped")
             self.status_label.setText(
                 f"{done + failed + skipped} of {p.total} files ({failed} failed, {skipped} already done) \u00b7 "
-                f"elapsed {_fmt_time(time.time() - p.started)} \u00b7 ETA {_fmt_time(p.eta_s())}")
+                f"elapsed {format_duration(time.time() - p.started)} \u00b7 ETA {format_duration(p.eta_s())}")
         elif p.message:
             self.status_label.setText(p.message)
 

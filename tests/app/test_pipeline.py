@@ -217,3 +217,11 @@ def test_without_voice_activity_the_fallback_says_so(monkeypatch):
 
 def test_render_record_lists_no_models_for_a_dsp_only_render():
     assert pipeline.used_model_versions(ChainSettings(), None) == {}
+
+
+def test_format_duration():
+    from app.timecode import format_duration
+
+    assert format_duration(None) == "--:--"
+    assert format_duration(245.4) == "4:05"
+    assert format_duration(3723) == "1:02:03"
