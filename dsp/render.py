@@ -13,7 +13,7 @@ import platform
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -47,6 +47,22 @@ class ArraySource:
 
     def read(self, start: int, frames: int) -> np.ndarray:
         return self.audio[:, start : start + frames]
+
+
+def as_source(audio: Any, sample_rate: int) -> BlockSource:
+    """A :class:`BlockSource` for ``audio``: an array ``(channels, samples)`` / ``(samples,)``
+    becomes an :class:`ArraySource`; a BlockSource is checked and returned as it is."""
+    if isinstance(audio, (np.ndarray, list, tuple)):
+        arr = np.asarray(audio, np.float32)
+        if arr.ndim not in (1, 2):
+            raise ParameterError(f"expected audio of shape (channels, samples) or (samples,), got {arr.shape}")
+        return ArraySource(arr, sample_rate)
+    for attr in ("sample_rate", "channels", "frames", "read"):
+        if not hasattr(audio, attr):
+            raise ParameterError(f"expected a numpy array or a BlockSource, got {type(audio).__name__}")
+    if int(audio.sample_rate) != int(sample_rate):
+        raise ParameterError(f"the source is at {audio.sample_rate} Hz but sample_rate={sample_rate} was given")
+    return audio
 
 
 def ensure_prepared(processor: Processor, sample_rate: int, channels: int, block_size: int) -> None:

@@ -240,19 +240,9 @@ def load_model(backend: str = "auto", device: str = "cpu"):
 
 # -- reading and resampling ------------------------------------------------------------------------
 def _as_source(audio: Any, sample_rate: int):
-    from dsp.render import ArraySource
+    from dsp.render import as_source
 
-    if isinstance(audio, np.ndarray) or isinstance(audio, (list, tuple)):
-        arr = np.asarray(audio, np.float32)
-        if arr.ndim not in (1, 2):
-            raise ParameterError(f"expected audio of shape (channels, samples) or (samples,), got {arr.shape}")
-        return ArraySource(arr, sample_rate)
-    for attr in ("sample_rate", "channels", "frames", "read"):
-        if not hasattr(audio, attr):
-            raise ParameterError(f"expected a numpy array or a BlockSource, got {type(audio).__name__}")
-    if int(audio.sample_rate) != int(sample_rate):
-        raise ParameterError(f"the source is at {audio.sample_rate} Hz but sample_rate={sample_rate} was given")
-    return audio
+    return as_source(audio, sample_rate)
 
 
 def _mono_16k_blocks(source, block_s: float):
