@@ -134,6 +134,8 @@ def _check_common(s, name: str) -> None:
         raise ParameterError(f"{name}.frame_presence_snr_db must be between -30 and 30 dB, got {s.frame_presence_snr_db}")
     if not -20.0 <= s.over_subtraction_db <= 20.0:
         raise ParameterError(f"{name}.over_subtraction_db must be between -20 and 20 dB, got {s.over_subtraction_db}")
+    if not 0.0 <= s.preroll_ms <= 60000.0:
+        raise ParameterError(f"{name}.preroll_ms must be between 0 and 60000, got {s.preroll_ms}")
 
 
 # -- shared numba pieces ---------------------------------------------------------------------------
@@ -426,8 +428,6 @@ class GateSettings:
         _check_common(self, "gate")
         if not 0.1 <= self.gain_exponent <= 4.0:
             raise ParameterError(f"gate.gain_exponent must be between 0.1 and 4, got {self.gain_exponent}")
-        if not 0.0 <= self.preroll_ms <= 60000.0:
-            raise ParameterError(f"gate.preroll_ms must be between 0 and 60000, got {self.preroll_ms}")
 
 
 @dataclass(frozen=True)
@@ -491,8 +491,6 @@ class MmseSettings:
             raise ParameterError(f"mmse.min_prior_snr_db must be between -60 and 0 dB, got {self.min_prior_snr_db}")
         if not 0.0 <= self.max_noise_rise_db <= 100.0:
             raise ParameterError(f"mmse.max_noise_rise_db must be between 0 and 100 dB, got {self.max_noise_rise_db}")
-        if not 0.0 <= self.preroll_ms <= 60000.0:
-            raise ParameterError(f"mmse.preroll_ms must be between 0 and 60000, got {self.preroll_ms}")
 
 
 def _db_to_amp(db: float) -> np.float32:

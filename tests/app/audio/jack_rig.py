@@ -42,8 +42,8 @@ class JackServer:
 def start_jackd(name: str, realtime: bool) -> subprocess.Popen | None:
     mode = ["-R"] if realtime else ["--no-realtime"]
     cmd = ["jackd", "-n", name, *mode, "-d", "dummy", "-r", str(RATE), "-p", str(PERIOD), "-C", "2", "-P", "2"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ, JACK_DEFAULT_SERVER=name))
     env = dict(os.environ, JACK_DEFAULT_SERVER=name)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     deadline = time.monotonic() + 8.0
     while time.monotonic() < deadline:
         if proc.poll() is not None:

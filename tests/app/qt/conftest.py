@@ -1,4 +1,5 @@
-"""Fixtures for the window tests: the JACK dummy sound card (for the real-monitor test).
+"""Fixtures for the window tests: a window factory with private settings and autosave folder, and
+the JACK dummy sound card (for the real-monitor test).
 
 The same rig as ``tests/app/audio/conftest.py`` (:func:`tests.app.audio.jack_rig.running_jack_server`),
 but module-scoped and under a server name of its own, so it can run in the same pytest session
@@ -19,3 +20,33 @@ def jack_server():
 
     with running_jack_server(f"roomtone-qt-test-{os.getpid()}") as server:
         yield server
+
+
+@pytest.fixture
+def settings(tmp_path):
+    from PySide6.QtCore import QSettings
+
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def make_window(qtbot, tmp_path, settings):
+    """``make_window(monitor=None, **kw)``: a shown MainWindow without dialogs, closed afterwards."""
+    from app.qt.main_window import MainWindow
+    from app.session import Autosave
+
+    made = []
+
+    def make(monitor=None, **kw):
+        w = MainWindow(settings=settings, autosave=Autosave(tmp_path / "autosave"), monitor=monitor, **kw)
+        w.show_dialogs = False
+        w.ask_before_closing = False
+        qtbot.addWidget(w)
+        w.resize(1400, 900)
+        w.show()
+        made.append(w)
+        return w
+
+    yield make
+    for w in made:
+        w.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 
 pytestmark = pytest.mark.gui
 
@@ -15,11 +15,6 @@ from app.session import Autosave  # noqa: E402
 from dsp.io import write_audio  # noqa: E402
 
 SR = 48000
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
 
 
 @pytest.fixture

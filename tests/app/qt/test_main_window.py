@@ -10,13 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 
 pytestmark = pytest.mark.gui
 
 from app.qt.chain_panel import ValueSlider  # noqa: E402
-from app.qt.main_window import MainWindow  # noqa: E402
-from app.session import Autosave, Selection  # noqa: E402
+from app.session import Selection  # noqa: E402
 from app.session.project import profiles_equal  # noqa: E402
 from dsp.chain import preset_to_toml  # noqa: E402
 from dsp.io import write_audio  # noqa: E402
@@ -47,30 +46,6 @@ def source(tmp_path):
     path = tmp_path / "episode.wav"
     write_audio(path, _voice_over_room_tone(), SR, "wav24")
     return path
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-
-
-@pytest.fixture
-def make_window(qtbot, tmp_path, settings):
-    made = []
-
-    def make(**kw):
-        w = MainWindow(settings=settings, autosave=Autosave(tmp_path / "autosave"), **kw)
-        w.show_dialogs = False
-        w.ask_before_closing = False
-        qtbot.addWidget(w)
-        w.resize(1400, 900)
-        w.show()
-        made.append(w)
-        return w
-
-    yield make
-    for w in made:
-        w.close()
 
 
 def _wait(window, qtbot) -> None:

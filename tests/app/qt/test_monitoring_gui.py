@@ -14,15 +14,14 @@ import time
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 pytestmark = pytest.mark.gui
 
 from app.audio import MeterReading, OutputSettings  # noqa: E402
 from app.audio import devices as audio_devices  # noqa: E402
-from app.qt.main_window import MainWindow  # noqa: E402
-from app.session import Autosave, Selection  # noqa: E402
+from app.session import Selection  # noqa: E402
 from dsp.errors import DeviceError  # noqa: E402
 from dsp.io import write_audio  # noqa: E402
 
@@ -124,30 +123,6 @@ def _tone_file(path, seconds: float = 3.0):
 @pytest.fixture
 def source(tmp_path):
     return _tone_file(tmp_path / "episode.wav")
-
-
-@pytest.fixture
-def settings(tmp_path):
-    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-
-
-@pytest.fixture
-def make_window(qtbot, tmp_path, settings):
-    made = []
-
-    def make(monitor=None, **kw):
-        w = MainWindow(settings=settings, autosave=Autosave(tmp_path / "autosave"), monitor=monitor, **kw)
-        w.show_dialogs = False
-        w.ask_before_closing = False
-        qtbot.addWidget(w)
-        w.resize(1400, 900)
-        w.show()
-        made.append(w)
-        return w
-
-    yield make
-    for w in made:
-        w.close()
 
 
 def _open(w, qtbot, path) -> None:
