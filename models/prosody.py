@@ -3,8 +3,10 @@
 Algorithms and units (all times in seconds, all levels in dB):
 
 - **F0**: Praat's autocorrelation pitch (Boersma 1993) through praat-parselmouth, 10 ms step,
-  two passes on the audio resampled to 16 kHz when it is faster: a first pass at 75-600 Hz (at
-  8 kHz: it only has to find the quartiles), then a speaker-adapted range with floor
+  two passes on the audio resampled to 16 kHz when it is faster: a first pass at 75-1000 Hz (at
+  8 kHz: it only has to find the quartiles; its ceiling is above Praat's 600 Hz default so that
+  excited speech rising past 600 Hz raises Q3 instead of being cut off), then a speaker-adapted
+  range with floor
   ``0.75 x Q1`` and ceiling ``1.5 x Q3`` of the first pass's voiced F0 (Hirst's two-pass
   recipe; DOMAIN.md). Unvoiced frames are NaN.
 - **Pitch spread** over voiced frames, in semitones **relative to the clip's median F0**
@@ -57,6 +59,7 @@ class ProsodySettings:
 
     pitch_floor_hz: float = 75.0
     pitch_ceiling_hz: float = 600.0
+    first_pass_ceiling_hz: float = 1000.0
     time_step_s: float = 0.01
     two_pass: bool = True
     floor_factor: float = 0.75
@@ -78,6 +81,10 @@ class ProsodySettings:
             raise ParameterError(
                 f"pitch range {self.pitch_floor_hz}-{self.pitch_ceiling_hz} Hz is invalid; "
                 "use a floor of at least 20 Hz below a ceiling of at most 2000 Hz"
+            )
+        if not self.pitch_floor_hz < self.first_pass_ceiling_hz <= 2000.0:
+            raise ParameterError(
+                f"first_pass_ceiling_hz {self.first_pass_ceiling_hz} must be above the floor and at most 2000 Hz"
             )
         if not 0.001 <= self.time_step_s <= 0.05:
             raise ParameterError(f"time_step_s {self.time_step_s} is outside 0.001-0.05 s")
@@ -302,16 +309,19 @@ def track_pitch(audio: np.ndarray, sample_rate: int, *, settings: ProsodySetting
 
             g = gcd(rate, 8000)
             first = _sound(resample_poly(snd.values[0], 8000 // g, rate // g), 8000)
-        t, f = _praat_pitch(first, floor, ceiling, s.time_step_s)
-    else:
-        t, f = _praat_pitch(snd, floor, ceiling, s.time_step_s)
-    if s.two_pass:
+        # the first pass looks higher than Praat's 600 Hz default: excited speech that rises above
+        # it (emo_happy_15 reaches ~800 Hz) must raise Q3, or the second pass's 1.5 x Q3 ceiling
+        # cuts the excursion off and Praat reports it an octave low
+        first_ceiling = max(ceiling, s.first_pass_ceiling_hz)
+        t, f = _praat_pitch(first, floor, first_ceiling, s.time_step_s)
         v = f[np.isfinite(f)]
         if len(v) >= 10:
             q1, q3 = np.percentile(v, [25, 75])
             floor = max(s.floor_factor * q1, 30.0)
             ceiling = max(min(s.ceiling_factor * q3, 2000.0), floor * 2.0)
-            t, f = _praat_pitch(snd, floor, ceiling, s.time_step_s)
+        t, f = _praat_pitch(snd, floor, ceiling, s.time_step_s)
+    else:
+        t, f = _praat_pitch(snd, floor, ceiling, s.time_step_s)
     return PitchTrack(times_s=t, f0_hz=f, floor_hz=float(floor), ceiling_hz=float(ceiling))
 
 

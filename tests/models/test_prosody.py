@@ -206,32 +206,103 @@ def test_flat_espeak_very_monotone_and_expressive_not(dev_data):
             assert not codes & {"monotone", "very_monotone"}, (path.name, a.pitch)
 
 
-# Clips where NOTES.md's plain-YIN statistics are inflated or deflated by octave errors of that
-# tracker (checked by eye on narrow-band spectrograms: e.g. emo_neutral_05 is a steady ~150 Hz
-# reading for which YIN reports a 19.8 st span; emo_happy_15 rises to ~800 Hz, above YIN's range).
-# Praat's two-pass track follows the harmonics there, so these are compared only loosely.
-NOTES_OCTAVE_ERRORS = {
-    "emo_happy_13.flac", "emo_happy_15.flac", "emo_happy_16.flac", "emo_neutral_05.flac",
-    "emo_neutral_08.flac", "emo_surprise_10.flac", "emo_surprise_11.flac",
-    "emo_sad_01.flac", "emo_sad_04.flac", "emo_angry_19.flac",
-}
+def _notes_bench():
+    """``bench/prosody_notes.py``: the per-clip comparison with NOTES.md and its evidence."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "prosody_notes.py"
+    spec = importlib.util.spec_from_file_location("bench_prosody_notes", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses look their module up
+    spec.loader.exec_module(mod)
+    return mod
 
 
-def test_pitch_spread_agrees_with_notes(dev_data):
-    notes = _notes(dev_data)
+@pytest.fixture(scope="module")
+def notes_verdicts(dev_data):
+    bench = _notes_bench()
+    notes = bench.read_notes(dev_data)
     assert len(notes) == 24
-    diffs = {}
-    for name, (med, std, _span) in notes.items():
-        a, _, _ = _analyse(dev_data, name)
-        diffs[name] = (a.pitch.std_st - std, a.pitch.median_hz, med)
-    agreeing = {n: d for n, d in diffs.items() if n not in NOTES_OCTAVE_ERRORS}
-    assert len(agreeing) >= 14
-    for name, (d, _m_ours, _m_notes) in agreeing.items():
-        assert abs(d) < 0.5, f"{name}: F0 std differs from NOTES.md by {d:+.2f} st"
-    # the loose comparison: even where YIN erred, the verdict class (expressive vs flat) holds
-    for name in NOTES_OCTAVE_ERRORS:
-        d, _, _ = diffs[name]
-        assert abs(d) < 3.0, name
+    out = {}
+    for name, ref in notes.items():
+        audio, sr = read_audio(dev_data / "prosody" / name)
+        out[name] = bench.judge_clip(audio, sr, name, ref)
+    return out
+
+
+def test_plain_yin_reproduces_notes(notes_verdicts):
+    # the reference tracker is NOTES.md's own: without this the octave-error evidence below
+    # would be about some other YIN
+    close = [v for v in notes_verdicts.values() if abs(v.yin[1] - v.notes[1]) < 0.1
+             and abs(v.yin[2] - v.notes[2]) < 0.2 and abs(12 * np.log2(v.yin[0] / v.notes[0])) < 0.1]
+    assert len(close) >= 22, [(v.name, v.yin, v.notes) for v in notes_verdicts.values() if v not in close]
+
+
+def test_pitch_spread_agrees_with_notes(notes_verdicts):
+    """Within 0.5 st of NOTES.md, except where measured evidence puts NOTES' value on YIN's errors.
+
+    A clip is exempt only when ``judge_clip`` finds that YIN's frames judged wrong by the
+    harmonic evidence (octave / sub-harmonic values at least 4 dB worse than the alternative,
+    or disputed runs our value wins by 2 dB) explain the difference: the corrected YIN track
+    agrees with ours within 0.5 st, or (voicing) agrees with ours on YIN's own frames while most
+    frames only we voice show harmonics. Our analyser drifting on an agreeing clip cannot make
+    it exempt (the corrected YIN would no longer match ours) and drops the agreeing count below
+    the 14 measured on 2026-11-24 (bench/results/prosody_notes.md).
+    """
+    v = notes_verdicts
+    agreeing = {n: r for n, r in v.items() if abs(r.std_diff) < 0.5}
+    exempt = {n: r for n, r in v.items() if n not in agreeing and r.exempt}
+    assert len(agreeing) >= 14, sorted((n, round(r.std_diff, 2)) for n, r in v.items())
+    for name, r in exempt.items():
+        # the evidence that exempts it: frames YIN got wrong, or frames YIN left unvoiced
+        assert r.yin_err_frac > 0 or r.ours_voiced > r.yin_voiced, name
+        assert abs(r.yin_fixed[1] - r.ours[1]) < 0.5 or abs(r.yin_fixed[1] - r.ours_on_yin_frames[1]) < 0.5, name
+    assert len(agreeing) + len(exempt) >= 20, sorted((n, r.verdict) for n, r in v.items())
+    # the rest (genuine disagreements) stay within the verdict class: expressive vs flat holds
+    for name, r in v.items():
+        if name not in agreeing and name not in exempt:
+            assert abs(r.std_diff) < 3.0, (name, r.verdict, r.std_diff)
+    # the audit itself: no false alarms where the two trackers agree
+    fa = sum(r.false_alarms for r in v.values())
+    total = sum(r.agree_frames for r in v.values())
+    assert total > 1000 and fa / total < 0.005
+
+
+def test_harmonic_evidence_prefers_true_f0_over_octaves():
+    from models.prosody_reference import HarmonicEvidence, plain_yin
+
+    t = np.arange(SR) / SR
+    rng = np.random.default_rng(2)
+    for f0 in (95.0, 180.0, 310.0, 700.0):
+        x = harmonic(np.full(len(t), f0), SR, n_harm=30, seed=int(f0))
+        x = x + 0.02 * rng.standard_normal(len(x))
+        ev = HarmonicEvidence(x, SR)
+        for wrong in (f0 / 2, f0 * 2, f0 / 3):
+            assert ev.best(0.5, wrong)[0] == pytest.approx(f0, rel=1e-6), (f0, wrong)
+        assert ev.best(0.5, f0)[0] == f0
+    # plain YIN with NOTES' settings on a 310 Hz tone: integer lags, voiced
+    y = plain_yin(harmonic(np.full(len(t), 310.0), SR), SR)
+    inner = y.f0_hz[10:-10]
+    assert np.isfinite(inner).all() and np.all(np.abs(12 * np.log2(inner / 310.0)) < 0.15)
+
+
+def test_high_excursion_not_cut_off_by_two_pass_range():
+    # a 300 Hz voice that spends a third of its time up at 800 Hz (emo_happy_15 does this): the
+    # first pass must look above 600 Hz, or Q3 stays low and the second pass's 1.5 x Q3 ceiling
+    # cuts the excursion off (Praat then reports it an octave low)
+    dur = 3.0
+    t = np.arange(int(dur * SR)) / SR
+    st = np.where((t > 1.0) & (t < 2.0), 12 * np.log2(800 / 300), 0.0)
+    st = np.convolve(st, np.ones(800) / 800, mode="same")  # 50 ms glides
+    f0 = 300 * 2 ** (st / 12) * 2 ** (0.5 * np.sin(2 * np.pi * 0.5 * t) / 12)
+    x = harmonic(f0, SR, n_harm=10)
+    tr = track_pitch(x, SR)
+    sel = (tr.times_s > 1.1) & (tr.times_s < 1.9)
+    truth = np.interp(tr.times_s[sel], t, f0)
+    err = np.abs(12 * np.log2(tr.f0_hz[sel] / truth))
+    assert np.isfinite(err).all() and np.all(err < 1.0), (tr.ceiling_hz, tr.f0_hz[sel])
 
 
 @pytest.mark.parametrize("name", ["espeak_flat_stmt01.flac", "emo_happy_14.flac", "emo_sad_03.flac"])
