@@ -18,6 +18,18 @@ never changed). Where ``|Y|**2 < T`` the bin is in a hole and is raised to ``T``
   seeded noise: a random phase from a counter-based hash of (seed, absolute frame, bin[, channel])
   at a magnitude compensated for the incoherent overlap-add of independent frames.
 
+*Pause-adaptive level.* Between phrases nothing masks the floor, and a fill that sits a full
+chain cap under the room tone leaves the pauses grainy: the passes' output there is the room's
+own noise scaled down, whose deepest troughs fall 20 dB and more under the room's floor. So the
+fill level depends on the frame's speech presence ``p``: the input frame's power over the room
+tone's (``10 log10(sum_k |X|**2 / sum_k R)`` over the refill band) maps linearly from
+``pause_snr_db`` (``p = 0``) to ``speech_snr_db`` (``p = 1``), and ``p`` is held with a
+``presence_release_ms`` exponential release after speech (speech tails and reverb keep the low
+fill). The target is ``T = fill + (1 - p) * (pause_fill - fill)``, where ``pause_fill`` is the
+room tone ``pause_level_db`` under its mean (smoothed like the fill; never below the fill). In
+speech the fill stays far under the voice, where it cannot blur harmonics; in pauses it keeps
+the noise floor even, as an editor's room-tone patch would.
+
 Everywhere else the spectrum is left bit for bit as the passes made it. Because the fill is a
 floor under the processed magnitude, not a patch pasted into detected regions, its edges are
 continuous in time and frequency: at a hole's edge the processed level crosses the fill level
@@ -46,6 +58,9 @@ from dsp.roomtone import NoiseProfile
 from dsp.stft import FrameBlock, SpectralStage, StftGeometry, stft_windows
 
 SOURCES = ("roomtone", "pink")
+#: Edges of the bands whose speech presence decides a frame's fill level (Hz; a quiet fricative
+#: stands out only in the top band, a low vowel only in the bottom ones).
+PRESENCE_BAND_EDGES_HZ = (300.0, 1000.0, 3000.0)
 
 
 @dataclass(frozen=True)
@@ -72,6 +87,14 @@ class RefillSettings:
         Combined with the chain's seed for the random phases.
     decorrelate_channels : bool
         Independent noise per channel (otherwise channels share the same seeded noise).
+    pause_level_db : float
+        Fill level in speech pauses, dB relative to the room tone's mean power (at most 0);
+        a level at or under the speech-time fill turns the pause-adaptive level off.
+    pause_snr_db, speech_snr_db : float
+        Input-to-room-tone power ratio of a frame (dB) at or below which it counts as a pause,
+        at or above which as speech; linear in between.
+    presence_release_ms : float
+        Release time of the frame speech presence after speech.
     """
 
     source: str = "roomtone"
@@ -84,6 +107,10 @@ class RefillSettings:
     bed_db: float = -6.0
     seed: int = 0
     decorrelate_channels: bool = False
+    pause_level_db: float = -7.0
+    pause_snr_db: float = 2.0
+    speech_snr_db: float = 7.0
+    presence_release_ms: float = 100.0
 
     def validate(self) -> None:
         if self.source not in SOURCES:
@@ -96,6 +123,14 @@ class RefillSettings:
             raise ParameterError(
                 f"refill band must satisfy 0 <= low_hz < high_hz (0 = Nyquist); got {self.low_hz}-{self.high_hz} Hz"
             )
+        if not -60.0 <= self.pause_level_db <= 0.0:
+            raise ParameterError(f"refill pause_level_db must be between -60 and 0 dB re the room tone, got {self.pause_level_db}")
+        if not self.pause_snr_db < self.speech_snr_db:
+            raise ParameterError(
+                f"refill pause_snr_db ({self.pause_snr_db}) must be below speech_snr_db ({self.speech_snr_db})"
+            )
+        if not 0.0 <= self.presence_release_ms <= 5000.0:
+            raise ParameterError(f"refill presence_release_ms must be between 0 and 5000, got {self.presence_release_ms}")
         if not -60.0 <= self.bed_db <= 20.0:
             raise ParameterError(f"refill bed_db must be between -60 and +20 dB re the floor, got {self.bed_db}")
 
@@ -153,6 +188,26 @@ def incoherent_gain(n_fft: int, hop_length: int) -> float:
     return float(n_fft / (ola.mean() * np.sum(wa**2)))
 
 
+def without_hum(power: np.ndarray, freqs: np.ndarray, hum, *, bin_hz: float) -> np.ndarray:
+    """``power`` with the bins of the detected mains hum replaced by their surroundings.
+
+    The room tone was learned with the hum in it; when a de-hum stage removes the hum, the fill
+    must not put it back. Bins within two bins (the analysis window's main lobe) of each detected
+    harmonic are replaced by the geometric interpolation of the nearest bins outside.
+    """
+    power = np.asarray(power, np.float64).copy()
+    if hum is None or not getattr(hum, "frequencies_hz", ()):
+        return power
+    masked = np.zeros(power.size, bool)
+    for f in hum.frequencies_hz:
+        masked |= np.abs(freqs - f) <= 2.0 * bin_hz
+    keep = ~masked & (power > 0)
+    if masked.any() and keep.sum() >= 2:
+        idx = np.arange(power.size)
+        power[masked] = np.exp(np.interp(idx[masked], idx[keep], np.log(power[keep])))
+    return power
+
+
 # -- the counter-based random phase ---------------------------------------------------------------
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -176,20 +231,44 @@ def _phase(seed, frame, b, c):  # pragma: no cover - compiled
 
 
 @realtime_kernel
-def _refill(spectra, original, gain_cum, target, rand_target, lo_bin, hi_bin, mix, cap_to_input,
-            seed, first_frame, decorrelate, bed_amp, bed_on):  # pragma: no cover - compiled
+def _refill(spectra, original, gain_cum, target, pause_target, rand_target, band_edges, band_room, snr_lo, snr_hi, decay,
+            presence, lo_bin, hi_bin, mix, cap_to_input, seed, first_frame, decorrelate, bed_amp,
+            bed_on):  # pragma: no cover - compiled
     c_n, k_n, b_n = spectra.shape
     tiny = 1e-10
+    n_bands = band_room.shape[0]
+    adaptive = n_bands > 0
+    px_row = np.empty(b_n, np.float64)
     for c in range(c_n):
         cc = c if decorrelate else 0
         for k in range(k_n):
             frame = first_frame + k
             for b in range(lo_bin, hi_bin):
-                y = spectra[c, k, b]
                 x = original[c, k, b]
+                px_row[b] = np.float64(x.real) * x.real + np.float64(x.imag) * x.imag
+            q = 0.0  # 1 - speech presence: how much of the pause level the frame gets
+            if adaptive:
+                p = 0.0
+                for i in range(n_bands):  # presence: the most speech-like band decides
+                    total = 0.0
+                    for b in range(band_edges[i], band_edges[i + 1]):
+                        total += px_row[b]
+                    snr = 10.0 * np.log10(total / band_room[i]) if total > 0.0 else -300.0
+                    pb = (snr - snr_lo) / (snr_hi - snr_lo)
+                    if pb > p:
+                        p = pb
+                p = min(1.0, p)
+                held = presence[c] * decay
+                if held > p:
+                    p = held
+                presence[c] = p
+                q = 1.0 - p
+            for b in range(lo_bin, hi_bin):
+                y = spectra[c, k, b]
+                px = px_row[b]
                 py = np.float64(y.real) * y.real + np.float64(y.imag) * y.imag
-                px = np.float64(x.real) * x.real + np.float64(x.imag) * x.imag
-                t = np.float64(target[b])
+                t0 = np.float64(target[b])
+                t = t0 + q * (np.float64(pause_target[b]) - t0)
                 if cap_to_input and px < t:
                     t = px
                 if py < t:
@@ -198,10 +277,11 @@ def _refill(spectra, original, gain_cum, target, rand_target, lo_bin, hi_bin, mi
                         out = y * np.float32(g)
                     elif px > t * tiny:
                         s = np.sqrt(t / px)
+                        x = original[c, k, b]
                         out = y + np.float32(mix) * (x * np.float32(s) - y)
                     else:
                         ph = _phase(seed, frame, b, cc)
-                        a = mix * np.sqrt(rand_target[b] * (t / target[b])) if target[b] > 0 else 0.0
+                        a = mix * np.sqrt(rand_target[b] * (t / t0)) if t0 > 0 else 0.0
                         out = y + np.complex64(complex(a * np.cos(ph), a * np.sin(ph)))
                     spectra[c, k, b] = out
                     if px > 0:
@@ -219,27 +299,54 @@ def _refill(spectra, original, gain_cum, target, rand_target, lo_bin, hi_bin, mi
 def refill_frames(spectra: np.ndarray, original: np.ndarray, gain_cum: np.ndarray, target: np.ndarray,
                   rand_target: np.ndarray, *, lo_bin: int, hi_bin: int, mix: float, cap_to_input: bool,
                   seed: int, first_frame: int, decorrelate: bool = False,
-                  bed_amp: np.ndarray | None = None) -> None:
+                  bed_amp: np.ndarray | None = None, pause_target: np.ndarray | None = None,
+                  band_edges: np.ndarray | None = None, band_room: np.ndarray | None = None, pause_snr_db: float = 2.0, speech_snr_db: float = 7.0,
+                  decay: float = 0.0, presence: np.ndarray | None = None) -> None:
     """Numpy-facing wrapper of the refill kernel (validates, then modifies ``spectra`` in place).
 
     ``spectra``/``original`` are ``(channels, frames, bins)`` complex64, ``gain_cum`` float32 of
     the same shape, ``target``/``rand_target`` ``(bins,)`` float64 powers (coherent and
     random-phase), ``bed_amp`` ``(bins,)`` float64 magnitudes or None.
+
+    Pause-adaptive level (off unless ``band_room`` is given): ``pause_target`` ``(bins,)`` is the
+    fill in pauses; ``band_edges`` ``(n + 1,)`` int64 bin edges of ``n`` presence bands and
+    ``band_room`` ``(n,)`` the room tone's power summed over each; a band's power ratio maps
+    ``pause_snr_db..speech_snr_db`` to presence 0..1, the frame takes its most speech-like band's, held with the per-frame
+    ``decay``; ``presence`` ``(channels,)`` float64 carries it across calls (updated in place).
     """
     if spectra.dtype != np.complex64 or original.dtype != np.complex64:
         raise ParameterError("refill expects complex64 spectra")
     if spectra.shape != original.shape or gain_cum.shape != spectra.shape:
         raise ParameterError(f"refill: spectra {spectra.shape}, original {original.shape}, gain {gain_cum.shape} differ")
-    bins = spectra.shape[2]
+    channels, _, bins = spectra.shape
     if target.shape != (bins,) or rand_target.shape != (bins,):
         raise ParameterError(f"refill: target must have {bins} bins, got {target.shape}")
     if not 0 <= lo_bin <= hi_bin <= bins:
         raise ParameterError(f"refill: bin range {lo_bin}-{hi_bin} outside 0-{bins}")
+    if band_room is None or len(band_room) == 0:
+        band_edges, band_room = np.zeros(1, np.int64), np.zeros(0, np.float64)
+    else:
+        band_edges = np.ascontiguousarray(band_edges, np.int64)
+        band_room = np.ascontiguousarray(band_room, np.float64)
+        if band_edges.shape != (band_room.size + 1,) or band_edges[0] < lo_bin or band_edges[-1] > hi_bin \
+                or np.any(np.diff(band_edges) <= 0) or np.any(band_room <= 0):
+            raise ParameterError("refill: presence bands must be increasing bin edges inside the band, with room power > 0")
+        if pause_target is None or pause_target.shape != (bins,):
+            raise ParameterError(f"refill: pause_target must have {bins} bins")
+        if presence is None or presence.shape != (channels,) or presence.dtype != np.float64:
+            raise ParameterError(f"refill: presence must be float64 of shape ({channels},)")
+        if not pause_snr_db < speech_snr_db:
+            raise ParameterError("refill: pause_snr_db must be below speech_snr_db")
+    if pause_target is None:
+        pause_target = target
+    if presence is None:
+        presence = np.zeros(channels, np.float64)
     bed = np.zeros(bins, np.float64) if bed_amp is None else np.ascontiguousarray(bed_amp, np.float64)
     _refill(spectra, original, gain_cum, np.ascontiguousarray(target, np.float64),
-            np.ascontiguousarray(rand_target, np.float64), int(lo_bin), int(hi_bin), float(mix),
-            bool(cap_to_input), np.uint64(seed & 0xFFFFFFFFFFFFFFFF), int(first_frame), bool(decorrelate),
-            bed, bed_amp is not None)
+            np.ascontiguousarray(pause_target, np.float64), np.ascontiguousarray(rand_target, np.float64),
+            band_edges, band_room, float(pause_snr_db), float(speech_snr_db), float(decay), presence,
+            int(lo_bin), int(hi_bin), float(mix), bool(cap_to_input), np.uint64(seed & 0xFFFFFFFFFFFFFFFF),
+            int(first_frame), bool(decorrelate), bed, bed_amp is not None)
 
 
 def combine_seeds(chain_seed: int, stage_seed: int) -> int:
@@ -257,7 +364,7 @@ class HoleRefiller(SpectralStage):
     mix = 1.0
 
     def __init__(self, settings: RefillSettings, profile: NoiseProfile, *, max_total_reduction_db: float = 15.0,
-                 seed: int = 0) -> None:
+                 seed: int = 0, hum=None) -> None:
         settings.validate()
         if profile is None:
             raise ParameterError("hole refill needs a room-tone profile (--profile, --learn or --auto-profile)")
@@ -265,6 +372,7 @@ class HoleRefiller(SpectralStage):
         self.profile = profile
         self.max_total_reduction_db = float(max_total_reduction_db)
         self.seed = combine_seeds(int(seed), int(settings.seed))
+        self.hum = hum  # dsp.dehum.HumEstimate when a de-hum stage removes hum ahead of this one
 
     def prepare(self, geometry: StftGeometry) -> None:
         if geometry.sample_rate != self.profile.sample_rate:
@@ -273,8 +381,9 @@ class HoleRefiller(SpectralStage):
                 f"{geometry.sample_rate} Hz; learn a profile from this file"
             )
         s = self.settings
-        mean = profile_power(self.profile, geometry.n_fft, geometry.hop_length)
         freqs = geometry.bin_frequencies()
+        mean = without_hum(profile_power(self.profile, geometry.n_fft, geometry.hop_length), freqs, self.hum,
+                           bin_hz=geometry.sample_rate / geometry.n_fft)
         high = s.high_hz or geometry.sample_rate / 2.0
         self.lo_bin = int(np.searchsorted(freqs, s.low_hz, side="left"))
         self.hi_bin = int(np.searchsorted(freqs, high, side="right"))
@@ -287,6 +396,26 @@ class HoleRefiller(SpectralStage):
             total = shape[sel].sum()
             shape = pink * (total / pink[sel].sum()) if pink[sel].sum() > 0 else pink * 0.0
         self.fill_power = shape * 10.0 ** (-s.margin_db / 10.0)
+        band = slice(self.lo_bin, self.hi_bin)
+        pause = smooth_octaves(mean, s.smoothing_octaves) * 10.0 ** (s.pause_level_db / 10.0)
+        if s.source == "pink":
+            pause = shape * (pause[band].sum() / shape[band].sum()) if shape[band].sum() > 0 else shape
+        self.pause_power = np.maximum(pause, self.fill_power)
+        adaptive = bool(np.any(self.pause_power[band] > self.fill_power[band] * 1.0001))
+        edges = [self.lo_bin]
+        for f in PRESENCE_BAND_EDGES_HZ:
+            e = int(np.searchsorted(freqs, f, side="left"))
+            if edges[-1] + 4 <= e <= self.hi_bin - 4:
+                edges.append(e)
+        edges.append(self.hi_bin)
+        self.band_edges = np.asarray(edges, np.int64)
+        self.band_room = np.array([mean[a:b].sum() for a, b in zip(edges[:-1], edges[1:])], np.float64)
+        if not adaptive or self.hi_bin - self.lo_bin < 4 or np.any(self.band_room <= 0):
+            self.band_room = np.zeros(0, np.float64)
+        hop_s = geometry.hop_length / geometry.sample_rate
+        release_s = s.presence_release_ms / 1000.0
+        self.decay = float(np.exp(-hop_s / release_s)) if release_s > 0 else 0.0
+        self.preroll_frames = int(np.ceil(6.0 * release_s / hop_s)) if adaptive else 0
         self.rand_power = self.fill_power * incoherent_gain(geometry.n_fft, geometry.hop_length)
         if s.bed:
             self.bed_amp = np.sqrt(shape * 10.0 ** (s.bed_db / 10.0) * incoherent_gain(geometry.n_fft, geometry.hop_length))
@@ -294,18 +423,25 @@ class HoleRefiller(SpectralStage):
             self.bed_amp = None
         super().prepare(geometry)
 
+    def reset(self, *, first_frame: int) -> None:
+        channels = self.geometry.channels if self.geometry is not None else 1
+        self._presence = np.zeros(channels, np.float64)
+
     def process_frames(self, frames: FrameBlock) -> None:
+        s = self.settings
         refill_frames(
             frames.spectra, frames.original, frames.gain, self.fill_power, self.rand_power,
-            lo_bin=self.lo_bin, hi_bin=self.hi_bin, mix=self.mix, cap_to_input=self.settings.cap_to_input,
-            seed=self.seed, first_frame=frames.first_frame, decorrelate=self.settings.decorrelate_channels,
-            bed_amp=self.bed_amp,
+            lo_bin=self.lo_bin, hi_bin=self.hi_bin, mix=self.mix, cap_to_input=s.cap_to_input,
+            seed=self.seed, first_frame=frames.first_frame, decorrelate=s.decorrelate_channels,
+            bed_amp=self.bed_amp, pause_target=self.pause_power, band_edges=self.band_edges, band_room=self.band_room,
+            pause_snr_db=s.pause_snr_db, speech_snr_db=s.speech_snr_db, decay=self.decay,
+            presence=self._presence,
         )
 
 
 def _factory(settings: RefillSettings, context: BuildContext) -> HoleRefiller:
     return HoleRefiller(settings, context.profile, max_total_reduction_db=context.max_total_reduction_db,
-                        seed=context.seed)
+                        seed=context.seed, hum=context.hum)
 
 
 REFILL = register(

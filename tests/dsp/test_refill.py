@@ -7,7 +7,7 @@ import pytest
 import scipy.fft
 
 from dsp.chain import BuildContext, ChainSettings, StageSpec, build_chain, stage_kind
-from dsp.engine import DryWet, Listen
+from dsp.engine import AudioSpec, DryWet, Listen
 from dsp.errors import ParameterError
 from dsp.holes import detect_holes
 from dsp.refill import HoleRefiller, RefillSettings, combine_seeds, incoherent_gain, refill_frames
@@ -65,16 +65,22 @@ def chain(prof, *pre, settings=None, n_fft=N_FFT, **kw):
     return StftProcessor([*pre, HoleRefiller(settings or RefillSettings(), prof, **kw)], settings=StftSettings(n_fft=n_fft))
 
 
-def test_after_refill_the_hole_rate_is_zero_and_the_level_sits_at_the_floor():
+FIXED_LEVEL = RefillSettings(pause_level_db=-60.0)  # pause-adaptive level off: one fill level
+
+
+@pytest.mark.parametrize(("settings", "floor_db"), [(FIXED_LEVEL, -15.0), (RefillSettings(), -7.0)],
+                         ids=["fixed-level", "pause-level"])
+def test_after_refill_the_hole_rate_is_zero_and_the_level_sits_at_the_floor(settings, floor_db):
+    # known noise only: every frame is a pause, so the default fill sits at the pause level
     x = known_noise()
     prof = profile_of(x)
     carved = render_array(x, SR, StftProcessor([Carve(BLOCKS)], settings=StftSettings(n_fft=N_FFT)))
     assert len(detect_holes(x, carved, prof, SR).regions) == 3
-    y = render_array(x, SR, chain(prof, Carve(BLOCKS)))
+    y = render_array(x, SR, chain(prof, Carve(BLOCKS), settings=settings))
     hm = detect_holes(x, y, prof, SR)
     assert hm.regions == [] and hm.hole_rate == 0.0
     p = power(y)[0]
-    floor = prof.mean_power * 10 ** (-15 / 10)
+    floor = prof.mean_power * 10 ** (floor_db / 10)
     for f0, f1, k0, k1 in BLOCKS:
         # frame_signal's frame i is the engine's frame i + 3; stay 2 frames / bins inside the block
         cell = p[f0 - 3 + 2 : f1 - 3 - 2, k0 + 2 : k1 - 2]
@@ -105,7 +111,7 @@ def test_refill_never_adds_energy_where_there_was_no_hole():
     for (yb, xo), (ya, _) in zip(before.seen, after.seen, strict=False):
         pb, pa, px = (np.abs(v).astype(np.float64) ** 2 for v in (yb, ya, xo))
         changed = ya != yb
-        target = np.minimum(ref.fill_power[None, None, :], px)
+        target = np.minimum(ref.pause_power[None, None, :], px)  # the highest the fill goes
         assert np.all(pb[changed] < target[changed])
         assert np.all(pa[changed] <= target[changed] * (1 + 1e-4))
         assert np.all(pa >= pb * (1 - 1e-6))
@@ -118,9 +124,14 @@ def test_random_fill_of_digital_silence_and_bed_levels():
     floor = prof.mean_power * 10 ** (-15 / 10)
     sel = slice(10, 1000)
     # cap_to_input=False fills even digital silence (edit gaps) with seeded room tone just under the floor
-    y = render_array(silence, SR, chain(prof, settings=RefillSettings(cap_to_input=False, margin_db=1.0, smoothing_octaves=0)))
+    y = render_array(silence, SR, chain(prof, settings=RefillSettings(cap_to_input=False, margin_db=1.0, smoothing_octaves=0,
+                                                                      pause_level_db=-60.0)))
     lvl = 10 * np.log10(power(y)[0, 5:-5, sel].mean(0).mean() / floor[sel].mean())
     assert -2.0 < lvl < 0.0
+    # with the pause-adaptive level (default) silence is a pause: the fill sits at the pause level
+    y = render_array(silence, SR, chain(prof, settings=RefillSettings(cap_to_input=False, smoothing_octaves=0)))
+    lvl = 10 * np.log10(power(y)[0, 5:-5, sel].mean(0).mean() / prof.mean_power[sel].mean())
+    assert abs(lvl - RefillSettings().pause_level_db) < 1.0
     # by default silence stays silent
     assert not render_array(silence, SR, chain(prof)).any()
     # the bed: a constant layer bed_db under the floor, everywhere
@@ -133,7 +144,8 @@ def test_pink_source_matches_the_floor_level_broadband():
     x = known_noise(seconds=3.0)
     prof = profile_of(x)
     silence = np.zeros_like(x)
-    y = render_array(silence, SR, chain(prof, settings=RefillSettings(source="pink", cap_to_input=False, margin_db=0.0)))
+    y = render_array(silence, SR, chain(prof, settings=RefillSettings(source="pink", cap_to_input=False, margin_db=0.0,
+                                                                      pause_level_db=-60.0)))
     p = power(y)[0, 5:-5].mean(0)
     floor = prof.mean_power * 10 ** (-15 / 10)
     band = slice(1, N_FFT // 2)
@@ -245,7 +257,7 @@ def test_stage_kind_and_chain_building():
 def test_profile_on_another_grid_is_rescaled():
     x = known_noise(seconds=3.0)
     prof = profile_of(x, n_fft=1024, hop=256)
-    y = render_array(x, SR, chain(prof, Carve([(100, 140, 100, 300)])))  # engine at 2048
+    y = render_array(x, SR, chain(prof, Carve([(100, 140, 100, 300)]), settings=FIXED_LEVEL))  # engine at 2048
     p = power(y)[0, 100 - 3 + 2 : 140 - 3 - 2, 102:298]
     floor = profile_of(x).mean_power[102:298] * 10 ** (-15 / 10)
     assert abs(10 * np.log10(p.mean() / floor.mean())) < 2.0
@@ -267,13 +279,26 @@ def _phase_ref(seed, frame, b, c):
     return float(h >> 11) * (2.0 * np.pi / 9007199254740992.0)
 
 
-def refill_reference(spectra, original, target, rand_target, lo, hi, mix, cap, seed, first_frame, bed_amp):
+def refill_reference(spectra, original, target, rand_target, lo, hi, mix, cap, seed, first_frame, bed_amp,
+                     presence=None):
+    """``presence``: None, or (pause_target, band_edges, band_room, snr_lo, snr_hi, decay)."""
     out = spectra.copy()
     for c in range(out.shape[0]):
+        held = 0.0
         for k in range(out.shape[1]):
+            q = 0.0
+            if presence is not None:
+                pause, edges, room, lo_db, hi_db, decay = presence
+                px_frame = np.abs(original[c, k].astype(np.complex128)) ** 2
+                snr = [10 * np.log10(px_frame[a:b].sum() / r) for a, b, r in zip(edges[:-1], edges[1:], room)]
+                p = min(1.0, max(0.0, max((v - lo_db) / (hi_db - lo_db) for v in snr)))
+                held = max(p, held * decay)
+                q = 1.0 - held
             for b in range(lo, hi):
                 y, x = complex(out[c, k, b]), complex(original[c, k, b])
-                py, px, t = abs(y) ** 2, abs(x) ** 2, target[b]
+                t0 = target[b]
+                t = t0 if presence is None else t0 + q * (presence[0][b] - t0)
+                py, px = abs(y) ** 2, abs(x) ** 2
                 if cap and px < t:
                     t = px
                 if py < t:
@@ -282,7 +307,7 @@ def refill_reference(spectra, original, target, rand_target, lo, hi, mix, cap, s
                     elif px > t * 1e-10:
                         y = y + mix * (x * np.sqrt(t / px) - y)
                     else:
-                        a = mix * np.sqrt(rand_target[b] * t / target[b])
+                        a = mix * np.sqrt(rand_target[b] * t / t0)
                         y = y + a * np.exp(1j * _phase_ref(seed, first_frame + k, b, 0))
                 if bed_amp is not None:
                     y = y + bed_amp[b] * np.exp(1j * _phase_ref(seed ^ 0x5851F42D4C957F2D, first_frame + k, b, 0))
@@ -307,6 +332,85 @@ def test_kernel_matches_numpy_reference(bed):
     refill_frames(got, x, np.ones(shape, np.float32), target, rand_target, lo_bin=2, hi_bin=38, mix=0.8,
                   cap_to_input=False, seed=12345, first_frame=17, bed_amp=bed_amp)
     np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-6)
+
+
+def test_kernel_with_pause_adaptive_level_matches_numpy_reference():
+    rng = np.random.default_rng(4)
+    shape = (2, 12, 40)
+    x = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
+    x[:, 4:6, 20:38] *= 6  # loud "speech" in the upper band of frames 4-5
+    y = (x * rng.uniform(0, 0.3, shape)).astype(np.complex64)
+    y[:, 8, 5:20] = 0
+    target = rng.uniform(0.01, 0.05, 40)
+    pause = target * 8.0
+    edges = np.array([2, 20, 38], np.int64)
+    room = np.array([36.0, 36.0])  # 2 per bin, 18 bins a band
+    args = (pause, edges, room, 2.0, 7.0, 0.6)
+    want = refill_reference(y, x, target, target * 4.0, 2, 38, 1.0, True, 99, 3, None, presence=args)
+    got = y.copy()
+    state = np.zeros(2, np.float64)
+    refill_frames(got[:, :7], x[:, :7], np.ones((2, 7, 40), np.float32), target, target * 4.0, lo_bin=2, hi_bin=38,
+                  mix=1.0, cap_to_input=True, seed=99, first_frame=3, pause_target=pause, band_edges=edges,
+                  band_room=room, pause_snr_db=2.0, speech_snr_db=7.0, decay=0.6, presence=state)
+    assert state[0] > 0.6 ** 2 - 1e-9  # the loud frames' presence is held into the next call
+    part = got[:, 7:].copy()
+    refill_frames(part, x[:, 7:].copy(), np.ones((2, 5, 40), np.float32), target, target * 4.0, lo_bin=2, hi_bin=38,
+                  mix=1.0, cap_to_input=True, seed=99, first_frame=10, pause_target=pause, band_edges=edges,
+                  band_room=room, pause_snr_db=2.0, speech_snr_db=7.0, decay=0.6, presence=state)
+    got[:, 7:] = part
+    np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-7)
+
+
+def test_fill_level_follows_speech_presence():
+    """Pauses get the pause level, loud (speech) frames the low fill, and the low fill holds after them."""
+    x = known_noise(seconds=3.0)
+    prof = profile_of(known_noise(seconds=2.0, seed=5))
+    loud = slice(SR, 2 * SR)
+    x[:, loud] *= 10.0  # +20 dB over the room tone: speech-like level
+    proc = chain(prof, Attenuate(-20.0))  # a pass that cuts 20 dB everywhere (under the 15 dB cap: 15 dB)
+    y = render_array(x, SR, proc)
+    px, py = power(x)[0], power(y)[0]
+    sel = slice(20, N_FFT // 2 - 20)
+
+    def level(f0, f1):
+        return 10 * np.log10(py[f0:f1, sel].sum() / px[f0:f1, sel].sum())
+
+    frames_per_s = SR // HOP
+    # pause: the chain left -15 dB; the fill raises the troughs under the room tone -7 dB
+    assert -8.5 < level(10, frames_per_s - 10) < -4.0
+    # loud: the fill sits 22 dB under the room tone, far below the -15 dB output; nothing changes
+    assert abs(level(frames_per_s + 10, 2 * frames_per_s - 10) + 15.0) < 0.2
+    # the 100 ms release: the first frames after the loud part still get (almost) the low fill
+    end = 2 * frames_per_s  # the first analysis frame with no loud sample is end - 3
+    assert level(end - 2, end) < -13.0
+    assert level(end, end + 4) < -10.0
+    assert -8.5 < level(end + 60, end + 90) < -4.0  # 6 release times later: the pause level again
+    # and presence is per channel: stereo with one loud channel equals per-channel renders
+    st = np.concatenate([x, known_noise(seed=8, seconds=3.0)])
+    both = render_array(st, SR, chain(prof, Attenuate(-20.0)))
+    np.testing.assert_array_equal(both[:1], y)
+
+
+def test_the_fill_does_not_put_removed_hum_back():
+    from dsp.dehum import HumEstimate
+    from dsp.refill import without_hum
+
+    freqs = np.arange(N_FFT // 2 + 1) * SR / N_FFT
+    room = np.full(freqs.size, 1e-3)
+    harmonics = [50.0 * h for h in range(1, 11)]
+    for f in harmonics:
+        room[np.argmin(np.abs(freqs - f))] = 1.0  # hum 30 dB over the broadband room tone
+    hum = HumEstimate(50.0, 50.0, tuple(range(1, 11)), tuple(harmonics), (30.0,) * 10, SR, 10.0)
+    clean = without_hum(room, freqs, hum, bin_hz=SR / N_FFT)
+    np.testing.assert_allclose(clean, 1e-3, rtol=1e-9)
+    np.testing.assert_array_equal(without_hum(room, freqs, None, bin_hz=SR / N_FFT), room)
+    prof = NoiseProfile(SR, N_FFT, HOP, room, room, -40.0)
+    with_hum = HoleRefiller(RefillSettings(), prof, hum=None)
+    no_hum = HoleRefiller(RefillSettings(), prof, hum=hum)
+    for stage in (with_hum, no_hum):
+        StftProcessor([stage], settings=StftSettings(n_fft=N_FFT)).prepare(AudioSpec(SR, 1))
+    k = int(np.argmin(np.abs(freqs - 100.0)))
+    assert no_hum.pause_power[k] < with_hum.pause_power[k] * 0.1
 
 
 def test_incoherent_gain_for_hann_overlap4():
