@@ -3,8 +3,8 @@
 Algorithm
 ---------
 Detection (:func:`detect_hum`, the stage's ``analyse`` hook) streams over the first
-``analysis_s`` seconds of the source and averages its power spectrum (Welch: Hann frames of
-about 2 s, half overlap, channels averaged), so the resolution is about 0.5 Hz. For each
+``analysis_s`` seconds of the source (each sample read once) and averages its power spectrum
+(Welch: Hann frames of about 2 s, half overlap, channels averaged), so the resolution is about 0.5 Hz. For each
 family (50 and 60 Hz) and each harmonic ``h`` up to ``max_frequency_hz`` it looks for the
 strongest bin within ``tolerance_percent`` of ``h * base``, refines the peak frequency by
 parabolic interpolation, and measures its *prominence*: the peak power over the median power
@@ -149,13 +149,17 @@ def long_term_spectrum(source, *, analysis_s: float = 120.0) -> tuple[np.ndarray
         acc += np.mean(np.abs(spec) ** 2, axis=0)
         count = 1
     else:
+        # Each half-frame is read (decoded) once and kept for the next, overlapping frame.
         pos = 0
+        prev = np.asarray(source.read(0, hop), np.float32)
         while pos + n_fft <= total:
-            x = np.asarray(source.read(pos, n_fft), np.float32)
+            nxt = np.asarray(source.read(pos + hop, hop), np.float32)
+            x = np.concatenate([prev, nxt], axis=1)
             spec = scipy.fft.rfft(x * window, axis=-1)
             acc += np.mean(spec.real.astype(np.float64) ** 2 + spec.imag.astype(np.float64) ** 2, axis=0)
             count += 1
             pos += hop
+            prev = nxt
     return np.arange(n_fft // 2 + 1) * (sr / n_fft), acc / count, total / sr
 
 
@@ -284,9 +288,24 @@ def apply_notches(x: np.ndarray, b0: np.ndarray, a1: np.ndarray, a2: np.ndarray,
         raise ParameterError("notch coefficients and state do not match")
     if b0.shape[0] % LANES:
         raise ParameterError(f"the notch bank must hold a multiple of {LANES} filters (pad with zeros)")
+    x = np.ascontiguousarray(x)
     acc = np.empty(x.shape, np.float64)
-    _parallel_peaks(np.ascontiguousarray(x), b0, a1, a2, z1, z2, acc)
-    return (x - depth * acc).astype(np.float32)
+    out = np.empty(x.shape, np.float32)
+    _parallel_peaks(x, b0, a1, a2, z1, z2, acc)
+    _subtract(x, acc, np.float64(depth), out)
+    return out
+
+
+@realtime_kernel
+def _subtract(x, acc, depth, out):  # pragma: no cover - compiled
+    """``out = float32(x - depth * acc)`` in one pass (numpy would make three temporaries)."""
+    c_n, n_n = x.shape
+    for c in range(c_n):
+        xr = x[c]
+        ar = acc[c]
+        orow = out[c]
+        for n in range(n_n):
+            orow[n] = np.float32(np.float64(xr[n]) - depth * ar[n])
 
 
 class Dehummer(Processor):

@@ -88,6 +88,9 @@ def _lsa_table() -> np.ndarray:
 
 
 LSA_TABLE = _lsa_table()
+#: ``LSA_TABLE[i + 1] - LSA_TABLE[i]`` in float32 (the interpolation slope, the same value the kernel
+#: would compute; the last entry is never used).
+LSA_SLOPE = np.append(LSA_TABLE[1:] - LSA_TABLE[:-1], np.float32(0.0)).astype(np.float32)
 
 
 def lsa_gain(xi: np.ndarray, gamma: np.ndarray) -> np.ndarray:
@@ -185,6 +188,11 @@ def _keep(box, raw, xis, keep):  # pragma: no cover - compiled
     """A bin whose a priori SNR is above ``keep`` gives its own gain to itself and the two bins on
     each side (the main lobe of the analysis window), if that is more than the smoothed gain."""
     b_n = box.shape[0]
+    count = 0
+    for b in range(b_n):  # a vectorised count first: most frames have no such bin
+        count += xis[b] > keep
+    if count == 0:
+        return
     for b in range(b_n):
         if xis[b] > keep:
             g = raw[b]
@@ -203,12 +211,16 @@ def _hold(box, g_state, gamma, prev_clean, out, attack, release, floor, started)
     else:
         att, rel = np.float32(0.0), np.float32(0.0)
     for b in range(b_n):
-        target = min(max(box[b], floor), one)
+        target = box[b]
+        target = floor if floor > target else target  # max(target, floor), as a select
+        target = one if one < target else target  # min(target, one)
         g = g_state[b]
         coef = att if target > g else rel
         g = target + coef * (g - target)
         g_state[b] = g
         out[b] = g
+    for b in range(b_n):
+        g = out[b]
         prev_clean[b] = gamma[b] * g * g
 
 
@@ -223,7 +235,8 @@ def _presence(box, xis, zeta, loc, glob, beta, zclip, zlo, inv_span, half_local,
     one = np.float32(1.0)
     zero = np.float32(0.0)
     for b in range(b_n):
-        zeta[b] = beta * zeta[b] + (one - beta) * min(xis[b] * unbias - one, zclip)
+        z = xis[b] * unbias - one
+        zeta[b] = beta * zeta[b] + (one - beta) * (zclip if zclip < z else z)
     _box_smooth(zeta, loc, half_local)
     _box_smooth(zeta, glob, half_global)
     pf = one
@@ -233,15 +246,21 @@ def _presence(box, xis, zeta, loc, glob, beta, zclip, zlo, inv_span, half_local,
             acc += zeta[b]
         pf = min(max((acc / np.float32(b_n) - flo) * finv, zero), one)
     for b in range(b_n):
-        pl = min(max((loc[b] - zlo) * inv_span, zero), one)
-        pg = min(max((glob[b] - zlo) * inv_span, zero), one)
+        pl = (loc[b] - zlo) * inv_span
+        pl = zero if zero > pl else pl
+        pl = one if one < pl else pl
+        pg = (glob[b] - zlo) * inv_span
+        pg = zero if zero > pg else pg
+        pg = one if one < pg else pg
         loc[b] = pl * pg * pf
     if sexp == one:  # branch-free, vectorisable: floor + p * (G - floor)
         for b in range(b_n):
-            box[b] = floor + loc[b] * (max(box[b], floor) - floor)
+            g = box[b]
+            box[b] = floor + loc[b] * ((floor if floor > g else g) - floor)
     else:
         for b in range(b_n):
-            box[b] = floor + loc[b] * (max(box[b] ** sexp, floor) - floor)
+            g = box[b] ** sexp
+            box[b] = floor + loc[b] * ((floor if floor > g else g) - floor)
 
 
 @realtime_kernel
@@ -264,9 +283,10 @@ def _gate_kernel(spectra, gcum, noise, out, prev_clean, g_state, started, gam, x
                 y = sp[b]
                 p = y.real * y.real + y.imag * y.imag
                 gc = gr[b]
-                gamma = p / (noise[b] * gc * gc + _EPS)
-                xi = a * pv[b] + (one - a) * max(gamma - one, zero)
-                gam[b] = gamma
+                gam[b] = p / (noise[b] * gc * gc + _EPS)
+            for b in range(b_n):
+                d = gam[b] - one
+                xi = a * pv[b] + (one - a) * (zero if zero > d else d)
                 xis[b] = xi
                 raw[b] = xi / (one + xi)
             if exponent == np.float32(0.5):
@@ -289,7 +309,7 @@ def _gate_kernel(spectra, gcum, noise, out, prev_clean, g_state, started, gam, x
 
 @realtime_kernel
 def _mmse_kernel(spectra, original, gcum, init_noise, ceiling, has_init, out, noise_est, spp_avg, prev_clean,
-                 g_state, started, gam, xis, raw, box, table, table_step, dd, xi_h1, track, over, xi_min,
+                 g_state, started, gam, xis, raw, box, idx, table, slope, table_step, dd, xi_h1, track, over, xi_min,
                  half, keep, attack, release, floor,
                  zeta, loc, glob, presence, pbeta, zclip, zlo, inv_span, half_local, half_global,
                  use_frame, flo, finv, sexp, unbias):  # pragma: no cover - compiled
@@ -297,8 +317,11 @@ def _mmse_kernel(spectra, original, gcum, init_noise, ceiling, has_init, out, no
     one = np.float32(1.0)
     zero = np.float32(0.0)
     t_last = table.shape[0] - 1
+    i_last = np.int32(t_last - 1)
     u_max = table_step * np.float32(t_last)
     inv_step = one / table_step
+    e_max = np.float32(24.0)
+    p_max = np.float32(0.99)
     post = xi_h1 / (one + xi_h1)
     lead = one + xi_h1
     for c in range(c_n):
@@ -318,11 +341,14 @@ def _mmse_kernel(spectra, original, gcum, init_noise, ceiling, has_init, out, no
                     sa[b] = np.float32(0.5)
             a = dd if st else zero
             for b in range(b_n):
-                # -- noise tracking on the input spectra (Gerkmann & Hendriks) --
                 yo = so[b]
-                po = yo.real * yo.real + yo.imag * yo.imag
+                raw[b] = yo.real * yo.real + yo.imag * yo.imag  # input power (raw is scratch here)
+            for b in range(b_n):
+                # -- noise tracking on the input spectra (Gerkmann & Hendriks) --
+                po = raw[b]
                 sig = ne[b]
-                e = min(po / (sig + _EPS) * post, np.float32(24.0))
+                e = po / (sig + _EPS) * post
+                e = e_max if e_max < e else e  # min(e, 24): plain selects vectorise, min() does not
                 # exp(-e) = (exp(-e/32))**32, the inner one by its 4th-order Taylor series
                 x = e * np.float32(1.0 / 32.0)
                 q = one - x * (one - x * (np.float32(0.5) - x * (np.float32(1.0 / 6.0) - x * np.float32(1.0 / 24.0))))
@@ -334,24 +360,44 @@ def _mmse_kernel(spectra, original, gcum, init_noise, ceiling, has_init, out, no
                 p = one / (one + lead * q)
                 pa = np.float32(0.9) * sa[b] + np.float32(0.1) * p
                 sa[b] = pa
-                p = min(p, np.float32(0.99)) if pa > np.float32(0.99) else p
-                sig = min(track * sig + (one - track) * ((one - p) * po + p * sig), ceiling[b])
+                p = (p_max if p_max < p else p) if pa > p_max else p
+                sig = track * sig + (one - track) * ((one - p) * po + p * sig)
+                cl = ceiling[b]
+                sig = cl if cl < sig else sig
                 ne[b] = sig
-                # -- decision-directed log-spectral-amplitude gain on the current spectra --
+            # -- decision-directed log-spectral-amplitude gain on the current spectra --
+            for b in range(b_n):
                 y = sp[b]
                 pc = y.real * y.real + y.imag * y.imag
                 gc = gr[b]
-                gamma = pc / (sig * over * gc * gc + _EPS)
-                gam[b] = gamma
-                xis[b] = max(a * pv[b] + (one - a) * max(gamma - one, zero), xi_min)
-            # LSA gain: exp(E1(v)/2) from the table, v = xi/(1+xi) * gamma, u = sqrt(v)
+                gam[b] = pc / (ne[b] * over * gc * gc + _EPS)
+            for b in range(b_n):
+                d = gam[b] - one
+                xi = a * pv[b] + (one - a) * (zero if zero > d else d)
+                xis[b] = xi_min if xi_min > xi else xi
+            # LSA gain: exp(E1(v)/2) from the table, v = xi/(1+xi) * gamma, u = sqrt(v);
+            # w and u go through raw and box (scratch until _box_smooth) so this loop vectorises.
+            # The table lookup is split in three so that only the gather itself stays scalar
+            # (a loop that stores next to an indexed load cannot be vectorised); loc and glob are
+            # scratch here (_presence overwrites them).
             for b in range(b_n):
                 w = xis[b] / (one + xis[b])
-                u = min(np.sqrt(w * gam[b]), u_max)
-                pos = u * inv_step
-                i = min(int(pos), t_last - 1)
-                t = table[i] + (pos - np.float32(i)) * (table[i + 1] - table[i])
-                raw[b] = min(w * t / (u + np.float32(1e-12)), one) if u < u_max else w
+                raw[b] = w
+                u = np.sqrt(w * gam[b])
+                u = u_max if u_max < u else u
+                box[b] = u
+                i = np.int32(u * inv_step)
+                idx[b] = i_last if i_last < i else i
+            for b in range(b_n):
+                i = idx[b]
+                loc[b] = table[i]
+                glob[b] = slope[i]
+            for b in range(b_n):
+                w = raw[b]
+                u = box[b]
+                t = loc[b] + (u * inv_step - np.float32(idx[b])) * glob[b]
+                r = w * t / (u + np.float32(1e-12))
+                raw[b] = (one if one < r else r) if u < u_max else w
             _box_smooth(raw, box, half)
             _keep(box, raw, xis, keep)
             if presence:
@@ -625,6 +671,7 @@ class MmseDenoiser(_PassBase):
         self._xis = np.zeros(g.bins, np.float32)
         self._raw = np.zeros(g.bins, np.float32)
         self._box = np.zeros(g.bins, np.float32)
+        self._idx = np.zeros(g.bins, np.int32)
         self._presence_state(g)
 
     def gains(self, frames: FrameBlock) -> np.ndarray:
@@ -633,7 +680,8 @@ class MmseDenoiser(_PassBase):
         out = np.empty(frames.spectra.shape, np.float32)
         _mmse_kernel(
             frames.spectra, frames.original, frames.gain, self._init, self._ceiling, self._has_init, out, self._noise, self._spp,
-            self._prev, self._g, self._started, self._gam, self._xis, self._raw, self._box, LSA_TABLE,
+            self._prev, self._g, self._started, self._gam, self._xis, self._raw, self._box, self._idx, LSA_TABLE,
+            LSA_SLOPE,
             np.float32(LSA_TABLE_U_MAX / (LSA_TABLE_SIZE - 1)), np.float32(s.snr_smoothing),
             np.float32(10.0 ** (s.speech_prior_snr_db / 10.0)), self._track,
             np.float32(10.0 ** (s.over_subtraction_db / 10.0)), np.float32(10.0 ** (s.min_prior_snr_db / 10.0)),

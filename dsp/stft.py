@@ -187,12 +187,15 @@ def _frame_windowed(x, n_frames, n_fft, hop, window, out):  # pragma: no cover -
 @realtime_kernel
 def _overlap_add(frames, hop, window, acc):  # pragma: no cover - compiled
     # acc[:, k*hop : k*hop + n_fft] += frames[:, k] * window, frames in order.
+    # (1-D views per frame let LLVM vectorise the inner loop behind one overlap check.)
     c_n, k_n, n_fft = frames.shape
     for c in range(c_n):
         for k in range(k_n):
             s = k * hop
+            dst = acc[c, s : s + n_fft]
+            src = frames[c, k]
             for i in range(n_fft):
-                acc[c, s + i] += frames[c, k, i] * window[i]
+                dst[i] += src[i] * window[i]
 
 
 def frame_signal(x: np.ndarray, n_fft: int, hop_length: int, window: np.ndarray) -> np.ndarray:
