@@ -409,7 +409,7 @@ class HoleRefiller(SpectralStage):
                 edges.append(e)
         edges.append(self.hi_bin)
         self.band_edges = np.asarray(edges, np.int64)
-        self.band_room = np.array([mean[a:b].sum() for a, b in zip(edges[:-1], edges[1:])], np.float64)
+        self.band_room = np.array([mean[a:b].sum() for a, b in zip(edges[:-1], edges[1:], strict=True)], np.float64)
         if not adaptive or self.hi_bin - self.lo_bin < 4 or np.any(self.band_room <= 0):
             self.band_room = np.zeros(0, np.float64)
         hop_s = geometry.hop_length / geometry.sample_rate

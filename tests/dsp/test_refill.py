@@ -290,7 +290,7 @@ def refill_reference(spectra, original, target, rand_target, lo, hi, mix, cap, s
             if presence is not None:
                 pause, edges, room, lo_db, hi_db, decay = presence
                 px_frame = np.abs(original[c, k].astype(np.complex128)) ** 2
-                snr = [10 * np.log10(px_frame[a:b].sum() / r) for a, b, r in zip(edges[:-1], edges[1:], room)]
+                snr = [10 * np.log10(px_frame[a:b].sum() / r) for a, b, r in zip(edges[:-1], edges[1:], room, strict=True)]
                 p = min(1.0, max(0.0, max((v - lo_db) / (hi_db - lo_db) for v in snr)))
                 held = max(p, held * decay)
                 q = 1.0 - held

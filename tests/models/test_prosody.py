@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pytest
 from scipy.signal import resample_poly
@@ -179,15 +177,6 @@ def test_breath_found_in_one_pause_and_none_in_the_quiet_one():
 
 
 # ----------------------------------------------------------------------------- dev clips
-
-def _notes(dev_data):
-    out = {}
-    for line in (dev_data / "prosody" / "NOTES.md").read_text().splitlines():
-        m = re.match(r"\| (\S+\.flac) .*F0 median ([\d.]+) Hz, std ([\d.]+) st, p5-p95 ([\d.]+) st", line)
-        if m:
-            out[m.group(1)] = tuple(float(v) for v in m.groups()[1:])
-    return out
-
 
 def _analyse(dev_data, name, **kw):
     audio, sr = read_audio(dev_data / "prosody" / name)
