@@ -387,20 +387,14 @@ class HoleRefiller(SpectralStage):
         high = s.high_hz or geometry.sample_rate / 2.0
         self.lo_bin = int(np.searchsorted(freqs, s.low_hz, side="left"))
         self.hi_bin = int(np.searchsorted(freqs, high, side="right"))
-        floor = mean * 10.0 ** (-self.max_total_reduction_db / 10.0)
-        shape = smooth_octaves(floor, s.smoothing_octaves)
-        if s.source == "pink":
-            f = np.maximum(freqs, max(s.low_hz, freqs[1]))
-            pink = 1.0 / f
-            sel = slice(self.lo_bin, self.hi_bin)
-            total = shape[sel].sum()
-            shape = pink * (total / pink[sel].sum()) if pink[sel].sum() > 0 else pink * 0.0
-        self.fill_power = shape * 10.0 ** (-s.margin_db / 10.0)
         band = slice(self.lo_bin, self.hi_bin)
-        pause = smooth_octaves(mean, s.smoothing_octaves) * 10.0 ** (s.pause_level_db / 10.0)
-        if s.source == "pink":
-            pause = shape * (pause[band].sum() / shape[band].sum()) if shape[band].sum() > 0 else shape
-        self.pause_power = np.maximum(pause, self.fill_power)
+        smooth = smooth_octaves(mean, s.smoothing_octaves)
+        if s.source == "pink":  # 1/f with the smoothed room tone's total power over the band
+            pink = 1.0 / np.maximum(freqs, max(s.low_hz, freqs[1]))
+            smooth = pink * (smooth[band].sum() / pink[band].sum()) if pink[band].sum() > 0 else pink * 0.0
+        shape = smooth * 10.0 ** (-self.max_total_reduction_db / 10.0)  # the floor a capped chain leaves
+        self.fill_power = shape * 10.0 ** (-s.margin_db / 10.0)
+        self.pause_power = np.maximum(smooth * 10.0 ** (s.pause_level_db / 10.0), self.fill_power)
         adaptive = bool(np.any(self.pause_power[band] > self.fill_power[band] * 1.0001))
         edges = [self.lo_bin]
         for f in PRESENCE_BAND_EDGES_HZ:
@@ -415,12 +409,10 @@ class HoleRefiller(SpectralStage):
         hop_s = geometry.hop_length / geometry.sample_rate
         release_s = s.presence_release_ms / 1000.0
         self.decay = float(np.exp(-hop_s / release_s)) if release_s > 0 else 0.0
-        self.preroll_frames = int(np.ceil(6.0 * release_s / hop_s)) if adaptive else 0
-        self.rand_power = self.fill_power * incoherent_gain(geometry.n_fft, geometry.hop_length)
-        if s.bed:
-            self.bed_amp = np.sqrt(shape * 10.0 ** (s.bed_db / 10.0) * incoherent_gain(geometry.n_fft, geometry.hop_length))
-        else:
-            self.bed_amp = None
+        self.preroll_frames = int(np.ceil(6.0 * release_s / hop_s)) if self.band_room.size else 0
+        incoherent = incoherent_gain(geometry.n_fft, geometry.hop_length)
+        self.rand_power = self.fill_power * incoherent
+        self.bed_amp = np.sqrt(shape * 10.0 ** (s.bed_db / 10.0) * incoherent) if s.bed else None
         super().prepare(geometry)
 
     def reset(self, *, first_frame: int) -> None:
