@@ -20,7 +20,9 @@ import numpy as np
 from dsp.engine import AudioSpec, Processor
 from dsp.errors import Cancelled, ParameterError
 
-DEFAULT_BLOCK = 65536
+#: Samples per render block (5.5 s at 48 kHz): long enough for the STFT's two-thread pipeline
+#: (dsp.stft) to keep both threads busy, short enough for prompt progress and cancel.
+DEFAULT_BLOCK = 262144
 
 
 class BlockSource(Protocol):

@@ -22,6 +22,9 @@ are linear amplitude factors; bin ``k`` is at ``k * sample_rate / n_fft`` Hz.
 
 from __future__ import annotations
 
+import os
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,7 +34,28 @@ from dsp.engine import AudioSpec, Processor, check_block
 from dsp.errors import ParameterError
 from dsp.jit import realtime_kernel
 
-FFT_WORKERS = 2
+#: Size of one sub-batch of the two-thread pipeline, in frames x bins (64 frames of n_fft 2048,
+#: 0.68 s at 48 kHz). Smaller sub-batches spend more time on Python glue and lock hand-offs (both
+#: under the GIL) than they gain: 16-frame batches measured no faster than one thread.
+PIPELINE_BATCH_CELLS = 65536
+
+
+def pipeline_batch_frames(bins: int) -> int:
+    """Frames per pipeline sub-batch for spectra of ``bins`` bins (at least 8)."""
+    return max(8, PIPELINE_BATCH_CELLS // max(1, bins))
+
+
+def stft_threads() -> int:
+    """Threads an STFT render may use: ``ROOMTONE_STFT_THREADS``, else the CPU count, at most 2.
+
+    Batch workers set the variable to their share of the cores. The output never depends on it.
+    """
+    value = os.environ.get("ROOMTONE_STFT_THREADS", "")
+    try:
+        wanted = int(value) if value else (os.cpu_count() or 1)
+    except ValueError:
+        wanted = 1
+    return max(1, min(2, wanted))
 
 
 def default_n_fft(sample_rate: int) -> int:
@@ -233,6 +257,11 @@ class StftProcessor(Processor):
             raise ParameterError(f"max_total_reduction_db must be >= 0 dB, got {max_total_reduction_db}")
         self.max_total_reduction_db = float(max_total_reduction_db)
         self.geometry: StftGeometry | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        # Where the time goes (for the pipeline's split only; the output never depends on it).
+        self._stage_seconds = [0.0] * len(self.stages)
+        self._outside_seconds = 0.0
+        self._last_return: float | None = None
 
     # -- contract -------------------------------------------------------------------------
     @property
@@ -267,6 +296,8 @@ class StftProcessor(Processor):
         self._analysis, self._synthesis = stft_windows(n_fft, hop)
         for stage in self.stages:
             stage.prepare(self.geometry)
+        self._stage_seconds = [0.0] * len(self.stages)
+        self._outside_seconds = 0.0
         self.reset()
 
     def reset(self, *, position: int = 0) -> None:
@@ -281,6 +312,7 @@ class StftProcessor(Processor):
         self._in_tail = np.zeros((g.channels, pad), np.float32)
         self._ola_tail = np.zeros((g.channels, pad), np.float32)
         self._out_queue = np.zeros((g.channels, g.hop_length), np.float32)
+        self._last_return = None
         # The first frame's window starts `pad` samples before `position`.
         self._next_frame = position // g.hop_length
         for stage in self.stages:
@@ -296,18 +328,24 @@ class StftProcessor(Processor):
         n_fft, hop = g.n_fft, g.hop_length
         k_n = 0 if x.shape[1] < n_fft else (x.shape[1] - n_fft) // hop + 1
         if k_n:
-            frames = frame_signal(x, n_fft, hop, self._analysis)
-            spectra = scipy.fft.rfft(frames, axis=-1, workers=FFT_WORKERS, overwrite_x=True)
-            if self.stages:
-                fb = FrameBlock(spectra, self._next_frame, 10.0 ** (-self.max_total_reduction_db / 20.0))
-                for stage in self.stages:
-                    stage.process_frames(fb)
-                spectra = fb.spectra
-            y = scipy.fft.irfft(spectra, n=n_fft, axis=-1, workers=FFT_WORKERS, overwrite_x=True)
             acc = np.zeros((g.channels, k_n * hop + n_fft - hop), np.float32)
             acc[:, : n_fft - hop] = self._ola_tail
-            overlap_add(y.astype(np.float32, copy=False), hop, self._synthesis, acc)
+            threads = stft_threads()
+            if len(self._stage_seconds) != len(self.stages):
+                self._stage_seconds = [0.0] * len(self.stages)
+            started = time.perf_counter()
+            if self._last_return is not None:
+                self._outside_seconds += started - self._last_return
+            # The pipeline pays off from about four sub-batches a block (render blocks); monitoring's
+            # short blocks stay on the calling thread.
+            if threads > 1 and self.stages and k_n >= 4 * pipeline_batch_frames(g.bins):
+                self._process_pipelined(x, k_n, acc)
+            else:
+                # pocketfft's threads only pay off on many frames; on the monitor's few-frame blocks
+                # starting them costs more than it saves (and has cost device xruns).
+                self._process_frames(x, 0, k_n, acc, threads if k_n >= 32 else 1)
             self._ola_tail = acc[:, k_n * hop :].copy()
+            self._last_return = time.perf_counter()
             self._out_queue = np.concatenate([self._out_queue, acc[:, : k_n * hop]], axis=1)
             self._in_tail = x[:, k_n * hop :].copy()
             self._next_frame += k_n
@@ -316,6 +354,101 @@ class StftProcessor(Processor):
         out = self._out_queue[:, :n]
         self._out_queue = self._out_queue[:, n:]
         return np.ascontiguousarray(out)
+
+    # -- the frame loop -------------------------------------------------------------------------
+    # A block's frames ``[a, b)`` go through: frame + rfft ("front"), the stages in order, irfft +
+    # overlap-add into ``acc`` ("back"). Cutting a block into sub-batches is the same as cutting the
+    # input into smaller blocks, which gives bit-identical output (block-size invariance), so the
+    # two-thread pipeline below changes when the work happens, never what it computes.
+
+    def _front(self, x: np.ndarray, a: int, b: int, fft_workers: int) -> FrameBlock:
+        g = self.geometry
+        hop, n_fft = g.hop_length, g.n_fft
+        frames = frame_signal(x[:, a * hop : (b - 1) * hop + n_fft], n_fft, hop, self._analysis)
+        spectra = scipy.fft.rfft(frames, axis=-1, workers=fft_workers, overwrite_x=True)
+        return FrameBlock(spectra, self._next_frame + a, 10.0 ** (-self.max_total_reduction_db / 20.0))
+
+    def _back(self, fb: FrameBlock, a: int, acc: np.ndarray, fft_workers: int) -> None:
+        g = self.geometry
+        y = scipy.fft.irfft(fb.spectra, n=g.n_fft, axis=-1, workers=fft_workers, overwrite_x=True)
+        overlap_add(y.astype(np.float32, copy=False), g.hop_length, self._synthesis, acc[:, a * g.hop_length :])
+
+    def _run_stages(self, fb: FrameBlock, lo: int, hi: int) -> None:
+        for i in range(lo, hi):
+            t0 = time.perf_counter()
+            self.stages[i].process_frames(fb)
+            self._stage_seconds[i] += time.perf_counter() - t0
+
+    def _process_frames(self, x: np.ndarray, a: int, b: int, acc: np.ndarray, fft_workers: int) -> None:
+        fb = self._front(x, a, b, fft_workers)
+        self._run_stages(fb, 0, len(self.stages))
+        self._back(fb, a, acc, fft_workers)
+
+    def _split_point(self) -> int:
+        """Stages ``[0, s)`` run on the worker thread with the forward FFTs, ``[s, n)`` on the caller's
+        with the inverse FFTs: the split that best balances the times measured so far. The caller's
+        thread also does whatever happens between two ``process`` calls (reading, the processors
+        before and after this one, writing), so that time counts on its side."""
+        n = len(self.stages)
+        costs = self._stage_seconds
+        total = sum(costs)
+        if total <= 0.0:
+            return (n + 1) // 2
+        outside = self._outside_seconds
+        best, best_cost, front = 0, float("inf"), 0.0
+        for s in range(n + 1):
+            cost = max(front, total - front + outside)
+            if cost < best_cost:
+                best, best_cost = s, cost
+            if s < n:
+                front += costs[s]
+        return best
+
+    def _process_pipelined(self, x: np.ndarray, k_n: int, acc: np.ndarray) -> None:
+        """Two threads: the worker runs frames + rfft + the first stages on sub-batch j+1 while the
+        caller runs the remaining stages + irfft + overlap-add on sub-batch j. Each stage still sees
+        every frame in order, on one thread at a time."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="roomtone-stft")
+        split = self._split_point()
+        n = len(self.stages)
+        step = pipeline_batch_frames(self.geometry.bins)
+
+        def front(a: int, b: int) -> FrameBlock:
+            fb = self._front(x, a, b, 1)
+            self._run_stages(fb, 0, split)
+            return fb
+
+        # One worker thread runs the submitted front halves in submission order.
+        futures: list[tuple[int, Future]] = [
+            (a, self._executor.submit(front, a, min(a + step, k_n))) for a in range(0, k_n, step)
+        ]
+        try:
+            for a, future in futures:
+                fb = future.result()
+                self._run_stages(fb, split, n)
+                self._back(fb, a, acc, 1)
+        except BaseException:
+            for _, future in futures:
+                future.cancel()
+            for _, future in futures:
+                if not future.cancelled():
+                    try:
+                        future.result()
+                    except BaseException:  # noqa: BLE001 - the first error is the one raised
+                        pass
+            raise
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_executor"] = None
+        return state
+
+    def close(self) -> None:
+        """Stop the pipeline's worker thread (it is also stopped when the processor is collected)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
     def describe(self) -> dict:
         g = self.geometry

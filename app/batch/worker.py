@@ -61,7 +61,7 @@ def set_progress_sink(sink: Callable[[dict], None] | None) -> None:
 
 def init_pool_worker(queue: Any, threads: int) -> None:
     """``ProcessPoolExecutor`` initializer: progress goes to ``queue``; numeric libraries use ``threads``."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "ROOMTONE_STFT_THREADS"):
         os.environ[var] = str(max(1, int(threads)))
     from dsp.jit import configure_cache
 
