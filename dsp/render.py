@@ -17,8 +17,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from dsp.allocator import tune_allocator
 from dsp.engine import AudioSpec, Processor
 from dsp.errors import Cancelled, ParameterError
+
+tune_allocator()  # per-block arrays come from the heap, not fresh pages (dsp/allocator.py)
 
 #: Samples per render block (5.5 s at 48 kHz): long enough for the STFT's two-thread pipeline
 #: (dsp.stft) to keep both threads busy, short enough for prompt progress and cancel.

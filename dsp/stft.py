@@ -361,16 +361,21 @@ class StftProcessor(Processor):
     # input into smaller blocks, which gives bit-identical output (block-size invariance), so the
     # two-thread pipeline below changes when the work happens, never what it computes.
 
-    def _front(self, x: np.ndarray, a: int, b: int, fft_workers: int) -> FrameBlock:
+    def _front(self, x: np.ndarray, a: int, b: int, fft_workers: int) -> FrameBlock | np.ndarray:
+        """Frames ``[a, b)`` of the block as a :class:`FrameBlock` (bare spectra when there is no
+        stage: the identity STFT skips the copies a FrameBlock makes)."""
         g = self.geometry
         hop, n_fft = g.hop_length, g.n_fft
         frames = frame_signal(x[:, a * hop : (b - 1) * hop + n_fft], n_fft, hop, self._analysis)
         spectra = scipy.fft.rfft(frames, axis=-1, workers=fft_workers, overwrite_x=True)
+        if not self.stages:
+            return spectra
         return FrameBlock(spectra, self._next_frame + a, 10.0 ** (-self.max_total_reduction_db / 20.0))
 
-    def _back(self, fb: FrameBlock, a: int, acc: np.ndarray, fft_workers: int) -> None:
+    def _back(self, fb: FrameBlock | np.ndarray, a: int, acc: np.ndarray, fft_workers: int) -> None:
         g = self.geometry
-        y = scipy.fft.irfft(fb.spectra, n=g.n_fft, axis=-1, workers=fft_workers, overwrite_x=True)
+        spectra = fb.spectra if isinstance(fb, FrameBlock) else fb
+        y = scipy.fft.irfft(spectra, n=g.n_fft, axis=-1, workers=fft_workers, overwrite_x=True)
         overlap_add(y.astype(np.float32, copy=False), g.hop_length, self._synthesis, acc[:, a * g.hop_length :])
 
     def _run_stages(self, fb: FrameBlock, lo: int, hi: int) -> None:
