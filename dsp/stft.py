@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +38,9 @@ from dsp.jit import realtime_kernel
 #: 0.68 s at 48 kHz). Smaller sub-batches spend more time on Python glue and lock hand-offs (both
 #: under the GIL) than they gain: 16-frame batches measured no faster than one thread.
 PIPELINE_BATCH_CELLS = 65536
+#: Fewest frames in a block for pocketfft to use more than one thread: on the monitor's few-frame
+#: blocks starting its threads costs more than it saves (and has cost device xruns).
+FFT_THREADS_MIN_FRAMES = 32
 
 
 def pipeline_batch_frames(bins: int) -> int:
@@ -258,10 +261,6 @@ class StftProcessor(Processor):
         self.max_total_reduction_db = float(max_total_reduction_db)
         self.geometry: StftGeometry | None = None
         self._executor: ThreadPoolExecutor | None = None
-        # Where the time goes (for the pipeline's split only; the output never depends on it).
-        self._stage_seconds = [0.0] * len(self.stages)
-        self._outside_seconds = 0.0
-        self._last_return: float | None = None
 
     # -- contract -------------------------------------------------------------------------
     @property
@@ -296,6 +295,8 @@ class StftProcessor(Processor):
         self._analysis, self._synthesis = stft_windows(n_fft, hop)
         for stage in self.stages:
             stage.prepare(self.geometry)
+        self._threads = stft_threads()
+        # Where a pipelined render's time goes (for the split only; the output never depends on it).
         self._stage_seconds = [0.0] * len(self.stages)
         self._outside_seconds = 0.0
         self.reset()
@@ -330,22 +331,17 @@ class StftProcessor(Processor):
         if k_n:
             acc = np.zeros((g.channels, k_n * hop + n_fft - hop), np.float32)
             acc[:, : n_fft - hop] = self._ola_tail
-            threads = stft_threads()
-            if len(self._stage_seconds) != len(self.stages):
-                self._stage_seconds = [0.0] * len(self.stages)
-            started = time.perf_counter()
-            if self._last_return is not None:
-                self._outside_seconds += started - self._last_return
             # The pipeline pays off from about four sub-batches a block (render blocks); monitoring's
-            # short blocks stay on the calling thread.
-            if threads > 1 and self.stages and k_n >= 4 * pipeline_batch_frames(g.bins):
+            # short blocks stay on the calling thread, with no bookkeeping.
+            if self._threads > 1 and self.stages and k_n >= 4 * pipeline_batch_frames(g.bins):
+                if self._last_return is not None:
+                    self._outside_seconds += time.perf_counter() - self._last_return
                 self._process_pipelined(x, k_n, acc)
+                self._last_return = time.perf_counter()
             else:
-                # pocketfft's threads only pay off on many frames; on the monitor's few-frame blocks
-                # starting them costs more than it saves (and has cost device xruns).
-                self._process_frames(x, 0, k_n, acc, threads if k_n >= 32 else 1)
+                self._process_frames(x, k_n, acc, self._threads if k_n >= FFT_THREADS_MIN_FRAMES else 1)
+                self._last_return = None
             self._ola_tail = acc[:, k_n * hop :].copy()
-            self._last_return = time.perf_counter()
             self._out_queue = np.concatenate([self._out_queue, acc[:, : k_n * hop]], axis=1)
             self._in_tail = x[:, k_n * hop :].copy()
             self._next_frame += k_n
@@ -361,33 +357,38 @@ class StftProcessor(Processor):
     # input into smaller blocks, which gives bit-identical output (block-size invariance), so the
     # two-thread pipeline below changes when the work happens, never what it computes.
 
-    def _front(self, x: np.ndarray, a: int, b: int, fft_workers: int) -> FrameBlock | np.ndarray:
-        """Frames ``[a, b)`` of the block as a :class:`FrameBlock` (bare spectra when there is no
-        stage: the identity STFT skips the copies a FrameBlock makes)."""
+    def _spectra(self, x: np.ndarray, a: int, b: int, fft_workers: int) -> np.ndarray:
+        """Spectra of the block's frames ``[a, b)``."""
         g = self.geometry
         hop, n_fft = g.hop_length, g.n_fft
         frames = frame_signal(x[:, a * hop : (b - 1) * hop + n_fft], n_fft, hop, self._analysis)
-        spectra = scipy.fft.rfft(frames, axis=-1, workers=fft_workers, overwrite_x=True)
-        if not self.stages:
-            return spectra
+        return scipy.fft.rfft(frames, axis=-1, workers=fft_workers, overwrite_x=True)
+
+    def _frame_block(self, spectra: np.ndarray, a: int) -> FrameBlock:
         return FrameBlock(spectra, self._next_frame + a, 10.0 ** (-self.max_total_reduction_db / 20.0))
 
-    def _back(self, fb: FrameBlock | np.ndarray, a: int, acc: np.ndarray, fft_workers: int) -> None:
+    def _overlap_add(self, spectra: np.ndarray, a: int, acc: np.ndarray, fft_workers: int) -> None:
+        """Inverse transform of frames starting at the block's frame ``a``, added into ``acc``."""
         g = self.geometry
-        spectra = fb.spectra if isinstance(fb, FrameBlock) else fb
         y = scipy.fft.irfft(spectra, n=g.n_fft, axis=-1, workers=fft_workers, overwrite_x=True)
         overlap_add(y.astype(np.float32, copy=False), g.hop_length, self._synthesis, acc[:, a * g.hop_length :])
 
-    def _run_stages(self, fb: FrameBlock, lo: int, hi: int) -> None:
+    def _process_frames(self, x: np.ndarray, k_n: int, acc: np.ndarray, fft_workers: int) -> None:
+        """The whole block on the calling thread (the identity STFT makes no FrameBlock copies)."""
+        spectra = self._spectra(x, 0, k_n, fft_workers)
+        if self.stages:
+            fb = self._frame_block(spectra, 0)
+            for stage in self.stages:
+                stage.process_frames(fb)
+            spectra = fb.spectra
+        self._overlap_add(spectra, 0, acc, fft_workers)
+
+    def _run_timed(self, fb: FrameBlock, lo: int, hi: int) -> None:
+        """Stages ``[lo, hi)`` on ``fb``, their times added up for :meth:`_split_point`."""
         for i in range(lo, hi):
             t0 = time.perf_counter()
             self.stages[i].process_frames(fb)
             self._stage_seconds[i] += time.perf_counter() - t0
-
-    def _process_frames(self, x: np.ndarray, a: int, b: int, acc: np.ndarray, fft_workers: int) -> None:
-        fb = self._front(x, a, b, fft_workers)
-        self._run_stages(fb, 0, len(self.stages))
-        self._back(fb, a, acc, fft_workers)
 
     def _split_point(self) -> int:
         """Stages ``[0, s)`` run on the worker thread with the forward FFTs, ``[s, n)`` on the caller's
@@ -420,8 +421,8 @@ class StftProcessor(Processor):
         step = pipeline_batch_frames(self.geometry.bins)
 
         def front(a: int, b: int) -> FrameBlock:
-            fb = self._front(x, a, b, 1)
-            self._run_stages(fb, 0, split)
+            fb = self._frame_block(self._spectra(x, a, b, 1), a)
+            self._run_timed(fb, 0, split)
             return fb
 
         # One worker thread runs the submitted front halves in submission order.
@@ -431,17 +432,13 @@ class StftProcessor(Processor):
         try:
             for a, future in futures:
                 fb = future.result()
-                self._run_stages(fb, split, n)
-                self._back(fb, a, acc, 1)
+                self._run_timed(fb, split, n)
+                self._overlap_add(fb.spectra, a, acc, 1)
         except BaseException:
+            # the first error is the one raised: drop the queued halves, let a running one finish
             for _, future in futures:
                 future.cancel()
-            for _, future in futures:
-                if not future.cancelled():
-                    try:
-                        future.result()
-                    except BaseException:  # noqa: BLE001 - the first error is the one raised
-                        pass
+            wait([future for _, future in futures])
             raise
 
     def __getstate__(self) -> dict:

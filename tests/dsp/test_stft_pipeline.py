@@ -35,19 +35,9 @@ def podcast_chain(x):
     return lambda: build_chain(settings, ctx)
 
 
-def stft_of(processor):
-    """The StftProcessor inside a built chain."""
-    seen = [processor]
-    while seen:
-        p = seen.pop()
-        if isinstance(p, StftProcessor):
-            return p
-        for v in vars(p).values():
-            if isinstance(v, list):
-                seen.extend(q for q in v if hasattr(q, "__dict__"))
-            elif hasattr(v, "process") and hasattr(v, "__dict__"):
-                seen.append(v)
-    raise AssertionError("no StftProcessor in the chain")
+def stft_of(chain):
+    """The StftProcessor inside a built chain (DryWet around a Chain)."""
+    return next(p for p in chain.wet.processors if isinstance(p, StftProcessor))
 
 
 class Recorder(SpectralStage):
