@@ -210,7 +210,8 @@ def used_model_versions(settings: ChainSettings, profile: Any) -> dict:
     allv = model_versions()
     keep = {
         k: v for k, v in allv.items()
-        if (uses_dfn and "deepfilter" in k) or (uses_vad and ("vad" in k or "silero" in k)) or k == "onnxruntime"
+        if (uses_dfn and ("deepfilter" in k or k == "onnx")) or (uses_vad and ("vad" in k or "silero" in k))
+        or k == "onnxruntime"
     }
     return keep or allv
 

