@@ -346,7 +346,6 @@ class OnnxDeepFilterState:
     """
 
     frame_length = CHUNK_FRAMES * FRAME_LENGTH
-    backend = "onnx"
 
     def __init__(self, atten_lim_db: float = NO_LIMIT_DB) -> None:
         self._m = load_model()
