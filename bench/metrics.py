@@ -255,7 +255,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """Half-open runs ``[t0, t1)`` of True."""
     m = np.concatenate([[False], np.asarray(mask, bool), [False]])
     d = np.diff(m.astype(np.int8))
-    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()))
+    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
 
 
 def _span_s(t0: int, t1: int, n_fft: int, hop: int, sr: int) -> float:

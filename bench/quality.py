@@ -26,7 +26,7 @@ import sys
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -79,7 +79,7 @@ def list_cases(*, quick: bool = False, pairs: int | None = None) -> list[tuple[s
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def _manifest() -> dict[str, dict]:
     return {r["file"]: r for r in csv.DictReader((DATA / "manifest.csv").open(encoding="utf-8"))}
 
@@ -427,7 +427,7 @@ def hole_png(file: str, quick: bool, systems: list[str], path: Path, use_cache: 
     extent = (0, p_in.shape[0] * hop / sr, 0, sr / 2000)
     vmax = float(np.percentile(10 * np.log10(p_in + 1e-12), 99.5))
     vmin = vmax - 80.0
-    for ax, (title, y) in zip(axes[:, 0], panels):
+    for ax, (title, y) in zip(axes[:, 0], panels, strict=True):
         if y is False:
             ax.set_title(title, loc="left", fontsize=9)
             continue
@@ -456,8 +456,8 @@ def hole_png(file: str, quick: bool, systems: list[str], path: Path, use_cache: 
 def roomtone_hole_png(file: str, quick: bool, path: Path, use_cache: bool = True) -> str:
     """The hole map from Roomtone's own detector (dsp.holes) drawn by app/spectrogram_png.py."""
     try:
-        from dsp import holes  # noqa: F401
         import app.spectrogram_png as spng
+        from dsp import holes  # noqa: F401
     except ImportError as exc:
         return f"TODO: Roomtone's own hole-map PNG needs dsp.holes.detect_holes and app/spectrogram_png.py ({exc})"
     from bench.systems import learn_profile, roomtone_settings

@@ -37,10 +37,10 @@ def test_allocator_is_tuned_on_glibc():
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")
 def test_render_does_not_fault_its_block_arrays_in_again(tmp_path):
-    from tests.conftest import REPO
-
     import numpy as np
     import soundfile as sf
+
+    from tests.conftest import REPO
 
     x = (0.05 * np.random.default_rng(0).standard_normal(48000 * 60)).astype(np.float32)
     sf.write(tmp_path / "src.wav", x, 48000, subtype="PCM_16")  # written here, not in the child
