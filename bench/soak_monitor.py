@@ -1,8 +1,9 @@
 """Soak test of headphone monitoring (issue 6): minutes of playback with settings changed every second.
 
-Runs the ``podcast`` chain on the dev podcast file, looping, through the monitor on a real,
-real-time-paced device (JACK's dummy driver, started and stopped here), changes a slider-like
-setting every second (and the listen mode every 5 s), and reports underruns (target 0), host
+Runs a preset's chain (``--preset``, default ``podcast``) on the dev podcast file, looping, through
+the monitor on a real, real-time-paced device (JACK's dummy driver, started and stopped here),
+changes a slider-like setting every second (``--vary``; default the first pass's cap, stepped
+through 50/75/100/85 % of its preset value) and the listen mode every 5 s, and reports underruns (target 0), host
 xruns, feeder CPU per block (target < 25 % of the block's duration) and latency. With
 ``--gui`` (and PySide6 available) the changes come from a QSlider driven by a QTimer and a 30 Hz
 timer polls position and meters, as the workstation window does.
@@ -52,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gui", action="store_true", help="drive changes from a Qt slider (offscreen)")
     ap.add_argument("--source", default=str(REPO.parent / "shared" / "data" / "podcast" / "podcast_dev_2min_noisy.flac"))
     ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("--preset", default="podcast", help="factory preset whose chain is monitored")
+    ap.add_argument("--vary", help="setting changed every second (default: the first pass's max_reduction_db)")
+    ap.add_argument("--every", type=float, default=1.0, help="seconds between setting changes (default 1)")
     args = ap.parse_args(argv)
     if shutil.which("jackd") is None:
         raise SystemExit("jackd is not installed (apt-get install jackd2)")
@@ -88,9 +92,15 @@ def soak(args: argparse.Namespace, realtime: bool) -> dict:
     from dsp.io import AudioReader
 
     reader = AudioReader(args.source)
-    settings = load_preset("podcast")
+    settings = load_preset(args.preset)
     _, context = prepare_processor(reader, settings)
-    values = [3.0, 4.5, 6.0, 5.0]
+    vary = args.vary
+    if vary is None:
+        first = next(st for st in settings.stages if hasattr(st.settings, "max_reduction_db") and not st.bypass)
+        vary = f"{first.kind}.max_reduction_db"
+    kind, field = vary.split(".", 1)
+    base = float(getattr(next(st for st in settings.stages if st.kind == kind).settings, field))
+    values = [round(base * f, 2) for f in (0.5, 0.75, 1.0, 0.85)]
     modes = ["processed", "original", "processed", "removed"]
     monitor = Monitor(output=OutputSettings(block_size=args.block))
     monitor.set_source(reader, lambda: build_chain(settings, context))
@@ -106,7 +116,7 @@ def soak(args: argparse.Namespace, realtime: bool) -> dict:
 
     def change(i: int) -> None:
         nonlocal changes
-        s = settings.with_overrides([f"gate.max_reduction_db={values[i % len(values)]}"])
+        s = settings.with_overrides([f"{vary}={values[i % len(values)]}"])
         t = time.perf_counter()
         monitor.set_chain(lambda s=s: build_chain(s, context))
         build_s.append(time.perf_counter() - t)
@@ -141,7 +151,7 @@ def soak(args: argparse.Namespace, realtime: bool) -> dict:
         slider.valueChanged.connect(lambda v: change(v + changes))
         tick = QTimer()
         tick.timeout.connect(lambda: slider.setValue((slider.value() + 1) % len(values)))
-        tick.start(1000)
+        tick.start(int(args.every * 1000))
         view = QTimer()
 
         def on_view() -> None:
@@ -154,19 +164,21 @@ def soak(args: argparse.Namespace, realtime: bool) -> dict:
         app.exec()
     else:
         i = 0
-        next_change = t0 + 1.0
+        next_change = t0 + args.every
         while time.monotonic() - t0 < duration:
             time.sleep(1 / 30)
             poll()
             if time.monotonic() >= next_change:
                 change(i)
                 i += 1
-                next_change += 1.0
+                next_change += args.every
     elapsed = time.monotonic() - t0
     st = monitor.stats()
     monitor.shutdown()
     expected = elapsed * 48000 / args.block
     return {
+        "preset": args.preset,
+        "varied": f"{vary} in {values}, every {args.every:g} s",
         "minutes": round(elapsed / 60.0, 2),
         "gui": bool(args.gui),
         "jack_realtime": realtime,

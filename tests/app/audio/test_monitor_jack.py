@@ -29,12 +29,13 @@ class HostXrun(Exception):
     """The JACK server itself missed a period (the machine was overloaded)."""
 
 
-def clean_run(attempts: int = 3):
+def clean_run(attempts: int = 5):
     """Retry a test whose run saw host xruns; ring underruns (the monitor's fault) fail at once.
 
     On this shared 2-core machine a trivial native JACK client with no feeder at all sees a
     few host xruns per 30 s under load (measured): they are not the monitor's, and they corrupt
-    the capture, so such a run proves nothing either way.
+    the capture, so such a run proves nothing either way. Five attempts: a fresh-clone CI run on
+    2026-12-03 saw host xruns in three attempts in a row ([1, 4, 1]) and passed when rerun.
     """
 
     def wrap(fn):
