@@ -9,6 +9,8 @@ What it checks, each step printing PASS/FAIL (exit 0 only when all pass):
    (``.venv/bin/roomtone clean`` with identical options, float32 WAV: identical bytes, or
    identical audio and headers apart from the write timestamp libsndfile puts in the ``PEAK``
    chunk); the render records agree on chain, settings and software versions. Numba's cache lands in the user cache folder (not in the app).
+   The same with ``podcast-ml``: its render record says DeepFilterNet3 ran on onnxruntime (the
+   ``onnx`` package was frozen in; without it the C runtime would run, 3x slower).
 4. The frozen CLI's prosody analysis (parselmouth + silero-vad through onnxruntime) equals the
    unfrozen one's JSON; ``roomtone batch`` runs two worker processes (frozen multiprocessing).
 5. The frozen GUI: ``roomtone-gui --self-test`` starts offscreen, opens the demo, renders it,
@@ -252,6 +254,40 @@ class Smoke:
         )
         self._compare_records(
             Path(str(out_frozen) + ".roomtone.json"), Path(str(out_venv) + ".roomtone.json")
+        )
+
+    def ml_clean(self, source: Path, venv_cli: Path) -> None:
+        """podcast-ml in the frozen app: DeepFilterNet3 runs on its onnx backend, same output as the venv."""
+        opts = ["--preset", "podcast-ml", "--auto-profile", "--format", "float32", "-q"]
+        out_frozen, out_venv = self.work / "frozen_ml.wav", self.work / "venv_ml.wav"
+        proc, secs = self.frozen("roomtone", ["clean", str(source), "-o", str(out_frozen), *opts])
+        self.timings["cli clean podcast-ml"] = secs
+        if not self.check(
+            "frozen CLI clean, podcast-ml",
+            proc.returncode == 0 and out_frozen.is_file(),
+            f"{secs:.1f} s" + ("" if proc.returncode == 0 else f"; rc {proc.returncode}: {proc.stderr[-800:]}"),
+        ):
+            return
+        record = json.loads(Path(str(out_frozen) + ".roomtone.json").read_text())
+        stage = record["chain"]["wet"]["processors"][0]
+        self.check(
+            "frozen podcast-ml runs DeepFilterNet3 on onnxruntime (onnx frozen in)",
+            stage.get("runs_on") == "onnx",
+            f"runs_on={stage.get('runs_on')!r}, onnx {record['versions']['models'].get('onnx')}",
+        )
+        venv_env = dict(os.environ)
+        venv_env.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
+        ref = subprocess.run(
+            [str(venv_cli), "clean", str(source), "-o", str(out_venv), *opts],
+            cwd=self.work, env=venv_env, capture_output=True, text=True, timeout=600,
+        )
+        if not self.check("unfrozen CLI clean, podcast-ml (reference)", ref.returncode == 0, ref.stderr[-500:]):
+            return
+        same, why = same_audio_file(out_frozen, out_venv)
+        self.check(
+            "frozen podcast-ml output == unfrozen, bit for bit",
+            same,
+            why if same else why + "; " + self._diff(out_frozen, out_venv),
         )
 
     def _diff(self, x: Path, y: Path) -> str:
@@ -546,6 +582,7 @@ def main(argv: list[str] | None = None) -> int:
         smoke.layout()
         smoke.startup()
         smoke.clean_bit_exact(source, args.venv_cli)
+        smoke.ml_clean(source, args.venv_cli)
         if PROSODY_CLIP.is_file():
             smoke.prosody(PROSODY_CLIP, args.venv_cli)
         else:

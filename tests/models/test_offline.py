@@ -111,3 +111,45 @@ def test_models_run_with_sockets_blocked_in_process(monkeypatch, tmp_path):
         exec("import json, numpy as np\nnet, dns = -1, 'blocked'\nfrom models.versions" + code, ns)  # noqa: S102 - our own probe
     _check(json.loads(buf.getvalue().strip().splitlines()[-1]))
     assert np.isfinite(ns["y"]).all()
+
+
+#: Environment variables onnxruntime's telemetry reads as "running in CI" (then it stays silent
+#: whatever we do): removed so that the test below can fail.
+_CI_VARS = ("CI", "TF_BUILD", "GITHUB_ACTIONS", "ORT_DISABLE_TELEMETRY", "ORT_TELEMETRY_DISABLED", "ORT_RUNNING_UNIT_TESTS")
+
+TELEMETRY_PROBE = r"""
+import sys
+import numpy as np
+if sys.argv[1] == "roomtone":
+    from models.vad import detect_speech
+    from models import deepfilter_onnx
+    detect_speech(np.zeros(16000, np.float32), 16000)
+    deepfilter_onnx.OnnxDeepFilterState().process(np.zeros(7680, np.float32))
+else:  # onnxruntime on its own, as a control
+    import onnxruntime, onnx
+    from onnx import TensorProto, helper
+    g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    onnxruntime.InferenceSession(helper.make_model(g).SerializeToString()).run(None, {"x": np.ones(1, np.float32)})
+import time; time.sleep(1.0)  # give a telemetry thread time to start
+"""
+
+
+def test_onnxruntime_telemetry_is_off(tmp_path):
+    """onnxruntime >= 1.29 writes a device id and uploads usage events unless told not to; every
+    Roomtone model path turns that off (``models/__init__.py``)."""
+    pytest.importorskip("onnx")
+    env = {k: v for k, v in os.environ.items() if k not in _CI_VARS}
+    env.update(PYTHONPATH=str(REPO), NUMBA_CACHE_DIR=os.environ.get("NUMBA_CACHE_DIR", str(tmp_path / "nb")))
+    homes = {}
+    for who in ("roomtone", "control"):
+        home = tmp_path / who
+        home.mkdir()
+        r = subprocess.run([sys.executable, "-c", TELEMETRY_PROBE, who], capture_output=True, text=True,
+                           cwd=REPO, env={**env, "HOME": str(home)}, timeout=300)
+        assert r.returncode == 0, r.stderr[-3000:]
+        homes[who] = sorted(str(p.relative_to(home)) for p in home.rglob("*") if "Microsoft" in str(p))
+    assert homes["roomtone"] == [], homes["roomtone"]
+    if not homes["control"]:
+        pytest.skip("this onnxruntime has no usage telemetry: the control wrote no device id")
