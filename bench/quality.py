@@ -37,6 +37,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".cache" / "numba"))
 
+import models  # noqa: E402,F401 - turns onnxruntime's usage telemetry off before DNSMOS loads onnxruntime
 from bench import metrics  # noqa: E402
 from bench.systems import REFILL_OFF, Case, all_systems  # noqa: E402
 
