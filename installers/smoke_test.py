@@ -232,26 +232,12 @@ class Smoke:
             f"{secs2:.1f} s; {why}",
         )
 
-        venv_env = dict(os.environ)
-        venv_env.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
         start = time.perf_counter()
-        ref = subprocess.run(
-            [str(venv_cli), "clean", str(source), "-o", str(out_venv), *CLEAN_OPTIONS, "-q"],
-            cwd=self.work,
-            env=venv_env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        ref = self._unfrozen_clean(venv_cli, source, out_venv, [*CLEAN_OPTIONS, "-q"])
         self.timings["unfrozen cli clean"] = time.perf_counter() - start
         if not self.check("unfrozen CLI clean (reference)", ref.returncode == 0, ref.stderr[-500:]):
             return
-        same, why = same_audio_file(out_frozen, out_venv)
-        self.check(
-            "frozen output == unfrozen output, bit for bit",
-            same,
-            why if same else why + "; " + self._diff(out_frozen, out_venv),
-        )
+        self._check_same("frozen output == unfrozen output, bit for bit", out_frozen, out_venv)
         self._compare_records(
             Path(str(out_frozen) + ".roomtone.json"), Path(str(out_venv) + ".roomtone.json")
         )
@@ -275,20 +261,21 @@ class Smoke:
             stage.get("runs_on") == "onnx",
             f"runs_on={stage.get('runs_on')!r}, onnx {record['versions']['models'].get('onnx')}",
         )
-        venv_env = dict(os.environ)
-        venv_env.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
-        ref = subprocess.run(
-            [str(venv_cli), "clean", str(source), "-o", str(out_venv), *opts],
-            cwd=self.work, env=venv_env, capture_output=True, text=True, timeout=600,
-        )
+        ref = self._unfrozen_clean(venv_cli, source, out_venv, opts)
         if not self.check("unfrozen CLI clean, podcast-ml (reference)", ref.returncode == 0, ref.stderr[-500:]):
             return
-        same, why = same_audio_file(out_frozen, out_venv)
-        self.check(
-            "frozen podcast-ml output == unfrozen, bit for bit",
-            same,
-            why if same else why + "; " + self._diff(out_frozen, out_venv),
-        )
+        self._check_same("frozen podcast-ml output == unfrozen, bit for bit", out_frozen, out_venv)
+
+    def _unfrozen_clean(self, venv_cli: Path, source: Path, out: Path, opts: list[str]) -> subprocess.CompletedProcess:
+        """The venv's ``roomtone clean`` with the same options: the reference output."""
+        env = dict(os.environ)
+        env.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
+        return subprocess.run([str(venv_cli), "clean", str(source), "-o", str(out), *opts],
+                              cwd=self.work, env=env, capture_output=True, text=True, timeout=600)
+
+    def _check_same(self, name: str, frozen: Path, venv: Path) -> None:
+        same, why = same_audio_file(frozen, venv)
+        self.check(name, same, why if same else why + "; " + self._diff(frozen, venv))
 
     def _diff(self, x: Path, y: Path) -> str:
         try:
