@@ -10,7 +10,7 @@ What it checks, each step printing PASS/FAIL (exit 0 only when all pass):
    identical audio and headers apart from the write timestamp libsndfile puts in the ``PEAK``
    chunk); the render records agree on chain, settings and software versions. Numba's cache lands in the user cache folder (not in the app).
    The same with ``podcast-ml``: its render record says DeepFilterNet3 ran on onnxruntime (the
-   ``onnx`` package was frozen in; without it the C runtime would run, 3x slower).
+   ``onnx`` package was frozen in; without it the C runtime would run, 3.4x slower).
 4. The frozen CLI's prosody analysis (parselmouth + silero-vad through onnxruntime) equals the
    unfrozen one's JSON; ``roomtone batch`` runs two worker processes (frozen multiprocessing).
 5. The frozen GUI: ``roomtone-gui --self-test`` starts offscreen, opens the demo, renders it,

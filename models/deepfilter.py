@@ -20,7 +20,7 @@ with ``g = 10**(-lim/20)``); 100 dB or more means no cap.
 The model file is checked against ``assets/models.sha256`` before the runtime loads it.
 
 This is the ``libdf`` backend of the ``deepfilter`` stage: the fallback where onnx is not
-installed, and the reference :mod:`models.deepfilter_onnx` (the default, about 4x faster) is
+installed, and the reference :mod:`models.deepfilter_onnx` (the default, 3.4x as fast) is
 tested against.
 """
 

