@@ -97,6 +97,20 @@ def resolve_backend(backend: str = "auto") -> str:
     raise ModelUnavailable("; ".join(why))
 
 
+def preload(backend: str = "auto") -> str | None:
+    """Load the model now (once per process) so that the first chain built later does not wait.
+
+    The onnx backend's first load edits and compiles the graphs (about 1.1 s); the workstation
+    calls this on a background thread at start-up, so switching to a chain with this stage while
+    monitoring does not stall the audio feeder. Returns the backend that will run, or ``None``
+    where the model cannot run here (building such a chain then says why).
+    """
+    try:
+        return resolve_backend(backend)
+    except ModelUnavailable:
+        return None
+
+
 def _new_state(backend: str, atten_lim_db: float):
     return dfo.OnnxDeepFilterState(atten_lim_db) if backend == "onnx" else dfn.DeepFilterState(atten_lim_db)
 

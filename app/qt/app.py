@@ -49,6 +49,7 @@ def run(argv: list[str] | None = None) -> int:
 
     window = MainWindow(autosave=Autosave(), monitor=make_monitor())
     window.show()
+    _preload_models()
     recovered = window.offer_recovery()
     if not recovered:
         if args.demo:
@@ -61,6 +62,22 @@ def run(argv: list[str] | None = None) -> int:
         return int(app.exec())
     finally:
         sys.excepthook = sys.__excepthook__
+
+
+def _preload_models() -> None:
+    """Load DeepFilterNet3 on a background thread (about 1.1 s, once): the first chain with the
+    ``deepfilter`` stage, possibly built by the monitor's feeder while playing, then starts at once."""
+    import threading
+
+    def work() -> None:
+        try:
+            from models.ml_denoise import preload
+
+            preload()
+        except Exception:  # noqa: BLE001 - models not installed: nothing to preload
+            pass
+
+    threading.Thread(target=work, name="roomtone-model-preload", daemon=True).start()
 
 
 def _set_icon(app) -> None:

@@ -216,3 +216,12 @@ def test_render_record_names_the_backend_that_ran(tmp_path):
     stage = meta["chain"]["wet"]["processors"][0]
     assert stage["type"] == "DeepFilterNet3" and stage["backend"] == "auto" and stage["runs_on"] == "onnx"
     assert stage["model"]["sha256"] and meta["versions"]["models"]["onnx"]  # graphs edited by this onnx
+
+
+def test_preload_loads_once_and_never_raises(monkeypatch):
+    monkeypatch.setattr(dfo, "availability", lambda: (False, "onnx is not installed"))
+    monkeypatch.setattr(dfn, "availability", lambda: (False, "no libdeepfilter"))
+    assert ml_denoise.preload() is None  # unavailable: says nothing, the chain build will
+    monkeypatch.undo()
+    if OK_ONNX:
+        assert ml_denoise.preload() == "onnx" and dfo._MODEL is not None

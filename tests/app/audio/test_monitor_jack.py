@@ -308,3 +308,28 @@ def test_missing_device_gives_a_clear_error_and_the_monitor_stays_off(jack_serve
     assert m.state is MonitorState.PLAYING and m.position_s > 0.05
     m.shutdown()
     assert ListenMode("removed") is ListenMode.REMOVED
+
+
+@clean_run()
+def test_switching_to_the_ml_chain_while_playing_does_not_drop_out(jack_server, demo, full_chain, monkeypatch):
+    """The first chain with DeepFilterNet3 is built by the feeder thread; with the model preloaded
+    (as the workstation does at start-up) that takes milliseconds, not the model's ~1.1 s load."""
+    from app.pipeline import prepare_processor
+    from dsp.chain import build_chain, load_preset
+    from models import deepfilter_onnx as dfo
+    from models import ml_denoise
+
+    if ml_denoise.preload() is None:
+        pytest.skip("DeepFilterNet3 cannot run here")
+    factory, _ = full_chain
+    settings = load_preset("podcast-ml")
+    _, context = prepare_processor(demo, load_preset("podcast"))  # room tone; builds no ML stage
+    monkeypatch.setattr(dfo, "_MODEL", None)  # as in a fresh process ...
+    assert ml_denoise.preload() is not None  # ... where the start-up preload has run
+    rig = Rig(jack_server, demo, factory, 6.0)
+    rig.monitor.play(from_s=1.0)
+    rig.wait_position(2.0)
+    rig.monitor.set_chain(lambda: build_chain(settings, context))
+    rig.wait_position(5.0)
+    _, stats = rig.finish()  # asserts no ring underrun
+    assert stats.upgrades >= 1  # the exact (fully prerolled) ML voice took over
