@@ -127,7 +127,15 @@ class DeepFilterState:
         Attenuation cap in dB (``>= 100``: none).
     """
 
+    #: Samples :meth:`process` takes at a time (the same attribute as the onnx backend's state).
+    frame_length = FRAME_LENGTH
+
     def __init__(self, atten_lim_db: float = NO_LIMIT_DB) -> None:
+        self._handle = None
+        self._open()
+        self.set_atten_lim(atten_lim_db)
+
+    def _open(self) -> None:
         rt = load_runtime()
         self._lib = rt.lib
         handle = rt.lib.df_create(str(rt.model_path).encode(), ctypes.c_float(NO_LIMIT_DB), None)
@@ -139,7 +147,13 @@ class DeepFilterState:
             self.close()
             raise ModelUnavailable(f"{_WHAT}: the runtime reports {frame}-sample frames, expected {FRAME_LENGTH}")
         self.frames_processed = 0
-        self.set_atten_lim(atten_lim_db)
+
+    def reset(self) -> None:
+        """Back to a fresh stream: libDF has no reset, so the native state is created anew (~0.5 s)."""
+        self._check()
+        self.close()
+        self._open()
+        self.set_atten_lim(self.atten_lim_db)
 
     def set_atten_lim(self, atten_lim_db: float) -> None:
         """Cap the attenuation at ``atten_lim_db`` dB (``>= 100``: no cap)."""
@@ -195,7 +209,7 @@ class DeepFilterState:
             pass
 
 
-def enhance(x48: np.ndarray, *, atten_lim_db: float = NO_LIMIT_DB) -> np.ndarray:
+def enhance(x48: np.ndarray, *, atten_lim_db: float = NO_LIMIT_DB, state_cls: type | None = None) -> np.ndarray:
     """Offline helper: DeepFilterNet3 over a whole mono 48 kHz signal, delay compensated.
 
     Parameters
@@ -204,6 +218,9 @@ def enhance(x48: np.ndarray, *, atten_lim_db: float = NO_LIMIT_DB) -> np.ndarray
         Mono audio at 48 kHz.
     atten_lim_db : float
         Attenuation cap, dB (``>= 100``: full strength).
+    state_cls : type, optional
+        The stream state to run (default :class:`DeepFilterState`, libDF; or
+        :class:`models.deepfilter_onnx.OnnxDeepFilterState`).
 
     Returns
     -------
@@ -213,10 +230,12 @@ def enhance(x48: np.ndarray, *, atten_lim_db: float = NO_LIMIT_DB) -> np.ndarray
     """
     x = np.asarray(x48, np.float32).reshape(-1)
     n = x.size
-    total = -(-(n + ALGORITHMIC_DELAY) // FRAME_LENGTH) * FRAME_LENGTH
+    state_cls = state_cls or DeepFilterState
+    unit = state_cls.frame_length
+    total = -(-(n + ALGORITHMIC_DELAY) // unit) * unit
     buf = np.zeros(total, np.float32)
     buf[:n] = x
-    state = DeepFilterState(atten_lim_db)
+    state = state_cls(atten_lim_db)
     try:
         out = state.process(buf)
     finally:

@@ -199,10 +199,11 @@ class Model:
     nb_df: int
     df_order: int
     alpha: np.float32
-    erb_widths: np.ndarray
+    erb_widths: np.ndarray  # bins per ERB band (int)
+    erb_starts: np.ndarray  # first bin of each band
+    erb_widths_f32: np.ndarray  # bins per band as float32 (divides the band powers)
     window: np.ndarray
     wnorm: np.float32
-    threads: int
 
 
 def erb_widths(sample_rate: int, fft_size: int, nb_bands: int, min_nb_freqs: int) -> np.ndarray:
@@ -246,8 +247,11 @@ _MODEL: Model | None = None
 _LOCK = threading.Lock()
 
 
-def load_model(threads: int = 1) -> Model:
+def load_model() -> Model:
     """Load (once per process) the verified model tar, edit its graphs, open the sessions.
+
+    One intra-op thread: renders of several files run in parallel processes, and a render's STFT
+    stages already use the second core (``dsp.stft``).
 
     Raises
     ------
@@ -279,7 +283,7 @@ def load_model(threads: int = 1) -> Model:
         if cfg["train"].get("model") != "deepfilternet3" or int(df["sr"]) != SAMPLE_RATE or int(df["hop_size"]) != FRAME_LENGTH:
             raise ModelUnavailable(f"{_WHAT}: {path.name} is not the 48 kHz DeepFilterNet3 this module expects")
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = int(threads)
+        opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3
         graphs = {}
@@ -295,6 +299,7 @@ def load_model(threads: int = 1) -> Model:
         fft_size, hop = int(df["fft_size"]), int(df["hop_size"])
         i = np.arange(fft_size)
         window = np.sin(0.5 * np.pi * np.sin(0.5 * np.pi * (i + 0.5) / (fft_size // 2)) ** 2).astype(np.float32)
+        widths = erb_widths(SAMPLE_RATE, fft_size, int(df["nb_erb"]), int(df["min_nb_erb_freqs"]))
         _MODEL = Model(
             graphs=graphs,
             fft_size=fft_size,
@@ -303,10 +308,11 @@ def load_model(threads: int = 1) -> Model:
             nb_df=int(df["nb_df"]),
             df_order=int(df["df_order"]),
             alpha=norm_alpha(SAMPLE_RATE, hop, float(df["norm_tau"])),
-            erb_widths=erb_widths(SAMPLE_RATE, fft_size, int(df["nb_erb"]), int(df["min_nb_erb_freqs"])),
+            erb_widths=widths,
+            erb_starts=np.concatenate([[0], np.cumsum(widths)[:-1]]),
+            erb_widths_f32=widths.astype(np.float32),
             window=window,
             wnorm=np.float32(1.0 / float(np.sum(window * window)) * hop / fft_size),
-            threads=int(threads),
         )
         return _MODEL
 
@@ -404,8 +410,7 @@ class OnnxDeepFilterState:
         spec = np.fft.rfft(frames * m.window, axis=1).astype(np.complex64, copy=False) * m.wnorm
         # 2. features
         power = spec.real * spec.real + spec.imag * spec.imag
-        starts = np.concatenate([[0], np.cumsum(m.erb_widths)[:-1]])
-        bands = np.add.reduceat(power, starts, axis=1) / m.erb_widths.astype(np.float32)
+        bands = np.add.reduceat(power, m.erb_starts, axis=1) / m.erb_widths_f32
         erb_db = np.log10(bands + np.float32(1e-10)) * np.float32(10.0)
         feat_erb = (erb_db - _running_mean(erb_db, self._mean_norm, m.alpha)) / np.float32(40.0)
         low = spec[:, :nb_df]
@@ -415,7 +420,7 @@ class OnnxDeepFilterState:
         # 3. the model
         st = self._model_state
         (e0, e1, e2, e3, emb, c0, lsnr), st["enc"] = m.graphs["enc"].run(
-            {"feat_erb": feat_erb[None, None].astype(np.float32), "feat_spec": feat_spec}, st["enc"])
+            {"feat_erb": feat_erb[None, None], "feat_spec": feat_spec}, st["enc"])
         (gains,), st["erb_dec"] = m.graphs["erb_dec"].run({"emb": emb, "e3": e3, "e2": e2, "e1": e1, "e0": e0}, st["erb_dec"])
         (coefs,), st["df_dec"] = m.graphs["df_dec"].run({"emb": emb, "c0": c0}, st["df_dec"])
         lsnr = lsnr.reshape(c)
@@ -430,11 +435,10 @@ class OnnxDeepFilterState:
         apply_erb = ~zero & (lsnr <= MAX_DB_ERB_THRESH)
         apply_df = apply_erb & (lsnr <= MAX_DB_DF_THRESH)
         band_gain = np.where(apply_erb[:, None], gains, np.where(zero[:, None], np.float32(0.0), np.float32(1.0)))
-        enhanced = target * np.repeat(band_gain.astype(np.float32), m.erb_widths, axis=1)
+        enhanced = target * np.repeat(band_gain, m.erb_widths, axis=1)
         if apply_df.any():
             win = np.lib.stride_tricks.sliding_window_view(ext[:, :nb_df], m.df_order, axis=0)[:c]  # (c, nb_df, order)
-            cplx = (coefs[..., 0] + np.complex64(1j) * coefs[..., 1]).astype(np.complex64)
-            df = np.einsum("tfk,tfk->tf", win, cplx)
+            df = np.einsum("tfk,tfk->tf", win, coefs.view(np.complex64)[..., 0])  # (re, im) pairs
             enhanced[apply_df, :nb_df] = df[apply_df]
         if self._mix is not None:
             enhanced = enhanced * (np.float32(1.0) - self._mix) + target * self._mix

@@ -111,8 +111,9 @@ def preload(backend: str = "auto") -> str | None:
         return None
 
 
-def _new_state(backend: str, atten_lim_db: float):
-    return dfo.OnnxDeepFilterState(atten_lim_db) if backend == "onnx" else dfn.DeepFilterState(atten_lim_db)
+#: The stream state each backend runs (same contract: ``frame_length``, ``process``, ``reset``,
+#: ``set_atten_lim``, ``frames_processed``, ``close``).
+_STATES = {"onnx": dfo.OnnxDeepFilterState, "libdf": dfn.DeepFilterState}
 
 
 # -- settings -------------------------------------------------------------------------------------
@@ -323,7 +324,7 @@ class DeepFilterProcessor(Processor):
         ):
             self._free_states()
         self.runs_on = runs_on
-        self._frame = dfo.OnnxDeepFilterState.frame_length if runs_on == "onnx" else dfn.FRAME_LENGTH
+        self._frame = _STATES[runs_on].frame_length
         self.spec = spec
         self._geo = geometry(spec.sample_rate, self._frame)
         g = self._geo
@@ -339,19 +340,13 @@ class DeepFilterProcessor(Processor):
     def reset(self, *, position: int = 0) -> None:
         spec = self._require_spec()
         g = self._require_geo()
-        # A state that has not processed anything is fresh: reuse it (a libDF state costs ~0.5 s
-        # to create and can only be reset by creating another; an onnx state resets in place).
+        # A state that has not processed anything is fresh: keep it (a libDF state costs ~0.5 s).
         if len(self._states) != spec.channels:
             self._free_states()
-            self._states = [_new_state(self.runs_on, self.max_reduction_db) for _ in range(spec.channels)]
-        for i, s in enumerate(self._states):
-            if s.frames_processed:
-                if self.runs_on == "onnx":
-                    s.reset()
-                else:
-                    s.close()
-                    self._states[i] = _new_state(self.runs_on, self.max_reduction_db)
+            self._states = [_STATES[self.runs_on](self.max_reduction_db) for _ in range(spec.channels)]
         for s in self._states:
+            if s.frames_processed:
+                s.reset()
             if s.atten_lim_db != self.max_reduction_db:
                 s.set_atten_lim(self.max_reduction_db)
         if self._rin is not None:
