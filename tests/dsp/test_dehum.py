@@ -8,7 +8,8 @@ import scipy.signal
 import soundfile as sf
 
 from dsp.chain import BuildContext, ChainSettings, StageSpec, analyse_source, build_chain
-from dsp.dehum import Dehummer, DehumSettings, HumEstimate, apply_notches, detect_hum, notch_bank
+from dsp.dehum import Dehummer, DehumSettings, HumEstimate, apply_notches, detect_hum, notch_bank, start_phasors
+from dsp.engine import AudioSpec
 from dsp.errors import ParameterError
 from dsp.render import ArraySource, render_array, render_blocks
 
@@ -141,6 +142,89 @@ def test_bad_settings_are_clear():
 def test_hum_estimate_round_trip():
     assert HumEstimate.from_dict(HUM.to_dict()) == HUM
     assert "60.04 Hz" in HUM.summary()
+    primed = detect_hum(ArraySource(synthetic_hum(seconds=3.0), SR))
+    assert primed.start_phasors and HumEstimate.from_dict(primed.to_dict()) == primed
+
+
+# -- the start of a render: the notches begin in their steady state -----------------------------
+def rms_db(x):
+    return 10 * np.log10(np.mean(np.asarray(x, np.float64) ** 2))
+
+
+def test_start_phasors_recover_the_hum_at_the_first_sample():
+    """Known amplitudes and phases (in noise, at the measured frequencies) come back within 1 %."""
+    sr, f0 = 16000, 50.02
+    t = np.arange(sr) / sr
+    amps, phases = [0.05, 0.02, 0.01], [0.3, -1.2, 2.5]
+    x = sum(a * np.cos(2 * np.pi * h * f0 * t + ph) for h, a, ph in zip((1, 2, 3), amps, phases, strict=True))
+    x = (x + 0.002 * np.random.default_rng(0).standard_normal(t.size)).astype(np.float32)
+    got = start_phasors(ArraySource(x, sr), [f0, 2 * f0, 3 * f0])
+    assert len(got) == 1
+    z = np.array(got[0][0::2]) + 1j * np.array(got[0][1::2])
+    np.testing.assert_allclose(z, np.array(amps) * np.exp(1j * np.array(phases)), atol=0.01 * max(amps))
+    assert start_phasors(ArraySource(x[: sr // 20], sr), [f0]) == ()  # 50 ms: too short to fit
+
+
+def test_a_render_from_the_start_has_no_burst_of_hum():
+    """Filters started from zero let the hum through while they settle (about 0.3 s at a 2 Hz
+    bandwidth); started in the fitted hum's steady state, the first 100 ms are as clean as the rest."""
+    x = synthetic_hum(seconds=4.0)
+    hum = detect_hum(ArraySource(x, SR))
+    assert hum is not None and len(hum.start_phasors) == 1
+    steady = {}
+    for label, est in (("primed", hum), ("cold", HumEstimate.from_dict({**hum.to_dict(), "start_phasors": []}))):
+        y = render_array(x[None], SR, Dehummer(DehumSettings(), hum=est))[0]
+        steady[label] = (rms_db(y[: SR // 10]), rms_db(y[2 * SR : 3 * SR]))
+    head, rest = steady["primed"]
+    assert head - rest < 1.0, steady  # measured: -0.2 dB
+    head, rest = steady["cold"]
+    assert head - rest > 10.0, steady  # the burst the priming removes (measured: 12.7 dB)
+
+
+def test_real_hum_recording_starts_without_a_burst(dev_data):
+    x, sr = sf.read(dev_data / "noise" / "n03_hum_50hz.flac", dtype="float32")
+    hum = detect_hum(ArraySource(x, sr))
+    y = render_array(x[None], sr, Dehummer(hum=hum))[0]
+    assert rms_db(y[: sr // 10]) - rms_db(y[sr : 3 * sr]) < 2.0  # measured: -0.1 dB (22.5 dB unprimed)
+
+
+def test_each_channel_starts_from_its_own_fit():
+    x = synthetic_hum(seconds=3.0)
+    stereo = np.stack([x, synthetic_hum(seconds=3.1, seed=1)[97 : 97 + x.size]])  # the same hum, another phase
+    hum = detect_hum(ArraySource(stereo, SR))
+    assert len(hum.start_phasors) == 2 and hum.for_channel(1).start_phasors == hum.start_phasors[1:]
+    y = render_array(stereo, SR, Dehummer(hum=hum))
+    for c in range(2):
+        assert rms_db(y[c, : SR // 10]) - rms_db(y[c, SR : 2 * SR]) < 1.0
+        np.testing.assert_array_equal(render_array(stereo[c : c + 1], SR, Dehummer(hum=hum.for_channel(c)))[0], y[c])
+
+
+def test_priming_needs_a_fit_for_this_rate_and_channel_count():
+    x = synthetic_hum(seconds=2.0)
+    hum = detect_hum(ArraySource(x, SR))
+    stereo = np.stack([x, x])
+    cold = HumEstimate.from_dict({**hum.to_dict(), "start_phasors": []})
+    # a mono fit on stereo input: no priming (both channels behave like the unprimed filter)
+    np.testing.assert_array_equal(render_array(stereo, SR, Dehummer(hum=hum)), render_array(stereo, SR, Dehummer(hum=cold)))
+    # only a reset at the first sample is primed (a playhead further on has real history instead)
+    p = Dehummer(hum=hum)
+    p.prepare(AudioSpec(SR, 1, 512))
+    p.reset(position=0)
+    assert np.any(p._z1 != 0)
+    p.reset(position=SR)
+    assert not np.any(p._z1) and not np.any(p._z2)
+
+
+@pytest.mark.parametrize("start", [1, 5001, 30000])
+def test_primed_playhead_equals_full_render(start):
+    """A playhead within the preroll of the start renders from 0 (primed, like the full render);
+    later ones converge from a cold start within the preroll."""
+    x = synthetic_hum(seconds=4.0)[None]
+    hum = detect_hum(ArraySource(x, SR))
+    full = render_array(x, SR, Dehummer(DehumSettings(bandwidth_hz=4.0), hum=hum))
+    p = Dehummer(DehumSettings(bandwidth_hz=4.0), hum=hum)
+    part = np.concatenate(list(render_blocks(ArraySource(x, SR), p, start=start, stop=start + 3000, block_size=999)), axis=1)
+    np.testing.assert_allclose(part, full[:, start : start + 3000], atol=1e-6, rtol=0)
 
 
 def test_long_term_spectrum_reads_each_sample_once_and_matches_the_framewise_reference():
