@@ -399,7 +399,7 @@ class Dehummer(Processor):
             return None
         n = np.arange(-self._preroll, 0, dtype=np.float64)
         x = np.zeros((spec.channels, n.size), np.float64)
-        for j, i in enumerate(kept):
+        for i in kept:
             w = 2.0 * np.pi * hum.frequencies_hz[i] / spec.sample_rate
             c, s = np.cos(w * n), np.sin(w * n)
             for ch, ph in enumerate(hum.start_phasors):

@@ -8,7 +8,15 @@ import scipy.signal
 import soundfile as sf
 
 from dsp.chain import BuildContext, ChainSettings, StageSpec, analyse_source, build_chain
-from dsp.dehum import Dehummer, DehumSettings, HumEstimate, apply_notches, detect_hum, notch_bank, start_phasors
+from dsp.dehum import (
+    Dehummer,
+    DehumSettings,
+    HumEstimate,
+    apply_notches,
+    detect_hum,
+    notch_bank,
+    start_phasors,
+)
 from dsp.engine import AudioSpec
 from dsp.errors import ParameterError
 from dsp.render import ArraySource, render_array, render_blocks
