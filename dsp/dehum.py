@@ -24,9 +24,9 @@ Only the harmonics found are notched; with no hum found the stage is an exact pa
 *Start.* Filters started from rest let the hum through while they settle: about 0.3 s of hum at
 a 2 Hz bandwidth, 15-25 dB over what stays after, at the start of every render. So detection
 also fits each harmonic's complex amplitude at the first sample (least squares over the first
-``START_FIT_S``, :func:`start_phasors`), and a reset at sample 0 starts the filters in the state
-that hum would have left after running into them for ``preroll`` samples: the first 100 ms are
-as clean as the rest. Resets anywhere else start from rest (a playhead has real history).
+``START_FIT_S``, :func:`start_phasors`), and a reset at sample 0 starts the filters in the
+steady state that hum would have put them in (closed form, :func:`steady_state`): the first
+100 ms are as clean as the rest. Resets anywhere else start from rest (a playhead has real history).
 
 Units: frequencies in Hz; prominence in dB; state in float64; latency 0. The filters are IIR:
 ``preroll`` covers the time their memory takes to fall below 1e-7 (about 16 time constants
@@ -330,6 +330,26 @@ def notch_bank(frequencies_hz, bandwidth_hz: float, sample_rate: int) -> tuple[n
     return b0, a1, a2
 
 
+def steady_state(b0: np.ndarray, a1: np.ndarray, a2: np.ndarray, w: np.ndarray, amps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """State ``(z1, z2)`` ``(channels, filters)`` of the peak-filter bank just before sample 0 when
+    its input has always been ``x[n] = sum_j Re(amps[c, j] * exp(1j * w[j] * n))``.
+
+    In steady state filter ``k`` answers each line with ``H_k(w_j)`` times it, so its output at
+    samples -1 and -2 is known in closed form, and the transposed direct form II state follows
+    from the last two samples: ``z2 = -b0 x[-1] - a2 y[-1]`` and
+    ``z1 = -b0 x[-2] - a2 y[-2] - a1 y[-1]`` (``b = (b0, 0, -b0)``).
+    """
+    b0, a1, a2 = (np.asarray(v, np.float64)[:, None] for v in (b0, a1, a2))  # (K, 1)
+    e1, e2 = np.exp(-1j * w)[None, :], np.exp(-2j * w)[None, :]  # (1, J)
+    h = b0 * (1.0 - e2) / (1.0 + a1 * e1 + a2 * e2)  # (K, J)
+    amps = np.asarray(amps, np.complex128)  # (C, J)
+    x1, x2 = (np.real(amps * np.exp(1j * w * n)).sum(axis=1)[:, None] for n in (-1, -2))  # (C, 1)
+    y1, y2 = (np.real(h[None] * (amps * np.exp(1j * w * n))[:, None, :]).sum(axis=2) for n in (-1, -2))  # (C, K)
+    z2 = -b0.T * x1 - a2.T * y1
+    z1 = -b0.T * x2 - a2.T * y2 - a1.T * y1
+    return np.ascontiguousarray(z1), np.ascontiguousarray(z2)
+
+
 def apply_notches(x: np.ndarray, b0: np.ndarray, a1: np.ndarray, a2: np.ndarray, z1: np.ndarray, z2: np.ndarray,
                   depth: float) -> np.ndarray:
     """Validate and run the parallel notch kernel on ``x`` ``(channels, samples)`` float32 (state updated)."""
@@ -391,23 +411,15 @@ class Dehummer(Processor):
         self.reset()
 
     def _steady_start(self, kept: list[int], spec: AudioSpec) -> tuple[np.ndarray, np.ndarray] | None:
-        """The filters' state after the fitted hum has run into them for ``preroll`` samples
-        before the first one (``None`` when there is no fit for this rate and channel count)."""
+        """The filters' state at the first sample had the fitted hum always been there (``None``
+        when there is no fit for this rate and channel count); see :func:`steady_state`."""
         hum = self.hum
         if (not kept or hum is None or not hum.start_phasors or hum.sample_rate != spec.sample_rate
                 or len(hum.start_phasors) != spec.channels):
             return None
-        n = np.arange(-self._preroll, 0, dtype=np.float64)
-        x = np.zeros((spec.channels, n.size), np.float64)
-        for i in kept:
-            w = 2.0 * np.pi * hum.frequencies_hz[i] / spec.sample_rate
-            c, s = np.cos(w * n), np.sin(w * n)
-            for ch, ph in enumerate(hum.start_phasors):
-                x[ch] += ph[2 * i] * c - ph[2 * i + 1] * s
-        z1 = np.zeros((spec.channels, self._b0.size), np.float64)
-        z2 = np.zeros_like(z1)
-        _parallel_peaks(x.astype(np.float32), self._b0, self._a1, self._a2, z1, z2, np.empty(x.shape, np.float64))
-        return z1, z2
+        w = 2.0 * np.pi * np.array([hum.frequencies_hz[i] for i in kept]) / spec.sample_rate
+        amps = np.array([[complex(ph[2 * i], ph[2 * i + 1]) for i in kept] for ph in hum.start_phasors])
+        return steady_state(self._b0, self._a1, self._a2, w, amps)
 
     def reset(self, *, position: int = 0) -> None:
         channels = self.spec.channels if self.spec else 1

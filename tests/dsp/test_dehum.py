@@ -16,6 +16,7 @@ from dsp.dehum import (
     detect_hum,
     notch_bank,
     start_phasors,
+    steady_state,
 )
 from dsp.engine import AudioSpec
 from dsp.errors import ParameterError
@@ -157,6 +158,25 @@ def test_hum_estimate_round_trip():
 # -- the start of a render: the notches begin in their steady state -----------------------------
 def rms_db(x):
     return 10 * np.log10(np.mean(np.asarray(x, np.float64) ** 2))
+
+
+def test_steady_state_matches_running_the_filters_into_the_hum():
+    """The closed-form start state against its reference: the notch kernel run from rest over
+    a long stretch of the same lines, ending just before sample 0."""
+    sr = 16000
+    freqs = [50.01, 100.02, 150.03, 250.05, 350.07]
+    b0, a1, a2 = notch_bank(freqs, 2.0, sr)
+    w = 2 * np.pi * np.array(freqs) / sr
+    amps = np.array([[0.02 * np.exp(1j * k) / (k + 1) for k in range(len(freqs))],
+                     [0.01 * np.exp(-0.5j * k) for k in range(len(freqs))]])
+    n = np.arange(-30 * sr, 0)
+    x = np.stack([np.real((a[None, :] * np.exp(1j * np.outer(n, w))).sum(axis=1)) for a in amps]).astype(np.float32)
+    z1, z2 = np.zeros((2, b0.size)), np.zeros((2, b0.size))
+    apply_notches(x, b0, a1, a2, z1, z2, 1.0)
+    s1, s2 = steady_state(b0, a1, a2, w, amps)
+    np.testing.assert_allclose(s1, z1, atol=1e-7, rtol=0)
+    np.testing.assert_allclose(s2, z2, atol=1e-7, rtol=0)
+    assert np.abs(s1).max() > 1e-4  # not trivially zero
 
 
 def test_start_phasors_recover_the_hum_at_the_first_sample():
