@@ -25,7 +25,10 @@ Frames: the metric grid (``bench.metrics.analysis_grid``: 32 ms, 16 ms hop) on t
 * ``voiced +-200 ms``: the same hangover both ways. That needs 200 ms of look-ahead, which the
   STFT chain does not have today;
 * ``band snr, voiced ...``: the refill's band presence, kept only near voiced frames (the
-  candidate for an event-proof presence).
+  candidate for an event-proof presence);
+* ``band snr, broadband (X dB, Y %)``: the band presence, kept only when at least Y % of the
+  valid bins stand X dB over their noise-only mean (a clink or a squeak is a few lines; voiced
+  speech is a comb across kilohertz, a fricative a wide band).
 
     .venv/bin/python bench/event_analysis.py        # writes bench/results/event_detection.md
 
@@ -50,6 +53,8 @@ HANGOVER_S = 0.2
 VOICING_THRESHOLD = 0.45
 SNR_DB = 7.0
 EVENT_FACTOR = 10.0
+#: (dB over the bin's noise-only mean, share of valid bins) for the broadband detectors
+BROADBAND = ((3.0, 0.08), (6.0, 0.05), (6.0, 0.12), (10.0, 0.05))
 
 
 def voicing(x: np.ndarray, sr: int, n_fft: int, hop: int) -> np.ndarray:
@@ -98,15 +103,20 @@ def analyse(case) -> dict[str, np.ndarray]:
         run = i if v else run
         after[i] = i - run <= k
     both = maximum_filter1d(voiced.astype(np.uint8), size=2 * k + 1).astype(bool)
-    return {"speech": speech, "event": event, "snr": snr, "band snr": band_snr, "voiced": voiced,
-            "voiced + 200 ms after": after & snr, "voiced +-200 ms": both & snr,
-            "band snr, voiced in the last 200 ms": band_snr & after, "band snr, voiced within +-200 ms": band_snr & both}
+    out = {"speech": speech, "event": event, "snr": snr, "band snr": band_snr, "voiced": voiced,
+           "voiced + 200 ms after": after & snr, "voiced +-200 ms": both & snr,
+           "band snr, voiced in the last 200 ms": band_snr & after, "band snr, voiced within +-200 ms": band_snr & both}
+    for db, share in BROADBAND:
+        wide = (spec_in[:, ok] > bin_floor[ok] * 10 ** (db / 10)).mean(axis=1) >= share
+        out[f"band snr, broadband ({db:g} dB, {100 * share:g} %)"] = band_snr & wide
+    return out
 
 
 def main() -> int:
     cases = [f for ds, f in quality.list_cases() if ds != "podcast"]
     detectors = ("snr", "band snr", "voiced", "voiced + 200 ms after", "voiced +-200 ms",
-                 "band snr, voiced in the last 200 ms", "band snr, voiced within +-200 ms")
+                 "band snr, voiced in the last 200 ms", "band snr, voiced within +-200 ms",
+                 *(f"band snr, broadband ({db:g} dB, {100 * share:g} %)" for db, share in BROADBAND))
     hits = {d: [0, 0] for d in detectors}  # [speech frames flagged, event frames flagged]
     totals = [0, 0]
     files_with_events = 0
