@@ -390,6 +390,7 @@ class Dehummer(Processor):
         self.hum = hum
         self._b0 = np.zeros(0)
         self._preroll = 0
+        self._start_state: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def preroll(self) -> int:
@@ -423,9 +424,8 @@ class Dehummer(Processor):
 
     def reset(self, *, position: int = 0) -> None:
         channels = self.spec.channels if self.spec else 1
-        start = getattr(self, "_start_state", None)
-        if position == 0 and start is not None:
-            self._z1, self._z2 = start[0].copy(), start[1].copy()
+        if position == 0 and self._start_state is not None:
+            self._z1, self._z2 = self._start_state[0].copy(), self._start_state[1].copy()
         else:
             self._z1 = np.zeros((channels, self._b0.size), np.float64)
             self._z2 = np.zeros((channels, self._b0.size), np.float64)
