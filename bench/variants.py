@@ -60,14 +60,32 @@ def _system(name: str, base: str, overrides: list[str]) -> systems.System:
     return systems.System(f"variant {name}", "roomtone", run, code_hash, f"{base} with {overrides}")
 
 
-def score(name: str, base: str, overrides: list[str], file: str) -> dict:
-    """One variant on one file: the scores ``bench/quality.py`` gives a preset."""
-    system = _system(name, base, overrides)
+def score_system(system: systems.System, label: str, file: str) -> dict:
+    """``system`` on one dev pair: the scores ``bench/quality.py`` gives a preset (cached alike)."""
     case = quality.load_case(file)
     y, seconds = quality._run_system(system, case, True)
-    row = {"variant": name, "file": case.name, "seconds": seconds}
+    row = {"variant": label, "file": case.name, "seconds": seconds}
     row.update(quality._score(case, file, False, y))
     return row
+
+
+def score(name: str, base: str, overrides: list[str], file: str) -> dict:
+    """One variant on one file."""
+    return score_system(_system(name, base, overrides), name, file)
+
+
+def run_on_dev_pairs(fn, variants: list[tuple]) -> list[dict]:
+    """``fn(*variant, file)`` for every variant on every dev pair, in two worker processes."""
+    files = [f for ds, f in quality.list_cases() if ds != "podcast"]
+    with ProcessPoolExecutor(2, mp_context=mp.get_context("spawn"), initializer=quality._worker_init, initargs=(True,)) as pool:
+        futs = [pool.submit(fn, *v, f) for f in files for v in variants]
+        return [fu.result() for fu in futs]
+
+
+def means(rows: list[dict], label: str) -> list[float]:
+    """The dev-pair means of :data:`COLUMNS` for one variant's rows."""
+    rs = [r for r in rows if r["variant"] == label]
+    return [quality._mean(r.get(k) for r in rs) for k in COLUMNS]
 
 
 def parse(argv: list[str]) -> list[tuple[str, str, list[str]]]:
@@ -99,20 +117,15 @@ def main(argv: list[str] | None = None) -> int:
     variants = parse(args.spec)
     if not variants:
         ap.error("give at least one variant name")
-    files = [f for ds, f in quality.list_cases() if ds != "podcast"]
-    tasks = [(v, f) for f in files for v in variants]
     t0 = time.perf_counter()
-    with ProcessPoolExecutor(2, mp_context=mp.get_context("spawn"), initializer=quality._worker_init, initargs=(True,)) as pool:
-        futs = [pool.submit(score, name, base, overrides, f) for (name, base, overrides), f in tasks]
-        rows = [fu.result() for fu in futs]
-    print(f"{len(variants)} variant(s) x {len(files)} dev pairs in {time.perf_counter() - t0:.0f} s; targets: {TARGETS}")
+    rows = run_on_dev_pairs(score, variants)
+    print(f"{len(variants)} variant(s) x 40 dev pairs in {time.perf_counter() - t0:.0f} s; targets: {TARGETS}")
     print("| variant | " + " | ".join(HEADERS) + " |")
     print("|---|" + "---|" * len(HEADERS))
     for name, base, overrides in variants:
-        rs = [r for r in rows if r["variant"] == name]
-        means = [quality._mean(r.get(k) for r in rs) for k in COLUMNS]
         label = f"{name} ({base}{': ' + ' '.join(overrides) if overrides else ''})"
-        print(f"| {label} | " + " | ".join(f"{m:.4f}" if k != "attenuation_db" else f"{m:.1f}" for k, m in zip(COLUMNS, means, strict=True)) + " |")
+        values = means(rows, name)
+        print(f"| {label} | " + " | ".join(f"{m:.4f}" if k != "attenuation_db" else f"{m:.1f}" for k, m in zip(COLUMNS, values, strict=True)) + " |")
     return 0
 
 

@@ -268,10 +268,8 @@ def start_phasors(source, frequencies_hz, *, fit_s: float = START_FIT_S) -> tupl
     basis = np.concatenate([np.cos(np.outer(t, w)), -np.sin(np.outer(t, w))], axis=1)
     coef, *_ = np.linalg.lstsq(basis, x.T, rcond=None)  # (2K, channels)
     k = len(w)
-    return tuple(
-        tuple(float(v) for pair in zip(coef[:k, c], coef[k:, c], strict=True) for v in (round(pair[0], 9), round(pair[1], 9)))
-        for c in range(x.shape[0])
-    )
+    pairs = np.stack([coef[:k], coef[k:]], axis=1)  # (K, 2, channels): (re, im) per harmonic
+    return tuple(tuple(round(float(v), 9) for v in pairs[:, :, c].ravel()) for c in range(x.shape[0]))
 
 
 #: The notch bank is padded to a multiple of this many filters (zero filters are exact no-ops):
@@ -319,9 +317,14 @@ def _parallel_peaks(x, b0, a1, a2, z1, z2, acc):  # pragma: no cover - compiled
             z2[c, g], z2[c, g + 1], z2[c, g + 2], z2[c, g + 3] = v0, v1, v2, v3
 
 
+def notchable(frequencies_hz, bandwidth_hz: float, sample_rate: int) -> list[int]:
+    """Indices of the frequencies a notch can sit at: above 0 and a bandwidth below Nyquist."""
+    return [i for i, f in enumerate(frequencies_hz) if 0 < f < sample_rate / 2 - bandwidth_hz]
+
+
 def notch_bank(frequencies_hz, bandwidth_hz: float, sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Peak-filter coefficients ``(b0, a1, a2)`` (float64) for each frequency below Nyquist."""
-    freqs = [f for f in frequencies_hz if 0 < f < sample_rate / 2 - bandwidth_hz]
+    """Peak-filter coefficients ``(b0, a1, a2)`` (float64) for each :func:`notchable` frequency."""
+    freqs = [frequencies_hz[i] for i in notchable(frequencies_hz, bandwidth_hz, sample_rate)]
     n = -(-len(freqs) // LANES) * LANES
     b0, a1, a2 = np.zeros(n), np.zeros(n), np.zeros(n)
     for i, f in enumerate(freqs):
@@ -399,8 +402,8 @@ class Dehummer(Processor):
     def prepare(self, spec: AudioSpec) -> None:
         self.spec = spec
         freqs = () if self.hum is None else self.hum.frequencies_hz
-        kept = [i for i, f in enumerate(freqs)
-                if f <= self.settings.max_frequency_hz and 0 < f < spec.sample_rate / 2 - self.settings.bandwidth_hz]
+        kept = [i for i in notchable(freqs, self.settings.bandwidth_hz, spec.sample_rate)
+                if freqs[i] <= self.settings.max_frequency_hz]
         self._b0, self._a1, self._a2 = notch_bank([freqs[i] for i in kept], self.settings.bandwidth_hz, spec.sample_rate)
         if self._b0.size:
             r = math.sqrt(max(float(np.max(self._a2)), 1e-12))

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing as mp
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +30,8 @@ BENCH = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(BENCH.parent))
 sys.path.insert(0, str(BENCH))
 
-import quality  # noqa: E402
 import systems  # noqa: E402
+import variants  # noqa: E402
 
 
 def find(obj, types, out, seen=None):
@@ -93,24 +91,14 @@ def make_system(tag, lo, hi, hang_ms, passes, overrides, rmode=0):
 
 
 def score(tag, lo, hi, hang, passes, overrides, rmode, file):
-    system = make_system(tag, lo, hi, hang, passes, overrides, rmode)
-    case = quality.load_case(file)
-    y, _ = quality._run_system(system, case, True)
-    row = {"variant": tag, "file": case.name}
-    row.update(quality._score(case, file, False, y))
-    return row
+    return variants.score_system(make_system(tag, lo, hi, hang, passes, overrides, rmode), tag, file)
 
 
 def main() -> int:
-    variants = json.loads(sys.argv[1])
-    files = [f for ds, f in quality.list_cases() if ds != "podcast"]
-    with ProcessPoolExecutor(2, mp_context=mp.get_context("spawn"), initializer=quality._worker_init, initargs=(True,)) as pool:
-        futs = [pool.submit(score, *v, f) for f in files for v in variants]
-        rows = [fu.result() for fu in futs]
-    cols = ("pesq", "estoi", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "kurtosis_ratio", "hole_rate", "attenuation_db")
-    for v in variants:
-        rs = [r for r in rows if r["variant"] == v[0]]
-        print(v[0], " ".join(f"{k}={quality._mean(r.get(k) for r in rs):.4f}" for k in cols))
+    todo = json.loads(sys.argv[1])
+    rows = variants.run_on_dev_pairs(score, [tuple(v) for v in todo])
+    for v in todo:
+        print(v[0], " ".join(f"{k}={m:.4f}" for k, m in zip(variants.COLUMNS, variants.means(rows, v[0]), strict=True)))
     return 0
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import scipy.signal
@@ -200,7 +202,7 @@ def test_a_render_from_the_start_has_no_burst_of_hum():
     hum = detect_hum(ArraySource(x, SR))
     assert hum is not None and len(hum.start_phasors) == 1
     steady = {}
-    for label, est in (("primed", hum), ("cold", HumEstimate.from_dict({**hum.to_dict(), "start_phasors": []}))):
+    for label, est in (("primed", hum), ("cold", replace(hum, start_phasors=()))):
         y = render_array(x[None], SR, Dehummer(DehumSettings(), hum=est))[0]
         steady[label] = (rms_db(y[: SR // 10]), rms_db(y[2 * SR : 3 * SR]))
     head, rest = steady["primed"]
@@ -231,7 +233,7 @@ def test_priming_needs_a_fit_for_this_rate_and_channel_count():
     x = synthetic_hum(seconds=2.0)
     hum = detect_hum(ArraySource(x, SR))
     stereo = np.stack([x, x])
-    cold = HumEstimate.from_dict({**hum.to_dict(), "start_phasors": []})
+    cold = replace(hum, start_phasors=())
     # a mono fit on stereo input: no priming (both channels behave like the unprimed filter)
     np.testing.assert_array_equal(render_array(stereo, SR, Dehummer(hum=hum)), render_array(stereo, SR, Dehummer(hum=cold)))
     # only a reset at the first sample is primed (a playhead further on has real history instead)
