@@ -2,10 +2,25 @@
 
 Algorithm
 ---------
-1. :func:`models.vad.detect_speech` finds the speech segments (streamed over the source).
-2. Their complement, each stretch shrunk by ``guard_ms`` next to speech (breaths and the VAD's
-   boundary uncertainty), gives the stretches without speech; those shorter than
-   ``min_stretch_ms`` are dropped.
+1. *Quiet screen* (``screen``, on by default). One pass over the source measures the mono level
+   of 32 ms frames (each frame's mean removed, so a DC offset does not count as level). The
+   file's quiet floor is the ``quiet_percentile`` of the frame levels (digital silence, under
+   -150 dBFS, is left out: it is not room tone); frames within ``quiet_range_db`` of it are quiet,
+   and runs of them long enough to hold a stretch (``min_stretch_ms`` plus a guard on each side)
+   are the candidates. The voice activity model then runs on the candidates only, longest first,
+   each with ``context_s`` of audio on both sides (before it: to settle the model's state; after
+   it: so that speech starting at its end is seen whole and counted), until the
+   speech-free stretches found inside them (each shrunk by ``guard_ms`` next to speech and at the
+   candidate's edges) hold ``target_s`` seconds, or ``screen_budget_s`` seconds of audio went
+   through the model. The screen's stretches are used when they hold ``min(target_s,
+   screen_accept_s)`` seconds, or when every candidate was checked and they hold the profile's
+   minimum; otherwise step 2 runs on the whole file. Room tone is the quiet bed of the room, so
+   the quiet stretches are where it is; on a one-hour podcast the model sees a minute or two of
+   audio instead of the hour (``bench/results/speed_podcast.md``).
+2. *Whole file* (the screen off, or it found too little). :func:`models.vad.detect_speech` finds
+   the speech segments (streamed over the source); their complement, each stretch shrunk by
+   ``guard_ms`` next to speech (breaths and the VAD's boundary uncertainty), gives the
+   stretches without speech; those shorter than ``min_stretch_ms`` are dropped.
 3. The longest stretches are taken, longest first, until ``target_s`` seconds are gathered (all
    of them if there is less), then put back in time order.
 4. :func:`dsp.roomtone.estimate_room_tone` learns the profile from exactly those regions
@@ -14,7 +29,8 @@ Algorithm
 If the stretches hold less than the profile's minimum (``RoomToneSettings.min_samples`` or one
 FFT frame; e.g. speech from end to end), the energy-based automatic selection is used with the
 speech segments excluded (``estimate_room_tone(regions=None, speech_regions=...)``, also method
-``"vad"``), and the profile carries a warning saying so. Times are seconds.
+``"vad"``), and the profile carries a warning saying so. Times are seconds; the result depends
+only on the audio and the settings.
 """
 
 from __future__ import annotations
@@ -23,9 +39,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from dsp.errors import ParameterError
 from dsp.roomtone import NoiseProfile, RoomToneSettings, estimate_room_tone
-from models.vad import SpeechSegment, VadSettings, detect_speech, non_speech_regions
+from models.vad import (
+    SpeechSegment,
+    VadSettings,
+    detect_speech,
+    non_speech_regions,
+    segments_from_probabilities,
+    speech_probabilities,
+)
+
+#: Frames of the quiet screen's level measure (s), and the level under which a frame is digital
+#: silence (dBFS).
+LEVEL_FRAME_S = 0.032
+SILENCE_DBFS = -150.0
 
 
 @dataclass(frozen=True)
@@ -42,18 +72,42 @@ class AutoProfileSettings:
         Gather the longest stretches until they hold this many seconds.
     vad : VadSettings
         Voice activity settings.
+    screen : bool
+        Run the voice activity model on the quiet candidates only (module notes, step 1).
+    quiet_percentile : float
+        Percentile of the frame levels taken as the file's quiet floor.
+    quiet_range_db : float
+        Frames at most this far over the quiet floor are quiet.
+    screen_budget_s : float
+        At most this much audio (context included) goes through the model in the screen.
+    screen_accept_s : float
+        The screen's stretches are used once they hold ``min(target_s, screen_accept_s)`` seconds.
+    context_s : float
+        Audio on each side of a candidate run through the model with it (state, whole segments).
     """
 
     guard_ms: float = 100.0
     min_stretch_ms: float = 250.0
     target_s: float = 20.0
     vad: VadSettings = VadSettings()
+    screen: bool = True
+    quiet_percentile: float = 10.0
+    quiet_range_db: float = 10.0
+    screen_budget_s: float = 120.0
+    screen_accept_s: float = 5.0
+    context_s: float = 1.0
 
     def validate(self) -> None:
         if self.guard_ms < 0 or self.min_stretch_ms < 0:
             raise ParameterError("auto profile guard_ms and min_stretch_ms must be >= 0")
         if self.target_s <= 0:
             raise ParameterError(f"auto profile target_s must be > 0, got {self.target_s}")
+        if not 0.0 <= self.quiet_percentile <= 100.0:
+            raise ParameterError(f"auto profile quiet_percentile must be between 0 and 100, got {self.quiet_percentile}")
+        if self.quiet_range_db <= 0:
+            raise ParameterError(f"auto profile quiet_range_db must be > 0 dB, got {self.quiet_range_db}")
+        if self.screen_budget_s <= 0 or self.screen_accept_s < 0 or self.context_s < 0:
+            raise ParameterError("auto profile screen_budget_s must be > 0, screen_accept_s and context_s >= 0")
         self.vad.validate()
 
 
@@ -64,13 +118,122 @@ def choose_stretches(
     settings.validate()
     free = non_speech_regions(segments, duration_s, guard_s=settings.guard_ms * 1e-3,
                               min_length_s=settings.min_stretch_ms * 1e-3)
+    return _longest(free, settings.target_s)
+
+
+def _longest(free: list[tuple[float, float]], target_s: float) -> list[tuple[float, float]]:
+    """Longest first until ``target_s`` seconds are gathered, back in time order."""
     chosen, total = [], 0.0
     for a, b in sorted(free, key=lambda r: (-(r[1] - r[0]), r[0])):
-        if total >= settings.target_s:
+        if total >= target_s:
             break
         chosen.append((a, b))
         total += b - a
     return sorted(chosen)
+
+
+# -- the quiet screen ------------------------------------------------------------------------------
+def frame_levels_db(source: Any, *, frame_s: float = LEVEL_FRAME_S, block_s: float = 60.0,
+                    progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Level (dBFS) of consecutive ``frame_s`` frames of a BlockSource's channel mean.
+
+    Each frame's mean is removed first (a DC offset is not level); frames under
+    :data:`SILENCE_DBFS` (digital silence) are ``-inf``. A trailing partial frame is left out.
+    One pass in blocks of about ``block_s`` seconds: memory is the levels (31 floats a second).
+    """
+    sr = int(source.sample_rate)
+    hop = max(1, int(round(frame_s * sr)))
+    total = int(source.frames)
+    n = total // hop
+    out = np.empty(n, np.float64)
+    per_block = max(1, int(block_s * sr) // hop)
+    for i in range(0, n, per_block):
+        k = min(per_block, n - i)
+        x = np.asarray(source.read(i * hop, k * hop), np.float32)
+        x = x.mean(axis=0) if x.ndim == 2 else x
+        f = x.reshape(k, hop).astype(np.float64)
+        f -= f.mean(axis=1, keepdims=True)
+        out[i : i + k] = np.mean(f * f, axis=1)
+        if progress is not None:
+            progress((i + k) * hop, total)
+    with np.errstate(divide="ignore"):
+        db = 10.0 * np.log10(out)
+    db[db < SILENCE_DBFS] = -np.inf
+    return db
+
+
+def quiet_candidates(levels_db: np.ndarray, frame_s: float, settings: AutoProfileSettings) -> list[tuple[float, float]]:
+    """Runs of quiet frames long enough to hold a stretch, longest first (seconds).
+
+    Quiet: within ``quiet_range_db`` of the ``quiet_percentile`` of the levels of the frames that
+    are not digital silence.
+    """
+    levels_db = np.asarray(levels_db, np.float64)
+    finite = np.isfinite(levels_db)
+    if not finite.any():
+        return []
+    floor = float(np.percentile(levels_db[finite], settings.quiet_percentile))
+    quiet = finite & (levels_db <= floor + settings.quiet_range_db)
+    edges = np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]]))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    shortest = (settings.min_stretch_ms + 2.0 * settings.guard_ms) * 1e-3
+    runs = [(a * frame_s, b * frame_s) for a, b in zip(starts.tolist(), stops.tolist(), strict=True)
+            if (b - a) * frame_s >= shortest]
+    return sorted(runs, key=lambda r: (-(r[1] - r[0]), r[0]))
+
+
+@dataclass(frozen=True)
+class Screen:
+    """What the quiet screen found: speech-free stretches (s) and what it cost."""
+
+    stretches: list[tuple[float, float]]
+    candidates: int  # quiet runs long enough
+    checked: int  # of them, run through the model
+    model_s: float  # audio through the model, context included
+
+    @property
+    def found_s(self) -> float:
+        return float(sum(b - a for a, b in self.stretches))
+
+    @property
+    def exhausted(self) -> bool:
+        return self.checked == self.candidates
+
+
+def screen_quiet_stretches(source: Any, sample_rate: int, auto: AutoProfileSettings = AutoProfileSettings(), *,
+                           backend: str = "auto", device: str = "cpu",
+                           progress: Callable[[int, int], None] | None = None) -> Screen:
+    """Step 1 of the module notes: the speech-free stretches inside the quiet candidates."""
+    from dsp.render import ArraySource, as_source
+
+    auto.validate()
+    src = as_source(source, sample_rate)
+    sr = int(src.sample_rate)
+    frame_s = max(1, int(round(LEVEL_FRAME_S * sr))) / sr
+    candidates = quiet_candidates(frame_levels_db(src, progress=progress), frame_s, auto)
+    guard, shortest = auto.guard_ms * 1e-3, auto.min_stretch_ms * 1e-3
+    v = auto.vad
+    free: list[tuple[float, float]] = []
+    found = used = 0.0
+    checked = 0
+    for a, b in candidates:
+        if found >= auto.target_s or used >= auto.screen_budget_s:
+            break
+        a0 = max(0.0, a - auto.context_s)
+        b = min(b, a0 + (auto.screen_budget_s - used))  # cut to the budget left
+        b1 = min(src.frames / sr, b + auto.context_s)  # speech starting just after is seen whole
+        s0, s1 = int(round(a0 * sr)), int(round(b1 * sr))
+        piece = ArraySource(np.ascontiguousarray(src.read(s0, s1 - s0), np.float32), sr)
+        probs = speech_probabilities(piece, sr, backend=backend, device=device)
+        segs = segments_from_probabilities(probs, (s1 - s0) / sr, v)
+        for u, w in non_speech_regions(segs, (s1 - s0) / sr, guard_s=guard):
+            lo, hi = max(s0 / sr + u, a + guard), min(s0 / sr + w, b - guard)
+            if hi - lo >= max(shortest, 1e-9):
+                free.append((round(lo, 4), round(hi, 4)))
+                found += hi - lo
+        used += (s1 - s0) / sr
+        checked += 1
+    return Screen(_longest(free, auto.target_s), len(candidates), checked, used)
 
 
 def auto_room_tone(
@@ -119,6 +282,16 @@ def auto_room_tone(
         No usable stretch and no usable quiet frame.
     """
     auto.validate()
+    n_fft, _ = settings.stft.resolve(int(sample_rate))
+    need = max(settings.min_samples, n_fft)
+    if segments is None and auto.screen:
+        screen = screen_quiet_stretches(source, sample_rate, auto, backend=backend, device=device, progress=progress)
+        got = sum(int(round((b - a) * sample_rate)) for a, b in screen.stretches)
+        usable = any(int((b - a) * sample_rate) >= n_fft for a, b in screen.stretches)
+        enough = screen.found_s >= min(auto.target_s, auto.screen_accept_s) or screen.exhausted
+        if usable and got >= need and enough:
+            return estimate_room_tone(source, sample_rate, regions=screen.stretches, settings=settings, method="vad",
+                                      source_name=source_name)
     if segments is None:
         v = auto.vad
         segments = detect_speech(
@@ -131,8 +304,6 @@ def auto_room_tone(
     # The detector works on its own (16 kHz) frame grid: keep the stretches inside the file.
     stretches = [(max(0.0, a), min(duration, b)) for a, b in choose_stretches(segments, duration, auto)]
     stretches = [(a, b) for a, b in stretches if b > a]
-    n_fft, _ = settings.stft.resolve(int(sample_rate))
-    need = max(settings.min_samples, n_fft)
     usable = sum(int((b - a) * sample_rate) >= n_fft for a, b in stretches)
     got = sum(int(round((b - a) * sample_rate)) for a, b in stretches)
     if usable and got >= need:
