@@ -236,6 +236,14 @@ def screen_quiet_stretches(source: Any, sample_rate: int, auto: AutoProfileSetti
     return Screen(_longest(free, auto.target_s), len(candidates), checked, used)
 
 
+def _learnable(stretches: list[tuple[float, float]], sample_rate: int, n_fft: int, need: int) -> tuple[bool, int]:
+    """Whether a profile can be learned from ``stretches`` (one holds a whole FFT frame, together
+    at least ``need`` samples), and how many samples they hold."""
+    got = sum(int(round((b - a) * sample_rate)) for a, b in stretches)
+    usable = any(int((b - a) * sample_rate) >= n_fft for a, b in stretches)
+    return usable and got >= need, got
+
+
 def auto_room_tone(
     source: Any,
     sample_rate: int,
@@ -286,10 +294,8 @@ def auto_room_tone(
     need = max(settings.min_samples, n_fft)
     if segments is None and auto.screen:
         screen = screen_quiet_stretches(source, sample_rate, auto, backend=backend, device=device, progress=progress)
-        got = sum(int(round((b - a) * sample_rate)) for a, b in screen.stretches)
-        usable = any(int((b - a) * sample_rate) >= n_fft for a, b in screen.stretches)
         enough = screen.found_s >= min(auto.target_s, auto.screen_accept_s) or screen.exhausted
-        if usable and got >= need and enough:
+        if enough and _learnable(screen.stretches, sample_rate, n_fft, need)[0]:
             return estimate_room_tone(source, sample_rate, regions=screen.stretches, settings=settings, method="vad",
                                       source_name=source_name)
     if segments is None:
@@ -304,9 +310,8 @@ def auto_room_tone(
     # The detector works on its own (16 kHz) frame grid: keep the stretches inside the file.
     stretches = [(max(0.0, a), min(duration, b)) for a, b in choose_stretches(segments, duration, auto)]
     stretches = [(a, b) for a, b in stretches if b > a]
-    usable = sum(int((b - a) * sample_rate) >= n_fft for a, b in stretches)
-    got = sum(int(round((b - a) * sample_rate)) for a, b in stretches)
-    if usable and got >= need:
+    ok, got = _learnable(stretches, sample_rate, n_fft, need)
+    if ok:
         return estimate_room_tone(source, sample_rate, regions=stretches, settings=settings, method="vad",
                                   source_name=source_name)
     speech = [(s.start_s, s.end_s) for s in segments]
