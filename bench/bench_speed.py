@@ -55,10 +55,8 @@ def make_source(path: Path, minutes: float, fmt: str, kind: str = "tones") -> No
     block = 60 * SAMPLE_RATE
     episode = None
     if kind == "podcast":
-        a = read_audio(PODCAST)
-        audio, sr = a if isinstance(a, tuple) else (a.audio, a.sample_rate)
-        audio = np.asarray(audio, np.float32)
-        episode = (audio if audio.ndim == 1 else audio.mean(axis=0 if audio.shape[0] < audio.shape[-1] else 1))
+        audio, sr = read_audio(PODCAST)  # (channels, samples) float32
+        episode = audio.mean(axis=0)
         if sr != SAMPLE_RATE:
             raise SystemExit(f"{PODCAST} is at {sr} Hz, expected {SAMPLE_RATE}")
     with AtomicWriter(path, SAMPLE_RATE, 1, fmt) as w:

@@ -43,6 +43,7 @@ import numpy as np
 
 from dsp.errors import ParameterError
 from dsp.roomtone import NoiseProfile, RoomToneSettings, estimate_room_tone
+from models.speech_activity import true_runs
 from models.vad import (
     SpeechSegment,
     VadSettings,
@@ -174,11 +175,8 @@ def quiet_candidates(levels_db: np.ndarray, frame_s: float, settings: AutoProfil
         return []
     floor = float(np.percentile(levels_db[finite], settings.quiet_percentile))
     quiet = finite & (levels_db <= floor + settings.quiet_range_db)
-    edges = np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]]))
-    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     shortest = (settings.min_stretch_ms + 2.0 * settings.guard_ms) * 1e-3
-    runs = [(a * frame_s, b * frame_s) for a, b in zip(starts.tolist(), stops.tolist(), strict=True)
-            if (b - a) * frame_s >= shortest]
+    runs = [(a * frame_s, b * frame_s) for a, b in true_runs(quiet).tolist() if (b - a) * frame_s >= shortest]
     return sorted(runs, key=lambda r: (-(r[1] - r[0]), r[0]))
 
 

@@ -48,7 +48,7 @@ import numpy as np
 from scipy.signal import find_peaks
 
 from dsp.errors import InputError, ParameterError
-from models.speech_activity import frame_power_db, get_detector
+from models.speech_activity import frame_power_db, get_detector, true_runs
 
 SEMITONE_REFERENCE = "clip median F0"
 
@@ -391,11 +391,6 @@ def _gaps(regions: np.ndarray, duration: float) -> tuple[np.ndarray, float, floa
     return gaps, float(regions[0, 0]), float(duration - regions[-1, 1])
 
 
-def _runs(mask: np.ndarray) -> np.ndarray:
-    m = np.concatenate(([False], np.asarray(mask, bool), [False]))
-    return np.flatnonzero(np.diff(m.astype(np.int8))).reshape(-1, 2)
-
-
 # ---------------------------------------------------------------------------------------------
 # Level
 
@@ -413,7 +408,7 @@ def find_clipping(audio: np.ndarray, sample_rate: int, *, clip_level: float = 0.
     level = clip_level
     if peak < clip_level and peak >= 0.25:
         level = peak * (1.0 - 1e-4)
-    runs = _runs(x >= level)
+    runs = true_runs(x >= level)
     if len(runs):
         runs = runs[(runs[:, 1] - runs[:, 0]) >= min_run]
     n = int((runs[:, 1] - runs[:, 0]).sum()) if len(runs) else 0
@@ -468,7 +463,7 @@ def find_breaths(audio: np.ndarray, sample_rate: int, silences: np.ndarray, *, s
         idx = np.flatnonzero(sel)
         local_floor = min(float(np.percentile(db[idx], 10)), noise_floor_db + 3.0)
         loud = (db[idx] > local_floor + s.breath_rise_db) & (db[idx] < upper)
-        for r0, r1 in _runs(loud):
+        for r0, r1 in true_runs(loud):
             dur = (r1 - r0) * hop_s
             if not s.breath_min_s <= dur <= s.breath_max_s:
                 continue

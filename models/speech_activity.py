@@ -81,7 +81,7 @@ def frame_power_db(audio: np.ndarray, sample_rate: int, *, window_ms: float = 20
     return centres / float(sample_rate), 10.0 * np.log10(power + 1e-12)
 
 
-def _runs(mask: np.ndarray) -> np.ndarray:
+def true_runs(mask: np.ndarray) -> np.ndarray:
     """Index runs ``[start, stop)`` of True values, shape (n, 2)."""
     m = np.concatenate(([False], np.asarray(mask, bool), [False]))
     d = np.flatnonzero(np.diff(m.astype(np.int8)))
@@ -119,7 +119,7 @@ def detect_speech_energy(audio: np.ndarray, sample_rate: int, *,
     if ref - floor < s.min_snr_db or ref < -100.0:
         # No dynamics at all: digital silence, or a steady sound. All speech or all silence.
         return np.zeros((0, 2)) if ref < -100.0 else np.array([[0.0, len(x) / sample_rate]])
-    runs = _runs(db > threshold)
+    runs = true_runs(db > threshold)
     if len(runs) == 0:
         return np.zeros((0, 2))
     # close short gaps
