@@ -34,6 +34,8 @@ from dsp.chain import (
 from dsp.engine import DryWet
 from dsp.errors import ParameterError
 from dsp.render import BlockSource, RenderRecord
+from dsp.roomtone import RoomToneSettings, estimate_noise_floor, estimate_room_tone
+from dsp.stft import StftSettings
 
 RECORD_FORMAT = "roomtone-render-record"
 RECORD_VERSION = 1
@@ -172,17 +174,6 @@ def adjust_settings(
 
 
 # -- whole-file knowledge -> processor ----------------------------------------------------------
-def _room_tone_api():
-    try:
-        from dsp.roomtone import RoomToneSettings, estimate_room_tone
-    except ImportError:
-        raise ParameterError(
-            "learning a room-tone profile is not available in this version of Roomtone; "
-            "load one with --profile room.json"
-        ) from None
-    return estimate_room_tone, RoomToneSettings
-
-
 def _check_regions(regions: list[tuple[float, float]], source: BlockSource) -> list[tuple[float, float]]:
     duration = source.frames / source.sample_rate
     out = []
@@ -216,25 +207,41 @@ def used_model_versions(settings: ChainSettings, profile: Any) -> dict:
     return keep or allv
 
 
-def find_room_tone(source: BlockSource, settings: ChainSettings, *, source_name: str = "") -> Any:
-    """Room tone found automatically: from the longest stretches without speech (voice activity,
-    ``models.auto_profile``), or, where the model is not available, from the quietest frames
-    (``dsp.roomtone``, method "auto"; the profile's warnings say so)."""
-    estimate_room_tone, RoomToneSettings = _room_tone_api()
-    rt_settings = RoomToneSettings(stft=settings.stft)
+def find_room_tone(source: BlockSource, settings: ChainSettings | StftSettings, *, source_name: str = "") -> Any:
+    """Room tone found automatically: THE automatic method (``clean`` without a profile,
+    ``profile --auto`` and the workstation's "Find automatically" all call this).
+
+    1. From the longest stretches without speech (voice activity, ``models.auto_profile``), or,
+       where the model is not available, from the quietest frames (``dsp.roomtone``, method
+       "auto"; the profile's warnings say so).
+    2. Where neither finds a stretch to learn from (a short clip that is all speech, an ambience
+       with no steady pause), the noise floor is estimated without one
+       (:func:`dsp.roomtone.estimate_noise_floor`, method "minimum": each band's low percentile
+       over time), and the profile's warning says why. A recording is never refused here.
+
+    ``settings`` gives the FFT geometry: the chain's settings or its ``StftSettings``.
+    """
+    stft = settings.stft if isinstance(settings, ChainSettings) else settings
+    rt_settings = RoomToneSettings(stft=stft)
     try:
-        from models.auto_profile import auto_room_tone
-        from models.versions import ModelUnavailable
-    except ImportError as exc:
-        reason = f"voice activity is not installed ({exc})"
-    else:
         try:
-            return auto_room_tone(source, source.sample_rate, rt_settings, source_name=source_name)
-        except ModelUnavailable as exc:
-            reason = str(exc)
-    profile = estimate_room_tone(source, source.sample_rate, regions=None, settings=rt_settings)
-    note = f"found from the quietest frames, not from voice activity: {reason}"
-    return dataclasses.replace(profile, warnings=[*profile.warnings, note])
+            from models.auto_profile import auto_room_tone
+            from models.versions import ModelUnavailable
+        except ImportError as exc:
+            reason = f"voice activity is not installed ({exc})"
+        else:
+            try:
+                return auto_room_tone(source, source.sample_rate, rt_settings, source_name=source_name)
+            except ModelUnavailable as exc:
+                reason = str(exc)
+        profile = estimate_room_tone(source, source.sample_rate, regions=None, settings=rt_settings,
+                                     source_name=source_name)
+        note = f"found from the quietest frames, not from voice activity: {reason}"
+        return dataclasses.replace(profile, warnings=[*profile.warnings, note])
+    except ParameterError as exc:
+        why = str(exc).split("; give ")[0]
+        return estimate_noise_floor(source, source.sample_rate, settings=rt_settings, source_name=source_name,
+                                    reason=f"no pause to learn the room tone from ({why})")
 
 
 def resolve_profile(
@@ -261,7 +268,6 @@ def resolve_profile(
             )
         origin = "given"
     elif learn:
-        estimate_room_tone, RoomToneSettings = _room_tone_api()
         regions = _check_regions(list(learn), source)
         profile = estimate_room_tone(
             source, source.sample_rate, regions=regions, settings=RoomToneSettings(stft=settings.stft)

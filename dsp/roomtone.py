@@ -516,3 +516,130 @@ def estimate_room_tone(
         level_dbfs=_level_from_power(mean, n_fft, w_energy), regions=[(round(a, 4), round(b, 4)) for a, b in used_regions],
         duration_s=round(duration_s, 4), method=method, source=source_name, warnings=warnings,
     )
+
+
+# -- the noise floor without a pause (minimum statistics) ------------------------------------------
+#: Histogram of per-bin frame power in dB used by :func:`estimate_noise_floor`: range and step.
+_FLOOR_DB_MIN, _FLOOR_DB_MAX, _FLOOR_DB_STEP = -250.0, 100.0, 0.25
+
+
+def floor_bias_db(low_db: np.ndarray, high_db: np.ndarray, low: float, high: float) -> np.ndarray:
+    """dB to add to the ``low``-th percentile of a bin's frame powers to get their mean.
+
+    The power ``|X|**2`` of a bin of Gaussian noise is exponential with mean ``m``, whose ``q``
+    quantile is ``-ln(1 - q) * m``: the mean is the ``low`` quantile plus
+    ``-10 log10(-ln(1 - low/100))`` dB (9.8 dB for the 10th percentile). A steady tone (hum, a
+    whine) has nearly constant power, its quantiles are its mean, and it needs no correction. The
+    spread between the ``high`` and ``low`` quantiles says which a bin is: the exponential's
+    spread (5.3 dB from the 10th to the 30th percentile) gets the full correction, a spread of
+    0 dB none, and the correction is interpolated linearly in dB between them.
+    """
+    ql, qh = float(low) / 100.0, float(high) / 100.0
+    if not 0.0 < ql < qh < 1.0:
+        raise ParameterError(f"noise floor percentiles must satisfy 0 < low < high < 100, got {low} and {high}")
+    full = -10.0 * math.log10(-math.log1p(-ql))
+    spread = 10.0 * math.log10(math.log1p(-qh) / math.log1p(-ql))
+    frac = np.clip((np.asarray(high_db) - np.asarray(low_db)) / spread, 0.0, 1.0)
+    return full * frac
+
+
+def estimate_noise_floor(
+    audio: np.ndarray | Any,
+    sample_rate: int,
+    *,
+    settings: RoomToneSettings | None = None,
+    percentile: float = 10.0,
+    spread_percentile: float = 30.0,
+    source_name: str = "",
+    reason: str = "",
+) -> NoiseProfile:
+    """A room-tone profile for a recording with no pause: each bin's low percentile over time.
+
+    Minimum statistics in its simplest form (Martin 2001 without the tracking): speech and events
+    occupy a bin only part of the time, so the low percentile of the bin's frame powers over the
+    whole file is set by the background. :func:`floor_bias_db` turns the percentile into the mean
+    (noise-like bins get the exponential distribution's correction, steady tones none, judged by
+    the spread up to the ``spread_percentile``). Every frame that is not digital silence counts;
+    the powers are gathered in a per-bin histogram (``_FLOOR_DB_STEP`` dB wide), so memory does
+    not grow with the file's length. A file shorter than one frame is zero-padded to one.
+
+    Parameters
+    ----------
+    audio : ndarray ``(channels, samples)`` or ``(samples,)``, or BlockSource
+        The recording.
+    sample_rate : int
+        Its rate, Hz.
+    settings : RoomToneSettings, optional
+        FFT geometry (the chain's) and batch size.
+    percentile : float
+        Which percentile of each bin's frame powers sets the floor (0-100, exclusive).
+    spread_percentile : float
+        A higher percentile; its distance from ``percentile`` sets the correction to the mean.
+    source_name : str
+        Stored in the profile.
+    reason : str
+        Why no room tone could be learned; the profile's warning starts with it.
+
+    Returns
+    -------
+    NoiseProfile
+        ``method == "minimum"``, no regions, a warning saying how it was estimated.
+    """
+    settings = settings or RoomToneSettings()
+    floor_bias_db(np.zeros(1), np.zeros(1), percentile, spread_percentile)  # validates the percentiles
+    src = _as_source(audio, sample_rate)
+    sample_rate = int(sample_rate)
+    n_fft, hop = settings.stft.resolve(sample_rate)
+    analysis, _ = stft_windows(n_fft, hop)
+    w_energy = float(np.sum(analysis.astype(np.float64) ** 2))
+    total = int(src.frames)
+    bins = n_fft // 2 + 1
+    n_hist = int(round((_FLOOR_DB_MAX - _FLOOR_DB_MIN) / _FLOOR_DB_STEP))
+    hist = np.zeros(bins * n_hist, np.int64)
+    offsets = (np.arange(bins) * n_hist)[None, :]
+    silence = 10.0 ** (_SILENCE_DBFS / 10.0)
+    count = 0
+
+    def add(power: np.ndarray) -> int:  # (k, bins) float64
+        keep = 2.0 * power.sum(axis=1) / (n_fft * w_energy) > silence  # Parseval: the frame's mean square
+        power = power[keep]
+        if power.shape[0]:
+            db = 10.0 * np.log10(np.maximum(power, 1e-30))
+            idx = np.clip(((db - _FLOOR_DB_MIN) / _FLOOR_DB_STEP).astype(np.int64), 0, n_hist - 1)
+            hist[:] += np.bincount((idx + offsets).ravel(), minlength=hist.size)
+        return int(power.shape[0])
+
+    if total >= n_fft:
+        for _, frames in _iter_frames(src, 0, total, n_fft, hop, analysis, settings.block_frames):
+            count += add(_power(frames))
+    elif total > 0:
+        x = np.zeros((src.channels, n_fft), np.float32)
+        x[:, :total] = np.asarray(src.read(0, total), np.float32).reshape(src.channels, total)
+        count += add(_power(frame_signal(x, n_fft, hop, analysis)[:, :1]))
+    why = f"{reason}; " if reason else ""
+    if count == 0:  # nothing but digital silence: no background, and nothing for a stage to take away
+        return NoiseProfile(
+            sample_rate=sample_rate, n_fft=n_fft, hop_length=hop, mean_power=np.zeros(bins), power_std=np.zeros(bins),
+            level_dbfs=_level_from_power(np.zeros(bins), n_fft, w_energy), regions=[], duration_s=0.0,
+            method="minimum", source=source_name,
+            warnings=[f"{why}the file is digital silence: the room tone is silence too, and nothing is taken away"],
+        )
+    cum = np.cumsum(hist.reshape(bins, n_hist), axis=1)
+
+    def quantile(pct: float) -> tuple[np.ndarray, np.ndarray]:
+        i = np.argmax(cum >= max(1, int(math.ceil(pct / 100.0 * count))), axis=1)
+        return _FLOOR_DB_MIN + (i + 0.5) * _FLOOR_DB_STEP, i
+
+    low_db, low_idx = quantile(percentile)
+    high_db, _ = quantile(spread_percentile)
+    mean = 10.0 ** ((low_db + floor_bias_db(low_db, high_db, percentile, spread_percentile)) / 10.0)
+    mean[low_idx == 0] = 0.0  # below the histogram: digital zero in that bin
+    warning = (
+        f"{why}the room tone was estimated from the lowest {percentile:g} % of each band's levels over "
+        f"the whole file ({count * hop / sample_rate:.2f} s; minimum statistics), not learned from a pause"
+    )
+    return NoiseProfile(
+        sample_rate=sample_rate, n_fft=n_fft, hop_length=hop, mean_power=mean, power_std=mean.copy(),
+        level_dbfs=_level_from_power(mean, n_fft, w_energy), regions=[],
+        duration_s=round(count * hop / sample_rate, 4), method="minimum", source=source_name, warnings=[warning],
+    )

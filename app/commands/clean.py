@@ -144,6 +144,9 @@ def run(args: argparse.Namespace) -> int:
     prof = rec.settings.get("profile")
     if prof and rec.settings.get("profile_origin") == "automatic":
         say(f"room tone found automatically ({prof.get('method')}); check it, or give --learn A-B")
+        if prof.get("method") == "minimum":  # no pause was found: say how it was estimated instead
+            for note in prof.get("warnings", []):
+                say(f"note: {note}")
     where = f"{rec.output} ({rec.format}, {rec.frames / rec.sample_rate:.1f} s at {rec.realtime_factor:.0f}x real time)"
     say(f"wrote {where}")
     if not args.no_record:

@@ -13,6 +13,7 @@ import re
 import sys
 from pathlib import Path
 
+from app.pipeline import find_room_tone
 from dsp.errors import OutputError, ParameterError
 from dsp.io import AudioReader
 from dsp.roomtone import RoomToneSettings, estimate_room_tone
@@ -59,13 +60,15 @@ def register(subparsers) -> argparse.ArgumentParser:
         "profile",
         help="learn a room-tone profile (noise-only stretch or automatic) and save it as JSON",
         description="Learn the room tone of a recording from noise-only regions (--learn) or automatically "
-        "from its quietest frames (--auto), and save it as a reusable JSON profile.",
+        "(--auto: the same search as `clean` without a profile: the longest stretches without speech, "
+        "else the quietest frames, else each band's noise floor over time), and save it as a reusable "
+        "JSON profile.",
     )
     p.add_argument("input", help="audio file to learn from")
     how = p.add_mutually_exclusive_group(required=True)
     how.add_argument("--learn", action="append", metavar="A-B",
                      help="noise-only region, e.g. 0:01.5-0:03 (repeat, or separate with commas, for several)")
-    how.add_argument("--auto", action="store_true", help="find the room tone in the quietest parts of the file")
+    how.add_argument("--auto", action="store_true", help="find the room tone automatically (where nobody speaks; never refuses a recording)")
     p.add_argument("-o", "--output", required=True, help="profile file to write (.json)")
     p.add_argument("--n-fft", type=int, default=0, help="frame size; 0 picks the engine default for the rate")
     p.add_argument("--overlap", type=int, default=4, choices=(2, 4, 8), help="frames overlap (hop = n_fft / overlap)")
@@ -83,8 +86,11 @@ def run(args) -> int:
     settings = RoomToneSettings(stft=StftSettings(n_fft=args.n_fft, overlap=args.overlap))
     regions = _regions(args.learn) if args.learn else None
     with AudioReader(src) as reader:
-        profile = estimate_room_tone(reader, reader.sample_rate, regions=regions, settings=settings,
-                                     source_name=str(src))
+        if regions is None:  # the one automatic method, as in `clean` and the workstation
+            profile = find_room_tone(reader, settings.stft, source_name=str(src))
+        else:
+            profile = estimate_room_tone(reader, reader.sample_rate, regions=regions, settings=settings,
+                                         source_name=str(src))
     try:
         profile.save(out)
     except OSError as exc:

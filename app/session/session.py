@@ -582,7 +582,7 @@ class Session:
         self.set_profile(profile, label=learn_label(sel.start_s, sel.end_s))
 
     def find_profile_automatically(self) -> None:
-        """Find the room tone in the quietest stretches of the whole source."""
+        """Find the room tone automatically (:func:`app.pipeline.find_room_tone`, as ``clean`` does)."""
         profile = estimate_profile(self.project, None)
         self.set_profile(profile, label=FIND_LABEL)
 

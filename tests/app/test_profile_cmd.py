@@ -65,9 +65,9 @@ def test_auto_avoids_the_loud_part(recording, tmp_path, capsys):
     args = parser().parse_args(["profile", str(recording), "--auto", "-o", str(out)])
     assert args.func(args) == 0
     prof = NoiseProfile.load(out)
-    assert prof.method == "auto"
+    assert prof.method == "vad"  # the same automatic method as `clean` (voice activity first)
     assert abs(prof.level_dbfs - 20 * np.log10(0.002)) < 1.0
-    assert "(auto)" in capsys.readouterr().out
+    assert "(vad)" in capsys.readouterr().out
 
 
 def test_speech_region_warns(recording, tmp_path, capsys):
