@@ -30,6 +30,7 @@ from typing import Any
 from dsp.engine import Chain, DryWet, Listen, Processor
 from dsp.errors import ParameterError
 from dsp.stft import SpectralStage, StftProcessor, StftSettings
+from dsp.strength import StrengthSettings, apply_strength, estimate_snr, frame_powers, strength_from_snr
 
 #: Modules that register stage kinds (imported lazily by :func:`registry`).
 STAGE_MODULES = ("dsp.denoise", "dsp.dehum", "dsp.refill", "dsp.eqmatch", "dsp.bandmix")
@@ -130,6 +131,7 @@ class ChainSettings:
     stages: tuple[StageSpec, ...] = ()
     max_total_reduction_db: float = 15.0
     stft: StftSettings = StftSettings()
+    strength: StrengthSettings = StrengthSettings()
     mix: float = 1.0
     listen: str = "processed"
     seed: int = 0
@@ -160,6 +162,7 @@ class ChainSettings:
             "listen": self.listen,
             "seed": self.seed,
             "stft": dataclasses.asdict(self.stft),
+            "strength": dataclasses.asdict(self.strength),
             "stages": [
                 {"kind": s.kind, "bypass": s.bypass, "mix": s.mix, **_settings_to_dict(s.settings)}
                 for s in self.stages
@@ -179,11 +182,12 @@ class ChainSettings:
             mix = float(raw.pop("mix", 1.0))
             stages.append(StageSpec(kind.name, _settings_from_dict(kind.settings_cls, raw, f"stage {i} ({kind.name})"), bypass, mix))
         stft = _settings_from_dict(StftSettings, data.pop("stft", {}), "stft")
-        known = {f.name for f in fields(cls)} - {"stages", "stft"}
+        strength = _settings_from_dict(StrengthSettings, data.pop("strength", {}), "strength")
+        known = {f.name for f in fields(cls)} - {"stages", "stft", "strength"}
         unknown = set(data) - known
         if unknown:
             raise ParameterError(f"unknown chain settings {sorted(unknown)}; known: {sorted(known)}")
-        return cls(stages=tuple(stages), stft=stft, **data)
+        return cls(stages=tuple(stages), stft=stft, strength=strength, **data)
 
     def with_overrides(self, assignments: list[str]) -> ChainSettings:
         """Apply ``key=value`` strings (see module docstring)."""
@@ -249,10 +253,13 @@ def _apply_override(chain: ChainSettings, assignment: str) -> ChainSettings:
     key, value = (s.strip() for s in assignment.split("=", 1))
     parts = key.split(".")
     chain_fields = {f.name: f for f in fields(ChainSettings)}
-    if len(parts) == 1 and parts[0] in chain_fields and parts[0] not in ("stages", "stft"):
+    if len(parts) == 1 and parts[0] in chain_fields and parts[0] not in ("stages", "stft", "strength"):
         return replace(chain, **{parts[0]: coerce_setting(value, getattr(chain, parts[0]), key)})
     if parts[0] == "stft" and len(parts) == 2:
         return replace(chain, stft=_settings_from_dict(StftSettings, {**dataclasses.asdict(chain.stft), parts[1]: value}, "stft"))
+    if parts[0] == "strength" and len(parts) == 2:
+        current = dataclasses.asdict(chain.strength)
+        return replace(chain, strength=_settings_from_dict(StrengthSettings, {**current, parts[1]: value}, "strength"))
     # stage by index (stages.N.field) or by kind (kind.field / kind.N.field)
     if parts[0] == "stages" and len(parts) == 3:
         try:
@@ -348,6 +355,7 @@ def preset_to_toml(settings: ChainSettings) -> str:
     d = settings.to_dict()
     lines = [f"{k} = {_toml_value(d[k])}" for k in ("name", "description", "max_total_reduction_db", "mix", "listen", "seed")]
     lines += ["", "[stft]"] + [f"{k} = {_toml_value(v)}" for k, v in d["stft"].items()]
+    lines += ["", "[strength]"] + [f"{k} = {_toml_value(v)}" for k, v in d["strength"].items()]
     for st in d["stages"]:
         lines += ["", "[[stages]]"] + [f"{k} = {_toml_value(v)}" for k, v in st.items() if v is not None]
     return "\n".join(lines) + "\n"
@@ -367,7 +375,15 @@ def save_user_preset(settings: ChainSettings, name: str) -> Path:
 
 # -- building -----------------------------------------------------------------------------------
 def build_chain(settings: ChainSettings, context: BuildContext) -> DryWet:
-    """A ready-to-prepare processor for ``settings`` with the whole-file knowledge in ``context``."""
+    """A ready-to-prepare processor for ``settings`` with the whole-file knowledge in ``context``.
+
+    With ``settings.strength.adaptive`` and a strength analysis in ``context.extras["strength"]``,
+    the passes' reductions, the total cap and the refill's pause floor are set from it, under the
+    caps in ``settings`` (:mod:`dsp.strength`).
+    """
+    estimate = context.extras.get("strength")
+    if settings.strength.adaptive and estimate is not None:
+        settings, _ = apply_strength(settings, estimate.strength, _is_pass)
     context = replace(context, max_total_reduction_db=settings.max_total_reduction_db, seed=settings.seed)
     processors: list[Processor] = []
     spectral: list[SpectralStage] = []
@@ -413,7 +429,23 @@ def analyse_source(source: Any, settings: ChainSettings, context: BuildContext) 
         kind = stage_kind(spec.kind)
         if kind.analyse is not None:
             context = kind.analyse(source, spec.settings, context)
+    if settings.strength.adaptive and context.profile is not None:
+        context = replace(context, extras={**context.extras, "strength": analyse_strength(source, settings, context.profile)})
     return context
+
+
+def _is_pass(kind_name: str) -> bool:
+    return stage_kind(kind_name).role == "pass"
+
+
+def analyse_strength(source: Any, settings: ChainSettings, profile: Any):
+    """The file's SNR against ``profile`` and the strength it calls for (:mod:`dsp.strength`)."""
+    st = settings.strength
+    snr, speech_s = estimate_snr(frame_powers(source), 10.0 ** (profile.level_dbfs / 10.0),
+                                 speech_fraction=st.speech_fraction)
+    strength = strength_from_snr(snr, st)
+    _, chosen = apply_strength(settings, strength, _is_pass)
+    return replace(chosen, snr_db=snr, speech_s=speech_s)
 
 
 def chain_needs_profile(settings: ChainSettings) -> bool:
