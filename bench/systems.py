@@ -117,22 +117,16 @@ def learn_profile(noisy: np.ndarray, sample_rate: int, regions, settings):
 
 
 def build_roomtone(noisy: np.ndarray, sample_rate: int, regions, settings):
-    """A prepared-to-render processor for ``settings`` on this input (the CLI's way)."""
-    from dsp.chain import BuildContext, analyse_source, build_chain
+    """A prepared-to-render processor for ``settings`` on this input, the CLI's way
+    (``app.pipeline.prepare_processor``). ``regions=None``: the room tone is found automatically,
+    as a user runs ``roomtone clean`` without a profile (how Roomtone is scored since issue 18);
+    else it is learned from the benchmark's noise regions."""
+    from app import pipeline
     from dsp.render import ArraySource
 
     source = ArraySource(np.asarray(noisy, np.float32)[None, :], sample_rate)
-    profile = learn_profile(noisy, sample_rate, regions, settings)
-    try:
-        from app import pipeline  # type: ignore[attr-defined]
-    except ImportError:
-        pipeline = None
-    if pipeline is not None and hasattr(pipeline, "prepare_processor"):
-        prepared = pipeline.prepare_processor(source, settings, profile=profile)
-        return prepared[0] if isinstance(prepared, tuple) else getattr(prepared, "processor", prepared)
-    context = BuildContext(sample_rate=sample_rate, channels=1, profile=profile)
-    context = analyse_source(source, settings, context)
-    return build_chain(settings, context)
+    profile = None if regions is None else learn_profile(noisy, sample_rate, regions, settings)
+    return pipeline.prepare_processor(source, settings, profile=profile)[0]
 
 
 def _roomtone_system(preset: str, *, refill: bool = True) -> System:
@@ -142,7 +136,7 @@ def _roomtone_system(preset: str, *, refill: bool = True) -> System:
         from dsp.render import render_array
 
         settings = roomtone_settings(preset, refill=refill)
-        proc = build_roomtone(case.noisy, case.sample_rate, case.regions, settings)
+        proc = build_roomtone(case.noisy, case.sample_rate, None, settings)  # automatic room tone
         out = render_array(np.asarray(case.noisy, np.float32)[None, :], case.sample_rate, proc)
         return np.asarray(out[0], np.float32)
 
