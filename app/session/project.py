@@ -463,7 +463,11 @@ def write_text_atomic(path: Path, text: str) -> None:
     """
     from dsp.io import write_text_atomic as _write
 
-    _write(path, text)
+    try:
+        _write(path, text)
+    except OutputError as exc:
+        why = str(exc).removesuffix(". Nothing was written").removesuffix("; nothing was written")
+        raise OutputError(f"{why}; the previous file is unchanged") from None
 
 
 def save_project(project: Project, path: str | os.PathLike) -> None:
