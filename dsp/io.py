@@ -525,8 +525,10 @@ def make_temp(target: str | os.PathLike, folder: str | os.PathLike | None = None
     target = Path(target)
     folder = Path(folder) if folder is not None else (target.parent if str(target.parent) else Path("."))
     remove_stale_temps(folder)
+    staged = _TEMP_RE.match(target.name)  # a temporary file of ours for a staged target: name it by the target
+    name = staged["name"] if staged else target.name
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=folder)
         os.close(fd)
     except OSError as exc:
         raise _write_error(folder, exc) from None
