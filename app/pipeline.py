@@ -536,10 +536,15 @@ def _render_with_record(
         try:
             os.replace(staged_record, rec_path)
         except OSError as exc:
-            out_path.unlink(missing_ok=True)
+            why = f"{rec_path}: writing the render record failed ({exc.strerror or exc})"
+            try:
+                out_path.unlink(missing_ok=True)
+            except OSError:
+                raise OutputError(
+                    f"{why}; {out_path} was written without its record: render it again or remove it"
+                ) from None
             raise OutputError(
-                f"{rec_path}: writing the render record failed ({exc.strerror or exc}); the audio was removed "
-                f"again, so neither {out_path.name} nor its record was written"
+                f"{why}; the audio was removed again, so neither {out_path.name} nor its record was written"
             ) from None
     finally:
         staged_audio.unlink(missing_ok=True)

@@ -440,8 +440,7 @@ def test_unreadable_source_says_permission_denied(good_wav, monkeypatch):
         raise sf.LibsndfileError(2, f"Error opening {str(good_wav)!r}: ")
 
     monkeypatch.setattr(dio.sf, "SoundFile", sf_denied)
-    monkeypatch.setitem(dio.__builtins__ if isinstance(dio.__builtins__, dict) else vars(dio.__builtins__),
-                        "open", denying_open)
+    monkeypatch.setattr("builtins.open", denying_open)
     with pytest.raises(InputError, match="permission denied") as info:
         AudioReader(good_wav)
     assert "corrupt" not in str(info.value)
@@ -453,14 +452,14 @@ def test_disk_full_in_libsndfile_says_disk_full(good_wav, tmp_path, monkeypatch)
         raise sf.LibsndfileError(2, "System error.")
 
     monkeypatch.setattr(sf.SoundFile, "write", write)
-    monkeypatch.setattr(dio.shutil, "disk_usage", lambda p: shutil_usage(0))
+    monkeypatch.setattr(dio.shutil, "disk_usage", lambda p: _usage(free=0))
     with pytest.raises(OutputError, match="disk full") as info:
         _render_to(good_wav, tmp_path / "out.wav")
     assert "System error" not in str(info.value)
     assert list(p for p in tmp_path.iterdir() if p.is_file()) == []
 
 
-def shutil_usage(free: int):
+def _usage(free: int):
     import shutil
 
     return shutil._ntuple_diskusage(10**9, 10**9 - free, free)
