@@ -542,8 +542,9 @@ def _default_file_mode() -> int:
     return 0o666 & ~mask
 
 
-def stage_text(target: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``target`` (fsynced, the umask's mode); return it.
+def stage_text(target: str | os.PathLike, text: str | bytes) -> Path:
+    """Write ``text`` (str as UTF-8, or bytes) to a temporary file beside ``target`` (fsynced,
+    the umask's mode); return it.
 
     The caller renames it over the target (``os.replace``) or removes it. On any failure the
     temporary file is removed and nothing is left.
@@ -557,8 +558,8 @@ def stage_text(target: str | os.PathLike, text: str) -> Path:
     folder = check_target(target)
     tmp = make_temp(target, folder)
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with open(tmp, "wb") as fh:
+            fh.write(text.encode("utf-8") if isinstance(text, str) else text)
             fh.flush()
             os.fchmod(fh.fileno(), _default_file_mode())
             os.fsync(fh.fileno())
@@ -571,8 +572,8 @@ def stage_text(target: str | os.PathLike, text: str) -> Path:
     return tmp
 
 
-def write_text_atomic(target: str | os.PathLike, text: str) -> None:
-    """Write a text file (a render record, a profile, a project, a report) atomically.
+def write_text_atomic(target: str | os.PathLike, text: str | bytes) -> None:
+    """Write a text file (a render record, a profile, a project, a report; or bytes: a PNG) atomically.
 
     Every text file Roomtone writes goes through here: a temporary file beside the target named
     with our pid, fsynced, given the umask's mode (like any plainly created file), then renamed

@@ -111,3 +111,27 @@ def test_profile_command_reports_a_full_disk_in_one_line(tmp_path, capsys, monke
     err = capsys.readouterr().err
     assert code == 4 and "disk full" in err and len(err.strip().splitlines()) == 1, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav"]
+
+
+def test_presets_and_pictures_use_the_shared_atomic_write(tmp_path, umask_022, monkeypatch):
+    """No fixed temporary names (``.x.png.tmp-roomtone``, ``x.toml.tmp``): our pid-named ones."""
+    import dsp.io
+    from app.spectrogram_png import write_spectrogram_png
+    from dsp.chain import ChainSettings, save_user_preset
+
+    seen = []
+    real = dsp.io.tempfile.mkstemp
+
+    def spy(*a, **k):
+        fd, name = real(*a, **k)
+        seen.append(Path(name).name)
+        return fd, name
+
+    monkeypatch.setattr(dsp.io.tempfile, "mkstemp", spy)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    png = write_spectrogram_png(tmp_path / "s.png", np.full((16, 20), -60.0), SR, 1.0)
+    preset = save_user_preset(ChainSettings(name="x"), "mine")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and preset.read_text().strip()
+    assert _mode(png) == 0o644 and _mode(preset) == 0o644
+    assert [n.split(".")[1] for n in seen] == ["s", "mine"] and all(dsp.io._TEMP_RE.match(n) for n in seen)
+    assert _no_temps(tmp_path) and _no_temps(preset.parent)
