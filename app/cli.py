@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
 import traceback
 from datetime import datetime
@@ -32,7 +33,25 @@ exit codes:
   5    audio device problem
   70   internal error (a bug in Roomtone; the message names a crash log)
   130  cancelled (Ctrl+C)
+  143  cancelled (terminated: SIGTERM)
 """
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl+C so every cleanup that runs on a cancel (temporary files) runs."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
+def handle_sigterm(handler=_terminate):
+    """Install ``handler`` for SIGTERM; return the previous one (None where it cannot be set:
+    not the main thread, or no SIGTERM on this platform)."""
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 class RoomtoneArgumentParser(argparse.ArgumentParser):
@@ -105,6 +124,16 @@ def main(argv: list[str] | None = None) -> int:
     from dsp.jit import configure_cache  # sets NUMBA_CACHE_DIR before numba is first imported
 
     configure_cache()
+    previous = handle_sigterm()
+    try:
+        return _run(argv)
+    finally:
+        if previous is not None:
+            handle_sigterm(previous)
+
+
+def _run(argv: list[str] | None) -> int:
+    """Parse ``argv`` and run the subcommand; every error becomes one line and an exit code."""
     from dsp.errors import RoomtoneError
 
     try:
@@ -116,9 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     except RoomtoneError as exc:
         sys.stderr.write(f"roomtone: error: {_one_line(exc)}\n")
         return exc.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         sys.stderr.write("\nroomtone: cancelled; nothing was written\n")
-        return 130
+        return 143 if isinstance(exc, Terminated) else 130
     except BrokenPipeError:  # e.g. `roomtone info ... | head`
         try:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit

@@ -406,6 +406,12 @@ def clean_file(
 ) -> RenderRecord:
     """Render ``in_path`` through ``settings`` into ``out_path`` (atomically) and record it.
 
+    The output's extension decides its container (``.wav`` or ``.flac``, see
+    :func:`dsp.io.output_format`); that is checked before any work. With ``record``, the audio
+    and its render record land together or not at all: the audio is rendered to a temporary
+    file, the record is written to another, and only then are both renamed into place (if the
+    second rename fails, the first is undone).
+
     Parameters
     ----------
     in_path, out_path : path
@@ -415,27 +421,34 @@ def clean_file(
     profile, learn, auto_profile
         Room-tone profile source, see :func:`prepare_processor`.
     fmt : str, optional
-        An output format of :data:`dsp.io.WRITE_FORMATS`; defaults to the source's own.
+        An output format of :data:`dsp.io.WRITE_FORMATS`: the encoding inside the container the
+        output's extension names (refused if it names another); defaults to the source's own.
     progress : callable(done, total), optional
         Render progress in samples.
     cancel : callable() -> bool, optional
         Polled between blocks; true cancels (nothing is written).
     record : bool
-        Write the render record ``OUT.roomtone.json`` beside the output (atomically).
+        Write the render record ``OUT.roomtone.json`` beside the output.
 
     Returns
     -------
     RenderRecord
-        Its ``settings`` holds the chain settings, the profile summary and the analyses.
+        Its ``settings`` holds the chain settings, the profile summary, the analyses and the
+        output format (with a note where it changes the source's sample depth).
+
+    Raises
+    ------
+    ParameterError
+        For an output name Roomtone does not write, or a ``fmt`` that contradicts it.
+    OutputError
+        If the output cannot be written (neither the audio nor its record is then left).
     """
-    from dsp.io import WRITE_FORMATS, AudioReader, check_target, write_text_atomic
-    from dsp.render import render_file
+    from dsp.io import AudioReader, check_target, format_note, output_format
 
     in_path, out_path = Path(in_path), Path(out_path)
-    if fmt is not None and fmt not in WRITE_FORMATS:
-        raise ParameterError(f"unknown output format {fmt!r}; choose one of {', '.join(WRITE_FORMATS)}")
     t0 = time.perf_counter()
     with AudioReader(in_path) as reader:  # opens and checks the source first: its errors come first
+        fmt = output_format(out_path, fmt, reader.info)
         check_target(out_path, sources=(in_path,))
         if record:
             check_target(record_path(out_path), sources=(in_path,))
@@ -443,6 +456,7 @@ def clean_file(
             reader, settings, profile=profile, learn=learn, auto_profile=auto_profile, source_name=str(in_path)
         )
         analysis_s = time.perf_counter() - t0
+        note = format_note(reader.info, fmt)
     prof = context.profile
     settings_record = {
         "chain": settings.to_dict(),
@@ -451,22 +465,104 @@ def clean_file(
             "given" if profile is not None else "learned" if learn else "automatic" if prof is not None else None
         ),
         "analyses": analyses_summary(context),
+        "output_format": _format_summary(fmt, note),
     }
-    rec = render_file(in_path, out_path, processor, fmt=fmt, settings=settings_record, progress=progress, cancel=cancel)
-    rec.versions["models"] = used_model_versions(settings, prof)
-    total_s = time.perf_counter() - t0
-    if record:
-        data = {
-            "record_format": RECORD_FORMAT,
-            "record_version": RECORD_VERSION,
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            **rec.to_dict(),
-            "timing": {
-                "analysis_s": round(analysis_s, 3),
-                "render_s": round(rec.seconds, 3),
-                "total_s": round(total_s, 3),
-                "realtime_factor_total": round((rec.frames / rec.sample_rate) / total_s, 1) if total_s > 0 else None,
-            },
-        }
-        write_text_atomic(record_path(out_path), json.dumps(data, indent=1, default=str) + "\n")
+    if not record:
+        rec = _render(in_path, out_path, processor, fmt, settings_record, progress, cancel)
+        rec.versions["models"] = used_model_versions(settings, prof)
+        return rec
+    return _render_with_record(
+        in_path, out_path, processor, fmt, settings_record, progress, cancel,
+        models=used_model_versions(settings, prof), t0=t0, analysis_s=analysis_s,
+    )
+
+
+def _format_summary(fmt: str, note: str | None) -> dict:
+    """The output format as the render record states it: name, container, encoding, note."""
+    from dsp.io import WRITE_FORMATS
+
+    major, subtype, _ = WRITE_FORMATS[fmt]
+    return {"name": fmt, "container": major, "encoding": subtype, "note": note}
+
+
+def _render(in_path, out_path, processor, fmt, settings_record, progress, cancel) -> RenderRecord:
+    from dsp.render import render_file
+
+    return render_file(in_path, out_path, processor, fmt=fmt, settings=settings_record, progress=progress, cancel=cancel)
+
+
+def record_document(rec: RenderRecord, *, analysis_s: float, total_s: float) -> str:
+    """The render record's JSON text for ``rec`` (format tag, creation time, timing)."""
+    data = {
+        "record_format": RECORD_FORMAT,
+        "record_version": RECORD_VERSION,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        **rec.to_dict(),
+        "timing": {
+            "analysis_s": round(analysis_s, 3),
+            "render_s": round(rec.seconds, 3),
+            "total_s": round(total_s, 3),
+            "realtime_factor_total": round((rec.frames / rec.sample_rate) / total_s, 1) if total_s > 0 else None,
+        },
+    }
+    return json.dumps(data, indent=1, default=str) + "\n"
+
+
+def _render_with_record(
+    in_path: Path, out_path: Path, processor, fmt: str, settings_record: dict, progress, cancel, *,
+    models: dict, t0: float, analysis_s: float,
+) -> RenderRecord:
+    """Render into a temporary file, write the record to another, then rename both into place.
+
+    Either both land or neither does: a failure before the renames removes both temporary files
+    (the old output and record, if any, are untouched); if the record's rename fails after the
+    audio's, the new audio is removed again.
+    """
+    from dsp.errors import OutputError
+    from dsp.io import make_temp, stage_text
+
+    rec_path = record_path(out_path)
+    staged_audio = make_temp(out_path)
+    staged_record = None
+    try:
+        rec = _render(in_path, staged_audio, processor, fmt, settings_record, progress, cancel)
+        rec.output = str(out_path)
+        rec.versions["models"] = models
+        text = record_document(rec, analysis_s=analysis_s, total_s=time.perf_counter() - t0)
+        try:
+            staged_record = stage_text(rec_path, text)
+        except OutputError as exc:
+            raise OutputError(f"{_reason(exc)}; neither {out_path.name} nor its render record was written") from None
+        try:
+            os.replace(staged_audio, out_path)
+        except OSError as exc:
+            raise OutputError(
+                f"{out_path}: writing failed ({exc.strerror or exc}); neither the audio nor its render record was written"
+            ) from None
+        try:
+            os.replace(staged_record, rec_path)
+        except OSError as exc:
+            why = f"{rec_path}: writing the render record failed ({exc.strerror or exc})"
+            try:
+                out_path.unlink(missing_ok=True)
+            except OSError:
+                raise OutputError(
+                    f"{why}; {out_path} was written without its record: render it again or remove it"
+                ) from None
+            raise OutputError(
+                f"{why}; the audio was removed again, so neither {out_path.name} nor its record was written"
+            ) from None
+    finally:
+        staged_audio.unlink(missing_ok=True)
+        if staged_record is not None:
+            staged_record.unlink(missing_ok=True)
     return rec
+
+
+def _reason(exc: Exception) -> str:
+    """An OutputError's message without its closing 'nothing was written' (the caller says what was)."""
+    text = str(exc)
+    for tail in (". Nothing was written", "; nothing was written"):
+        if text.endswith(tail):
+            return text[: -len(tail)]
+    return text

@@ -10,14 +10,12 @@ from __future__ import annotations
 import html
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-from dsp.errors import OutputError
 from models.prosody_checks import Finding
 from models.prosody_dataset import MEASURES, DatasetAnalysis, MeasureComparison
 
@@ -266,16 +264,9 @@ def write_report(path: str | os.PathLike, dataset: DatasetAnalysis, **kwargs) ->
     OutputError
         If the folder is missing or not writable.
     """
+    from dsp.io import write_text_atomic
+
     target = Path(path)
     text = render_report(dataset, **kwargs)
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"{target}: folder {folder} does not exist; create it or choose another path")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".prosody-", suffix=".tmp-roomtone", dir=folder)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise OutputError(f"{target}: cannot write the report ({exc.strerror}); choose a writable folder") from None
+    write_text_atomic(target, text)
     return target

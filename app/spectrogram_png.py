@@ -128,19 +128,11 @@ def render_spectrogram(level_db: np.ndarray, sample_rate: int, duration_s: float
 
 def write_spectrogram_png(path: str | os.PathLike, level_db: np.ndarray, sample_rate: int, duration_s: float, **kw) -> Path:
     """Write :func:`render_spectrogram` as a PNG (atomically). Returns the path."""
-    from dsp.errors import OutputError
-    from dsp.io import check_target
+    from dsp.io import check_target, write_text_atomic
 
     path = Path(path)
     check_target(path)
-    data = encode_png(render_spectrogram(level_db, sample_rate, duration_s, **kw))
-    tmp = path.with_name(f".{path.name}.tmp-roomtone")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"{path}: cannot write the picture ({exc.strerror or exc}); choose another folder") from None
+    write_text_atomic(path, encode_png(render_spectrogram(level_db, sample_rate, duration_s, **kw)))
     return path
 
 

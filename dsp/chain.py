@@ -362,14 +362,14 @@ def preset_to_toml(settings: ChainSettings) -> str:
 
 
 def save_user_preset(settings: ChainSettings, name: str) -> Path:
+    from dsp.io import write_text_atomic
+
     if not name or any(c in name for c in "/\\:") or name.startswith("."):
         raise ParameterError(f"preset name {name!r} is not a valid file name")
     folder = user_preset_dir()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.toml"
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(preset_to_toml(replace(settings, name=name)), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, preset_to_toml(replace(settings, name=name)))
     return path
 
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import errno
 import os
+import re
+import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,10 +33,16 @@ READ_FORMATS = {
 WRITE_FORMATS = {
     "wav16": ("WAV", "PCM_16", ".wav"),
     "wav24": ("WAV", "PCM_24", ".wav"),
+    "wav32": ("WAV", "PCM_32", ".wav"),
     "float32": ("WAV", "FLOAT", ".wav"),
+    "float64": ("WAV", "DOUBLE", ".wav"),
     "flac16": ("FLAC", "PCM_16", ".flac"),
     "flac24": ("FLAC", "PCM_24", ".flac"),
 }
+
+#: Output extensions we write, with the container they mean. The extension decides the container;
+#: an output format (above) only chooses the encoding inside it.
+OUTPUT_CONTAINERS = {".wav": "WAV", ".wave": "WAV", ".flac": "FLAC"}
 
 MIN_RATE, MAX_RATE, MAX_CHANNELS = 8000, 192000, 8
 
@@ -70,7 +79,25 @@ _STREAM_CHUNK = 1152 * 56
 _STREAM_SLACK = 2 * 1152
 
 
+def _unreadable(path: Path) -> InputError | None:
+    """An error naming why ``path`` cannot be opened for reading at all (permission, I/O), else None."""
+    try:
+        with open(path, "rb") as fh:
+            fh.read(1)
+    except PermissionError:
+        return InputError(
+            f"{path}: cannot read it (permission denied); give yourself read access (e.g. chmod u+r) "
+            "or copy it somewhere you can read"
+        )
+    except OSError as exc:
+        return InputError(f"{path}: cannot read it ({exc.strerror or exc}); check the disk or re-copy the file")
+    return None
+
+
 def _open_error(path: Path, exc: Exception) -> InputError:
+    denied = _unreadable(path)
+    if denied is not None:
+        return denied
     text = str(exc).replace(f"Error opening {str(path)!r}: ", "").strip()
     ext = path.suffix.lower()
     if ext not in READ_FORMATS:
@@ -121,20 +148,101 @@ def _riff_declared_bytes(path: Path, size: int) -> tuple[int, int] | None:
     return None
 
 
-def format_for_source(info: AudioInfo) -> str:
-    """The output format that keeps what the source had: FLAC stays FLAC, float stays float.
+def format_for_source(info: AudioInfo, container: str | None = None) -> str:
+    """The output format that keeps what the source had, in ``container`` ("WAV" or "FLAC").
 
-    Lossy sources (MP3, Vorbis, Opus) become 24-bit FLAC: decoding them yields more than 16 bits.
+    Without a container the source's own is used (FLAC stays FLAC, everything else becomes WAV,
+    except lossy sources, which become FLAC). Within the container the sample kind and depth are
+    kept: 16-bit (and 8-bit) stays 16-bit, 24-bit 24-bit, 32-bit integer 32-bit, float 32-bit
+    float and double 64-bit float in WAV. FLAC holds at most 24-bit integers, so 32-bit integer
+    and float sources become 24-bit FLAC (:func:`format_note` says so). Lossy sources (MP3,
+    Vorbis, Opus) become 24-bit: decoding them yields more than 16 bits.
     """
-    if info.format == "FLAC":
-        return "flac24" if info.subtype == "PCM_24" else "flac16"
+    if container is None:
+        container = "FLAC" if info.format == "FLAC" or info.format in _STREAM_FORMATS else "WAV"
     if info.format in _STREAM_FORMATS:
-        return "flac24"
-    if info.subtype in ("FLOAT", "DOUBLE"):
-        return "float32"
-    if info.subtype in ("PCM_24", "PCM_32"):
-        return "wav24"
-    return "wav16" if info.subtype in ("PCM_16", "PCM_U8", "PCM_S8") else "wav24"
+        return "flac24" if container == "FLAC" else "wav24"
+    sixteen = info.subtype in ("PCM_16", "PCM_U8", "PCM_S8")
+    if container == "FLAC":
+        return "flac16" if sixteen else "flac24"
+    if sixteen:
+        return "wav16"
+    return {"PCM_32": "wav32", "FLOAT": "float32", "DOUBLE": "float64"}.get(info.subtype, "wav24")
+
+
+_SUBTYPE_WORDS = {
+    "PCM_U8": "8-bit", "PCM_S8": "8-bit", "PCM_16": "16-bit", "PCM_24": "24-bit", "PCM_32": "32-bit integer",
+    "FLOAT": "32-bit float", "DOUBLE": "64-bit float",
+}
+
+
+def format_note(info: AudioInfo | None, fmt: str) -> str | None:
+    """A line saying how ``fmt`` changes the source's sample depth or kind, or None when it keeps it."""
+    if info is None or info.format in _STREAM_FORMATS or fmt not in WRITE_FORMATS:
+        return None
+    major, subtype, _ = WRITE_FORMATS[fmt]
+    have = _SUBTYPE_WORDS.get(info.subtype)
+    want = _SUBTYPE_WORDS[subtype]
+    if have is None or have == want or (have == "8-bit" and want == "16-bit"):
+        return None
+    why = " (FLAC holds at most 24-bit integers)" if major == "FLAC" and info.subtype in ("PCM_32", "FLOAT", "DOUBLE") else ""
+    return f"the source is {have}; written as {want} {major}{why}"
+
+
+def output_format(target: str | os.PathLike, fmt: str | None = None, source: AudioInfo | None = None) -> str:
+    """The output format for writing ``target``: its extension decides the container.
+
+    The one rule for every output (``roomtone clean``, the GUI export, batch): ``.wav``/``.wave``
+    is WAV and ``.flac`` is FLAC; any other name is refused (Roomtone writes no lossy or AIFF
+    files). ``fmt`` may choose the encoding inside that container and is refused when it names
+    another container; without it the source's own depth is kept (:func:`format_for_source`).
+
+    Parameters
+    ----------
+    target : path
+        The output file name (or a temporary file of ours for it, see :func:`make_temp`).
+    fmt : str, optional
+        A :data:`WRITE_FORMATS` name.
+    source : AudioInfo, optional
+        The source, for the default encoding (without one: 24-bit).
+
+    Returns
+    -------
+    str
+        A :data:`WRITE_FORMATS` name whose container matches the extension.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown ``fmt``, a ``fmt`` of another container, or an extension Roomtone does
+        not write.
+    """
+    target = Path(target)
+    staged = _TEMP_RE.match(target.name)  # a temporary file of ours: its final name counts
+    if staged:
+        target = target.with_name(staged["name"])
+    ext = target.suffix.lower()
+    if fmt is not None and fmt not in WRITE_FORMATS:
+        raise ParameterError(f"unknown output format {fmt!r}; choose one of {', '.join(WRITE_FORMATS)}")
+    container = OUTPUT_CONTAINERS.get(ext)
+    if container is None:
+        what = f"'{ext}' files" if ext else "files without an extension"
+        lossy = " (convert the result afterwards, e.g. ffmpeg -i OUT.flac OUT.mp3)" if ext in READ_FORMATS else ""
+        raise ParameterError(
+            f"{target.name}: Roomtone does not write {what}; name the output .wav or .flac{lossy}"
+        )
+    if fmt is not None:
+        have = WRITE_FORMATS[fmt][0]
+        if have != container:
+            fits = ", ".join(k for k, v in WRITE_FORMATS.items() if v[0] == container)
+            raise ParameterError(
+                f"format {fmt} writes {have}, but the output name {target.name!r} says {container}; "
+                f"name it {target.with_suffix(WRITE_FORMATS[fmt][2]).name!r} or choose {fits}"
+            )
+        return fmt
+    if source is None:
+        return "flac24" if container == "FLAC" else "wav24"
+    return format_for_source(source, container)
 
 
 class AudioReader:
@@ -361,6 +469,72 @@ def check_target(target: str | os.PathLike, *, sources: tuple[str | os.PathLike,
     return folder
 
 
+#: Our temporary files: ``.NAME.PID.XXXXXXXX.tmp-roomtone`` beside the target (XXXXXXXX from mkstemp).
+TEMP_SUFFIX = ".tmp-roomtone"
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>[0-9]+)\.[a-z0-9_]{8}" + re.escape(TEMP_SUFFIX) + "$")
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (True when it cannot be told, so nothing of it is removed)."""
+    if sys.platform == "win32" or pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, another user's
+        return True
+    return True
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Remove our temporary files in ``folder`` whose writing process is gone; return them.
+
+    Ours by name (``.NAME.PID.XXXXXXXX.tmp-roomtone``, see :func:`make_temp`) AND the process
+    ``PID`` no longer runs (a SIGKILL, a power cut): a concurrent writer's temp file is never
+    touched. Failures to list or remove are ignored (the next run tries again).
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TEMP_RE.match(entry.name)
+        if m is None or int(m["pid"]) == os.getpid() or _pid_alive(int(m["pid"])):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            pass
+    return removed
+
+
+def make_temp(target: str | os.PathLike, folder: str | os.PathLike | None = None) -> Path:
+    """Create an empty temporary file beside ``target`` (named with our pid); return its path.
+
+    Stale temporaries of ours in that folder (their process gone) are removed first.
+
+    Raises
+    ------
+    OutputError
+        If the folder is not writable or full.
+    """
+    target = Path(target)
+    folder = Path(folder) if folder is not None else (target.parent if str(target.parent) else Path("."))
+    remove_stale_temps(folder)
+    staged = _TEMP_RE.match(target.name)  # a temporary file of ours for a staged target: name it by the target
+    name = staged["name"] if staged else target.name
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.{os.getpid()}.", suffix=TEMP_SUFFIX, dir=folder)
+        os.close(fd)
+    except OSError as exc:
+        raise _write_error(folder, exc) from None
+    return Path(tmp)
+
+
 def _default_file_mode() -> int:
     """The mode a plainly created file gets (0o666 minus the umask); mkstemp's files are 0o600."""
     mask = os.umask(0)
@@ -368,23 +542,54 @@ def _default_file_mode() -> int:
     return 0o666 & ~mask
 
 
-def write_text_atomic(target: str | os.PathLike, text: str) -> None:
-    """Write a small text file (a render record, a profile) atomically beside its target."""
+def stage_text(target: str | os.PathLike, text: str | bytes) -> Path:
+    """Write ``text`` (str as UTF-8, or bytes) to a temporary file beside ``target`` (fsynced,
+    the umask's mode); return it.
+
+    The caller renames it over the target (``os.replace``) or removes it. On any failure the
+    temporary file is removed and nothing is left.
+
+    Raises
+    ------
+    OutputError
+        If the folder is missing or not writable, or the disk is full.
+    """
     target = Path(target)
     folder = check_target(target)
+    tmp = make_temp(target, folder)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp-roomtone", dir=folder)
-    except OSError as exc:
-        raise _write_error(folder, exc) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with open(tmp, "wb") as fh:
+            fh.write(text.encode("utf-8") if isinstance(text, str) else text)
             fh.flush()
             os.fchmod(fh.fileno(), _default_file_mode())
             os.fsync(fh.fileno())
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _write_error(target, exc) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def write_text_atomic(target: str | os.PathLike, text: str | bytes) -> None:
+    """Write a text file (a render record, a profile, a project, a report; or bytes: a PNG) atomically.
+
+    Every text file Roomtone writes goes through here: a temporary file beside the target named
+    with our pid, fsynced, given the umask's mode (like any plainly created file), then renamed
+    over the target; on any failure the temporary file is removed and the target is unchanged.
+
+    Raises
+    ------
+    OutputError
+        If the folder is missing or not writable, or the disk is full.
+    """
+    target = Path(target)
+    tmp = stage_text(target, text)
+    try:
         os.replace(tmp, target)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise _write_error(target, exc) from None
 
 
@@ -407,15 +612,11 @@ class AtomicWriter:
         self.target = Path(target)
         if fmt not in WRITE_FORMATS:
             raise ParameterError(f"unknown output format {fmt!r}; choose one of {', '.join(WRITE_FORMATS)}")
+        output_format(self.target, fmt)
         self.fmt = fmt
         folder = check_target(self.target, sources=sources)
         major, subtype, _ = WRITE_FORMATS[fmt]
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=".tmp-roomtone", dir=folder)
-            os.close(fd)
-        except OSError as exc:
-            raise _write_error(folder, exc) from None
-        self._tmp = Path(tmp)
+        self._tmp = make_temp(self.target, folder)
         try:
             self._sf = sf.SoundFile(str(self._tmp), "w", samplerate=sample_rate, channels=channels,
                                     format=major, subtype=subtype)
@@ -426,7 +627,7 @@ class AtomicWriter:
         self.frames_written = 0
         #: Samples beyond full scale, clipped by the integer formats (float32 keeps them).
         self.clipped_samples = 0
-        self._integer = subtype != "FLOAT"
+        self._integer = subtype not in ("FLOAT", "DOUBLE")
         self._pcm16 = subtype == "PCM_16"
         self._done = False
 
@@ -440,7 +641,7 @@ class AtomicWriter:
         try:
             self._sf.write(np.ascontiguousarray(data.T))
         except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-            raise _write_error(self.target, exc) from None
+            raise _write_error(self.target, exc, need_bytes=data.nbytes) from None
         self.frames_written += block.shape[1]
 
     def commit(self) -> None:
@@ -488,9 +689,25 @@ def _to_pcm16(block: np.ndarray) -> np.ndarray:
     return y.astype(np.int16)
 
 
-def _write_error(where: Path, exc: BaseException) -> OutputError:
+def _disk_full(where: Path, need_bytes: int) -> bool:
+    """Whether the file system holding ``where`` has less than ``need_bytes`` (+ 64 KiB) free."""
+    folder = where if where.is_dir() else where.parent
+    try:
+        return shutil.disk_usage(folder if str(folder) else ".").free < need_bytes + 65536
+    except OSError:
+        return False
+
+
+def _write_error(where: Path, exc: BaseException, *, need_bytes: int = 0) -> OutputError:
+    """A one-line :class:`OutputError` for a failed write: disk full, permission, or the OS's words.
+
+    libsndfile reports a failed write(2) as "System error." without the errno, so a failed audio
+    write is also called "disk full" when the folder's file system has less than the block left.
+    """
     err = getattr(exc, "errno", None)
-    if err == errno.ENOSPC or "No space" in str(exc):
+    if err in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)) or "No space" in str(exc) or (
+        isinstance(exc, (sf.LibsndfileError, RuntimeError)) and _disk_full(where, need_bytes)
+    ):
         return OutputError(f"{where}: disk full while writing; free some space or choose another folder. Nothing was written")
     if err in (errno.EACCES, errno.EPERM, errno.EROFS) or "ermission" in str(exc):
         return OutputError(f"{where}: not writable (permission denied); choose a folder you can write to")

@@ -207,14 +207,15 @@ def render_file(
 ) -> RenderRecord:
     """Render ``source_path`` through ``processor`` into ``output_path``, atomically.
 
-    The output keeps the source's rate and channels; ``fmt`` defaults to the source's own
-    (see :func:`dsp.io.format_for_source`).
+    The output keeps the source's rate and channels; its name's extension decides the
+    container, and ``fmt`` (the encoding) defaults to the source's own depth (see
+    :func:`dsp.io.output_format`).
     """
-    from dsp.io import AtomicWriter, AudioReader, format_for_source
+    from dsp.io import AtomicWriter, AudioReader, output_format
 
     t0 = time.perf_counter()
     with AudioReader(source_path) as reader:
-        fmt = fmt or format_for_source(reader.info)
+        fmt = output_format(output_path, fmt, reader.info)
         with AtomicWriter(output_path, reader.sample_rate, reader.channels, fmt, sources=(source_path,)) as w:
             for block in render_blocks(reader, processor, block_size=block_size, progress=progress, cancel=cancel):
                 w.write(post(block) if post is not None else block)

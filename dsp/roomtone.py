@@ -230,10 +230,16 @@ class NoiseProfile:
         return prof
 
     def save(self, path: str | os.PathLike) -> None:
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp-roomtone")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
-        os.replace(tmp, path)
+        """Write the profile as JSON at ``path`` atomically (:func:`dsp.io.write_text_atomic`).
+
+        Raises
+        ------
+        OutputError
+            If the folder is missing or not writable, or the disk is full (nothing is left).
+        """
+        from dsp.io import write_text_atomic
+
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=1))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> NoiseProfile:

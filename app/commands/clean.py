@@ -1,7 +1,8 @@
 """``roomtone clean IN -o OUT``: render a file through a chain (preset + options), atomically.
 
-The output keeps the source's rate, channels and (by default) format; a render record
-``OUT.roomtone.json`` goes beside it unless ``--no-record``.
+The output's name decides its container (``.wav`` or ``.flac``); it keeps the source's rate,
+channels and (by default) sample depth; a render record ``OUT.roomtone.json`` goes beside it
+unless ``--no-record`` (the audio and the record land together or not at all).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def register(subparsers) -> None:
         "clean",
         help="clean a file through a preset chain",
         description="Render IN through a chain (a preset, adjusted by the options below) into OUT. "
+        "OUT's extension decides the container: .wav or .flac (other names are refused before any work). "
         "The output keeps the source's sample rate and channels; it is written atomically "
         "(never a half file), and never over the source.",
         epilog="Time ranges: 1.5-3, 0:01.5-0:03 or 1:02:03.5-1:02:05; several: --learn 1-3,10-12 or "
@@ -65,10 +67,13 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("input", metavar="IN", help="source audio file")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output audio file")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output audio file: OUT.wav or OUT.flac")
     p.add_argument("--preset", default=None, metavar="NAME", help="preset name or .toml path (default: podcast)")
     p.add_argument("--format", choices=list(WRITE_FORMATS), default=None,
-                   help="output format (default: the source's own; lossy sources become flac24)")
+                   help="encoding inside OUT's container; must match its extension (wav16/wav24/wav32/float32/"
+                   "float64 for .wav, flac16/flac24 for .flac). Default: the source's own sample depth; FLAC "
+                   "holds at most 24-bit integers, so 32-bit and float sources become 24-bit FLAC (the "
+                   "render record says so); lossy sources become 24-bit")
     prof = p.add_mutually_exclusive_group()
     prof.add_argument("--profile", metavar="room.json", help="use this saved room-tone profile")
     prof.add_argument("--learn", action="append", metavar="A-B", help="learn room tone from these time ranges")
@@ -141,6 +146,9 @@ def run(args: argparse.Namespace) -> int:
             f"roomtone: warning: {args.input}: {rec.nonfinite_samples} NaN/Inf samples in the source were "
             "replaced by silence\n"
         )
+    fmt_note = (rec.settings.get("output_format") or {}).get("note")
+    if fmt_note:
+        say(f"note: {fmt_note}")
     prof = rec.settings.get("profile")
     if prof and rec.settings.get("profile_origin") == "automatic":
         say(f"room tone found automatically ({prof.get('method')}); check it, or give --learn A-B")

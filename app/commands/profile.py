@@ -91,10 +91,7 @@ def run(args) -> int:
         else:
             profile = estimate_room_tone(reader, reader.sample_rate, regions=regions, settings=settings,
                                          source_name=str(src))
-    try:
-        profile.save(out)
-    except OSError as exc:
-        raise OutputError(f"{out}: cannot write the profile ({exc.strerror or exc})") from None
+    profile.save(out)  # atomic; an OutputError says what went wrong
     print(profile.summary())
     print(f"saved {out}")
     sys.stdout.flush()

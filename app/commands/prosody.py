@@ -12,10 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
-import tempfile
-from pathlib import Path
 
 
 def register(subparsers) -> None:
@@ -45,19 +42,10 @@ def _fmt(v: float, d: int = 2) -> str:
 
 
 def _write_json(path: str, data: dict) -> None:
-    from dsp.errors import OutputError
+    """Write ``data`` as JSON at ``path`` atomically, with the umask's mode."""
+    from dsp.io import write_text_atomic
 
-    target = Path(path)
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"{target}: folder {folder} does not exist; create it or choose another path")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".prosody-", suffix=".tmp-roomtone", dir=folder)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, allow_nan=False)
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise OutputError(f"{target}: cannot write ({exc.strerror}); choose a writable folder") from None
+    write_text_atomic(path, json.dumps(data, indent=1, allow_nan=False))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,5 +1,9 @@
 """Export: where to write the cleaned audio and in which format.
 
+The file name's extension decides the container (:func:`dsp.io.output_format`, the same rule as
+``roomtone clean``): choosing a format renames the file, typing a ``.wav``/``.flac`` name picks a
+matching format, and Export refuses a name Roomtone does not write.
+
 The render itself is ``Session.render_to`` / ``app.session.render_project`` -- the same code
 path as ``roomtone clean`` -- run by the window as a cancellable job.
 """
@@ -21,15 +25,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from dsp.io import WRITE_FORMATS
+from dsp.errors import ParameterError
+from dsp.io import OUTPUT_CONTAINERS, WRITE_FORMATS, output_format
 
 FORMAT_LABELS = {
     "wav24": "WAV, 24-bit PCM (editing, archiving)",
     "wav16": "WAV, 16-bit PCM (CD quality)",
+    "wav32": "WAV, 32-bit integer PCM (keeps a 32-bit source)",
     "float32": "WAV, 32-bit float (no clipping, for further processing)",
+    "float64": "WAV, 64-bit float (keeps a 64-bit float source)",
     "flac24": "FLAC, 24-bit (lossless, about half the size)",
     "flac16": "FLAC, 16-bit (lossless, distribution)",
 }
+
+#: The same depth in the other container, for when the typed name switches container.
+_COUNTERPART = {"wav16": "flac16", "wav24": "flac24", "flac16": "wav16", "flac24": "wav24"}
 
 
 class ExportDialog(QDialog):
@@ -58,8 +68,14 @@ class ExportDialog(QDialog):
         browse.clicked.connect(self._browse)
         rl.addWidget(self.path_edit, 1)
         rl.addWidget(browse)
+        self.path_edit.textEdited.connect(self._path_edited)
         form.addRow("Format", self.format_combo)
         form.addRow("File", row)
+        self.error_label = QLabel("")
+        self.error_label.setObjectName("error")
+        self.error_label.setWordWrap(True)
+        self.error_label.hide()
+        form.addRow(self.error_label)
         note = QLabel("Rendered with the chain, room tone and mix shown — the same render as "
                       "<code>roomtone clean</code>, so it matches the command line bit for bit.")
         note.setObjectName("hint")
@@ -75,10 +91,39 @@ class ExportDialog(QDialog):
     def format(self) -> str:
         return self.format_combo.currentData()
 
+    def problem(self) -> str | None:
+        """Why the chosen name and format cannot be exported (the shared rule), or None."""
+        try:
+            output_format(self.path(), self.format())
+        except ParameterError as exc:
+            return str(exc)
+        return None
+
+    def accept(self) -> None:  # noqa: D102 - refuse a name the format contradicts, with the reason
+        problem = self.problem()
+        if problem:
+            self.error_label.setText(problem)
+            self.error_label.show()
+            return
+        super().accept()
+
+    def _path_edited(self, text: str) -> None:
+        """A typed .wav/.flac name picks a format of that container (the same depth where it can)."""
+        self.error_label.hide()
+        container = OUTPUT_CONTAINERS.get(Path(text).suffix.lower())
+        fmt = self.format()
+        if container is None or WRITE_FORMATS[fmt][0] == container:
+            return
+        new = _COUNTERPART.get(fmt) or ("flac24" if container == "FLAC" else "wav24")
+        self.format_combo.blockSignals(True)
+        self.format_combo.setCurrentIndex(self.format_combo.findData(new))
+        self.format_combo.blockSignals(False)
+
     def path(self) -> Path:
         return Path(self.path_edit.text()).expanduser()
 
     def _format_changed(self) -> None:
+        self.error_label.hide()
         ext = WRITE_FORMATS[self.format()][2]
         p = self.path()
         self.path_edit.setText(str(p.with_suffix(ext)))
@@ -88,3 +133,4 @@ class ExportDialog(QDialog):
         path, _ = QFileDialog.getSaveFileName(self, "Export to", str(self.path()), f"Audio (*{ext})")
         if path:
             self.path_edit.setText(path)
+            self._path_edited(path)

@@ -21,7 +21,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -454,26 +453,21 @@ def project_to_json(project: Project, *, base: str | os.PathLike | None = None, 
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, fsync, then ``os.replace`` it over."""
-    folder = path.parent
-    if not folder.is_dir():
-        raise OutputError(f"{folder}: folder does not exist; choose another place to save")
+    """Write ``text`` at ``path`` atomically, with the umask's mode (:func:`dsp.io.write_text_atomic`).
+
+    Raises
+    ------
+    OutputError
+        If the folder is missing or not writable, or the disk is full; the previous file is
+        then unchanged and no temporary file is left.
+    """
+    from dsp.io import write_text_atomic as _write
+
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp-roomtone", dir=folder)
-    except OSError as exc:
-        raise OutputError(f"{folder}: cannot write here ({exc}); choose a folder you can write to") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"{path}: saving failed ({exc}); the previous file is unchanged") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        _write(path, text)
+    except OutputError as exc:
+        why = str(exc).removesuffix(". Nothing was written").removesuffix("; nothing was written")
+        raise OutputError(f"{why}; the previous file is unchanged") from None
 
 
 def save_project(project: Project, path: str | os.PathLike) -> None:

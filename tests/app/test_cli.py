@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -236,3 +238,187 @@ def test_progress_bar_only_on_a_tty():
     bar(100, 100)
     bar.finish()
     assert "100.0%" in s.getvalue() and "ETA" in s.getvalue()
+
+
+# -- issue 19: outputs land whole, in the format their name says --------------------------------------
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+@pytest.mark.parametrize("name, fmt, container, subtype", [
+    ("x.flac", None, "FLAC", "PCM_16"),   # the README's `clean episode.wav -o clean.flac`
+    ("x.wav", "wav24", "WAV", "PCM_24"),
+    ("x.flac", "flac24", "FLAC", "PCM_24"),
+])
+def test_clean_writes_the_container_its_name_says(stereo, tmp_path, capsys, name, fmt, container, subtype):
+    path, _ = stereo
+    out = tmp_path / name
+    code, _, err = run(["clean", path, "-o", out] + (["--format", fmt] if fmt else []), capsys)
+    assert code == 0, err
+    info = sf.info(str(out))
+    assert (info.format, info.subtype) == (container, subtype)
+
+
+def test_clean_a_flac_source_into_a_wav_name_writes_wav(stereo, tmp_path, capsys):
+    path, x = stereo
+    src = tmp_path / "good.flac"
+    sf.write(str(src), x, SR, subtype="PCM_16")
+    out = tmp_path / "x.wav"
+    assert run(["clean", src, "-o", out, "--no-record"], capsys)[0] == 0
+    assert out.read_bytes()[:4] == b"RIFF" and sf.info(str(out)).subtype == "PCM_16"
+
+
+@pytest.mark.parametrize("name, fmt, text", [
+    ("x.mp3", None, "does not write '.mp3' files"),
+    ("x.mp3", "flac24", "does not write '.mp3' files"),
+    ("x.wav", "flac24", "format flac24 writes FLAC, but the output name 'x.wav' says WAV"),
+    ("x.flac", "wav16", "says FLAC"),
+])
+def test_clean_refuses_a_name_it_would_not_honour_before_any_work(stereo, tmp_path, capsys, monkeypatch, name, fmt,
+                                                                     text):
+    import app.pipeline
+
+    path, _ = stereo
+    work = []
+    monkeypatch.setattr(app.pipeline, "prepare_processor", lambda *a, **k: work.append(1))
+    before = _files(tmp_path)
+    code, _, err = run(["clean", path, "-o", tmp_path / name] + (["--format", fmt] if fmt else []), capsys)
+    assert code == 2 and text in err and len(err.strip().splitlines()) == 1, err
+    assert work == [] and _files(tmp_path) == before
+
+
+def _fail_fsync_of_the_record(monkeypatch):
+    """A full disk when the render record is flushed (the audio, written before, fitted)."""
+    import dsp.io
+
+    real = dsp.io.os.fsync
+
+    def fsync(fd):
+        if ".roomtone.json" in os.readlink(f"/proc/self/fd/{fd}").split("/")[-1]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(fd)
+
+    monkeypatch.setattr(dsp.io.os, "fsync", fsync)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="finds the record's descriptor through /proc")
+def test_a_record_that_cannot_be_written_takes_the_audio_with_it(stereo, tmp_path, capsys, monkeypatch):
+    path, _ = stereo
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "o.wav").write_bytes(b"previous output")
+    _fail_fsync_of_the_record(monkeypatch)
+    code, _, err = run(["clean", path, "-o", out_dir / "o.wav"], capsys)
+    assert code == 4, err
+    assert "disk full" in err and "neither o.wav nor its render record was written" in err
+    assert _files(out_dir) == ["o.wav"] and (out_dir / "o.wav").read_bytes() == b"previous output"
+
+
+def test_a_record_rename_that_fails_removes_the_new_audio(stereo, tmp_path, capsys, monkeypatch):
+    path, _ = stereo
+    real = os.replace
+
+    def replace(src, dst, *a, **k):
+        if str(dst).endswith(".roomtone.json"):
+            raise OSError(errno.EIO, "Input/output error")
+        return real(src, dst, *a, **k)
+
+    monkeypatch.setattr(os, "replace", replace)
+    code, _, err = run(["clean", path, "-o", tmp_path / "o.wav"], capsys)
+    assert code == 4 and "neither o.wav nor its record was written" in err, err
+    assert _files(tmp_path) == ["in.wav"]
+
+
+def _long_wav(folder: Path, seconds: float = 240.0) -> Path:
+    rng = np.random.default_rng(1)
+    p = folder / "long.wav"
+    sf.write(str(p), (0.1 * rng.standard_normal((int(seconds * SR), 1))).astype(np.float32), SR, subtype="PCM_16")
+    return p
+
+
+def _start_clean_and_wait_for_its_temp(src: Path, out: Path) -> tuple[subprocess.Popen, list[Path]]:
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "clean", str(src), "-o", str(out), "--preset", "podcast"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        temps = [p for p in out.parent.iterdir() if p.name.endswith(".tmp-roomtone") and p.stat().st_size > 0]
+        if temps:
+            return proc, temps
+        time.sleep(0.01)
+    proc.kill()
+    pytest.fail(f"no temporary output appeared (rc={proc.poll()}): {proc.communicate()[1][-500:]}")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigterm_cancels_like_ctrl_c_and_removes_the_temp(tmp_path):
+    import signal
+
+    src = _long_wav(tmp_path)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc, _ = _start_clean_and_wait_for_its_temp(src, out_dir / "o.wav")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "cancelled; nothing was written" in err and "Traceback" not in err
+    assert _files(out_dir) == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals; stale temps are kept on Windows")
+def test_a_killed_runs_temp_is_removed_by_the_next_run_there(tmp_path, capsys):
+    import signal
+
+    src = _long_wav(tmp_path)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    proc, temps = _start_clean_and_wait_for_its_temp(src, out_dir / "o.wav")
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    left = [p.name for p in out_dir.iterdir()]
+    assert left and all(n.endswith(".tmp-roomtone") for n in left)  # SIGKILL cannot clean up
+    short = tmp_path / "short.wav"
+    sf.write(str(short), np.zeros((SR, 1), np.float32), SR, subtype="PCM_16")
+    assert run(["clean", short, "-o", out_dir / "other.wav"], capsys)[0] == 0
+    assert _files(out_dir) == ["other.wav", "other.wav.roomtone.json"]
+
+
+def test_sigterm_exit_code_is_documented(capsys):
+    code, out, _ = run(["--help"], capsys)
+    assert code == 0 and "  143 " in out
+
+
+# -- bit depth (item 7) ------------------------------------------------------------------------------
+@pytest.mark.parametrize("subtype, name, want, note", [
+    ("PCM_32", "o.wav", "PCM_32", None),
+    ("DOUBLE", "o.wav", "DOUBLE", None),
+    ("PCM_32", "o.flac", "PCM_24", "the source is 32-bit integer; written as 24-bit FLAC"),
+    ("FLOAT", "o.flac", "PCM_24", "the source is 32-bit float; written as 24-bit FLAC"),
+])
+def test_clean_keeps_the_source_depth_or_says_what_it_wrote(stereo, tmp_path, capsys, subtype, name, want, note):
+    _, x = stereo
+    src = tmp_path / f"deep-{subtype}.wav"
+    sf.write(str(src), x, SR, subtype=subtype)
+    out = tmp_path / name
+    code, _, err = run(["clean", src, "-o", out], capsys)
+    assert code == 0, err
+    assert sf.info(str(out)).subtype == want
+    rec = json.loads(Path(str(out) + ".roomtone.json").read_text())
+    assert rec["settings"]["output_format"]["encoding"] == want
+    got = rec["settings"]["output_format"]["note"]
+    if note:
+        assert note in got and "FLAC holds at most 24-bit integers" in got
+        assert f"note: {got}" in err
+    else:
+        assert got is None
+
+
+def test_clean_help_says_what_depth_is_written(capsys):
+    code, out, _ = run(["clean", "--help"], capsys)
+    text = " ".join(out.split())
+    assert code == 0 and "wav32" in text and "float64" in text
+    assert "32-bit and float sources become 24-bit FLAC" in text

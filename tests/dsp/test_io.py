@@ -356,3 +356,153 @@ def test_outputs_get_normal_file_permissions(tmp_path):
         os.umask(old)
     for name in ("out.wav", "rec.json"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644
+
+
+# -- the output's name decides its container (issue 19, item 1) -----------------------------------
+def _info(fmt: str, sub: str) -> dio.AudioInfo:
+    return dio.AudioInfo("x", fmt, sub, 48000, 1, 10)
+
+
+@pytest.mark.parametrize("name, source, want", [
+    ("x.wav", ("FLAC", "PCM_16"), "wav16"),   # a FLAC source into a .wav name: WAV, same depth
+    ("x.flac", ("WAV", "PCM_16"), "flac16"),  # the README's `clean episode.wav -o clean.flac`
+    ("x.FLAC", ("WAV", "PCM_24"), "flac24"),
+    ("x.wave", ("WAV", "FLOAT"), "float32"),
+    ("x.wav", ("MP3", "MPEG_LAYER_III"), "wav24"),
+    ("x.flac", ("OGG", "VORBIS"), "flac24"),
+])
+def test_output_format_follows_the_extension(name, source, want):
+    assert dio.output_format(name, None, _info(*source)) == want
+
+
+@pytest.mark.parametrize("name, fmt, text", [
+    ("x.mp3", None, "does not write '.mp3' files"),
+    ("x.mp3", "flac24", "does not write '.mp3' files"),
+    ("x.ogg", "wav16", "does not write '.ogg' files"),
+    ("x", None, "without an extension"),
+    ("x.wav", "flac24", "writes FLAC, but the output name 'x.wav' says WAV"),
+    ("x.flac", "wav24", "writes WAV, but the output name 'x.flac' says FLAC"),
+    ("x.flac", "float32", "says FLAC"),
+    ("x.wav", "mp3", "unknown output format"),
+])
+def test_output_format_refuses_a_contradiction(name, fmt, text):
+    with pytest.raises(ParameterError, match=text):
+        dio.output_format(name, fmt, _info("WAV", "PCM_16"))
+
+
+def test_writer_refuses_a_format_its_name_contradicts(tmp_path):
+    with pytest.raises(ParameterError, match="says WAV"):
+        AtomicWriter(tmp_path / "x.wav", 48000, 1, "flac24")
+    with pytest.raises(ParameterError, match="does not write"):
+        write_audio(tmp_path / "x.mp3", np.zeros((1, 10), np.float32), 48000, "wav16")
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- bit depth is kept where the container can hold it (item 7) ------------------------------------
+@pytest.mark.parametrize("sub, wav, flac", [
+    ("PCM_16", "wav16", "flac16"), ("PCM_24", "wav24", "flac24"), ("PCM_32", "wav32", "flac24"),
+    ("FLOAT", "float32", "flac24"), ("DOUBLE", "float64", "flac24"),
+])
+def test_default_format_keeps_the_source_depth(sub, wav, flac):
+    assert dio.output_format("o.wav", None, _info("WAV", sub)) == wav
+    assert dio.output_format("o.flac", None, _info("WAV", sub)) == flac
+    note = dio.format_note(_info("WAV", sub), flac)
+    if sub in ("PCM_32", "FLOAT", "DOUBLE"):
+        assert "written as 24-bit FLAC" in note and "at most 24-bit" in note
+    else:
+        assert note is None
+    assert dio.format_note(_info("WAV", sub), wav) is None
+
+
+@pytest.mark.parametrize("fmt, subtype", [("wav32", "PCM_32"), ("float64", "DOUBLE")])
+def test_wav32_and_float64_are_written_as_such(tmp_path, fmt, subtype):
+    x = np.array([[0.5, -0.25, 1.5, 1e-7]], np.float32)
+    write_audio(tmp_path / "a.wav", x, 48000, fmt)
+    assert sf.info(str(tmp_path / "a.wav")).subtype == subtype
+    y, _ = read_audio(tmp_path / "a.wav")
+    if fmt == "float64":
+        np.testing.assert_array_equal(y, x)  # float keeps values beyond full scale
+    else:
+        np.testing.assert_allclose(y[0, :2], x[0, :2], atol=2 ** -31)
+
+
+# -- permission and disk full say so (item 9) ------------------------------------------------------
+def test_unreadable_source_says_permission_denied(good_wav, monkeypatch):
+    # Tests run as root (chmod does not stop root): make opening the file fail as it would for a user.
+    real_open = open
+
+    def denying_open(path, *a, **k):
+        if str(path) == str(good_wav):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, *a, **k)
+
+    def sf_denied(*a, **k):
+        raise sf.LibsndfileError(2, f"Error opening {str(good_wav)!r}: ")
+
+    monkeypatch.setattr(dio.sf, "SoundFile", sf_denied)
+    monkeypatch.setattr("builtins.open", denying_open)
+    with pytest.raises(InputError, match="permission denied") as info:
+        AudioReader(good_wav)
+    assert "corrupt" not in str(info.value)
+
+
+def test_disk_full_in_libsndfile_says_disk_full(good_wav, tmp_path, monkeypatch):
+    # libsndfile reports a failed write(2) as "System error." without an errno
+    def write(self, data):
+        raise sf.LibsndfileError(2, "System error.")
+
+    monkeypatch.setattr(sf.SoundFile, "write", write)
+    monkeypatch.setattr(dio.shutil, "disk_usage", lambda p: _usage(free=0))
+    with pytest.raises(OutputError, match="disk full") as info:
+        _render_to(good_wav, tmp_path / "out.wav")
+    assert "System error" not in str(info.value)
+    assert list(p for p in tmp_path.iterdir() if p.is_file()) == []
+
+
+def _usage(free: int):
+    import shutil
+
+    return shutil._ntuple_diskusage(10**9, 10**9 - free, free)
+
+
+# -- temporary files: named with our pid, stale ones removed (item 4) ------------------------------
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_stale_temps_of_dead_writers_are_removed_by_the_next_write(tmp_path):
+    dead = _dead_pid()
+    stale = tmp_path / f".out.wav.{dead}.abcd_123.tmp-roomtone"
+    live = tmp_path / f".out.wav.{os.getppid()}.efgh_456.tmp-roomtone"  # a running process's
+    other = tmp_path / ".notes.txt.tmp-roomtone"  # not our pattern: never touched
+    for p in (stale, live, other):
+        p.write_bytes(b"x" * 100)
+    write_audio(tmp_path / "out.wav", np.zeros((1, 10), np.float32), 48000, "wav16")
+    assert not stale.exists()
+    assert live.exists() and other.exists()
+    stale.write_bytes(b"x")
+    dio.write_text_atomic(tmp_path / "room.json", "{}")  # text writes clean up too
+    assert not stale.exists() and live.exists()
+
+
+def test_temp_names_carry_the_pid(tmp_path, monkeypatch):
+    seen = []
+    real = dio.tempfile.mkstemp
+
+    def spy(*a, **k):
+        fd, name = real(*a, **k)
+        seen.append(Path(name).name)
+        return fd, name
+
+    monkeypatch.setattr(dio.tempfile, "mkstemp", spy)
+    write_audio(tmp_path / "o.wav", np.zeros((1, 10), np.float32), 48000, "wav16")
+    dio.write_text_atomic(tmp_path / "r.json", "{}")
+    assert len(seen) == 2
+    for name in seen:
+        m = dio._TEMP_RE.match(name)
+        assert m is not None and int(m["pid"]) == os.getpid(), name
