@@ -103,3 +103,4 @@ def test_podcast_on_a_real_pair_lowers_the_noise_and_keeps_the_speech(dev_data):
     # podcast defaults (the price of the wide frequency smoothing that keeps musical noise away)
     speech = 10 * np.log10(np.mean(y[loud] ** 2) / np.mean(clean[loud] ** 2))
     assert speech > -4.0
+
