@@ -33,6 +33,7 @@ from dsp.chain import (
 )
 from dsp.engine import DryWet
 from dsp.errors import ParameterError
+from dsp.presence import SpeechTrack
 from dsp.render import BlockSource, RenderRecord
 from dsp.roomtone import RoomToneSettings, estimate_noise_floor, estimate_room_tone
 from dsp.stft import StftSettings
@@ -321,8 +322,27 @@ def prepare_processor(
         source, settings, profile=profile, learn=learn, auto_profile=auto_profile, source_name=source_name
     )
     context = BuildContext(source.sample_rate, source.channels, profile=profile)
+    if settings.speech.detector == "vad":
+        context = dataclasses.replace(context, extras={**context.extras, **speech_track(source)})
     context = analyse_source(source, settings, context)
     return build_chain(settings, context), context
+
+
+def speech_track(source: BlockSource) -> dict:
+    """The voice activity model's speech probability over ``source`` as a
+    :class:`~dsp.presence.SpeechTrack` (``{"speech": track}``), for the chain's ``speech.detector =
+    "vad"``; where the model cannot run, ``{"speech_detector": why}`` and the passes keep their
+    own presence (the render record says so)."""
+    try:
+        from models.vad import FRAME_S, speech_probabilities
+        from models.versions import ModelUnavailable
+    except ImportError as exc:
+        return {"speech_detector": f"voice activity is not installed ({exc}); the passes' own speech presence was used"}
+    try:
+        probs = speech_probabilities(source, source.sample_rate)
+    except ModelUnavailable as exc:
+        return {"speech_detector": f"{exc}; the passes' own speech presence was used"}
+    return {"speech": SpeechTrack(np.asarray(probs, np.float32), FRAME_S, "vad")}
 
 
 # -- summaries for the render record ------------------------------------------------------------

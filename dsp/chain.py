@@ -30,6 +30,7 @@ from typing import Any
 from dsp.engine import Chain, DryWet, Listen, Processor
 from dsp.errors import ParameterError
 from dsp.stft import SpectralStage, StftProcessor, StftSettings
+from dsp.presence import SpeechSettings, presence_from_track
 from dsp.strength import StrengthSettings, apply_strength, estimate_snr, frame_powers, strength_from_snr
 
 #: Modules that register stage kinds (imported lazily by :func:`registry`).
@@ -132,6 +133,7 @@ class ChainSettings:
     max_total_reduction_db: float = 15.0
     stft: StftSettings = StftSettings()
     strength: StrengthSettings = StrengthSettings()
+    speech: SpeechSettings = SpeechSettings()
     mix: float = 1.0
     listen: str = "processed"
     seed: int = 0
@@ -161,8 +163,7 @@ class ChainSettings:
             "mix": self.mix,
             "listen": self.listen,
             "seed": self.seed,
-            "stft": dataclasses.asdict(self.stft),
-            "strength": dataclasses.asdict(self.strength),
+            **{name: dataclasses.asdict(getattr(self, name)) for name in _NESTED},
             "stages": [
                 {"kind": s.kind, "bypass": s.bypass, "mix": s.mix, **_settings_to_dict(s.settings)}
                 for s in self.stages
@@ -181,13 +182,12 @@ class ChainSettings:
             bypass = bool(raw.pop("bypass", False))
             mix = float(raw.pop("mix", 1.0))
             stages.append(StageSpec(kind.name, _settings_from_dict(kind.settings_cls, raw, f"stage {i} ({kind.name})"), bypass, mix))
-        stft = _settings_from_dict(StftSettings, data.pop("stft", {}), "stft")
-        strength = _settings_from_dict(StrengthSettings, data.pop("strength", {}), "strength")
-        known = {f.name for f in fields(cls)} - {"stages", "stft", "strength"}
+        nested = {name: _settings_from_dict(c, data.pop(name, {}), name) for name, c in _NESTED.items()}
+        known = {f.name for f in fields(cls)} - {"stages", *_NESTED}
         unknown = set(data) - known
         if unknown:
             raise ParameterError(f"unknown chain settings {sorted(unknown)}; known: {sorted(known)}")
-        return cls(stages=tuple(stages), stft=stft, strength=strength, **data)
+        return cls(stages=tuple(stages), **nested, **data)
 
     def with_overrides(self, assignments: list[str]) -> ChainSettings:
         """Apply ``key=value`` strings (see module docstring)."""
@@ -195,6 +195,10 @@ class ChainSettings:
         for a in assignments:
             out = _apply_override(out, a)
         return out
+
+
+#: Chain settings that are groups of their own (``[stft]`` tables in presets, ``stft.n_fft=...``).
+_NESTED = {"stft": StftSettings, "strength": StrengthSettings, "speech": SpeechSettings}
 
 
 def _settings_to_dict(settings: Any) -> dict:
@@ -253,13 +257,12 @@ def _apply_override(chain: ChainSettings, assignment: str) -> ChainSettings:
     key, value = (s.strip() for s in assignment.split("=", 1))
     parts = key.split(".")
     chain_fields = {f.name: f for f in fields(ChainSettings)}
-    if len(parts) == 1 and parts[0] in chain_fields and parts[0] not in ("stages", "stft", "strength"):
+    if len(parts) == 1 and parts[0] in chain_fields and parts[0] != "stages" and parts[0] not in _NESTED:
         return replace(chain, **{parts[0]: coerce_setting(value, getattr(chain, parts[0]), key)})
-    if parts[0] == "stft" and len(parts) == 2:
-        return replace(chain, stft=_settings_from_dict(StftSettings, {**dataclasses.asdict(chain.stft), parts[1]: value}, "stft"))
-    if parts[0] == "strength" and len(parts) == 2:
-        current = dataclasses.asdict(chain.strength)
-        return replace(chain, strength=_settings_from_dict(StrengthSettings, {**current, parts[1]: value}, "strength"))
+    if parts[0] in _NESTED and len(parts) == 2:
+        group = parts[0]
+        current = dataclasses.asdict(getattr(chain, group))
+        return replace(chain, **{group: _settings_from_dict(_NESTED[group], {**current, parts[1]: value}, group)})
     # stage by index (stages.N.field) or by kind (kind.field / kind.N.field)
     if parts[0] == "stages" and len(parts) == 3:
         try:
@@ -354,8 +357,8 @@ def _toml_value(v: Any) -> str:
 def preset_to_toml(settings: ChainSettings) -> str:
     d = settings.to_dict()
     lines = [f"{k} = {_toml_value(d[k])}" for k in ("name", "description", "max_total_reduction_db", "mix", "listen", "seed")]
-    lines += ["", "[stft]"] + [f"{k} = {_toml_value(v)}" for k, v in d["stft"].items()]
-    lines += ["", "[strength]"] + [f"{k} = {_toml_value(v)}" for k, v in d["strength"].items()]
+    for group in _NESTED:
+        lines += ["", f"[{group}]"] + [f"{k} = {_toml_value(v)}" for k, v in d[group].items()]
     for st in d["stages"]:
         lines += ["", "[[stages]]"] + [f"{k} = {_toml_value(v)}" for k, v in st.items() if v is not None]
     return "\n".join(lines) + "\n"
@@ -379,12 +382,21 @@ def build_chain(settings: ChainSettings, context: BuildContext) -> DryWet:
 
     With ``settings.strength.adaptive`` and a strength analysis in ``context.extras["strength"]``,
     the passes' reductions, the total cap and the refill's pause floor are set from it, under the
-    caps in ``settings`` (:mod:`dsp.strength`).
+    caps in ``settings`` (:mod:`dsp.strength`). With ``settings.speech.detector`` and a
+    :class:`~dsp.presence.SpeechTrack` in ``context.extras["speech"]`` (filled by the app layer),
+    the passes and the refill take their speech presence from it (:mod:`dsp.presence`).
     """
     estimate = context.extras.get("strength")
     if settings.strength.adaptive and estimate is not None:
         settings, _ = apply_strength(settings, estimate.strength, _is_pass)
     context = replace(context, max_total_reduction_db=settings.max_total_reduction_db, seed=settings.seed)
+    track = context.extras.get("speech")
+    if settings.speech.detector != "none" and track is not None:  # the detector's presence, for the stages
+        presence = (presence_from_track(track, settings.speech), track.frame_s)
+        extras = {**context.extras, "speech_presence": presence}
+        if settings.speech.refill:
+            extras["speech_presence_refill"] = presence
+        context = replace(context, extras=extras)
     processors: list[Processor] = []
     spectral: list[SpectralStage] = []
 

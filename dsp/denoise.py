@@ -69,6 +69,7 @@ import scipy.special
 from dsp.chain import BuildContext, StageKind, register
 from dsp.errors import ParameterError
 from dsp.jit import realtime_kernel
+from dsp.presence import frame_presence
 from dsp.stft import FrameBlock, SpectralStage, StftGeometry
 
 _EPS = np.float32(1e-20)
@@ -226,7 +227,8 @@ def _hold(box, g_state, gamma, prev_clean, out, attack, release, floor, started)
 
 @realtime_kernel
 def _presence(box, xis, zeta, loc, glob, beta, zclip, zlo, inv_span, half_local, half_global,
-              floor, use_frame, flo, finv, sexp, unbias):  # pragma: no cover - compiled
+              floor, use_frame, flo, finv, sexp, unbias, fe):  # pragma: no cover - compiled
+    # fe: the speech detector's presence for this frame (1 without a detector), times the frame term
     """Speech presence ``p`` from ``gamma * unbias - 1`` (``xis`` holds the a posteriori SNR here)
     smoothed in time (``zeta``) and over a narrow and a wide band (and the frame), then
     ``box <- floor + p * (max(box**sexp, floor) - floor)``: where speech is absent (p = 0) every bin
@@ -239,12 +241,12 @@ def _presence(box, xis, zeta, loc, glob, beta, zclip, zlo, inv_span, half_local,
         zeta[b] = beta * zeta[b] + (one - beta) * (zclip if zclip < z else z)
     _box_smooth(zeta, loc, half_local)
     _box_smooth(zeta, glob, half_global)
-    pf = one
+    pf = fe
     if use_frame:
         acc = np.float32(0.0)
         for b in range(b_n):
             acc += zeta[b]
-        pf = min(max((acc / np.float32(b_n) - flo) * finv, zero), one)
+        pf = fe * min(max((acc / np.float32(b_n) - flo) * finv, zero), one)
     for b in range(b_n):
         pl = (loc[b] - zlo) * inv_span
         pl = zero if zero > pl else pl
@@ -267,7 +269,7 @@ def _presence(box, xis, zeta, loc, glob, beta, zclip, zlo, inv_span, half_local,
 def _gate_kernel(spectra, gcum, noise, out, prev_clean, g_state, started, gam, xis, raw, box,
                  dd, exponent, half, keep, attack, release, floor,
                  zeta, loc, glob, presence, pbeta, zclip, zlo, inv_span, half_local, half_global,
-                 use_frame, flo, finv, sexp, unbias):  # pragma: no cover - compiled
+                 use_frame, flo, finv, sexp, unbias, fext):  # pragma: no cover - compiled
     c_n, k_n, b_n = spectra.shape
     one = np.float32(1.0)
     zero = np.float32(0.0)
@@ -299,7 +301,7 @@ def _gate_kernel(spectra, gcum, noise, out, prev_clean, g_state, started, gam, x
             _keep(box, raw, xis, keep)
             if presence:
                 _presence(box, gam, zeta[c], loc, glob, pbeta if st else np.float32(0.0), zclip,
-                          zlo, inv_span, half_local, half_global, floor, use_frame, flo, finv, sexp, unbias)
+                          zlo, inv_span, half_local, half_global, floor, use_frame, flo, finv, sexp, unbias, fext[k])
             _hold(box, gs, gam, pv, out[c, k], attack, release, floor, st)
             if presence:  # the DD memory takes the speech gain, not the floored one
                 for b in range(b_n):
@@ -312,7 +314,7 @@ def _mmse_kernel(spectra, original, gcum, init_noise, ceiling, has_init, out, no
                  g_state, started, gam, xis, raw, box, idx, table, slope, table_step, dd, xi_h1, track, over, xi_min,
                  half, keep, attack, release, floor,
                  zeta, loc, glob, presence, pbeta, zclip, zlo, inv_span, half_local, half_global,
-                 use_frame, flo, finv, sexp, unbias):  # pragma: no cover - compiled
+                 use_frame, flo, finv, sexp, unbias, fext):  # pragma: no cover - compiled
     c_n, k_n, b_n = spectra.shape
     one = np.float32(1.0)
     zero = np.float32(0.0)
@@ -402,7 +404,7 @@ def _mmse_kernel(spectra, original, gcum, init_noise, ceiling, has_init, out, no
             _keep(box, raw, xis, keep)
             if presence:
                 _presence(box, gam, zeta[c], loc, glob, pbeta if st else np.float32(0.0), zclip,
-                          zlo, inv_span, half_local, half_global, floor, use_frame, flo, finv, sexp, unbias)
+                          zlo, inv_span, half_local, half_global, floor, use_frame, flo, finv, sexp, unbias, fext[k])
             _hold(box, gs, gam, pv, out[c, k], attack, release, floor, st)
             if presence:  # the DD memory takes the speech gain, not the floored one
                 for b in range(b_n):
@@ -580,6 +582,20 @@ class _PassBase(SpectralStage):
         self._loc = np.zeros(g.bins, np.float32)
         self._glob = np.zeros(g.bins, np.float32)
 
+    #: A speech detector's presence per track frame (:mod:`dsp.presence`), whole-file data set
+    #: by the factory from ``BuildContext.extras["speech_presence"]``; None: presence 1 everywhere.
+    presence_track: np.ndarray | None = None
+    presence_frame_s: float = 0.032
+
+    def _fext(self, frames: FrameBlock) -> np.ndarray:
+        """The detector's presence at each frame of ``frames`` (ones without a track)."""
+        k_n = frames.spectra.shape[1]
+        if self.presence_track is None:
+            return np.ones(k_n, np.float32)
+        g = self._require()
+        return frame_presence(self.presence_track, self.presence_frame_s, frames.first_frame, k_n, g.hop_length,
+                              g.n_fft, g.sample_rate)
+
     def _require(self) -> StftGeometry:
         if self.geometry is None:
             raise RuntimeError(f"{type(self).__name__}.prepare(geometry) must be called first")
@@ -627,6 +643,7 @@ class SpectralGate(_PassBase):
             self._raw, self._box, np.float32(s.snr_smoothing), np.float32(s.gain_exponent), self._half,
             np.float32(10.0 ** (s.keep_snr_db / 10.0)), self._attack, self._release,
             _db_to_amp(s.max_reduction_db), self._zeta, self._loc, self._glob, *self._presence_args(self._require()),
+            self._fext(frames),
         )
         return out
 
@@ -687,6 +704,7 @@ class MmseDenoiser(_PassBase):
             np.float32(10.0 ** (s.over_subtraction_db / 10.0)), np.float32(10.0 ** (s.min_prior_snr_db / 10.0)),
             self._half, np.float32(10.0 ** (s.keep_snr_db / 10.0)), self._attack, self._release,
             _db_to_amp(s.max_reduction_db), self._zeta, self._loc, self._glob, *self._presence_args(self._require()),
+            self._fext(frames),
         )
         return out
 
@@ -694,12 +712,20 @@ class MmseDenoiser(_PassBase):
         frames.apply_gain(self.gains(frames), self.mix)
 
 
+def _with_track(stage: _PassBase, context: BuildContext) -> _PassBase:
+    """Hand the speech detector's presence track (if the chain has one) to a pass."""
+    track = context.extras.get("speech_presence")
+    if track is not None and stage.settings.speech_presence:
+        stage.presence_track, stage.presence_frame_s = track
+    return stage
+
+
 def _gate_factory(settings: GateSettings, context: BuildContext) -> SpectralGate:
-    return SpectralGate(settings, profile=context.profile)
+    return _with_track(SpectralGate(settings, profile=context.profile), context)
 
 
 def _mmse_factory(settings: MmseSettings, context: BuildContext) -> MmseDenoiser:
-    return MmseDenoiser(settings, profile=context.profile)
+    return _with_track(MmseDenoiser(settings, profile=context.profile), context)
 
 
 GATE = register(StageKind(

@@ -54,6 +54,7 @@ import numpy as np
 from dsp.chain import BuildContext, StageKind, register
 from dsp.errors import ParameterError
 from dsp.jit import realtime_kernel
+from dsp.presence import frame_presence
 from dsp.roomtone import NoiseProfile
 from dsp.stft import FrameBlock, SpectralStage, StftGeometry, stft_windows
 
@@ -233,7 +234,7 @@ def _phase(seed, frame, b, c):  # pragma: no cover - compiled
 @realtime_kernel
 def _refill(spectra, original, gain_cum, target, pause_target, rand_target, band_edges, band_room, snr_lo, snr_hi, decay,
             presence, lo_bin, hi_bin, mix, cap_to_input, seed, first_frame, decorrelate, bed_amp,
-            bed_on):  # pragma: no cover - compiled
+            bed_on, fext, ext_mode):  # pragma: no cover - compiled
     c_n, k_n, b_n = spectra.shape
     tiny = 1e-10
     n_bands = band_room.shape[0]
@@ -258,6 +259,10 @@ def _refill(spectra, original, gain_cum, target, pause_target, rand_target, band
                     if pb > p:
                         p = pb
                 p = min(1.0, p)
+                if ext_mode == 1:
+                    p = np.float64(fext[k])
+                elif ext_mode == 2:
+                    p = min(p, np.float64(fext[k]))
                 held = presence[c] * decay
                 if held > p:
                     p = held
@@ -301,7 +306,7 @@ def refill_frames(spectra: np.ndarray, original: np.ndarray, gain_cum: np.ndarra
                   seed: int, first_frame: int, decorrelate: bool = False,
                   bed_amp: np.ndarray | None = None, pause_target: np.ndarray | None = None,
                   band_edges: np.ndarray | None = None, band_room: np.ndarray | None = None, pause_snr_db: float = 2.0, speech_snr_db: float = 7.0,
-                  decay: float = 0.0, presence: np.ndarray | None = None) -> None:
+                  decay: float = 0.0, presence: np.ndarray | None = None, fext=None, ext_mode: int = 0) -> None:
     """Numpy-facing wrapper of the refill kernel (validates, then modifies ``spectra`` in place).
 
     ``spectra``/``original`` are ``(channels, frames, bins)`` complex64, ``gain_cum`` float32 of
@@ -346,7 +351,8 @@ def refill_frames(spectra: np.ndarray, original: np.ndarray, gain_cum: np.ndarra
             np.ascontiguousarray(pause_target, np.float64), np.ascontiguousarray(rand_target, np.float64),
             band_edges, band_room, float(pause_snr_db), float(speech_snr_db), float(decay), presence,
             int(lo_bin), int(hi_bin), float(mix), bool(cap_to_input), np.uint64(seed & 0xFFFFFFFFFFFFFFFF),
-            int(first_frame), bool(decorrelate), bed, bed_amp is not None)
+            int(first_frame), bool(decorrelate), bed, bed_amp is not None,
+            np.ones(spectra.shape[1], np.float32) if fext is None else np.ascontiguousarray(fext, np.float32), int(ext_mode))
 
 
 def combine_seeds(chain_seed: int, stage_seed: int) -> int:
@@ -427,13 +433,33 @@ class HoleRefiller(SpectralStage):
             seed=self.seed, first_frame=frames.first_frame, decorrelate=s.decorrelate_channels,
             bed_amp=self.bed_amp, pause_target=self.pause_power, band_edges=self.band_edges, band_room=self.band_room,
             pause_snr_db=s.pause_snr_db, speech_snr_db=s.speech_snr_db, decay=self.decay,
-            presence=self._presence,
+            presence=self._presence, fext=self._fext(frames), ext_mode=self.ext_mode,
         )
+
+    #: A speech detector's presence per track frame (:mod:`dsp.presence`): with it, the detector
+    #: decides the pauses (``ext_mode`` 1) instead of the band presence (0, without a track).
+    presence_track: np.ndarray | None = None
+    presence_frame_s: float = 0.032
+
+    @property
+    def ext_mode(self) -> int:
+        return 0 if self.presence_track is None else 1
+
+    def _fext(self, frames: FrameBlock) -> np.ndarray | None:
+        if self.presence_track is None:
+            return None
+        g = self.geometry
+        return frame_presence(self.presence_track, self.presence_frame_s, frames.first_frame, frames.spectra.shape[1],
+                              g.hop_length, g.n_fft, g.sample_rate)
 
 
 def _factory(settings: RefillSettings, context: BuildContext) -> HoleRefiller:
-    return HoleRefiller(settings, context.profile, max_total_reduction_db=context.max_total_reduction_db,
-                        seed=context.seed, hum=context.hum)
+    refiller = HoleRefiller(settings, context.profile, max_total_reduction_db=context.max_total_reduction_db,
+                            seed=context.seed, hum=context.hum)
+    track = context.extras.get("speech_presence_refill")  # a speech detector decides the pauses
+    if track is not None:
+        refiller.presence_track, refiller.presence_frame_s = track
+    return refiller
 
 
 REFILL = register(
