@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -38,7 +39,9 @@ class ExportDialog(QDialog):
     def __init__(self, default_path: Path, default_format: str = "wav24", parent=None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export cleaned audio")
-        form = QFormLayout(self)
+        root = QVBoxLayout(self)
+        form = QFormLayout()
+        root.addLayout(form)
         self.format_combo = QComboBox()
         for key in WRITE_FORMATS:
             self.format_combo.addItem(FORMAT_LABELS.get(key, key), key)
@@ -64,13 +67,18 @@ class ExportDialog(QDialog):
                       "<code>roomtone clean</code>, so it matches the command line bit for bit.")
         note.setObjectName("hint")
         note.setWordWrap(True)
-        form.addRow(note)
+        root.addWidget(note)
+        root.addStretch(1)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Export")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
-        self.resize(560, 10)
+        root.addWidget(buttons)
+        # a word-wrapped hint needs the height it takes at this width: a top-level layout does not
+        # ask for it by itself (the hint was drawn under the buttons)
+        narrowest = 460
+        self.setMinimumSize(narrowest, root.totalHeightForWidth(narrowest))
+        self.resize(560, root.totalHeightForWidth(560))
 
     def format(self) -> str:
         return self.format_combo.currentData()

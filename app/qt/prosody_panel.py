@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QFontMetrics
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -120,6 +120,7 @@ class ProsodyPanel(QWidget):
         self.progress.setVisible(False)
         self.status = QLabel("Load a clip or a folder of training clips to check their prosody.")
         self.status.setObjectName("hint")
+        self.status.setWordWrap(True)  # long status lines wrap instead of widening the dock (and the window)
         for w in (self.open_clip_button, self.open_folder_button, self.reference_button):
             bar.addWidget(w)
         bar.addWidget(self.status, 1)
@@ -167,8 +168,13 @@ class ProsodyPanel(QWidget):
         fl.setContentsMargins(0, 0, 0, 0)
         fl.addWidget(self.findings, 1)
         fl.addWidget(self.finding_detail)
+        # at least three clips and three findings stay readable, however low the dock is
+        rows = 3 * self.clip_table.verticalHeader().defaultSectionSize()
+        self.clip_table.setMinimumHeight(self.clip_table.horizontalHeader().sizeHint().height() + rows + 4)
+        self.findings.setMinimumHeight(self.findings.header().sizeHint().height() + rows + 4)
         left.addWidget(self.clip_table)
         left.addWidget(findings_box)
+        left.setChildrenCollapsible(False)
         left.setSizes([330, 420])
         split.addWidget(left)
 
@@ -229,6 +235,10 @@ class ProsodyPanel(QWidget):
             plot.getAxis("right").setWidth(52)  # equal widths keep the linked time axes aligned
         for plot in (self.int_plot, self.wave_plot):
             plot.getAxis("right").setStyle(showValues=False)
+        for plot in (self.spec_plot, self.int_plot):
+            plot.hideAxis("bottom")  # time is linked: one ruler, under the waveform, is enough
+        for plot, ticks in ((self.spec_plot, 3), (self.int_plot, 2), (self.wave_plot, 2)):
+            plot.setMinimumHeight(ticks * 2 * QFontMetrics(self.font()).height())
         v.ci.layout.setRowStretchFactor(0, 5)
         v.ci.layout.setRowStretchFactor(1, 2)
         v.ci.layout.setRowStretchFactor(2, 3)
