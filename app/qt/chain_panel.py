@@ -59,14 +59,6 @@ UNIT_WORDS = {
     "_percent": "percent",
 }
 
-LISTEN_MODES = (
-    ("processed", "Processed", "Hear (and render) the cleaned audio."),
-    ("original", "Original", "Bypass everything: the untouched input, latency-aligned (A/B comparison)."),
-    ("removed", "Removed noise", "Only what the chain takes away (original minus processed): "
-                                 "speech here means the settings are too strong."),
-)
-
-
 def unit_words(name: str) -> str:
     """The unit of a settings field in words ("decibels"), from its name's suffix ("" if none)."""
     for suffix, words in UNIT_WORDS.items():
@@ -192,7 +184,10 @@ class ValueSlider(QWidget):
 
 
 class ChainPanel(QWidget):
-    """Presets, passes (add/remove/reorder/bypass), per-pass settings, output mix and listen mode."""
+    """Presets, passes (add/remove/reorder/bypass), per-pass settings and the output mix.
+
+    What is heard is chosen in the transport (Hear); what is exported, in the export dialog.
+    """
 
     errorRaised = Signal(object)
 
@@ -291,15 +286,6 @@ class ChainPanel(QWidget):
                                    "ever attenuated by more than this. Keeps the room tone alive.")
         self.cap_slider.edited.connect(lambda v, final: self._set_chain("max_total_reduction_db", v, final))
         of.addRow("Max reduction", self.cap_slider)
-        self.listen_combo = QComboBox()
-        for value, text, tip in LISTEN_MODES:
-            self.listen_combo.addItem(text, value)
-            self.listen_combo.setItemData(self.listen_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
-        self.listen_combo.setToolTip("What you hear and what Apply renders: processed, the original, or only "
-                                     "the removed noise (to check nothing of the voice is taken).")
-        self.listen_combo.activated.connect(
-            lambda i: self._call(self.session.set_chain_field, "listen", self.listen_combo.itemData(i)))
-        of.addRow("Listen", self.listen_combo)
         self.refill_check = QCheckBox("Refill spectral holes with room tone")
         self.refill_check.setToolTip("Fill time-frequency regions the passes pushed below the room's natural "
                                      "floor with shaped room tone, so pauses never sound 'sucked out'.")
@@ -349,9 +335,6 @@ class ChainPanel(QWidget):
         self._echo_form()
         self.mix_slider.set_value(chain.mix * 100.0)
         self.cap_slider.set_value(chain.max_total_reduction_db)
-        self.listen_combo.blockSignals(True)
-        self.listen_combo.setCurrentIndex(max(0, self.listen_combo.findData(chain.listen)))
-        self.listen_combo.blockSignals(False)
         refill = [s for s in chain.stages if s.kind == "refill"]
         self.refill_check.setEnabled("refill" in registry())
         self.refill_check.setChecked(bool(refill) and not all(s.bypass for s in refill))

@@ -1,4 +1,4 @@
-"""Export: where to write the cleaned audio and in which format.
+"""Export: what to write (processed, removed or original), where, and in which format.
 
 The render itself is ``Session.render_to`` / ``app.session.render_project`` -- the same code
 path as ``roomtone clean`` -- run by the window as a cancellable job.
@@ -33,8 +33,17 @@ FORMAT_LABELS = {
 }
 
 
+#: what an export can hold (the chain's ``listen`` setting for the render), in the order offered
+EXPORT_CONTENTS = (
+    ("processed", "Processed: the cleaned audio"),
+    ("removed", "Removed: only what the chain takes away (original minus processed)"),
+    ("original", "Original: the untouched input, latency-aligned"),
+)
+
+
 class ExportDialog(QDialog):
-    """Choose the output file and format; ``path()`` and ``format()`` after ``exec()``."""
+    """Choose what to export, the output file and format; ``content()``, ``path()`` and
+    ``format()`` after ``exec()``."""
 
     def __init__(self, default_path: Path, default_format: str = "wav24", parent=None) -> None:
         super().__init__(parent)
@@ -61,6 +70,12 @@ class ExportDialog(QDialog):
         browse.clicked.connect(self._browse)
         rl.addWidget(self.path_edit, 1)
         rl.addWidget(browse)
+        self.content_combo = QComboBox()
+        for key, text in EXPORT_CONTENTS:
+            self.content_combo.addItem(text, key)
+        self.content_combo.setToolTip("What the exported file holds. Independent of what you are hearing "
+                                      "(Hear, in the transport bar), which never changes the export.")
+        form.addRow("Export", self.content_combo)
         form.addRow("Format", self.format_combo)
         form.addRow("File", row)
         note = QLabel("Rendered with the chain, room tone and mix shown — the same render as "
@@ -79,6 +94,10 @@ class ExportDialog(QDialog):
         narrowest = 460
         self.setMinimumSize(narrowest, root.totalHeightForWidth(narrowest))
         self.resize(560, root.totalHeightForWidth(560))
+
+    def content(self) -> str:
+        """``"processed"``, ``"removed"`` or ``"original"``: the render's listen setting."""
+        return self.content_combo.currentData()
 
     def format(self) -> str:
         return self.format_combo.currentData()

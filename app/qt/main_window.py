@@ -15,6 +15,7 @@ project changed since (out of date). Export is ``app.session.render_project`` (t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -107,6 +108,17 @@ class RenderResult:
     pyramid: WaveformPyramid
     holes: Any = None  # dsp.holes.HoleMap | None
     seconds: float = 0.0
+
+
+def _listening_to(project, listen: str):
+    """``project`` rendering ``listen`` (processed / removed / original) instead of its own setting.
+
+    Apply always shows the chain's result and an export renders what the export dialog chose;
+    neither follows the project's stored ``listen`` nor what the transport's Hear plays.
+    """
+    if project.chain.listen == listen:
+        return project
+    return dataclasses.replace(project, chain=dataclasses.replace(project.chain, listen=listen))
 
 
 def _hole_regions(holes) -> np.ndarray | None:
@@ -1007,7 +1019,7 @@ class MainWindow(QMainWindow):
     # == apply / export =======================================================================
     def apply_chain(self) -> None:
         """Render the chain into the AFTER view as a job (progress, cancel)."""
-        project = self.session.project
+        project = _listening_to(self.session.project, "processed")
         src = project.source
         if src is None:
             self.report_error(ParameterError("open an audio file first (Ctrl+O)"))
@@ -1058,7 +1070,7 @@ class MainWindow(QMainWindow):
             6000)
 
     def render_is_current(self) -> bool:
-        r, p = self._after, self.session.project
+        r, p = self._after, _listening_to(self.session.project, "processed")
         return r is not None and r.project.source == p.source and r.project.chain == p.chain and profiles_equal(
             r.project.profile, p.profile)
 
@@ -1100,14 +1112,20 @@ class MainWindow(QMainWindow):
         default = Path(self._last_folder()) / f"{Path(src.path).stem}_clean{WRITE_FORMATS[fmt][2]}"
         dlg = ExportDialog(default, fmt, self)
         if dlg.exec():
-            self.export_to(dlg.path(), dlg.format())
+            self.export_to(dlg.path(), dlg.format(), dlg.content())
 
-    def export_to(self, path: str | Path, fmt: str | None = None):
-        """Export the current project as a job (same path as the CLI); returns the Job."""
+    def export_to(self, path: str | Path, fmt: str | None = None, content: str = "processed"):
+        """Export the current project as a job (same path as the CLI); returns the Job.
+
+        ``content`` is what the file holds: ``"processed"``, ``"removed"`` or ``"original"``
+        (the render's listen setting, as ``roomtone clean --listen``); what is being heard
+        (Hear) does not change it.
+        """
         project = self.session.project
         if project.source is None:
             self.report_error(ParameterError("open an audio file first (Ctrl+O)"))
             return None
+        project = _listening_to(project, content)
         path = Path(path)
 
         def work(progress, cancelled):
