@@ -1393,13 +1393,30 @@ class MainWindow(QMainWindow):
         self._banner_kind = ""
 
     def _retry_monitoring(self) -> None:
+        """Retry: look for output devices again (one plugged in or a sound server started since
+        launch), then play."""
         m = self.monitor
         if hasattr(m, "clear_error"):
             m.clear_error()
         self._shown_error = None
         self._hide_banner()
-        if not m.playing:
-            self.toggle_play()
+        if m.playing:
+            return
+        if not self._rescan_devices():
+            return
+        self.toggle_play()
+
+    def _rescan_devices(self) -> bool:
+        """Have the monitor enumerate the output devices again; False (and said) when it cannot."""
+        m = self.monitor
+        if not hasattr(m, "rescan_devices") or m.playing:
+            return True
+        try:
+            m.rescan_devices()
+        except DeviceError as exc:
+            self._show_monitor_problem(str(exc))
+            return False
+        return True
 
     # == preferences, batch, prosody ============================================================
     def _restore_audio_settings(self) -> None:
@@ -1435,6 +1452,7 @@ class MainWindow(QMainWindow):
         from app.qt.preferences_dialog import PreferencesDialog
 
         m = self.monitor
+        self._rescan_devices()  # list what is there now, not what was there at launch
         device, block = self._saved_output()
         rate = self._reader.sample_rate if self._reader is not None else 48000
         dlg = PreferencesDialog(device=device, block_size=block, apply=self.apply_output_settings,

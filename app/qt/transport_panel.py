@@ -229,6 +229,10 @@ class MonitorAdapter:
         self._error = None
         self.monitor.error = None
 
+    def rescan_devices(self) -> None:
+        """Look for output devices again (raises DeviceError); see ``Monitor.rescan_devices``."""
+        self.monitor.rescan_devices()
+
     @property
     def underruns(self) -> int:
         return int(self.monitor.underruns)
