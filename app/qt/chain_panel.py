@@ -290,7 +290,7 @@ class ChainPanel(QWidget):
         self.refill_check.setToolTip("Fill time-frequency regions the passes pushed below the room's natural "
                                      "floor with shaped room tone, so pauses never sound 'sucked out'.")
         self.refill_check.clicked.connect(self._toggle_refill)
-        of.addRow("", self.refill_check)
+        of.addRow(self.refill_check)  # the whole row: a narrow panel must not clip it
         root.addWidget(out)
 
         self._populate_add_menu()

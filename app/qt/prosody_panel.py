@@ -79,6 +79,29 @@ def _envelope(x: np.ndarray, sample_rate: int, points: int = 3000) -> tuple[np.n
     return t, b.min(axis=1), b.max(axis=1)
 
 
+class WrappingLabelItem(pg.LabelItem):
+    """A LabelItem that wraps to the width its layout gives it.
+
+    pyqtgraph's own asks for its whole text's width as a minimum, which made the plot layout
+    wider than a docked panel (the plots' right side was cut off).
+    """
+
+    def updateMin(self) -> None:  # noqa: N802 - pyqtgraph naming
+        h = self.itemRect().height()
+        self.setMinimumWidth(0)
+        self.setMinimumHeight(h)
+        self._sizeHint = {Qt.SizeHint.MinimumSize: (0, h), Qt.SizeHint.PreferredSize: (0, h),
+                          Qt.SizeHint.MaximumSize: (-1, -1), Qt.SizeHint.MinimumDescent: (0, 0)}
+        self.updateGeometry()
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802 - Qt naming
+        w = self.size().width()
+        if w > 10 and abs(self.item.textWidth() - w) > 1:
+            self.item.setTextWidth(w)
+            self.updateMin()
+        super().resizeEvent(ev)
+
+
 class ProsodyPanel(QWidget):
     """Prosody checks view. Signals: ``seekRequested(seconds)``, ``clipSelected(name)``."""
 
@@ -153,7 +176,6 @@ class ProsodyPanel(QWidget):
         for i in (0, 3, 4, 5):
             self.findings.header().setSectionResizeMode(i, QHeaderView.ResizeMode.ResizeToContents)
         self.findings.header().setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
-        self.findings.setColumnWidth(2, 150)
         self.findings.itemClicked.connect(self._on_finding)
         self.findings.itemActivated.connect(self._on_finding)
         self.findings.currentItemChanged.connect(lambda item, _prev: self._show_finding_detail(item))
@@ -184,9 +206,13 @@ class ProsodyPanel(QWidget):
         self.tabs.addTab(self.clip_view, "Clip")
         self.tabs.addTab(self.dataset_view, "Dataset")
         split.addWidget(self.tabs)
-        split.setStretchFactor(0, 2)
-        split.setStretchFactor(1, 3)
-        split.setSizes([520, 780])
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        split.setSizes([600, 700])
+        # narrow (docked beside the processing panel): clip names keep their start and end
+        self.clip_table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.findings.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.findings.setColumnWidth(2, 96)
         root.addWidget(split, 1)
         self._build_clip_plots()
         self._build_dataset_plots()
@@ -249,7 +275,7 @@ class ProsodyPanel(QWidget):
             line.setZValue(50)
             plot.addItem(line)
             self.cursors.append(line)
-        self.clip_title = pg.LabelItem(justify="left", color=theme.TEXT)
+        self.clip_title = WrappingLabelItem(justify="left", color=theme.TEXT)
         v.addItem(self.clip_title, row=3, col=0)
 
     def _sync_pitch_vb(self) -> None:
