@@ -178,10 +178,40 @@ def test_the_sound_server_disappearing_while_playing_is_reported_and_the_app_kee
         raise AssertionError(f"the app hung after its sound server disappeared: {out!r}") from None
     finally:
         _stop_child_jackd(locals().get("out", ""))
-    print(out)
     assert r.returncode == 0, (r.returncode, out, r.stderr[-2000:])
     reported = out.split("REPORTED:", 1)[1].split("\n", 1)[0]
     assert "stopped working" in reported and "restart" in reported, out
     retry = out.split("RETRY:", 1)[1]
     assert "restart" in retry.lower(), out
     assert "CLOSED" in out
+
+
+def test_preferences_list_the_devices_there_now_not_at_launch(make_window, monkeypatch):
+    """Opening Preferences re-enumerates first (while not playing), so a device started after
+    launch is offered; a monitor that cannot rescan says so and the dialog still opens."""
+    from app.audio import devices as audio_devices
+    from app.qt.transport_panel import NullMonitor
+    from dsp.errors import DeviceError
+
+    jack = audio_devices.OutputDevice(3, "system", "JACK Audio Connection Kit", 2, 48000.0, 0.005, 0.02, True)
+    present: list = []
+
+    class Rescanning(NullMonitor):
+        available = True
+        fail = False
+
+        def rescan_devices(self):
+            if self.fail:
+                raise DeviceError("cannot look for devices: restart Roomtone")
+            present[:] = [jack]  # the server started after launch is found now
+
+    monkeypatch.setattr(audio_devices, "list_output_devices", lambda: list(present))
+    m = Rescanning()
+    w = make_window(m)
+    w.open_preferences()
+    combo = w.preferences_dialog.device_combo
+    assert any("JACK" in combo.itemText(i) for i in range(combo.count()))
+    m.fail = True
+    w.open_preferences()
+    assert w.banner.isVisible() and "restart" in w.banner_label.text()
+    assert w.preferences_dialog is not None
