@@ -83,14 +83,15 @@ def setting_label(name: str) -> tuple[str, str]:
     return SETTING_LABELS.get(name, (name, ""))
 
 
-_KEY = re.compile(r"`{0,2}\b([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\b`{0,2}")
+_KEY = re.compile(r"\b([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\b")
 
 
 def human_text(text: str) -> str:
-    """``text`` with setting keys (``max_reduction_db``) replaced by their quoted labels."""
+    """``text`` with setting keys (``max_reduction_db``) replaced by their quoted labels and
+    numpydoc's literal quotes (double backticks) dropped."""
 
     def label(m: re.Match) -> str:
         key = m.group(1)
         return f"“{SETTING_LABELS[key][0]}”" if key in SETTING_LABELS else m.group(0)
 
-    return _KEY.sub(label, text or "")
+    return _KEY.sub(label, (text or "").replace("``", ""))
