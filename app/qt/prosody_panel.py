@@ -263,8 +263,10 @@ class ProsodyPanel(QWidget):
             plot.getAxis("right").setStyle(showValues=False)
         for plot in (self.spec_plot, self.int_plot):
             plot.hideAxis("bottom")  # time is linked: one ruler, under the waveform, is enough
-        for plot, ticks in ((self.spec_plot, 3), (self.int_plot, 2), (self.wave_plot, 2)):
-            plot.setMinimumHeight(ticks * 2 * QFontMetrics(self.font()).height())
+        # each plot area tall enough for its axis labels (3 lines of text; 4 for the spectrogram)
+        line = QFontMetrics(self.font()).height()
+        for plot, lines in ((self.spec_plot, 4), (self.int_plot, 3), (self.wave_plot, 3)):
+            plot.vb.setMinimumHeight(lines * line)
         v.ci.layout.setRowStretchFactor(0, 5)
         v.ci.layout.setRowStretchFactor(1, 2)
         v.ci.layout.setRowStretchFactor(2, 3)

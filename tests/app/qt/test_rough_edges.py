@@ -64,7 +64,7 @@ def test_status_bar_texts_use_only_glyphs_the_font_has(make_window, qtbot, tmp_p
 
 
 @pytest.mark.parametrize("width", [1280, 1100])
-def test_status_messages_and_the_job_label_are_not_truncated(make_window, qtbot, tmp_path, width):
+def test_status_messages_and_the_job_label_are_not_truncated(app_theme, make_window, qtbot, tmp_path, width):
     import threading
 
     w = make_window()
@@ -111,7 +111,27 @@ def test_export_dialog_hint_is_not_clipped_behind_the_buttons(qtbot, tmp_path):
 
 
 # -- prosody panel docked --------------------------------------------------------------------------
-def test_docked_prosody_panel_shows_rows_and_readable_plots(make_window, qtbot):
+@pytest.fixture
+def app_theme(qapp):
+    """The workstation's own theme (style, palette, font, style sheet) as ``roomtone`` applies it;
+    put back afterwards."""
+    import pyqtgraph as pg
+
+    from app.qt import theme
+
+    saved = (qapp.style().name(), qapp.palette(), qapp.font(), qapp.styleSheet(),
+             pg.getConfigOption("background"), pg.getConfigOption("foreground"))
+    theme.apply_theme(qapp)
+    yield
+    style, palette, font, sheet, bg, fg = saved
+    qapp.setStyleSheet(sheet)
+    qapp.setStyle(style)
+    qapp.setPalette(palette)
+    qapp.setFont(font)
+    pg.setConfigOptions(background=bg, foreground=fg)
+
+
+def test_docked_prosody_panel_shows_rows_and_readable_plots(app_theme, make_window, qtbot):
     w = make_window()
     w.resize(1280, 760)
     w.prosody_action.trigger()
