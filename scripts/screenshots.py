@@ -1,7 +1,9 @@
 """Screenshots of the workstation on the demo episode, for the README (``make screenshots``).
 
-Starts its own X server (``Xvfb :99 -screen 0 1600x1000x24 -nolisten tcp``), opens the demo
-with its project pre-built (room tone learned, podcast preset, applied), and grabs the window:
+Starts its own X server (``Xvfb :99 -screen 0 1280x800x24 -nolisten tcp``, a small laptop
+screen: what fits there fits everywhere; ``ROOMTONE_SCREENSHOT_DISPLAY=:N`` uses a running one
+instead), opens the demo with its project pre-built (room tone learned, podcast preset,
+applied), and grabs the window:
 
 * ``docs/screenshots/main_window.png``: before/after spectrograms with the hole overlay, the
   transport bar mid-playback (playhead on every view, output meters). There is no sound card
@@ -11,6 +13,11 @@ with its project pre-built (room tone learned, podcast preset, applied), and gra
 * ``docs/screenshots/removed_energy.png``: zoomed in on speech with the removed-energy view
   and a time-frequency selection.
 * ``docs/screenshots/room_tone.png``: the room-tone panel (profile against the file's spectrum).
+* ``docs/screenshots/chain_panel.png``: the chain panel on the room-tone gate (every setting's
+  written label and unit).
+* ``docs/screenshots/export_dialog.png``: the export dialog (what to export, format, file).
+* ``docs/screenshots/prosody_docked.png``: the prosody panel docked under the views, on the dev
+  prosody clips (skipped when ``/work/shared/data/prosody`` or ``ROOMTONE_PROSODY_CLIPS`` is absent).
 
 Run under ``timeout``: a GUI script that hangs must not hang the build.
 """
@@ -26,8 +33,12 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's code, whatever the environment has installed
 OUT = REPO / "docs" / "screenshots"
 DISPLAY = ":99"
+SCREEN = (1280, 800)
+WINDOW = (1280, 770)  # the screen less a panel's height
+PROSODY_CLIPS = Path(os.environ.get("ROOMTONE_PROSODY_CLIPS", "/work/shared/data/prosody"))
 
 
 def start_xvfb() -> subprocess.Popen | None:
@@ -37,7 +48,7 @@ def start_xvfb() -> subprocess.Popen | None:
     xvfb = shutil.which("Xvfb")
     if xvfb is None:
         sys.exit("screenshots: Xvfb is not installed (apt-get install xvfb)")
-    proc = subprocess.Popen([xvfb, DISPLAY, "-screen", "0", "1600x1000x24", "-nolisten", "tcp"],
+    proc = subprocess.Popen([xvfb, DISPLAY, "-screen", "0", f"{SCREEN[0]}x{SCREEN[1]}x24", "-nolisten", "tcp"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     os.environ["DISPLAY"] = DISPLAY
     os.environ.pop("QT_QPA_PLATFORM", None)
@@ -122,7 +133,7 @@ def main() -> int:
         window = MainWindow(settings=settings, monitor=monitor)
         window.show_dialogs = False
         window.ask_before_closing = False
-        window.resize(1600, 1000)
+        window.resize(*WINDOW)
         window.show()
         app.processEvents()
         if not window.open_demo():
@@ -147,6 +158,7 @@ def main() -> int:
         settle(app, window)
         monitor.position_s, monitor.playing = 11.62, True
         monitor.reading = measured_reading(window._after.path, monitor.position_s)
+        window.before_view.vb.sigHover.emit(monitor.position_s, 1500.0)  # the status bar's mouse readout
         settle(app, window, 1.0)
         window.grab().save(str(OUT / "main_window.png"))
         monitor.playing = False
@@ -169,6 +181,30 @@ def main() -> int:
         window.side_tabs.setCurrentWidget(window.roomtone_panel)
         settle(app, window, 1.0)
         window.grab().save(str(OUT / "room_tone.png"))
+        # 4: the chain panel's labels, on the room-tone gate
+        window.side_tabs.setCurrentWidget(window.chain_panel)
+        kinds = [s.kind for s in window.session.project.chain.stages]
+        window.chain_panel.stage_list.setCurrentRow(kinds.index("gate") if "gate" in kinds else 0)
+        settle(app, window, 0.5)
+        window.side_tabs.grab().save(str(OUT / "chain_panel.png"))
+        # 5: the export dialog
+        from app.qt.export_dialog import ExportDialog
+
+        dlg = ExportDialog(Path.home() / "demo_episode_clean.flac", "flac24", window)
+        dlg.show()
+        settle(app, window, 0.5)
+        dlg.grab().save(str(OUT / "export_dialog.png"))
+        dlg.close()
+        # 6: the prosody panel docked under the views, with the status bar's readouts
+        clips = sorted(PROSODY_CLIPS.glob("*.flac"))[:8] if PROSODY_CLIPS.is_dir() else []
+        if clips and window.prosody_panel is not None:
+            window.prosody_action.trigger()
+            window.prosody_panel.load_paths(clips)
+            deadline = time.monotonic() + 240
+            while window.prosody_panel.is_busy() and time.monotonic() < deadline:
+                settle(app, window, 0.1)
+            settle(app, window, 1.0)
+            window.grab().save(str(OUT / "prosody_docked.png"))
         print(f"screenshots: wrote {', '.join(p.name for p in sorted(OUT.glob('*.png')))} in {OUT}")
         return 0
     finally:

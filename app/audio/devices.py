@@ -49,8 +49,97 @@ class OutputDevice:
         return f"{self.name} ({self.host_api})"
 
 
+#: Said when PortAudio cannot be re-initialised in this process (see :func:`sound_server_lost`).
+SERVER_LOST = (
+    "the JACK sound server Roomtone was playing through has stopped; audio output cannot be "
+    "reconnected until Roomtone restarts (editing and export still work): save your work and restart it"
+)
+JACK_NO_START_SERVER = 0x01  # jack_options_t: never start a server just to ask
+
+_server_lost = False
+_abandoned: list[Any] = []  # streams of a lost JACK server: never touched (or collected) again
+_jack_silence: Any = None  # libjack's error/info callbacks, kept alive
+
+
+def _libjack() -> Any:
+    """libjack through ctypes (None when it is not installed)."""
+    global _jack_silence
+    import ctypes
+    import ctypes.util
+
+    try:
+        lib = ctypes.CDLL(ctypes.util.find_library("jack") or "libjack.so.0")
+    except OSError:
+        return None
+    lib.jack_client_open.restype = ctypes.c_void_p
+    lib.jack_client_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_int)]
+    lib.jack_client_close.argtypes = [ctypes.c_void_p]
+    if _jack_silence is None:  # "cannot connect to server" is an answer here, not an error to print
+        _jack_silence = ctypes.CFUNCTYPE(None, ctypes.c_char_p)(lambda _msg: None)
+        lib.jack_set_error_function(_jack_silence)
+        lib.jack_set_info_function(_jack_silence)
+    return lib
+
+
+def jack_server_running() -> bool:
+    """Whether the JACK server PortAudio would use (``JACK_DEFAULT_SERVER``) is running.
+
+    Asked through libjack with ``JackNoStartServer``: a short-lived client opens and closes;
+    no server is started.
+    """
+    import ctypes
+
+    lib = _libjack()
+    if lib is None:
+        return False
+    status = ctypes.c_int(0)
+    client = lib.jack_client_open(b"roomtone-probe", JACK_NO_START_SERVER, ctypes.byref(status))
+    if not client:
+        return False
+    lib.jack_client_close(client)
+    return True
+
+
+def sound_server_lost() -> bool:
+    """True when PortAudio's JACK client has lost its server.
+
+    PortAudio cannot recover from that in the same process: terminating it then fails an
+    assertion in its JACK host API and aborts the process, and closing a stream of that server
+    blocks for ever. Once lost, sounddevice's exit handler (which terminates PortAudio) is
+    dropped so that quitting Roomtone stays clean, and :func:`rescan` refuses with
+    :data:`SERVER_LOST`. (A JACK server stopped *and* started again while Roomtone had no
+    stream open is not noticed here.)
+    """
+    global _server_lost
+    if _server_lost:
+        return True
+    sd = _sd()
+    try:
+        jack = any("JACK" in str(api["name"]) for api in sd.query_hostapis())
+    except Exception:  # noqa: BLE001 - PortAudio not initialised: nothing of JACK's to lose
+        return False
+    if not jack or jack_server_running():
+        return False
+    import atexit
+
+    _server_lost = True
+    atexit.unregister(sd._exit_handler)
+    return True
+
+
+def abandon_stream(stream: Any) -> None:
+    """Keep ``stream`` (of a lost JACK server) referenced and untouched until the process ends."""
+    _abandoned.append(stream)
+
+
 def rescan() -> None:
-    """Ask PortAudio to enumerate devices again (after plugging something in)."""
+    """Ask PortAudio to enumerate devices again (a device plugged in, a sound server started).
+
+    Only call it with no stream open (``Monitor.rescan_devices`` makes sure). Raises
+    :class:`DeviceError` when PortAudio cannot be re-initialised in this process.
+    """
+    if sound_server_lost():
+        raise DeviceError(SERVER_LOST)
     sd = _sd()
     sd._terminate()
     sd._initialize()

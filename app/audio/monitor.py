@@ -271,6 +271,17 @@ class Monitor:
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
 
+    def rescan_devices(self) -> None:
+        """Enumerate the output devices again: one plugged in or a sound server started since.
+
+        PortAudio lists devices once, when it starts; re-initialising it is the only way to see
+        new ones, and it must not happen under an open stream. While playing, nothing is done
+        (the device in use works); otherwise an idle stream is closed first (Play reopens it).
+        Raises :class:`DeviceError` when PortAudio cannot be re-initialised
+        (:data:`app.audio.devices.SERVER_LOST`).
+        """
+        self._submit("rescan", self._do_rescan, wait=True)
+
     def configure(self, output: OutputSettings) -> None:
         """New preferences; reopens the device if it was open (raises DeviceError)."""
         self._submit("configure", self._do_configure, output, wait=True)
@@ -460,6 +471,8 @@ class Monitor:
         if self._stream is not None:
             return
         try:
+            if self._opener is None and devices.sound_server_lost():
+                raise DeviceError(devices.SERVER_LOST)  # opening through a dead JACK client would hang
             device = devices.resolve_output_device(self.output.device)
             channels = devices.output_channels(device)
             file_rate = self._source.sample_rate if self._source else int(device.default_sample_rate)
@@ -547,10 +560,25 @@ class Monitor:
             )
 
     def _device_lost(self, message: str) -> None:
+        server_lost = self._opener is None and devices.sound_server_lost()
+        if server_lost:
+            name = self.device.label if self.device else "the output device"
+            message = f"{name} stopped working: {devices.SERVER_LOST}"
         self.error = message
         self._halt()
-        self._close_stream()
+        if server_lost:
+            # its JACK server is gone: closing the stream would block this thread for ever
+            devices.abandon_stream(self._stream)
+            self._stream = None
+        else:
+            self._close_stream()
         self.state = MonitorState.OFF
+
+    def _do_rescan(self) -> None:
+        if self.state is MonitorState.PLAYING:
+            return
+        self._do_close()
+        devices.rescan()
 
     def _close_stream(self) -> None:
         s, self._stream = self._stream, None

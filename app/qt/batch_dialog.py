@@ -156,6 +156,13 @@ class BatchDialog(QDialog):
         buttons.addStretch(1)
         buttons.addWidget(self.report_button)
         buttons.addWidget(self.close_button)
+        self.report_label = QLabel("")
+        self.report_label.setObjectName("hint")
+        self.report_label.setWordWrap(True)
+        self.report_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.report_label.setToolTip("Where the batch report was written (select the path to copy it).")
+        self.report_label.hide()
+        outer.addWidget(self.report_label)
         outer.addLayout(buttons)
 
         self.timer = QTimer(self)
@@ -264,7 +271,10 @@ class BatchDialog(QDialog):
                     text += ". Failed: " + "; ".join(f"{f['file']}: {f['error']}" for f in s.failures[:3])
                 self.status_label.setText(text)
                 self.overall.setValue(1000)
-            self.report_button.setEnabled(self.runner.report_path.is_file())
+            has_report = self.runner.report_path.is_file()
+            self.report_button.setEnabled(has_report)
+            self.report_label.setText(f"Report: {self.runner.report_path}" if has_report else "")
+            self.report_label.setVisible(has_report)
 
     def _show(self, p) -> None:
         if p.files and self.table.rowCount() != len(p.files):
@@ -299,8 +309,15 @@ class BatchDialog(QDialog):
             self.status_label.setText(p.message)
 
     def open_report(self) -> None:
-        if self.runner is not None and self.runner.report_path.is_file():
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.runner.report_path)))
+        """Open the HTML report in the browser; without one, say where the report is."""
+        if self.runner is None:
+            return
+        path = self.runner.report_path
+        if not path.is_file():
+            self.status_label.setText(f"The report is missing ({path}); run the batch again to write it.")
+            return
+        if not QDesktopServices.openUrl(QUrl.fromLocalFile(str(path))):
+            self.status_label.setText(f"No web browser could open the report; open it yourself: {path}")
 
     def wait(self, timeout_s: float | None = None) -> bool:
         """Block until the batch thread ends (tests, shutdown); True if it did."""

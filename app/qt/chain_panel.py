@@ -6,9 +6,12 @@ blocked, so the panel never holds its own truth. Slider drags coalesce into one 
 (``coalesce=True`` while dragging, ``Session.end_coalescing`` on release).
 
 Per-pass settings forms are generated from each stage kind's frozen ``Settings`` dataclass
-(``dsp.chain.registry()``): units come from the field-name suffix (``_db``, ``_ms``, ``_hz``,
-``_s``, ``_octaves``), tooltips from the class docstring's numpydoc ``Attributes`` section,
-choices from a module constant named after the field (``source`` -> ``SOURCES``).
+(``dsp.chain.registry()``): labels and units are written by hand in
+:data:`app.qt.setting_labels.SETTING_LABELS` (never derived from field names), slider ranges
+follow the field-name suffix (``_db``, ``_ms``, ``_hz``, ``_s``, ``_octaves``), tooltips come
+from the class docstring's numpydoc ``Attributes`` section, choices from a module constant
+named after the field (``source`` -> ``SOURCES``). Stage descriptions that mention a setting by
+its key show its label instead (:func:`app.qt.setting_labels.human_text`).
 """
 
 from __future__ import annotations
@@ -40,35 +43,28 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.qt.setting_labels import human_text, setting_label
 from dsp.chain import list_presets, registry, save_user_preset
 from dsp.errors import RoomtoneError
 
-#: field-name suffix -> (unit shown, words for tooltips)
-UNITS = {
-    "_dbfs": (" dBFS", "decibels relative to full scale"),
-    "_db": (" dB", "decibels"),
-    "_ms": (" ms", "milliseconds"),
-    "_hz": (" Hz", "hertz"),
-    "_s": (" s", "seconds"),
-    "_octaves": (" oct", "octaves"),
-    "_pct": (" %", "percent"),
+#: field-name suffix -> the unit in words, for tooltips (the unit shown is in SETTING_LABELS)
+UNIT_WORDS = {
+    "_dbfs": "decibels relative to full scale",
+    "_db": "decibels",
+    "_ms": "milliseconds",
+    "_hz": "hertz",
+    "_s": "seconds",
+    "_octaves": "octaves",
+    "_pct": "percent",
+    "_percent": "percent",
 }
 
-LISTEN_MODES = (
-    ("processed", "Processed", "Hear (and render) the cleaned audio."),
-    ("original", "Original", "Bypass everything: the untouched input, latency-aligned (A/B comparison)."),
-    ("removed", "Removed noise", "Only what the chain takes away (original minus processed): "
-                                 "speech here means the settings are too strong."),
-)
-
-
-def unit_of(name: str) -> tuple[str, str, str]:
-    """(label without unit, unit suffix shown, unit words) for a settings field name."""
-    for suffix, (shown, words) in UNITS.items():
+def unit_words(name: str) -> str:
+    """The unit of a settings field in words ("decibels"), from its name's suffix ("" if none)."""
+    for suffix, words in UNIT_WORDS.items():
         if name.endswith(suffix) and len(name) > len(suffix):
-            base = name[: -len(suffix)]
-            return base.replace("_", " ").capitalize(), shown, words
-    return name.replace("_", " ").capitalize(), "", ""
+            return words
+    return ""
 
 
 def field_docs(cls: type) -> dict[str, str]:
@@ -188,7 +184,10 @@ class ValueSlider(QWidget):
 
 
 class ChainPanel(QWidget):
-    """Presets, passes (add/remove/reorder/bypass), per-pass settings, output mix and listen mode."""
+    """Presets, passes (add/remove/reorder/bypass), per-pass settings and the output mix.
+
+    What is heard is chosen in the transport (Hear); what is exported, in the export dialog.
+    """
 
     errorRaised = Signal(object)
 
@@ -287,20 +286,11 @@ class ChainPanel(QWidget):
                                    "ever attenuated by more than this. Keeps the room tone alive.")
         self.cap_slider.edited.connect(lambda v, final: self._set_chain("max_total_reduction_db", v, final))
         of.addRow("Max reduction", self.cap_slider)
-        self.listen_combo = QComboBox()
-        for value, text, tip in LISTEN_MODES:
-            self.listen_combo.addItem(text, value)
-            self.listen_combo.setItemData(self.listen_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
-        self.listen_combo.setToolTip("What you hear and what Apply renders: processed, the original, or only "
-                                     "the removed noise (to check nothing of the voice is taken).")
-        self.listen_combo.activated.connect(
-            lambda i: self._call(self.session.set_chain_field, "listen", self.listen_combo.itemData(i)))
-        of.addRow("Listen", self.listen_combo)
         self.refill_check = QCheckBox("Refill spectral holes with room tone")
         self.refill_check.setToolTip("Fill time-frequency regions the passes pushed below the room's natural "
                                      "floor with shaped room tone, so pauses never sound 'sucked out'.")
         self.refill_check.clicked.connect(self._toggle_refill)
-        of.addRow("", self.refill_check)
+        of.addRow(self.refill_check)  # the whole row: a narrow panel must not clip it
         root.addWidget(out)
 
         self._populate_add_menu()
@@ -334,7 +324,7 @@ class ChainPanel(QWidget):
                 mix = "" if spec.mix >= 1.0 else f"  ·  {spec.mix:.0%} wet"
                 item.setText(f"{i + 1}.  {label}{mix}")
                 item.setCheckState(Qt.CheckState.Unchecked if spec.bypass else Qt.CheckState.Checked)
-                item.setToolTip((kind.description if kind else "") + "\nUntick to bypass this pass.")
+                item.setToolTip(human_text(kind.description if kind else "") + "\nUntick to bypass this pass.")
             if chain.stages:
                 self.stage_list.setCurrentRow(min(current, len(chain.stages) - 1))
         finally:
@@ -345,9 +335,6 @@ class ChainPanel(QWidget):
         self._echo_form()
         self.mix_slider.set_value(chain.mix * 100.0)
         self.cap_slider.set_value(chain.max_total_reduction_db)
-        self.listen_combo.blockSignals(True)
-        self.listen_combo.setCurrentIndex(max(0, self.listen_combo.findData(chain.listen)))
-        self.listen_combo.blockSignals(False)
         refill = [s for s in chain.stages if s.kind == "refill"]
         self.refill_check.setEnabled("refill" in registry())
         self.refill_check.setChecked(bool(refill) and not all(s.bypass for s in refill))
@@ -372,8 +359,8 @@ class ChainPanel(QWidget):
         self.add_menu.clear()
         for name, kind in sorted(registry().items(), key=lambda kv: (kv[1].role, kv[1].label)):
             act = self.add_menu.addAction(f"{kind.label}")
-            act.setToolTip(kind.description)
-            act.setStatusTip(kind.description)
+            act.setToolTip(human_text(kind.description))
+            act.setStatusTip(human_text(kind.description))
             act.triggered.connect(lambda _=False, n=name: self._add(n))
         self.add_menu.setToolTipsVisible(True)
 
@@ -399,7 +386,7 @@ class ChainPanel(QWidget):
         kind = registry().get(spec.kind)
         cls = type(spec.settings)
         self.stage_box.setTitle(f"{kind.label if kind else spec.kind} settings")
-        self.stage_description.setText(kind.description if kind else "")
+        self.stage_description.setText(human_text(kind.description) if kind else "")
         docs = field_docs(cls)
         mix = ValueSlider(0.0, 100.0, decimals=0, suffix=" %")
         mix.setToolTip("This pass's own dry/wet: how much of its gain change is applied (100 % = all).")
@@ -408,8 +395,9 @@ class ChainPanel(QWidget):
         self._field_widgets["__mix__"] = mix
         for f in dataclasses.fields(cls):
             value = getattr(spec.settings, f.name)
-            label, unit, words = unit_of(f.name)
-            tip = docs.get(f.name, "")
+            label, unit = setting_label(f.name)
+            words = unit_words(f.name)
+            tip = human_text(docs.get(f.name, ""))
             if words:
                 tip = (tip + f" ({words})").strip()
             widget = self._make_field_widget(cls, f.name, value, unit)

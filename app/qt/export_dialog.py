@@ -1,4 +1,4 @@
-"""Export: where to write the cleaned audio and in which format.
+"""Export: what to write (processed, removed or original), where, and in which format.
 
 The file name's extension decides the container (:func:`dsp.io.output_format`, the same rule as
 ``roomtone clean``): choosing a format renames the file, typing a ``.wav``/``.flac`` name picks a
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -42,13 +43,24 @@ FORMAT_LABELS = {
 _COUNTERPART = {"wav16": "flac16", "wav24": "flac24", "flac16": "wav16", "flac24": "wav24"}
 
 
+#: what an export can hold (the chain's ``listen`` setting for the render), in the order offered
+EXPORT_CONTENTS = (
+    ("processed", "Processed: the cleaned audio"),
+    ("removed", "Removed: only what the chain takes away (original minus processed)"),
+    ("original", "Original: the untouched input, latency-aligned"),
+)
+
+
 class ExportDialog(QDialog):
-    """Choose the output file and format; ``path()`` and ``format()`` after ``exec()``."""
+    """Choose what to export, the output file and format; ``content()``, ``path()`` and
+    ``format()`` after ``exec()``."""
 
     def __init__(self, default_path: Path, default_format: str = "wav24", parent=None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export cleaned audio")
-        form = QFormLayout(self)
+        root = QVBoxLayout(self)
+        form = QFormLayout()
+        root.addLayout(form)
         self.format_combo = QComboBox()
         for key in WRITE_FORMATS:
             self.format_combo.addItem(FORMAT_LABELS.get(key, key), key)
@@ -69,6 +81,12 @@ class ExportDialog(QDialog):
         rl.addWidget(self.path_edit, 1)
         rl.addWidget(browse)
         self.path_edit.textEdited.connect(self._path_edited)
+        self.content_combo = QComboBox()
+        for key, text in EXPORT_CONTENTS:
+            self.content_combo.addItem(text, key)
+        self.content_combo.setToolTip("What the exported file holds. Independent of what you are hearing "
+                                      "(Hear, in the transport bar), which never changes the export.")
+        form.addRow("Export", self.content_combo)
         form.addRow("Format", self.format_combo)
         form.addRow("File", row)
         self.error_label = QLabel("")
@@ -80,13 +98,22 @@ class ExportDialog(QDialog):
                       "<code>roomtone clean</code>, so it matches the command line bit for bit.")
         note.setObjectName("hint")
         note.setWordWrap(True)
-        form.addRow(note)
+        root.addWidget(note)
+        root.addStretch(1)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Export")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
-        form.addRow(buttons)
-        self.resize(560, 10)
+        root.addWidget(buttons)
+        # a word-wrapped hint needs the height it takes at this width: a top-level layout does not
+        # ask for it by itself (the hint was drawn under the buttons)
+        narrowest = 460
+        self.setMinimumSize(narrowest, root.totalHeightForWidth(narrowest))
+        self.resize(560, root.totalHeightForWidth(560))
+
+    def content(self) -> str:
+        """``"processed"``, ``"removed"`` or ``"original"``: the render's listen setting."""
+        return self.content_combo.currentData()
 
     def format(self) -> str:
         return self.format_combo.currentData()

@@ -22,7 +22,7 @@ class JobsView(QWidget):
         self.bar = QProgressBar()
         self.bar.setRange(0, 1000)
         self.bar.setTextVisible(False)
-        self.bar.setFixedWidth(160)
+        self.bar.setFixedWidth(110)
         self.cancel_button = QToolButton()
         self.cancel_button.setText("Cancel")
         self.cancel_button.setToolTip("Stop the running job; nothing it was writing is kept.")

@@ -15,6 +15,7 @@ project changed since (out of date). Export is ``app.session.render_project`` (t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import shutil
@@ -90,6 +91,10 @@ DEMO = REPO / "assets" / "demo" / "demo_episode.flac"
 MAX_RECENT = 10
 AUTOSAVE_MS = 30_000
 TICK_MS = 33  # the GUI polls playhead, meters and monitor health at ~30 Hz
+PROSODY_DOCK_SHARE = 0.45  # of the window's height, for the prosody panel when it is docked
+PROCESSING_DOCK_SHARE = 0.3  # of the window's width, for the processing panel while prosody is docked
+STATUS_SPACING = 12  # px between status-bar widgets (QStatusBar's spacing and frames, rounded up)
+STATUS_MARGINS = 40  # px the status bar keeps for its margins and size grip
 AUDIO_FILTER = "Audio (" + " ".join(f"*{e}" for e in READ_FORMATS) + ")"
 PROJECT_FILTER = f"Roomtone project (*{PROJECT_SUFFIX} *.json)"
 
@@ -103,6 +108,17 @@ class RenderResult:
     pyramid: WaveformPyramid
     holes: Any = None  # dsp.holes.HoleMap | None
     seconds: float = 0.0
+
+
+def _listening_to(project, listen: str):
+    """``project`` rendering ``listen`` (processed / removed / original) instead of its own setting.
+
+    Apply always shows the chain's result and an export renders what the export dialog chose;
+    neither follows the project's stored ``listen`` nor what the transport's Hear plays.
+    """
+    if project.chain.listen == listen:
+        return project
+    return dataclasses.replace(project, chain=dataclasses.replace(project.chain, listen=listen))
 
 
 def _hole_regions(holes) -> np.ndarray | None:
@@ -266,6 +282,9 @@ class MainWindow(QMainWindow):
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         dock.setTitleBarWidget(QWidget())
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        # the processing panel keeps the full height; a bottom dock (prosody) sits under the views
+        # only, so showing it never makes the window taller than the screen
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self.dock = dock
         self._build_prosody_dock()
 
@@ -290,10 +309,13 @@ class MainWindow(QMainWindow):
         self.output_label.setObjectName("outputDevice")
         self.output_label.setToolTip("The headphone output: device and the latency it reports. "
                                      "Change it in Edit › Preferences.")
-        # permanent: transient messages (left) never hide them
+        # permanent: transient messages (left) never hide them; when a message or a running job
+        # needs the room, the readouts give way (see _fit_status_bar) instead of clipping it
         for w in (self.jobs_view, self.position_label, self.selection_label, self.levels_label, self.format_label,
                   self.underrun_label, self.output_label):
             sb.addPermanentWidget(w)
+        self._status_readouts = (self.selection_label, self.position_label, self.levels_label, self.format_label)
+        sb.messageChanged.connect(lambda _text: self._fit_status_bar())
 
     def _action(self, text: str, slot, shortcut=None, tip: str = "", *, checkable=False, menu=None) -> QAction:
         act = QAction(text, self)
@@ -684,7 +706,8 @@ class MainWindow(QMainWindow):
             self._guard(self.session.load_preset, "podcast")
         self._guard(self.session.set_selection, Selection.between(*region))
         self._guard(self.session.learn_profile, *region)  # 2 s of a 25 s file: quick
-        self.session.dirty = False
+        self.session.dirty = False  # the demo as it ships: nothing of the user's to save yet
+        self._update_title()  # the title's "*" and the question on quitting agree
         self.apply_chain()
 
     # drag and drop
@@ -730,6 +753,8 @@ class MainWindow(QMainWindow):
                 self._show_monitor_problem(str(exc))
             except RoomtoneError as exc:
                 self.report_error(exc)
+        if source_changed and str(getattr(self.monitor, "listen", "processed")) != "processed":
+            self.set_listen("processed")  # a new file starts by hearing the chain's result
         self._solo_target_changed(self.chain_panel.stage_list.currentRow())
         if old is not None and old.selection != new.selection:
             self._update_loop()
@@ -896,7 +921,7 @@ class MainWindow(QMainWindow):
         src = self.session.project.source
         if src is None:
             return
-        text = f"⌖ {format_time(max(0.0, t))}"
+        text = f"Mouse {format_time(max(0.0, t))}"
         sender = self.sender()
         if sender in (self.before_view.vb, self.after_view.vb):
             text += f"  ·  {f / 1000:.2f} kHz" if f >= 1000 else f"  ·  {max(0.0, f):.0f} Hz"
@@ -994,7 +1019,7 @@ class MainWindow(QMainWindow):
     # == apply / export =======================================================================
     def apply_chain(self) -> None:
         """Render the chain into the AFTER view as a job (progress, cancel)."""
-        project = self.session.project
+        project = _listening_to(self.session.project, "processed")
         src = project.source
         if src is None:
             self.report_error(ParameterError("open an audio file first (Ctrl+O)"))
@@ -1045,7 +1070,7 @@ class MainWindow(QMainWindow):
             6000)
 
     def render_is_current(self) -> bool:
-        r, p = self._after, self.session.project
+        r, p = self._after, _listening_to(self.session.project, "processed")
         return r is not None and r.project.source == p.source and r.project.chain == p.chain and profiles_equal(
             r.project.profile, p.profile)
 
@@ -1087,14 +1112,20 @@ class MainWindow(QMainWindow):
         default = Path(self._last_folder()) / f"{Path(src.path).stem}_clean{WRITE_FORMATS[fmt][2]}"
         dlg = ExportDialog(default, fmt, self)
         if dlg.exec():
-            self.export_to(dlg.path(), dlg.format())
+            self.export_to(dlg.path(), dlg.format(), dlg.content())
 
-    def export_to(self, path: str | Path, fmt: str | None = None):
-        """Export the current project as a job (same path as the CLI); returns the Job."""
+    def export_to(self, path: str | Path, fmt: str | None = None, content: str = "processed"):
+        """Export the current project as a job (same path as the CLI); returns the Job.
+
+        ``content`` is what the file holds: ``"processed"``, ``"removed"`` or ``"original"``
+        (the render's listen setting, as ``roomtone clean --listen``); what is being heard
+        (Hear) does not change it.
+        """
         project = self.session.project
         if project.source is None:
             self.report_error(ParameterError("open an audio file first (Ctrl+O)"))
             return None
+        project = _listening_to(project, content)
         path = Path(path)
 
         def work(progress, cancelled):
@@ -1274,6 +1305,7 @@ class MainWindow(QMainWindow):
         meters = getattr(m, "meters", None)
         self.meters.set_reading(meters() if meters is not None else None)
         self._show_monitor_health()
+        self._fit_status_bar()
         if self._pyramid is not None and not self._pyramid.complete and self._pyramid.frames_done:
             self.waveform.redraw()
             self.overview.refresh()
@@ -1361,13 +1393,30 @@ class MainWindow(QMainWindow):
         self._banner_kind = ""
 
     def _retry_monitoring(self) -> None:
+        """Retry: look for output devices again (one plugged in or a sound server started since
+        launch), then play."""
         m = self.monitor
         if hasattr(m, "clear_error"):
             m.clear_error()
         self._shown_error = None
         self._hide_banner()
-        if not m.playing:
-            self.toggle_play()
+        if m.playing:
+            return
+        if not self._rescan_devices():
+            return
+        self.toggle_play()
+
+    def _rescan_devices(self) -> bool:
+        """Have the monitor enumerate the output devices again; False (and said) when it cannot."""
+        m = self.monitor
+        if not hasattr(m, "rescan_devices") or m.playing:
+            return True
+        try:
+            m.rescan_devices()
+        except DeviceError as exc:
+            self._show_monitor_problem(str(exc))
+            return False
+        return True
 
     # == preferences, batch, prosody ============================================================
     def _restore_audio_settings(self) -> None:
@@ -1403,6 +1452,7 @@ class MainWindow(QMainWindow):
         from app.qt.preferences_dialog import PreferencesDialog
 
         m = self.monitor
+        self._rescan_devices()  # list what is there now, not what was there at launch
         device, block = self._saved_output()
         rate = self._reader.sample_rate if self._reader is not None else 48000
         dlg = PreferencesDialog(device=device, block_size=block, apply=self.apply_output_settings,
@@ -1479,7 +1529,23 @@ class MainWindow(QMainWindow):
         dock.setToolTip("Voice-clone prosody checks for clips or a folder; click a finding to hear it.")
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
         dock.hide()
+        dock.visibilityChanged.connect(self._size_prosody_dock)
         self.prosody_dock, self.prosody_panel = dock, panel
+
+    def _size_prosody_dock(self, visible: bool) -> None:
+        """Docked, the prosody panel gets about 45 % of the window's height (its tables and three
+        stacked plots are unreadable in the few rows the dock would otherwise get)."""
+        dock = self.prosody_dock
+        if not visible or dock is None or dock.isFloating():
+            return
+        want = max(dock.minimumSizeHint().height(), int(PROSODY_DOCK_SHARE * self.height()))
+        if dock.height() < want:
+            self.resizeDocks([dock], [want], Qt.Orientation.Vertical)
+        # it sits under the views only (the processing panel keeps the right-hand side): give it
+        # the width the processing panel does not need
+        side = max(self.dock.minimumSizeHint().width(), int(PROCESSING_DOCK_SHARE * self.width()))
+        if self.dock.isVisible() and self.dock.width() > side:
+            self.resizeDocks([self.dock], [side], Qt.Orientation.Horizontal)
 
     def _prosody_seek(self, seconds: float) -> None:
         """A finding in the prosody panel: move the playhead there (in the open file)."""
@@ -1501,6 +1567,35 @@ class MainWindow(QMainWindow):
             self.waveform.setXRange(a, a + span, padding=0)
 
     # == status ================================================================================
+    def _fit_status_bar(self) -> None:
+        """Give the transient message and the job's label the room they need in the status bar.
+
+        QStatusBar clips its message at the first permanent widget and squeezes the permanent
+        widgets when they do not fit. The readouts (selection, position, levels, format) are
+        shown in that order of importance while they fit next to the job view, the output
+        label and the current message, and hidden (until there is room again) otherwise.
+        """
+        sb = self.statusBar()
+        width = sb.width()
+        if width <= 0:
+            return
+        gap = STATUS_SPACING
+        msg = sb.currentMessage()
+        budget = width - STATUS_MARGINS - (sb.fontMetrics().horizontalAdvance(msg) + gap if msg else 0)
+        used = sum(w.sizeHint().width() + gap for w in (self.jobs_view, self.underrun_label, self.output_label)
+                   if not w.isHidden())
+        for w in self._status_readouts:
+            need = w.sizeHint().width() + gap
+            show = used + need <= budget
+            if show:
+                used += need
+            if w.isHidden() == show:
+                w.setVisible(show)
+
+    def resizeEvent(self, ev):  # noqa: N802 - Qt naming
+        super().resizeEvent(ev)
+        self._fit_status_bar()
+
     def _update_status(self) -> None:
         sel = self.session.project.selection if self._preview_selection is None else None
         pv = self._preview_selection
@@ -1527,7 +1622,7 @@ class MainWindow(QMainWindow):
         else:
             where = "selection"
         peak, rms = pyr.levels_db(max(0.0, a), b)
-        self.levels_label.setText(f"{where}: peak {peak:.1f} dBFS · RMS {rms:.1f} dBFS")
+        self.levels_label.setText(f"{where}: peak {peak:.1f} · RMS {rms:.1f} dBFS")
 
     # == autosave / close ======================================================================
     def autosave_now(self) -> Path | None:

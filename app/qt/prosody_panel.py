@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QFontMetrics
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -79,6 +79,29 @@ def _envelope(x: np.ndarray, sample_rate: int, points: int = 3000) -> tuple[np.n
     return t, b.min(axis=1), b.max(axis=1)
 
 
+class WrappingLabelItem(pg.LabelItem):
+    """A LabelItem that wraps to the width its layout gives it.
+
+    pyqtgraph's own asks for its whole text's width as a minimum, which made the plot layout
+    wider than a docked panel (the plots' right side was cut off).
+    """
+
+    def updateMin(self) -> None:  # noqa: N802 - pyqtgraph naming
+        h = self.itemRect().height()
+        self.setMinimumWidth(0)
+        self.setMinimumHeight(h)
+        self._sizeHint = {Qt.SizeHint.MinimumSize: (0, h), Qt.SizeHint.PreferredSize: (0, h),
+                          Qt.SizeHint.MaximumSize: (-1, -1), Qt.SizeHint.MinimumDescent: (0, 0)}
+        self.updateGeometry()
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802 - Qt naming
+        w = self.size().width()
+        if w > 10 and abs(self.item.textWidth() - w) > 1:
+            self.item.setTextWidth(w)
+            self.updateMin()
+        super().resizeEvent(ev)
+
+
 class ProsodyPanel(QWidget):
     """Prosody checks view. Signals: ``seekRequested(seconds)``, ``clipSelected(name)``."""
 
@@ -120,6 +143,7 @@ class ProsodyPanel(QWidget):
         self.progress.setVisible(False)
         self.status = QLabel("Load a clip or a folder of training clips to check their prosody.")
         self.status.setObjectName("hint")
+        self.status.setWordWrap(True)  # long status lines wrap instead of widening the dock (and the window)
         for w in (self.open_clip_button, self.open_folder_button, self.reference_button):
             bar.addWidget(w)
         bar.addWidget(self.status, 1)
@@ -152,7 +176,6 @@ class ProsodyPanel(QWidget):
         for i in (0, 3, 4, 5):
             self.findings.header().setSectionResizeMode(i, QHeaderView.ResizeMode.ResizeToContents)
         self.findings.header().setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
-        self.findings.setColumnWidth(2, 150)
         self.findings.itemClicked.connect(self._on_finding)
         self.findings.itemActivated.connect(self._on_finding)
         self.findings.currentItemChanged.connect(lambda item, _prev: self._show_finding_detail(item))
@@ -167,8 +190,13 @@ class ProsodyPanel(QWidget):
         fl.setContentsMargins(0, 0, 0, 0)
         fl.addWidget(self.findings, 1)
         fl.addWidget(self.finding_detail)
+        # at least three clips and three findings stay readable, however low the dock is
+        rows = 3 * self.clip_table.verticalHeader().defaultSectionSize()
+        self.clip_table.setMinimumHeight(self.clip_table.horizontalHeader().sizeHint().height() + rows + 4)
+        self.findings.setMinimumHeight(self.findings.header().sizeHint().height() + rows + 4)
         left.addWidget(self.clip_table)
         left.addWidget(findings_box)
+        left.setChildrenCollapsible(False)
         left.setSizes([330, 420])
         split.addWidget(left)
 
@@ -178,9 +206,13 @@ class ProsodyPanel(QWidget):
         self.tabs.addTab(self.clip_view, "Clip")
         self.tabs.addTab(self.dataset_view, "Dataset")
         split.addWidget(self.tabs)
-        split.setStretchFactor(0, 2)
-        split.setStretchFactor(1, 3)
-        split.setSizes([520, 780])
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        split.setSizes([600, 700])
+        # narrow (docked beside the processing panel): clip names keep their start and end
+        self.clip_table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.findings.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.findings.setColumnWidth(2, 96)
         root.addWidget(split, 1)
         self._build_clip_plots()
         self._build_dataset_plots()
@@ -229,6 +261,12 @@ class ProsodyPanel(QWidget):
             plot.getAxis("right").setWidth(52)  # equal widths keep the linked time axes aligned
         for plot in (self.int_plot, self.wave_plot):
             plot.getAxis("right").setStyle(showValues=False)
+        for plot in (self.spec_plot, self.int_plot):
+            plot.hideAxis("bottom")  # time is linked: one ruler, under the waveform, is enough
+        # each plot area tall enough for its axis labels (3 lines of text; 4 for the spectrogram)
+        line = QFontMetrics(self.font()).height()
+        for plot, lines in ((self.spec_plot, 4), (self.int_plot, 3), (self.wave_plot, 3)):
+            plot.vb.setMinimumHeight(lines * line)
         v.ci.layout.setRowStretchFactor(0, 5)
         v.ci.layout.setRowStretchFactor(1, 2)
         v.ci.layout.setRowStretchFactor(2, 3)
@@ -239,7 +277,7 @@ class ProsodyPanel(QWidget):
             line.setZValue(50)
             plot.addItem(line)
             self.cursors.append(line)
-        self.clip_title = pg.LabelItem(justify="left", color=theme.TEXT)
+        self.clip_title = WrappingLabelItem(justify="left", color=theme.TEXT)
         v.addItem(self.clip_title, row=3, col=0)
 
     def _sync_pitch_vb(self) -> None:

@@ -26,6 +26,22 @@ from PySide6.QtWidgets import (
 from app.qt import theme
 
 
+def hz_label(hz: float) -> str:
+    """``"50 Hz"``, ``"2 kHz"``, ``"1.5 kHz"``: one way of writing every frequency tick."""
+    if hz >= 1000.0:
+        return f"{hz / 1000.0:.3g} kHz"
+    return f"{hz:.3g} Hz" if hz < 10 else f"{hz:.0f} Hz"
+
+
+class LogFrequencyAxis(pg.AxisItem):
+    """A logarithmic frequency axis labelled in Hz and kHz (pyqtgraph's own mixes "0.1, 1, 10¹")."""
+
+    def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph naming
+        if not self.logMode:
+            return [hz_label(v * scale) for v in values]
+        return [hz_label(10.0 ** v) for v in values]
+
+
 def power_db(power: np.ndarray) -> np.ndarray:
     return 10.0 * np.log10(np.maximum(np.asarray(power, float), 1e-20))
 
@@ -87,7 +103,7 @@ class RoomtonePanel(QWidget):
         ff.addRow(self.warnings_label)
         root.addWidget(facts)
 
-        self.plot = pg.PlotWidget()
+        self.plot = pg.PlotWidget(axisItems={"bottom": LogFrequencyAxis("bottom")})
         self.plot.setToolTip("Room-tone profile (amber) against the file's long-term spectrum (blue), dB per "
                              "frequency. A good profile follows the bottom of the spectrum.")
         item = self.plot.getPlotItem()
@@ -95,7 +111,7 @@ class RoomtonePanel(QWidget):
         item.setMenuEnabled(False)
         item.setLogMode(x=True, y=False)
         item.showGrid(x=True, y=True, alpha=0.15)
-        item.setLabel("bottom", "Frequency", units="Hz")
+        item.setLabel("bottom", "Frequency")  # the ticks carry their unit (Hz / kHz)
         item.setLabel("left", "Power", units="dB")
         item.getViewBox().setMouseEnabled(x=False, y=False)
         self.legend = item.addLegend(offset=(-8, 8), labelTextColor=theme.TEXT, brush=pg.mkBrush(23, 24, 27, 200))

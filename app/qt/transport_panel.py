@@ -155,7 +155,10 @@ def _prepare_context(project):
 
 
 class MonitorAdapter:
-    """Binds an ``app.audio.Monitor`` to the window's project (source, chain, listen mode).
+    """Binds an ``app.audio.Monitor`` to the window's project (source and chain).
+
+    What is heard (:meth:`set_listen`, the transport's Hear) is the monitor's own: the
+    project's stored ``listen`` setting is for renders and never switches the headphones.
 
     The window calls :meth:`set_project` on every project change and :meth:`poll` from its
     timer; playback control is passed through. Device problems raise
@@ -177,7 +180,6 @@ class MonitorAdapter:
         self._applied_source: tuple | None = None
         self._applied_chain: tuple | None = None
         self._reader = None
-        self._project_listen: str | None = None
         self._want_listen = "processed"
         self._solo: int | None = None
         self._play_when_ready: float | None = None
@@ -227,6 +229,10 @@ class MonitorAdapter:
         self._error = None
         self.monitor.error = None
 
+    def rescan_devices(self) -> None:
+        """Look for output devices again (raises DeviceError); see ``Monitor.rescan_devices``."""
+        self.monitor.rescan_devices()
+
     @property
     def underruns(self) -> int:
         return int(self.monitor.underruns)
@@ -262,10 +268,6 @@ class MonitorAdapter:
             self._play_when_ready = None
         if project.source is None:
             return
-        listen = project.chain.listen
-        if listen != self._project_listen:  # the project's own listen setting changed: follow it
-            self._project_listen = listen
-            self._want_listen = listen
         self._sync()
 
     def _sync(self) -> None:

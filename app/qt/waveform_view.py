@@ -24,6 +24,7 @@ from app.overview import Envelope, WaveformPyramid
 from app.qt import theme
 
 LEFT_AXIS_WIDTH = 58
+EMPTY_SPAN_S = 1.0  # the time ruler spans the first second while no file is open
 
 
 def format_time(seconds: float, *, decimals: int = 3) -> str:
@@ -141,6 +142,7 @@ class TimelinePlot(pg.PlotWidget):
             item.getAxis("bottom").setStyle(showValues=False)
             item.getAxis("bottom").setHeight(6)
         self.setMinimumHeight(60)
+        self.show_empty_time()
         self.playhead = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(theme.PLAYHEAD, width=1))
         self.playhead.setZValue(50)
         self.addItem(self.playhead, ignoreBounds=True)
@@ -153,6 +155,11 @@ class TimelinePlot(pg.PlotWidget):
         self.time_selection.setZValue(40)
         self.time_selection.hide()
         self.addItem(self.time_selection, ignoreBounds=True)
+
+    def show_empty_time(self) -> None:
+        """No file: the ruler shows the first second (never negative times)."""
+        self.vb.setLimits(xMin=0.0, xMax=None, minXRange=None)
+        self.setXRange(0.0, EMPTY_SPAN_S, padding=0)
 
     def set_playhead(self, seconds: float | None) -> None:
         if seconds is None:
@@ -243,6 +250,8 @@ class WaveformView(TimelinePlot):
         if pyramid is not None and name == "before":
             d = max(pyramid.duration_s, 1e-3)
             self.vb.setLimits(xMin=0.0, xMax=d, minXRange=min(d, 64 / pyramid.sample_rate))
+        elif name == "before":
+            self.show_empty_time()
         self.redraw()
 
     def resizeEvent(self, ev):

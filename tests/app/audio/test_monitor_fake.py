@@ -115,3 +115,40 @@ def test_no_device_at_all_is_a_device_error():
     with mock.patch.object(devices, "list_output_devices", return_value=[]):
         with pytest.raises(DeviceError, match="no audio output device found"):
             devices.resolve_output_device(None)
+
+
+def test_rescan_re_enumerates_only_without_an_open_stream(fake_device):
+    """Retry/Preferences: PortAudio is re-initialised to see devices started since launch, never
+    under an open stream (an idle one is closed first; while playing nothing is done)."""
+    opener = FakeOpener()
+    m = Monitor(stream_opener=opener)
+    calls = []
+    try:
+        with mock.patch.object(devices, "rescan", side_effect=lambda: calls.append(m._stream)):
+            m.set_source(tone(), lambda: Gain(-6.0))
+            m.play()
+            time.sleep(0.1)
+            m.rescan_devices()
+            assert calls == [] and m.state is MonitorState.PLAYING  # playing: left alone
+            m.stop()
+            t0 = time.monotonic()
+            while m.state is MonitorState.PLAYING and time.monotonic() - t0 < 5:
+                time.sleep(0.02)
+            m.rescan_devices()
+            assert calls == [None]  # re-enumerated with no stream open
+            assert m.state is MonitorState.OFF
+            m.play()  # Play opens a stream on the new list
+            time.sleep(0.1)
+            assert m.state is MonitorState.PLAYING and len(opener.streams) == 2
+    finally:
+        m.shutdown()
+
+
+def test_rescan_says_when_the_sound_server_is_lost(fake_device):
+    m = Monitor(stream_opener=FakeOpener())
+    try:
+        with mock.patch.object(devices, "sound_server_lost", return_value=True):
+            with pytest.raises(DeviceError, match="restart"):
+                m.rescan_devices()
+    finally:
+        m.shutdown()

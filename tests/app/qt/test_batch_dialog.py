@@ -26,7 +26,7 @@ def test_batch_dialog_runs_the_batch_and_opens_the_report(qtbot, dev_data, tmp_p
     dlg.audit_check.setChecked(False)
     assert not dlg.report_button.isEnabled()
     opened = []
-    monkeypatch.setattr("app.qt.batch_dialog.QDesktopServices.openUrl", lambda url: opened.append(url.toLocalFile()))
+    monkeypatch.setattr("app.qt.batch_dialog.QDesktopServices.openUrl", lambda url: opened.append(url.toLocalFile()) or True)
     dlg.start_button.click()
     assert dlg.running and not dlg.start_button.isEnabled() and dlg.cancel_button.isEnabled()
     qtbot.waitUntil(lambda: dlg.finished_run, timeout=180_000)

@@ -1,0 +1,97 @@
+"""Human-written labels and units for every chain setting, in one place.
+
+The chain panel shows these instead of anything derived from the settings' field names
+("SNR smoothing", not "Snr smoothing"). Keys are the settings dataclass field names of
+``dsp.chain.registry()`` (and the stage kinds that register themselves from ``models``); a
+name means the same thing in every stage that has it. A test checks that every registered
+setting has an entry, so a new setting cannot appear in the panel without a written label.
+
+:func:`human_text` rewrites a stage description or tooltip that mentions a setting by its
+key (``max_reduction_db``) into the label the panel shows for it ("Max reduction").
+"""
+
+from __future__ import annotations
+
+import re
+
+#: setting name -> (label shown in the chain panel, unit suffix shown in its field; "" = none)
+SETTING_LABELS: dict[str, tuple[str, str]] = {
+    # spectral gates (room-tone gate, adaptive MMSE) and the ML pass
+    "max_reduction_db": ("Max reduction", " dB"),
+    "over_subtraction_db": ("Over-subtraction", " dB"),
+    "snr_smoothing": ("SNR smoothing", ""),
+    "gain_exponent": ("Gain exponent", ""),
+    "attack_ms": ("Attack", " ms"),
+    "release_ms": ("Release", " ms"),
+    "frequency_smoothing_hz": ("Frequency smoothing", " Hz"),
+    "keep_snr_db": ("Keep bins above SNR", " dB"),
+    "speech_presence": ("Speech-presence floor", ""),
+    "presence_low_snr_db": ("Presence: no speech below", " dB"),
+    "presence_high_snr_db": ("Presence: speech above", " dB"),
+    "presence_smoothing_hz": ("Presence band width", " Hz"),
+    "presence_time_ms": ("Presence smoothing time", " ms"),
+    "frame_presence": ("Whole-frame presence", ""),
+    "frame_presence_snr_db": ("Whole-frame presence SNR", " dB"),
+    "speech_gain_exponent": ("Gain exponent in speech", ""),
+    "preroll_ms": ("Pre-roll", " ms"),
+    "speech_prior_snr_db": ("Speech SNR (noise tracker)", " dB"),
+    "noise_tracking_ms": ("Noise tracking time", " ms"),
+    "min_prior_snr_db": ("Lowest a-priori SNR", " dB"),
+    "use_profile": ("Start from the room tone", ""),
+    "max_noise_rise_db": ("Max noise rise over room tone", " dB"),
+    "backend": ("Backend", ""),
+    # de-hum
+    "mains_hz": ("Mains frequency (0 = detect)", " Hz"),
+    "max_frequency_hz": ("Highest harmonic", " Hz"),
+    "threshold_db": ("Harmonic threshold", " dB"),
+    "confirm_db": ("Confirm threshold", " dB"),
+    "min_harmonics": ("Harmonics needed", ""),
+    "tolerance_percent": ("Frequency tolerance", " %"),
+    "bandwidth_hz": ("Notch width", " Hz"),
+    "depth": ("Depth (0-1)", ""),
+    "analysis_s": ("Analysed length", " s"),
+    # hole refill
+    "source": ("Fill with", ""),
+    "margin_db": ("Margin under the floor", " dB"),
+    "smoothing_octaves": ("Shape smoothing", " oct"),
+    "cap_to_input": ("Never louder than the input", ""),
+    "low_hz": ("Lowest frequency", " Hz"),
+    "high_hz": ("Highest frequency (0 = Nyquist)", " Hz"),
+    "bed": ("Room-tone bed", ""),
+    "bed_db": ("Bed level", " dB"),
+    "seed": ("Random seed", ""),
+    "decorrelate_channels": ("Independent noise per channel", ""),
+    "pause_level_db": ("Fill level in pauses", " dB"),
+    "pause_snr_db": ("Pause below SNR", " dB"),
+    "speech_snr_db": ("Speech above SNR", " dB"),
+    "presence_release_ms": ("Speech release", " ms"),
+    # EQ match
+    "max_boost_db": ("Max boost", " dB"),
+    "speech_margin_db": ("Speech above room tone by", " dB"),
+    "speech_snr": ("Speech-to-room-tone ratio", " ×"),
+    "analysis_seconds": ("Analysed length", " s"),
+    # band dry/wet
+    "crossover_hz": ("Crossover", " Hz"),
+    "mix_below": ("Wet below crossover (0-1)", ""),
+    "mix_above": ("Wet above crossover (0-1)", ""),
+    "transition_octaves": ("Transition width", " oct"),
+}
+
+
+def setting_label(name: str) -> tuple[str, str]:
+    """(label, unit suffix) of setting ``name``; unknown names are shown as they are, unitless."""
+    return SETTING_LABELS.get(name, (name, ""))
+
+
+_KEY = re.compile(r"\b([a-z][a-z0-9]*(?:_[a-z0-9]+)+)\b")
+
+
+def human_text(text: str) -> str:
+    """``text`` with setting keys (``max_reduction_db``) replaced by their quoted labels and
+    numpydoc's literal quotes (double backticks) dropped."""
+
+    def label(m: re.Match) -> str:
+        key = m.group(1)
+        return f"“{SETTING_LABELS[key][0]}”" if key in SETTING_LABELS else m.group(0)
+
+    return _KEY.sub(label, (text or "").replace("``", ""))
