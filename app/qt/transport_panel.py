@@ -131,8 +131,11 @@ def _analysis_key(project) -> tuple:
             if s.kind == "eqmatch":
                 whole_chain = chain  # its analysis reads the whole chain's settings
     src = project.source
+    # the chain-level analyses: the SNR-based strength and the speech detector's track
+    chain_level = (chain.strength, chain.speech.detector)
     return (src.path, src.sha256, id(project.profile), chain.stft, chain.seed,
-            chain_needs_profile(chain) if project.profile is None else True, tuple(analysed), whole_chain)
+            chain_needs_profile(chain) if project.profile is None else True, tuple(analysed), whole_chain,
+            chain_level)
 
 
 def _prepare_context(project):
