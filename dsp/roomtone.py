@@ -44,6 +44,7 @@ import numpy as np
 import scipy.fft
 
 from dsp.errors import InputError, ParameterError
+from dsp.jsonfields import as_fields
 from dsp.stft import StftSettings, frame_signal, stft_windows
 
 PROFILE_FORMAT = "roomtone-noise-profile"
@@ -51,6 +52,10 @@ PROFILE_VERSION = 1
 
 #: Frames processed per FFT batch while learning (bounded memory).
 _BATCH_FRAMES = 256
+#: What a loaded profile may hold: the engine's frame sizes and overlaps, peaks up to 100x full scale.
+_MIN_PROFILE_NFFT, _MAX_PROFILE_NFFT = 16, 65536
+_OVERLAPS = (2, 4, 8)
+_MAX_PEAK = 100.0
 #: Frames below this broadband level (dBFS) are digital silence and never room tone.
 _SILENCE_DBFS = -100.0
 
@@ -205,29 +210,49 @@ class NoiseProfile:
         }
 
     @classmethod
-    def from_dict(cls, d: dict, *, where: str = "profile") -> NoiseProfile:
-        if d.get("format") != PROFILE_FORMAT:
-            raise InputError(f"{where}: not a Roomtone room-tone profile (format {d.get('format')!r})")
-        if int(d.get("version", 0)) > PROFILE_VERSION:
+    def from_dict(cls, d: Any, *, where: str = "profile") -> NoiseProfile:
+        """Inverse of :meth:`to_dict`, checking every field's type and range.
+
+        Raises
+        ------
+        InputError
+            For anything but a Roomtone profile this version understands, naming the first
+            damaged field (``hop_length`` 0, ``version`` "2.0", power above what audio holds, ...).
+        """
+        from dsp.io import MAX_RATE, MIN_RATE
+
+        fix = "learn the profile again (roomtone profile IN --learn A-B -o room.json)"
+        f = as_fields(d, where, fix, "Roomtone room-tone profile")
+        if f.raw("format") != PROFILE_FORMAT:
+            raise InputError(f"{where}: not a Roomtone room-tone profile (format {f.raw('format')!r})")
+        version = f.integer("version", lo=1)
+        if version > PROFILE_VERSION:
             raise InputError(
-                f"{where}: profile version {d.get('version')} is newer than this Roomtone understands "
+                f"{where}: profile version {version} is newer than this Roomtone understands "
                 f"({PROFILE_VERSION}); update Roomtone"
             )
-        try:
-            prof = cls(
-                sample_rate=int(d["sample_rate"]), n_fft=int(d["n_fft"]), hop_length=int(d["hop_length"]),
-                mean_power=np.asarray(d["mean_power"], np.float64), power_std=np.asarray(d["power_std"], np.float64),
-                level_dbfs=float(d["level_dbfs"]), regions=[tuple(r) for r in d.get("regions", [])],
-                duration_s=float(d.get("duration_s", 0.0)), method=str(d.get("method", "learn")),
-                source=str(d.get("source", "")), warnings=list(d.get("warnings", [])),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"{where}: damaged profile ({type(exc).__name__}: {exc}); learn it again") from None
-        if prof.mean_power.shape != (prof.bins,) or prof.power_std.shape != (prof.bins,):
-            raise InputError(f"{where}: damaged profile (expected {prof.bins} bins for n_fft {prof.n_fft})")
-        if not np.all(np.isfinite(prof.mean_power)) or np.any(prof.mean_power < 0):
-            raise InputError(f"{where}: damaged profile (negative or non-finite power); learn it again")
-        return prof
+        sample_rate = f.integer("sample_rate", lo=MIN_RATE, hi=MAX_RATE)
+        n_fft = f.integer("n_fft", lo=_MIN_PROFILE_NFFT, hi=_MAX_PROFILE_NFFT)
+        if n_fft & (n_fft - 1):
+            raise f.error("n_fft", "a power of two", n_fft)
+        hop = f.integer("hop_length", lo=1, hi=n_fft)
+        if n_fft % hop or n_fft // hop not in _OVERLAPS:
+            raise f.error("hop_length", f"n_fft/2, n_fft/4 or n_fft/8 ({n_fft // 2}, {n_fft // 4} or {n_fft // 8})", hop)
+        # |X_k| of a frame is at most sum(w) * peak <= n_fft * peak; allow peaks 100x full scale
+        # (float files), far below float32's range, so no stage overflows when it casts.
+        most = float(n_fft) ** 2 * _MAX_PEAK**2
+        mean = np.asarray(f.numbers("mean_power", lo=0.0, hi=most), np.float64)
+        std = np.asarray(f.numbers("power_std", lo=0.0, hi=most), np.float64)
+        bins = n_fft // 2 + 1
+        for key, arr in (("mean_power", mean), ("power_std", std)):
+            if arr.shape != (bins,):
+                raise f.error(key, f"{bins} values for n_fft {n_fft}", f"{arr.size} values")
+        return cls(
+            sample_rate=sample_rate, n_fft=n_fft, hop_length=hop, mean_power=mean, power_std=std,
+            level_dbfs=f.number("level_dbfs", lo=-400.0, hi=100.0), regions=f.pairs("regions", lo=0.0, default=[]),
+            duration_s=f.number("duration_s", lo=0.0, default=0.0), method=f.text("method", default="learn"),
+            source=f.text("source", default=""), warnings=f.texts("warnings", default=[]),
+        )
 
     def save(self, path: str | os.PathLike) -> None:
         path = Path(path)

@@ -144,7 +144,7 @@ def test_json_round_trip_and_damaged_files(tmp_path):
     np.testing.assert_array_equal(back.mean_power, prof.mean_power)
     assert back.regions == prof.regions and back.level_dbfs == prof.level_dbfs and back.source == "x.wav"
     (tmp_path / "bad.json").write_text('{"format": "roomtone-noise-profile", "version": 1, "sample_rate": 16000}')
-    with pytest.raises(InputError, match="damaged profile"):
+    with pytest.raises(InputError, match="damaged: the field 'n_fft' is missing"):
         NoiseProfile.load(tmp_path / "bad.json")
 
 
