@@ -87,6 +87,35 @@ def _open_error(path: Path, exc: Exception) -> InputError:
     )
 
 
+def unreadable(path: str | os.PathLike, exc: OSError | None = None) -> InputError:
+    """The one-line error for a source that cannot be opened at the file-system level.
+
+    Says what happened in words (a link to a file that does not exist, no such file, a folder,
+    permission denied) instead of ``[Errno 2] No such file or directory: '...'``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The source as the user named it.
+    exc : OSError, optional
+        What the operating system said, when there was an error.
+    """
+    path = Path(path)
+    err = getattr(exc, "errno", None)
+    if path.is_symlink() and not path.exists():
+        return InputError(
+            f"{path}: is a link to {os.readlink(path)}, which does not exist; fix the link or remove it"
+        )
+    if err == errno.ENOENT or (exc is None and not path.exists()):
+        return InputError(f"{path}: no such file; check the path")
+    if err == errno.EISDIR or (exc is None and path.is_dir()):
+        return InputError(f"{path}: is a folder, expected an audio file")
+    if err in (errno.EACCES, errno.EPERM):
+        return InputError(f"{path}: permission denied; make the file readable (or copy it somewhere you can read)")
+    why = exc.strerror if exc is not None and exc.strerror else str(exc)
+    return InputError(f"{path}: cannot read it ({why})")
+
+
 def _riff_declared_bytes(path: Path, size: int) -> tuple[int, int] | None:
     """For RIFF/WAVE and AIFF: (declared bytes of sample data, bytes actually present), else None.
 
@@ -157,7 +186,7 @@ class AudioReader:
         self.nonfinite_count = 0
         self.warnings: list[str] = []
         if not self.path.exists():
-            raise InputError(f"{self.path}: no such file; check the path")
+            raise unreadable(self.path)
         if self.path.is_dir():
             raise InputError(f"{self.path}: is a folder, expected an audio file")
         try:

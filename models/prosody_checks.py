@@ -60,6 +60,10 @@ class CheckThresholds:
     level_outlier_db: float = 3.0
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ParameterError(f"threshold {f.name} must be a finite number, got {value!r}")
         if self.very_monotone_std_st > self.monotone_std_st:
             raise ParameterError(
                 f"very_monotone_std_st ({self.very_monotone_std_st}) must not exceed monotone_std_st "

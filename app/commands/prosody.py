@@ -65,10 +65,12 @@ def run(args: argparse.Namespace) -> int:
     from models.prosody import ProsodySettings
     from models.prosody_checks import problems, thresholds_with_overrides
     from models.prosody_dataset import analyse_dataset, compare_to_reference
+    from models.speech_activity import get_detector
 
     if args.jobs < 1:
         raise ParameterError(f"--jobs must be at least 1, got {args.jobs}")
     thresholds = thresholds_with_overrides(args.overrides)
+    get_detector(args.detector)  # an unknown name is a usage mistake (exit 2), not a file problem
     settings = ProsodySettings(speech_detector=args.detector)
     out = sys.stdout
 

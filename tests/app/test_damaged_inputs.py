@@ -117,3 +117,16 @@ def test_set_message_names_the_setting_once(audio, tmp_path, capsys):
     code, _, err = run(["clean", audio, "-o", tmp_path / "out.wav", "--set", "gate.max_reduction_db=x", "-q"], capsys)
     assert code == 2 and "gate.max_reduction_db: expected a number, got 'x'" in err
     assert "max_reduction_db.max_reduction_db" not in err
+
+
+# -- sources ------------------------------------------------------------------------------------
+def test_dangling_link_says_so_in_clean_and_batch(audio, tmp_path, capsys):
+    folder = tmp_path / "season"
+    folder.mkdir()
+    (folder / "ep1.wav").symlink_to(tmp_path / "moved-away.wav")
+    code, _, err = run(["clean", folder / "ep1.wav", "-o", tmp_path / "out.wav", "-q"], capsys)
+    assert code == 3 and "is a link to" in err and "which does not exist" in err
+    (tmp_path / "delivered").mkdir()
+    code, out, err = run(["batch", folder, tmp_path / "delivered", "--workers", "1"], capsys)
+    assert code != 0 and "ep1.wav" in err
+    assert "[Errno" not in out + err and "is a link to" in err

@@ -60,3 +60,14 @@ def test_prosody_exit_codes(clips, tmp_path, capsys):
     assert main(["prosody", str(empty)]) == 3
     err = capsys.readouterr().err
     assert "no audio files found" in err
+
+
+@pytest.mark.parametrize("argv,text", [
+    (["--detector", "bogus"], "unknown speech detector 'bogus'"),
+    (["--set", "monotone_std_st=nan"], "monotone_std_st must be a finite number"),
+    (["--set", "min_total_speech_s=inf"], "min_total_speech_s must be a finite number"),
+])
+def test_prosody_usage_mistakes_are_exit_2(clips, capsys, argv, text):
+    assert main(["prosody", clips[0], *argv, "-q"]) == 2
+    err = capsys.readouterr().err
+    assert text in err and err.count("\n") == 1
