@@ -10,6 +10,7 @@ crash, error or cancel never leaves a half-written file under the target name.
 from __future__ import annotations
 
 import errno
+import io
 import os
 import tempfile
 from dataclasses import dataclass
@@ -116,6 +117,114 @@ def unreadable(path: str | os.PathLike, exc: OSError | None = None) -> InputErro
     return InputError(f"{path}: cannot read it ({why})")
 
 
+def _flac_first_block_size(head: bytes, pos: int) -> int | None:
+    """Block size (samples) of the FLAC frame whose header starts at ``head[pos]``, if it is one.
+
+    Only fixed-blocksize streams (sync ``0xFFF8``) qualify: there every frame but the last has
+    this size. ``None`` for a variable-blocksize stream or anything that is not a frame header.
+    """
+    if pos + 4 > len(head) or head[pos] != 0xFF or head[pos + 1] != 0xF8:
+        return None
+    code = head[pos + 2] >> 4
+    if code == 1:
+        return 192
+    if 2 <= code <= 5:
+        return 576 << (code - 2)
+    if 8 <= code <= 15:
+        return 256 << (code - 8)
+    if code in (6, 7):
+        # the size follows the UTF-8 coded frame number: (size - 1) in 8 or 16 bits
+        q = pos + 4
+        if q >= len(head):
+            return None
+        first = head[q]
+        extra = 0 if first < 0x80 else next((n for n in range(1, 7) if first & (0x80 >> (n + 1)) == 0), 6)
+        q += 1 + extra
+        width = 1 if code == 6 else 2
+        if q + width > len(head):
+            return None
+        return int.from_bytes(head[q : q + width], "big") + 1
+    return None
+
+
+def flac_block_size_repair(path: str | os.PathLike) -> tuple[bytes, str] | None:
+    """Corrected STREAMINFO block sizes for a FLAC whose header contradicts its frames, or None.
+
+    libsndfile trusts STREAMINFO's minimum and maximum block size: when an edited or buggy
+    header understates them (16-16 for frames of 4096) it decodes the whole file in one call but
+    fails on the second block read ("psf_fseek() failed"), while ffmpeg decodes it fully. For a
+    fixed-blocksize stream the first frame's size is every frame's size, so STREAMINFO can be
+    corrected in memory (the file itself is never written to).
+
+    Returns
+    -------
+    (bytes, str) or None
+        The four bytes for offsets 8-11 (min and max block size, big-endian) and a note saying
+        what was corrected; None when the header is consistent, not FLAC, or cannot be judged.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8 or head[:4] != b"fLaC" or head[4] & 0x7F != 0:  # STREAMINFO comes first
+                return None
+            info = fh.read(34)
+            if len(info) < 34:
+                return None
+            pos, last = 4, bool(head[4] & 0x80)
+            length = int.from_bytes(head[5:8], "big")
+            while not last:  # skip the metadata blocks to the first frame
+                pos += 4 + length
+                fh.seek(pos)
+                block = fh.read(4)
+                if len(block) < 4:
+                    return None
+                last, length = bool(block[0] & 0x80), int.from_bytes(block[1:4], "big")
+            pos += 4 + length
+            fh.seek(pos)
+            frame = fh.read(16)
+    except OSError:
+        return None
+    lo, hi = int.from_bytes(info[0:2], "big"), int.from_bytes(info[2:4], "big")
+    total = ((info[13] & 0x0F) << 32) | int.from_bytes(info[14:18], "big")
+    size = _flac_first_block_size(frame, 0)
+    if size is None or lo == hi == size or (total and size >= total):
+        return None  # consistent, variable-blocksize, or one short frame that says nothing of the rest
+    note = f"the FLAC header says blocks of {lo}-{hi} samples but its frames hold {size}; read as {size} (the file is unchanged)"
+    return size.to_bytes(2, "big") * 2, note
+
+
+class _PatchedFile(io.RawIOBase):
+    """A read-only file whose bytes ``[offset, offset + len(patch))`` read as ``patch``."""
+
+    def __init__(self, path: Path, offset: int, patch: bytes) -> None:
+        self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._offset, self._patch = offset, patch
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = os.SEEK_SET) -> int:
+        return self._fh.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+    def readinto(self, buf) -> int:
+        start = self._fh.tell()
+        n = self._fh.readinto(buf)
+        lo, hi = max(start, self._offset), min(start + n, self._offset + len(self._patch))
+        if lo < hi:
+            memoryview(buf)[lo - start : hi - start] = self._patch[lo - self._offset : hi - self._offset]
+        return n
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
+
+
 def _riff_declared_bytes(path: Path, size: int) -> tuple[int, int] | None:
     """For RIFF/WAVE and AIFF: (declared bytes of sample data, bytes actually present), else None.
 
@@ -185,6 +294,7 @@ class AudioReader:
         self.path = Path(path)
         self.nonfinite_count = 0
         self.warnings: list[str] = []
+        self._patched: _PatchedFile | None = None  # a FLAC read through corrected block sizes
         if not self.path.exists():
             raise unreadable(self.path)
         if self.path.is_dir():
@@ -230,7 +340,13 @@ class AudioReader:
 
     def _open(self) -> sf.SoundFile:
         try:
-            return sf.SoundFile(str(self.path))
+            repair = flac_block_size_repair(self.path)
+            if repair is None:
+                return sf.SoundFile(str(self.path))
+            self._patched = _PatchedFile(self.path, 8, repair[0])
+            if repair[1] not in self.warnings:
+                self.warnings.append(repair[1])
+            return sf.SoundFile(self._patched)
         except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
             raise _open_error(self.path, exc) from None
 
@@ -342,6 +458,8 @@ class AudioReader:
             self._sf.close()
         except Exception:  # noqa: BLE001 - closing a broken handle must not mask the real error
             pass
+        if self._patched is not None:
+            self._patched.close()
 
     def __enter__(self) -> AudioReader:
         return self

@@ -40,6 +40,8 @@ class FileLevels:
     channel_rms_dbfs: list[float] = field(default_factory=list)
     channel_dc_offset: list[float] = field(default_factory=list)
     channel_clipped_samples: list[int] = field(default_factory=list)
+    #: What the reader had to work around (a FLAC header contradicting its frames, ...).
+    notes: list[str] = field(default_factory=list)
 
 
 def _db(x: float) -> float:
@@ -88,6 +90,7 @@ def measure_file(path: str) -> FileLevels:
             dc_offset=float(total.sum() / (n * ch)), nonfinite_samples=reader.nonfinite_count,
             channel_peak_dbfs=[_db(float(p)) for p in peak], channel_rms_dbfs=[_db(float(r)) for r in rms_ch],
             channel_dc_offset=[float(d) for d in dc_ch], channel_clipped_samples=[int(c) for c in clipped],
+            notes=list(reader.warnings),
         )
 
 
@@ -127,6 +130,7 @@ def format_levels(m: FileLevels) -> str:
                 f"  channel {i + 1:<3}  peak {_fmt_db(m.channel_peak_dbfs[i])}, RMS {_fmt_db(m.channel_rms_dbfs[i])}, "
                 f"DC {m.channel_dc_offset[i]:+.6f}, clipped {m.channel_clipped_samples[i]}"
             )
+    lines += [f"  note         {n}" for n in m.notes]
     return "\n".join(lines)
 
 

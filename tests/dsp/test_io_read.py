@@ -1,0 +1,65 @@
+"""Reading sources: FLAC files whose STREAMINFO block sizes contradict their frames."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from app.cli import main
+from dsp.io import AudioReader, flac_block_size_repair
+
+SR = 16000
+
+#: STREAMINFO (min, max) block sizes an editor or a buggy encoder may leave; the frames hold 4096.
+EDITED = [(16, 16), (4096, 1024), (0, 0), (65535, 65535), (1, 2), (8192, 16), (4096, 65535)]
+
+
+@pytest.fixture
+def flac(tmp_path) -> tuple[Path, np.ndarray]:
+    """3 s of 16-bit FLAC written by soundfile (fixed blocks of 4096) and its samples."""
+    rng = np.random.default_rng(7)
+    x = np.round(0.2 * rng.standard_normal((3 * SR, 2)) * 32768).clip(-32768, 32767) / 32768
+    path = tmp_path / "good.flac"
+    sf.write(str(path), x.astype(np.float32), SR, subtype="PCM_16")
+    return path, x.astype(np.float32)
+
+
+def edited(path: Path, lo: int, hi: int) -> Path:
+    data = bytearray(path.read_bytes())
+    assert data[:4] == b"fLaC" and struct.unpack(">HH", data[8:12]) == (4096, 4096)
+    data[8:12] = struct.pack(">HH", lo, hi)
+    out = path.with_name(f"edited_{lo}_{hi}.flac")
+    out.write_bytes(bytes(data))
+    return out
+
+
+def test_a_consistent_flac_needs_no_repair(flac):
+    assert flac_block_size_repair(flac[0]) is None
+
+
+@pytest.mark.parametrize("lo,hi", EDITED)
+def test_edited_block_sizes_read_block_by_block_like_the_original(flac, lo, hi):
+    path, x = flac
+    bad = edited(path, lo, hi)
+    with AudioReader(bad) as r:
+        blocks = [r.read(s, min(5000, r.frames - s)) for s in range(0, r.frames, 5000)]
+        back = r.read(100, 9000)  # a seek backwards
+        assert any("header says blocks of" in w for w in r.warnings)
+    np.testing.assert_array_equal(np.concatenate(blocks, axis=1), x.T)
+    np.testing.assert_array_equal(back, x[100:9100].T)
+    assert bad.read_bytes()[8:12] == struct.pack(">HH", lo, hi)  # the file itself is never written
+
+
+def test_clean_and_info_accept_an_edited_flac(flac, tmp_path, capsys):
+    bad = edited(flac[0], 16, 16)
+    assert main(["info", str(bad)]) == 0
+    assert "header says blocks of 16-16" in capsys.readouterr().out
+    out = tmp_path / "out.flac"
+    code = main(["clean", str(bad), "-o", str(out), "--mix", "0", "-q", "--no-record"])
+    assert code == 0, capsys.readouterr().err
+    y, sr = sf.read(str(out), dtype="float32")
+    np.testing.assert_allclose(y, flac[1], atol=1.0 / 32768)  # mix 0: the source, bit for bit in 16 bits
