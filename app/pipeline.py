@@ -183,20 +183,6 @@ def _room_tone_api():
     return estimate_room_tone, RoomToneSettings
 
 
-def _check_regions(regions: list[tuple[float, float]], source: BlockSource) -> list[tuple[float, float]]:
-    duration = source.frames / source.sample_rate
-    out = []
-    for start, end in regions:
-        if start < 0 or end <= start:
-            raise ParameterError(f"room-tone region {start:g}-{end:g} s is empty or negative; give START-END with END > START")
-        if start >= duration:
-            raise ParameterError(
-                f"room-tone region {start:g}-{end:g} s starts after the end of the audio ({duration:.2f} s)"
-            )
-        out.append((float(start), float(min(end, duration))))
-    return out
-
-
 def used_model_versions(settings: ChainSettings, profile: Any) -> dict:
     """Names, versions and checksums of the learned models this render used (for its record)."""
     uses_dfn = any(s.kind == "deepfilter" and not s.bypass for s in settings.stages)
@@ -262,7 +248,7 @@ def resolve_profile(
         origin = "given"
     elif learn:
         estimate_room_tone, RoomToneSettings = _room_tone_api()
-        regions = _check_regions(list(learn), source)
+        regions = list(learn)  # the one region rule is estimate_room_tone's (dsp.roomtone.clip_regions)
         profile = estimate_room_tone(
             source, source.sample_rate, regions=regions, settings=RoomToneSettings(stft=settings.stft)
         )

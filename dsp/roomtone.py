@@ -303,6 +303,9 @@ class RoomToneSettings:
         Warn when a region's frame levels spread (10th to 90th percentile) more than this.
     short_warning_s : float
         Warn when the profile was learned from less than this many seconds.
+    louder_than_floor_db : float
+        Regions given: warn when they are this many dB louder than the file's quiet parts
+        (:func:`quiet_floor_dbfs`), which steady speech can be without swinging in level.
     block_frames : int
         Frames analysed per batch (memory bound while streaming).
     """
@@ -313,6 +316,7 @@ class RoomToneSettings:
     auto_margin_db: float = 2.0
     speech_modulation_db: float = 10.0
     short_warning_s: float = 0.5
+    louder_than_floor_db: float = 10.0
     block_frames: int = _BATCH_FRAMES
 
     def __post_init__(self) -> None:
@@ -376,6 +380,88 @@ def _need_message(got: int, need: int, sample_rate: int) -> str:
     )
 
 
+def clip_regions(
+    regions: list[tuple[float, float]], duration_s: float
+) -> tuple[list[tuple[float, float]], list[str]]:
+    """The one rule for room-tone regions (``roomtone profile --learn``, ``clean --learn``, the GUI).
+
+    A region that runs past the end of the file is cut at the end, with a note; one that starts
+    at or after the end, starts before 0, is empty, reversed or not finite is refused.
+
+    Parameters
+    ----------
+    regions : list of (start_s, end_s)
+        Seconds.
+    duration_s : float
+        Length of the file, seconds.
+
+    Returns
+    -------
+    inside : list of (start_s, end_s)
+        The regions, each ending at the file's end at the latest.
+    notes : list of str
+        One line per region that was cut.
+
+    Raises
+    ------
+    ParameterError
+        For a region that cannot be used, quoting it and the file's length.
+    """
+    inside, notes = [], []
+    lasts = f"the file, which lasts {_format_time(duration_s)} ({duration_s:.3f} s)"
+    for a, b in regions:
+        a, b = float(a), float(b)
+        shown = f"{_format_time(a)}-{_format_time(b)} ({a:.3f}-{b:.3f} s)"
+        if not (math.isfinite(a) and math.isfinite(b)) or b <= a:
+            raise ParameterError(f"region {a}-{b} s is empty or reversed; give start-stop with start < stop")
+        if a < 0:
+            raise ParameterError(f"region {shown} starts before the beginning of {lasts}")
+        if a >= duration_s:
+            raise ParameterError(f"region {shown} starts after the end of {lasts}; give a region inside it")
+        if b > duration_s:
+            notes.append(f"region {shown} runs past the end of {lasts}; used up to the end")
+            b = duration_s
+        inside.append((a, b))
+    return inside, notes
+
+
+def quiet_floor_dbfs(source: Any, n_fft: int, hop: int, *, fraction: float = 0.1,
+                     max_windows: int = 2000) -> float | None:
+    """Broadband level (dBFS) of the quiet parts of a file: the ``fraction`` quantile of its frames.
+
+    Frames are measured like :func:`estimate_room_tone`'s automatic pass (window-weighted mean
+    square, channels averaged, digital silence ignored). Files longer than ``max_windows``
+    windows of 8 frames are screened at ``max_windows`` evenly spaced windows, so the cost is
+    bounded (about 2 s of reading for an hour).
+
+    Returns
+    -------
+    float or None
+        ``None`` when the file has no non-silent frame.
+    """
+    analysis, _ = stft_windows(n_fft, hop)
+    w_energy = float(np.sum(analysis.astype(np.float64) ** 2))
+    total = int(source.frames)
+    span = n_fft + 7 * hop
+    if total < n_fft:
+        return None
+    if total // span <= max_windows:
+        starts = np.arange(0, total - n_fft + 1, span)
+    else:
+        starts = np.unique(np.linspace(0, total - span, max_windows).astype(np.int64))
+    levels = []
+    for start in starts:
+        x = np.asarray(source.read(int(start), int(min(span, total - start))), np.float32)
+        frames = frame_signal(x, n_fft, hop, analysis)
+        if frames.shape[1]:
+            levels.append(np.mean(np.sum(frames.astype(np.float64) ** 2, axis=-1), axis=0) / w_energy)
+    ms = np.concatenate(levels) if levels else np.zeros(0)
+    ms = ms[ms > 10.0 ** (_SILENCE_DBFS / 10.0)]
+    if ms.size == 0:
+        return None
+    return float(10.0 * np.log10(np.quantile(ms, fraction)))
+
+
 def estimate_room_tone(
     audio: np.ndarray | Any,
     sample_rate: int,
@@ -429,17 +515,9 @@ def estimate_room_tone(
     if regions is not None:
         if len(regions) == 0:
             raise ParameterError("no region given; give at least one noise-only stretch (start-stop in seconds)")
-        spans = []
-        for a, b in regions:
-            a, b = float(a), float(b)
-            if not (math.isfinite(a) and math.isfinite(b)) or b <= a:
-                raise ParameterError(f"region {a}-{b} s is empty or reversed; give start-stop with start < stop")
-            if a < 0 or b > duration + 0.5 / sample_rate:
-                raise ParameterError(
-                    f"region {_format_time(a)}-{_format_time(b)} ({a:.3f}-{b:.3f} s) is outside the file, "
-                    f"which lasts {_format_time(duration)} ({duration:.3f} s)"
-                )
-            spans.append((int(round(a * sample_rate)), min(total, int(round(b * sample_rate)))))
+        inside, notes = clip_regions(regions, duration)
+        warnings += notes
+        spans = [(int(round(a * sample_rate)), min(total, int(round(b * sample_rate)))) for a, b in inside]
         got = sum(s1 - s0 for s0, s1 in spans)
         if got < need:
             raise ParameterError(f"the region{'s' if len(spans) > 1 else ''} hold{'' if len(spans) > 1 else 's'} only "
@@ -531,6 +609,16 @@ def estimate_room_tone(
 
     mean = acc.sum / acc.count
     var = np.maximum(acc.sumsq / acc.count - mean * mean, 0.0)
+    level = _level_from_power(mean, n_fft, w_energy)
+    if method == "learn":  # regions the user chose (the automatic selections pick quiet ones)
+        floor = quiet_floor_dbfs(src, n_fft, hop)
+        if floor is not None and level - floor > settings.louder_than_floor_db:
+            warnings.append(
+                f"the region{'s' if len(used_regions) > 1 else ''} ({level:.1f} dBFS) "
+                f"{'are' if len(used_regions) > 1 else 'is'} {level - floor:.0f} dB louder than the quiet parts "
+                f"of the file ({floor:.1f} dBFS): probably speech or events, not room tone; pick a stretch "
+                "where nobody speaks (or let Roomtone find one: --auto / --auto-profile)"
+            )
     duration_s = used_samples / sample_rate
     if duration_s < settings.short_warning_s:
         warnings.append(
@@ -538,6 +626,6 @@ def estimate_room_tone(
         )
     return NoiseProfile(
         sample_rate=sample_rate, n_fft=n_fft, hop_length=hop, mean_power=mean, power_std=np.sqrt(var),
-        level_dbfs=_level_from_power(mean, n_fft, w_energy), regions=[(round(a, 4), round(b, 4)) for a, b in used_regions],
+        level_dbfs=level, regions=[(round(a, 4), round(b, 4)) for a, b in used_regions],
         duration_s=round(duration_s, 4), method=method, source=source_name, warnings=warnings,
     )
