@@ -37,6 +37,9 @@ WRITE_FORMATS = {
 }
 
 MIN_RATE, MAX_RATE, MAX_CHANNELS = 8000, 192000, 8
+#: Float samples beyond this (+60 dBFS) are damaged bytes, not audio (garbage floats reach 1e38,
+#: whose powers overflow float32 in the spectral stages); they are read as 0 like NaN and Inf.
+MAX_FLOAT_SAMPLE = 1000.0
 
 
 @dataclass(frozen=True)
@@ -280,9 +283,9 @@ class AudioReader:
 
     Any read returns exactly the samples a single whole-file read would (Ogg through a forward
     decoder in fixed chunks, where a seek backwards re-decodes from the start; MP3 decoded whole
-    on first use and held in memory). NaN and Inf samples are
-    counted (``nonfinite_count``) and replaced by 0, so a damaged recording still renders; the
-    CLI reports how many were found.
+    on first use and held in memory). Damaged float samples (NaN, Inf, or beyond
+    ``MAX_FLOAT_SAMPLE``: bytes that were never audio) are counted (``nonfinite_count``) and
+    replaced by 0, so a damaged recording still renders; the CLI reports how many were found.
 
     Parameters
     ----------
@@ -429,7 +432,7 @@ class AudioReader:
         return out
 
     def read(self, start: int, frames: int) -> np.ndarray:
-        """Samples ``[start, start + frames)`` as ``(channels, frames)`` float32 (NaN/Inf -> 0)."""
+        """Samples ``[start, start + frames)`` as ``(channels, frames)`` float32 (damaged samples -> 0)."""
         if start < 0 or frames < 0 or start + frames > self.info.frames:
             raise ParameterError(
                 f"read of [{start}, {start + frames}) is outside the file's {self.info.frames} frames"
@@ -438,7 +441,8 @@ class AudioReader:
         self._pos = start + frames
         out = np.ascontiguousarray(data.T)
         if self.info.subtype in ("FLOAT", "DOUBLE") or self._stream:
-            bad = ~np.isfinite(out)
+            with np.errstate(invalid="ignore"):
+                bad = ~(np.abs(out) <= MAX_FLOAT_SAMPLE)  # NaN compares false: caught too
             if bad.any():
                 self.nonfinite_count += int(bad.sum())
                 out[bad] = 0.0

@@ -2,7 +2,8 @@
 
 Levels are dBFS of the samples as read (float, full scale 1.0). Clipped samples are those with
 ``|x| >= 0.999``; a clip run is a stretch of consecutive clipped samples in one channel (a run
-crossing a block boundary counts once). NaN/Inf samples are counted and measured as 0.
+crossing a block boundary counts once). Damaged float samples (NaN, Inf, beyond +-1000) are
+counted and measured as 0.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def format_levels(m: FileLevels) -> str:
         f"  RMS          {_fmt_db(m.rms_dbfs)}",
         f"  clipped      {m.clipped_samples} samples in {m.clip_runs} run{'s' if m.clip_runs != 1 else ''} (|x| >= {CLIP_LEVEL})",
         f"  DC offset    {m.dc_offset:+.6f} ({_fmt_db(_db(abs(m.dc_offset)))})",
-        f"  non-finite   {m.nonfinite_samples} samples (NaN/Inf, read as 0)",
+        f"  non-finite   {m.nonfinite_samples} samples (NaN/Inf or beyond +-1000, read as 0)",
     ]
     if m.channels > 1:
         for i in range(m.channels):

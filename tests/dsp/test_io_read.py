@@ -63,3 +63,20 @@ def test_clean_and_info_accept_an_edited_flac(flac, tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     y, sr = sf.read(str(out), dtype="float32")
     np.testing.assert_allclose(y, flac[1], atol=1.0 / 32768)  # mix 0: the source, bit for bit in 16 bits
+
+
+@pytest.mark.parametrize("value", [1e19, 3.4e38, np.inf, np.nan])
+def test_damaged_float_samples_read_as_silence_and_are_counted(tmp_path, capsys, value):
+    """Garbage floats (1e19 and up) once crashed the render (a segfault in the spectral stages)."""
+    x = (0.01 * np.random.default_rng(0).standard_normal(SR)).astype(np.float32)
+    x[2000:2050] = value
+    x[3000] = 999.0  # hot but possible (+60 dBFS): kept
+    path = tmp_path / "in.wav"
+    sf.write(str(path), x, SR, subtype="FLOAT")
+    with AudioReader(path) as r:
+        y = r.read_all()[0]
+        assert r.nonfinite_count == 50
+    assert np.all(y[2000:2050] == 0) and y[3000] == 999.0
+    out = tmp_path / "out.wav"
+    assert main(["clean", str(path), "-o", str(out), "-q", "--no-record"]) == 0
+    assert "50 NaN/Inf samples" in capsys.readouterr().err and sf.info(str(out)).frames == SR
