@@ -40,6 +40,8 @@ MIN_RATE, MAX_RATE, MAX_CHANNELS = 8000, 192000, 8
 #: Float samples beyond this (+60 dBFS) are damaged bytes, not audio (garbage floats reach 1e38,
 #: whose powers overflow float32 in the spectral stages); they are read as 0 like NaN and Inf.
 MAX_FLOAT_SAMPLE = 1000.0
+#: libsndfile's frame count for a file whose length it does not know (a FLAC with total samples 0).
+_UNKNOWN_LENGTH = 2**62
 
 
 @dataclass(frozen=True)
@@ -120,57 +122,120 @@ def unreadable(path: str | os.PathLike, exc: OSError | None = None) -> InputErro
     return InputError(f"{path}: cannot read it ({why})")
 
 
-def _flac_first_block_size(head: bytes, pos: int) -> int | None:
-    """Block size (samples) of the FLAC frame whose header starts at ``head[pos]``, if it is one.
+def _crc8(data: bytes) -> int:
+    """FLAC's frame-header CRC-8 (polynomial x^8 + x^2 + x + 1, initial value 0)."""
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
 
-    Only fixed-blocksize streams (sync ``0xFFF8``) qualify: there every frame but the last has
-    this size. ``None`` for a variable-blocksize stream or anything that is not a frame header.
-    """
-    if pos + 4 > len(head) or head[pos] != 0xFF or head[pos + 1] != 0xF8:
+
+def _utf8_number(b: bytes, q: int) -> tuple[int, int] | None:
+    """FLAC's UTF-8-like coded frame or sample number at ``b[q]``: ``(value, bytes)``, or None."""
+    if q >= len(b):
         return None
-    code = head[pos + 2] >> 4
+    first = b[q]
+    if first < 0x80:
+        return first, 1
+    n = 0  # leading one bits: the number of bytes
+    while n < 8 and first & (0x80 >> n):
+        n += 1
+    if not 2 <= n <= 7 or q + n > len(b):
+        return None
+    value = first & ((1 << (7 - n)) - 1)
+    for c in b[q + 1 : q + n]:
+        if c & 0xC0 != 0x80:
+            return None
+        value = (value << 6) | (c & 0x3F)
+    return value, n
+
+
+def _flac_frame_header(b: bytes, p: int) -> tuple[bool, int, int, tuple[int, int]] | None:
+    """The FLAC frame header at ``b[p]``, if one is there with a valid CRC-8.
+
+    Returns
+    -------
+    (variable, number, block_size, signature) or None
+        ``variable``: variable-blocksize stream (``number`` is then the first sample's index,
+        else the frame's index); ``signature``: the rate code and the channel/bits byte, equal
+        in every frame of a stream.
+    """
+    if p + 6 > len(b) or b[p] != 0xFF or b[p + 1] not in (0xF8, 0xF9):
+        return None
+    code, rate_code, layout = b[p + 2] >> 4, b[p + 2] & 0x0F, b[p + 3]
+    if code == 0 or rate_code == 15 or layout & 1 or layout >> 4 > 10:
+        return None
+    number = _utf8_number(b, p + 4)
+    if number is None:
+        return None
+    q = p + 4 + number[1]
     if code == 1:
-        return 192
-    if 2 <= code <= 5:
-        return 576 << (code - 2)
-    if 8 <= code <= 15:
-        return 256 << (code - 8)
-    if code in (6, 7):
-        # the size follows the UTF-8 coded frame number: (size - 1) in 8 or 16 bits
-        q = pos + 4
-        if q >= len(head):
+        size = 192
+    elif 2 <= code <= 5:
+        size = 576 << (code - 2)
+    elif code >= 8:
+        size = 256 << (code - 8)
+    else:  # 6, 7: (size - 1) in 8 or 16 bits
+        width = code - 5
+        if q + width > len(b):
             return None
-        first = head[q]
-        extra = 0 if first < 0x80 else next((n for n in range(1, 7) if first & (0x80 >> (n + 1)) == 0), 6)
-        q += 1 + extra
-        width = 1 if code == 6 else 2
-        if q + width > len(head):
-            return None
-        return int.from_bytes(head[q : q + width], "big") + 1
+        size = int.from_bytes(b[q : q + width], "big") + 1
+        q += width
+    q += {12: 1, 13: 2, 14: 2}.get(rate_code, 0)
+    if q >= len(b) or _crc8(b[p:q]) != b[q]:
+        return None
+    return b[p + 1] == 0xF9, number[0], size, (rate_code, layout)
+
+
+#: How much of a FLAC's end is searched for its last frame header (frames are at most ~400 KB).
+_FLAC_TAIL = 1 << 20
+
+
+def _flac_last_frame(fh, size: int, variable: bool, signature: tuple[int, int]) -> tuple[int, int] | None:
+    """``(number, block_size)`` of the last frame header in a FLAC's tail, or None."""
+    start = max(0, size - _FLAC_TAIL)
+    fh.seek(start)
+    tail = fh.read(size - start)
+    sync = b"\xff\xf9" if variable else b"\xff\xf8"
+    end = len(tail)
+    while (p := tail.rfind(sync, 0, end)) >= 0:
+        h = _flac_frame_header(tail, p)
+        if h is not None and h[3] == signature:
+            return h[1], h[2]
+        end = p + 1
     return None
 
 
-def flac_block_size_repair(path: str | os.PathLike) -> tuple[bytes, str] | None:
-    """Corrected STREAMINFO block sizes for a FLAC whose header contradicts its frames, or None.
+def flac_header_repair(path: str | os.PathLike) -> tuple[bytes, str] | None:
+    """A corrected STREAMINFO for a FLAC whose header contradicts its frames, or None.
 
-    libsndfile trusts STREAMINFO's minimum and maximum block size: when an edited or buggy
-    header understates them (16-16 for frames of 4096) it decodes the whole file in one call but
-    fails on the second block read ("psf_fseek() failed"), while ffmpeg decodes it fully. For a
-    fixed-blocksize stream the first frame's size is every frame's size, so STREAMINFO can be
-    corrected in memory (the file itself is never written to).
+    Two header faults make libsndfile fail where ffmpeg decodes the file fully:
+
+    * **block sizes** that understate the frames (an edited or buggy header: 16-16 for frames
+      of 4096): libsndfile decodes the file in one call but fails on the second block read
+      ("psf_fseek() failed"). For a fixed-blocksize stream the first frame's size is every
+      frame's size, so the two sizes are set to it.
+    * **total samples 0**, which the format allows for "unknown" (an encoder writing to a pipe
+      cannot go back to fill it in): libsndfile then reports 2**63 - 1 frames. The last
+      frame's header (number and size) gives the true length.
+
+    The file itself is never written: :class:`AudioReader` reads it through a view with the
+    corrected 34 bytes.
 
     Returns
     -------
     (bytes, str) or None
-        The four bytes for offsets 8-11 (min and max block size, big-endian) and a note saying
-        what was corrected; None when the header is consistent, not FLAC, or cannot be judged.
+        The 34 STREAMINFO bytes for offsets 8-41 and a note saying what was corrected; None
+        when the header is consistent, the file is not FLAC, or nothing can be judged.
     """
     try:
         with open(path, "rb") as fh:
             head = fh.read(8)
             if len(head) < 8 or head[:4] != b"fLaC" or head[4] & 0x7F != 0:  # STREAMINFO comes first
                 return None
-            info = fh.read(34)
+            info = bytearray(fh.read(34))
             if len(info) < 34:
                 return None
             pos, last = 4, bool(head[4] & 0x80)
@@ -184,16 +249,30 @@ def flac_block_size_repair(path: str | os.PathLike) -> tuple[bytes, str] | None:
                 last, length = bool(block[0] & 0x80), int.from_bytes(block[1:4], "big")
             pos += 4 + length
             fh.seek(pos)
-            frame = fh.read(16)
+            first = _flac_frame_header(fh.read(32), 0)
+            if first is None:
+                return None
+            variable, _, size, signature = first
+            total = ((info[13] & 0x0F) << 32) | int.from_bytes(info[14:18], "big")
+            notes = []
+            if total == 0:
+                found = _flac_last_frame(fh, os.fstat(fh.fileno()).st_size, variable, signature)
+                if found is None:
+                    return None
+                number, last_size = found
+                total = (number if variable else number * size) + last_size
+                info[13] = (info[13] & 0xF0) | (total >> 32)
+                info[14:18] = (total & 0xFFFFFFFF).to_bytes(4, "big")
+                notes.append(f"the FLAC header does not say how long it is; its last frame ends at {total} samples")
     except OSError:
         return None
     lo, hi = int.from_bytes(info[0:2], "big"), int.from_bytes(info[2:4], "big")
-    total = ((info[13] & 0x0F) << 32) | int.from_bytes(info[14:18], "big")
-    size = _flac_first_block_size(frame, 0)
-    if size is None or lo == hi == size or (total and size >= total):
-        return None  # consistent, variable-blocksize, or one short frame that says nothing of the rest
-    note = f"the FLAC header says blocks of {lo}-{hi} samples but its frames hold {size}; read as {size} (the file is unchanged)"
-    return size.to_bytes(2, "big") * 2, note
+    if not variable and not lo == hi == size and size < total:  # one short frame says nothing of the rest
+        info[0:4] = size.to_bytes(2, "big") * 2
+        notes.append(f"the FLAC header says blocks of {lo}-{hi} samples but its frames hold {size}; read as {size}")
+    if not notes:
+        return None
+    return bytes(info), "; ".join(notes) + " (the file is unchanged)"
 
 
 class _PatchedFile(io.RawIOBase):
@@ -317,6 +396,12 @@ class AudioReader:
         if info.frames <= 0:
             self.close()
             raise InputError(f"{self.path}: holds no audio (0 frames); the file is empty or truncated")
+        if info.frames >= _UNKNOWN_LENGTH:
+            self.close()
+            raise InputError(
+                f"{self.path}: the header does not say how long the audio is and its end cannot be found; "
+                "the file is damaged: re-encode it (e.g. ffmpeg -i IN -c:a flac OUT.flac) or re-copy it"
+            )
         if not MIN_RATE <= info.sample_rate <= MAX_RATE:
             self.close()
             raise InputError(
@@ -343,7 +428,7 @@ class AudioReader:
 
     def _open(self) -> sf.SoundFile:
         try:
-            repair = flac_block_size_repair(self.path)
+            repair = flac_header_repair(self.path)
             if repair is None:
                 return sf.SoundFile(str(self.path))
             self._patched = _PatchedFile(self.path, 8, repair[0])

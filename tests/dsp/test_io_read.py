@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from app.cli import main
-from dsp.io import AudioReader, flac_block_size_repair
+from dsp.io import AudioReader, flac_header_repair
 
 SR = 16000
 
@@ -38,7 +38,7 @@ def edited(path: Path, lo: int, hi: int) -> Path:
 
 
 def test_a_consistent_flac_needs_no_repair(flac):
-    assert flac_block_size_repair(flac[0]) is None
+    assert flac_header_repair(flac[0]) is None
 
 
 @pytest.mark.parametrize("lo,hi", EDITED)
@@ -80,3 +80,29 @@ def test_damaged_float_samples_read_as_silence_and_are_counted(tmp_path, capsys,
     out = tmp_path / "out.wav"
     assert main(["clean", str(path), "-o", str(out), "-q", "--no-record"]) == 0
     assert "50 NaN/Inf samples" in capsys.readouterr().err and sf.info(str(out)).frames == SR
+
+
+@pytest.mark.parametrize("seconds", [0.1, 3.0])
+def test_flac_without_total_samples_reads_to_its_end(tmp_path, seconds):
+    """Total samples 0 means "unknown" (an encoder writing to a pipe); the last frame tells the length."""
+    x = (0.1 * np.random.default_rng(3).standard_normal((int(seconds * SR), 2))).astype(np.float32)
+    path = tmp_path / "piped.flac"
+    sf.write(str(path), x, SR, subtype="PCM_16")
+    data = bytearray(path.read_bytes())
+    data[21] &= 0xF0
+    data[22:26] = bytes(4)
+    path.write_bytes(bytes(data))
+    with AudioReader(path) as r:
+        assert r.frames == x.shape[0] and any("does not say how long" in w for w in r.warnings)
+        y = np.concatenate([r.read(s, min(4000, r.frames - s)) for s in range(0, r.frames, 4000)], axis=1)
+    np.testing.assert_allclose(y, x.T, atol=1.0 / 32768)
+
+
+def test_frame_header_parser_matches_the_encoder(flac):
+    from dsp.io import _flac_frame_header
+
+    data = flac[0].read_bytes()
+    p = data.index(b"\xff\xf8", 42)
+    variable, number, size, _ = _flac_frame_header(data, p)
+    assert (variable, number, size) == (False, 0, 4096)
+    assert _flac_frame_header(data[:p] + b"\xff\xf8\x00\x00\x00\x00", p) is None  # reserved codes, bad CRC
