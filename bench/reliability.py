@@ -321,6 +321,15 @@ def _cases() -> list[Case]:
             return clean("in.wav", "out.wav", "--profile", "room.json", expect=3)
         C.append(Case(f"profile: {key} = {json.dumps(value)}", "profile", build))
 
+    @case("batch: profile with hop_length 0", "profile")
+    def _(w):
+        (w / "season").mkdir()
+        write_wav(w / "season" / "ep1.wav")
+        (w / "delivered").mkdir()
+        profile_json(w, hop_length=0)
+        return Run(["batch", "season", "delivered", "--profile", "room.json", "--workers", "1"], 3,
+                   sources=["season/ep1.wav"])
+
     @case("profile: not JSON", "profile")
     def _(w):
         write_wav(w / "in.wav")

@@ -92,6 +92,14 @@ def test_damaged_profile_is_exit_3_in_clean_and_holes(audio, profile_dict, tmp_p
     assert not (tmp_path / "out.wav").exists()
 
 
+def test_damaged_profile_stops_batch_before_any_file(audio, profile_dict, tmp_path, capsys):
+    prof = tmp_path / "room.json"
+    prof.write_text(json.dumps(_damage(profile_dict, "hop_length", 0)))
+    (tmp_path / "delivered").mkdir()
+    code, _, err = run(["batch", audio.parent, tmp_path / "delivered", "--profile", prof, "--workers", "1"], capsys)
+    assert code == 3 and "damaged field 'hop_length'" in err and err.count("\n") == 1, err
+
+
 def test_a_valid_profile_still_loads(profile_dict, tmp_path):
     path = tmp_path / "room.json"
     path.write_text(json.dumps(profile_dict))
