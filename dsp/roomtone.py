@@ -56,6 +56,8 @@ _BATCH_FRAMES = 256
 _MIN_PROFILE_NFFT, _MAX_PROFILE_NFFT = 16, 65536
 _OVERLAPS = (2, 4, 8)
 _MAX_PEAK = 100.0
+#: A region ending this little past the file's end (a rounded end time) is cut without a note.
+_REGION_SLACK_S = 1e-3
 #: Frames below this broadband level (dBFS) are digital silence and never room tone.
 _SILENCE_DBFS = -100.0
 
@@ -419,7 +421,8 @@ def clip_regions(
         if a >= duration_s:
             raise ParameterError(f"region {shown} starts after the end of {lasts}; give a region inside it")
         if b > duration_s:
-            notes.append(f"region {shown} runs past the end of {lasts}; used up to the end")
+            if b > duration_s + _REGION_SLACK_S:  # not a rounding of the end: say so
+                notes.append(f"region {shown} runs past the end of {lasts}; used up to the end")
             b = duration_s
         inside.append((a, b))
     return inside, notes
