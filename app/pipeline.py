@@ -358,6 +358,19 @@ def profile_summary(profile: Any) -> dict | None:
     }
 
 
+def say_learned_profile_warnings(settings_record: dict, say: Callable[[str], None]) -> None:
+    """Pass each warning of a profile learned from ``--learn`` regions to ``say`` (one line each).
+
+    ``settings_record`` is a render record's ``settings``; a learned profile's warnings (a
+    region that looks like speech, one cut at the file's end) are the user's to read at once,
+    not only in the record.
+    """
+    prof = settings_record.get("profile") or {}
+    if settings_record.get("profile_origin") == "learned":
+        for text in prof.get("warnings", []):
+            say(f"warning: {text}")
+
+
 def analyses_summary(context: BuildContext) -> dict:
     """Summaries of the whole-file analyses in ``context`` besides the profile."""
     out: dict[str, Any] = {}

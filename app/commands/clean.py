@@ -99,7 +99,7 @@ def load_settings(preset: str | None):
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.pipeline import adjust_settings, clean_file, record_path
+    from app.pipeline import adjust_settings, clean_file, record_path, say_learned_profile_warnings
     from app.timecode import parse_ranges
     from dsp.errors import ParameterError
 
@@ -141,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
             f"roomtone: warning: {args.input}: {rec.nonfinite_samples} NaN/Inf samples in the source were "
             "replaced by silence\n"
         )
+    say_learned_profile_warnings(rec.settings, say)
     prof = rec.settings.get("profile")
     if prof and rec.settings.get("profile_origin") == "automatic":
         say(f"room tone found automatically ({prof.get('method')}); check it, or give --learn A-B")

@@ -124,3 +124,8 @@ def test_speech_louder_than_the_room_warns_even_when_steady(tmp_path, capsys):
     args = parser().parse_args(["profile", str(path), "--learn", "0.5-2.5", "-o", str(tmp_path / "q.json")])
     assert args.func(args) == 0
     assert "louder than the quiet parts" not in capsys.readouterr().out  # the real room tone: no warning
+    from app.cli import main
+
+    assert main(["clean", str(path), "--learn", "3.5-6.5", "-o", str(tmp_path / "c.wav")]) == 0
+    err = capsys.readouterr().err  # clean says it too, not only the record
+    assert "warning: the region (-2" in err and "dB louder than the quiet parts" in err
