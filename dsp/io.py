@@ -9,10 +9,13 @@ crash, error or cancel never leaves a half-written file under the target name.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
+import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -275,6 +278,39 @@ def flac_header_repair(path: str | os.PathLike) -> tuple[bytes, str] | None:
     return bytes(info), "; ".join(notes) + " (the file is unchanged)"
 
 
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _quiet_mpeg_probe(path: Path):
+    """Silence the C-level stderr while libsndfile probes a non-``.mp3`` file that starts like MPEG audio.
+
+    Such a file (garbage, or an MP3 under another name) is handed to libmpg123, whose probe
+    prints "Note: Illegal Audio-MPEG-Header ..." straight onto file descriptor 2, ahead of our
+    one-line error. Only that case is silenced (the redirect is process-wide, for the open call).
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        head = b""
+    mpeg = len(head) == 4 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and path.suffix.lower() != ".mp3"
+    if not mpeg:
+        yield
+        return
+    with _STDERR_LOCK:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
+
+
 class _PatchedFile(io.RawIOBase):
     """A read-only file whose bytes ``[offset, offset + len(patch))`` read as ``patch``."""
 
@@ -430,7 +466,8 @@ class AudioReader:
         try:
             repair = flac_header_repair(self.path)
             if repair is None:
-                return sf.SoundFile(str(self.path))
+                with _quiet_mpeg_probe(self.path):
+                    return sf.SoundFile(str(self.path))
             self._patched = _PatchedFile(self.path, 8, repair[0])
             if repair[1] not in self.warnings:
                 self.warnings.append(repair[1])

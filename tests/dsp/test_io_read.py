@@ -106,3 +106,29 @@ def test_frame_header_parser_matches_the_encoder(flac):
     variable, number, size, _ = _flac_frame_header(data, p)
     assert (variable, number, size) == (False, 0, 4096)
     assert _flac_frame_header(data[:p] + b"\xff\xf8\x00\x00\x00\x00", p) is None  # reserved codes, bad CRC
+
+
+def test_garbage_that_starts_like_mpeg_gives_one_line_and_no_decoder_noise(tmp_path, capfd):
+    """libmpg123's probe printed 'Note: Illegal Audio-MPEG-Header ...' on stderr ahead of our line."""
+    data = np.random.default_rng(1).bytes(50_000)
+    assert data[0] == 0xFF and data[1] & 0xE0 == 0xE0  # an MPEG frame sync: libsndfile probes MP3
+    path = tmp_path / "in.wav"
+    path.write_bytes(data)
+    assert main(["info", str(path)]) == 3
+    err = capfd.readouterr().err  # file-descriptor level: what libmpg123 prints lands here too
+    assert err.count("\n") == 1 and "cannot read it as WAV audio" in err and "MPEG" not in err, err
+
+
+def test_an_mp3_under_another_name_still_reads(tmp_path):
+    t = np.arange(SR) / SR
+    src = tmp_path / "tone.wav"
+    sf.write(str(src), (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), SR)
+    mp3 = tmp_path / "tone.mp3"
+    try:
+        sf.write(str(mp3), sf.read(str(src), dtype="float32")[0], SR, format="MP3")
+    except (sf.LibsndfileError, TypeError, ValueError):
+        pytest.skip("this libsndfile writes no MP3")
+    named = tmp_path / "really-an-mp3.wav"
+    named.write_bytes(mp3.read_bytes())
+    with AudioReader(named) as r:
+        assert r.info.format == "MP3" and r.frames > 0.9 * SR
