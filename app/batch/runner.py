@@ -424,7 +424,7 @@ class BatchRunner:
         Cancelled
             When cancelled (the ledger and the report reflect what was finished).
         """
-        from dsp.io import WRITE_FORMATS, AudioReader, format_for_source
+        from dsp.io import WRITE_FORMATS, AudioReader, format_for_source, unreadable
 
         t0 = time.time()
         self._check_folders()
@@ -466,9 +466,9 @@ class BatchRunner:
                     in_hash = file_sha256(src)
                     size = src.stat().st_size
                 except OSError as exc:
-                    ledger.mark_failed(rel_s, error=f"{src}: cannot read it ({exc.strerror or exc})", error_kind="InputError",
+                    ledger.mark_failed(rel_s, error=str(unreadable(src, exc)), error_kind="InputError",
                                        input_path=str(src), settings_hash=settings_hash, run_id=run_id)
-                    states.append(FileState(rel_s, 0.0, "failed", error=str(exc)))
+                    states.append(FileState(rel_s, 0.0, "failed", error=str(unreadable(src, exc))))
                     failed_at_plan += 1
                     continue
                 if not self.force and ledger.is_done(rel_s, in_hash, settings_hash):
