@@ -16,7 +16,8 @@ Steps for one file (memory stays bounded by a block, whatever the file's length)
 5. *Loudness*: the chain output's integrated loudness gives the gain to the target. Where the
    true-peak limiter will act, dry runs of gain + limiter (no writing) correct the gain for the
    loudness the limiter takes away. A last streaming pass applies gain and limiter, meters the
-   result and writes the output atomically (:class:`dsp.io.AtomicWriter`).
+   result and writes the output atomically (:class:`dsp.io.AtomicWriter`); the output's figures
+   (loudness, true peak) are then measured on the file as written, quantisation included.
 6. *Report*: before/after spectrogram PNGs and a per-file JSON report; the output's SHA-256.
 
 A :class:`~dsp.errors.RoomtoneError` (a corrupt or empty file, ...) becomes a ``failed``
@@ -390,14 +391,15 @@ def _process(job: dict, tmp_dir: Path) -> dict:
         elif target is not None:
             target = None  # silent file: nothing to measure, leave it as it is
         fmt = job["fmt"]
-        after_meter = ProgramMeter(sr, ch)
-        spec_after = SpectrogramAccumulator(sr, ch, frames)
         with AtomicWriter(out_path, sr, ch, fmt, sources=(in_path,)) as writer:
             limited = _gain_pass(proc, 10.0 ** (gain_db / 20.0), ceiling_dbtp=ceiling, sink=writer.write,
-                                 meter=after_meter, spectrogram=spec_after, progress=progress.samples("loudness"))
+                                 progress=progress.samples("loudness"))
             writer.commit()
         clipped_written = writer.clipped_samples
-        after = after_meter.result()
+    # the delivered figures are those of the file as written (quantised), as any other meter sees it
+    spec_after = SpectrogramAccumulator(sr, ch, frames)
+    with AudioReader(out_path) as written:
+        after = _measure(written, spectrogram=spec_after)
     timings["loudness_s"] = time.perf_counter() - t
     chain_tmp.unlink(missing_ok=True)
 
