@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
 import shutil
@@ -143,8 +144,15 @@ def discover(in_dir: Path, *, exclude: Path | None = None) -> tuple[list[Path], 
 
 
 def slug_for(rel: Path) -> str:
-    """A file-name-safe, readable id for a relative path (``show/ep 1.wav`` -> ``show__ep_1.wav``)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", "__".join(rel.parts)).strip("_") or "file"
+    """A file-name-safe id for a relative path, unique to it: ``show/ep 1.wav`` -> ``show__ep_1.wav-1f0c...``.
+
+    The readable part alone is not unique (``ep 1.wav`` and ``ep_1.wav``, or ``é.wav`` and
+    ``ü.wav``, both map to one name, and case-insensitive disks fold ``Ep1``/``ep1``), so ten hex
+    digits of the path's SHA-1 follow it; the slug names the file's report JSON and pictures.
+    """
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", "__".join(rel.parts)).strip("._-")[:80] or "file"
+    digest = hashlib.sha1(rel.as_posix().encode("utf-8")).hexdigest()[:10]
+    return f"{readable}-{digest}"
 
 
 def _is_within(child: Path, parent: Path) -> bool:

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import math
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.signal
 import soundfile as sf
 
 from app.batch.loudness import Oversampler, TruePeakLimiter, oversampling_factor, true_peak
-from app.batch.runner import BatchRunner
+from app.batch.runner import BatchRunner, slug_for
 from app.batch.worker import BatchOptions
 from dsp.chain import load_preset
 from tests.app.batch.independent import (
@@ -82,7 +84,7 @@ def test_batch_outputs_meet_ceiling_by_independent_meters(dev_data, tmp_path):
         assert scipy_tp <= -1.0, (out.name, scipy_tp)
         assert ff_tp <= -1.0, (out.name, ff_tp)
         assert abs(pyloudnorm_lufs(out) - target) <= 0.5 and abs(ff_lufs - target) <= 0.5
-        rep = json.loads((tmp_path / "out" / "report" / "files" / f"{out.name}.json").read_text())
+        rep = json.loads((tmp_path / "out" / "report" / "files" / f"{slug_for(Path(out.name))}.json").read_text())
         # the report says what an independent meter says about the file as written
         assert rep["after"]["true_peak_dbtp"] == pytest.approx(scipy_tp, abs=0.15), out.name
         assert rep["after"]["true_peak_dbtp"] >= scipy_tp - 0.05
