@@ -52,6 +52,7 @@ MAX_GAIN_DB = 30.0
 PHASES = {"measure": 0.08, "render": 0.45, "audit": 0.25, "loudness": 0.17, "report": 0.05}
 
 _progress_sink: Callable[[dict], None] | None = None
+_stop_event: Any = None
 
 
 def set_progress_sink(sink: Callable[[dict], None] | None) -> None:
@@ -60,8 +61,34 @@ def set_progress_sink(sink: Callable[[dict], None] | None) -> None:
     _progress_sink = sink
 
 
-def init_pool_worker(queue: Any, threads: int) -> None:
-    """``ProcessPoolExecutor`` initializer: progress goes to ``queue``; numeric libraries use ``threads``."""
+def set_stop_event(event: Any) -> None:
+    """An event (``is_set()``) that, once set, makes :func:`process_job` stop at its next block."""
+    global _stop_event
+    _stop_event = event
+
+
+def check_stop() -> None:
+    """Raise :class:`~dsp.errors.Cancelled` if the batch asked its workers to stop."""
+    if _stop_event is not None and _stop_event.is_set():
+        from dsp.errors import Cancelled
+
+        raise Cancelled("batch cancelled")
+
+
+def _stop_requested() -> bool:
+    return _stop_event is not None and _stop_event.is_set()
+
+
+def init_pool_worker(queue: Any, threads: int, stop_event: Any = None) -> None:
+    """``ProcessPoolExecutor`` initializer: progress goes to ``queue``; numeric libraries use ``threads``.
+
+    Workers ignore SIGINT: Ctrl+C in a terminal reaches the whole process group, and only the
+    batch's main process decides what stops (it sets ``stop_event``, which the workers poll
+    between blocks, and waits for them), so no worker dies half-way through a ledger update.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "ROOMTONE_STFT_THREADS"):
         os.environ[var] = str(max(1, int(threads)))
     from dsp.jit import configure_cache
@@ -69,6 +96,7 @@ def init_pool_worker(queue: Any, threads: int) -> None:
     configure_cache()
     if queue is not None:
         set_progress_sink(queue.put_nowait)
+    set_stop_event(stop_event)
 
 
 @dataclass(frozen=True)
@@ -172,6 +200,7 @@ def _measure(reader, *, spectrogram: Any = None, progress: Callable[[int, int], 
 
     meter = ProgramMeter(reader.sample_rate, reader.channels)
     for start in range(0, reader.frames, BLOCK):
+        check_stop()
         block = reader.read(start, min(BLOCK, reader.frames - start))
         meter.add(block)
         if spectrogram is not None:
@@ -198,6 +227,7 @@ def _gain_pass(reader, gain: float, *, ceiling_dbtp: float | None, sink=None, me
             sink(block)
 
     for start in range(0, reader.frames, BLOCK):
+        check_stop()
         block = reader.read(start, min(BLOCK, reader.frames - start))
         y = block * g if g != 1.0 else block
         y = limiter.process(y) if limiter is not None else y.astype("float32", copy=False)
@@ -245,7 +275,8 @@ def process_job(job: dict) -> dict:
     Returns
     -------
     dict
-        ``id``, ``status`` (``"done"`` or ``"failed"``), ``error`` (one line, or None),
+        ``id``, ``status`` (``"done"``, ``"failed"``, or ``"cancelled"`` when the batch asked its
+        workers to stop: nothing was written), ``error`` (one line, or None),
         ``error_kind``, ``output_hash``, ``report`` (the per-file report, also written as JSON),
         ``seconds``, ``worker`` (host:pid).
     """
@@ -267,7 +298,9 @@ def process_job(job: dict) -> dict:
 
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
-        if isinstance(exc, RoomtoneError):
+        if _stop_requested() and isinstance(exc, RoomtoneError):
+            result["status"] = "cancelled"  # stopped on request: nothing was written
+        elif isinstance(exc, RoomtoneError):
             result["error"] = " ".join(str(exc).split())
             result["error_kind"] = type(exc).__name__
         else:
@@ -328,10 +361,11 @@ def _process(job: dict, tmp_dir: Path) -> dict:
     t = time.perf_counter()
     chain_tmp = tmp_dir / "chain.wav"
     rec = clean_file(in_path, chain_tmp, settings, profile=profile, fmt="float32", record=False,
-                     progress=progress.samples("render"))
+                     progress=progress.samples("render"), cancel=_stop_requested)
     timings["render_s"] = time.perf_counter() - t
 
     # 4. holes
+    check_stop()
     holes: dict[str, Any] = {"refill": _refill_active(settings), "audited": False}
     hole_mask = None
     if profile is not None:
@@ -346,7 +380,7 @@ def _process(job: dict, tmp_dir: Path) -> dict:
             bare = adjust_settings(settings, refill="off")
             bare_tmp = tmp_dir / "norefill.wav"
             clean_file(in_path, bare_tmp, bare, profile=profile, fmt="float32", record=False,
-                       progress=progress.samples("audit"))
+                       progress=progress.samples("audit"), cancel=_stop_requested)
             with AudioReader(in_path) as orig, AudioReader(bare_tmp) as proc:
                 hm_bare = detect_holes(orig, proc, profile, sr, max_total_reduction_db=settings.max_total_reduction_db)
             bare_tmp.unlink(missing_ok=True)
@@ -356,6 +390,7 @@ def _process(job: dict, tmp_dir: Path) -> dict:
         timings["holes_s"] = time.perf_counter() - t
 
     # 5. loudness
+    check_stop()
     t = time.perf_counter()
     target = resolve_target(opts.loudness, ch)
     from app.batch.loudness import ProgramMeter
