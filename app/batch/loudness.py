@@ -142,7 +142,7 @@ def _group_peaks(x_ext, phases, floor, bound_gain, acc, out):  # pragma: no cove
     n_ch = x_ext.shape[0]
     taps = phases.shape[1]
     n = out.shape[0]
-    chunk = 64
+    chunk = 16
     for o0 in range(0, n, chunk):
         o1 = min(n, o0 + chunk)
         for o in range(o0, o1):

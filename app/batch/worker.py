@@ -3,21 +3,28 @@
 Both executors run exactly this function: the local process pool and a Dask cluster (whose
 workers read the inputs and write the outputs on shared storage). It never imports Qt.
 
-Steps for one file (memory stays bounded by a block, whatever the file's length):
+Steps for one file (memory stays bounded by a block, whatever the file's length; the chain is
+rendered once):
 
 1. *Measure the source*: loudness, LRA, true peak, noise floor, clipping and a decimated
-   spectrogram in one block-wise pass.
+   spectrogram in one block-wise pass (on a second thread while step 2 runs, when the worker
+   has two cores).
 2. *Room tone*: the profile given with ``--profile``, or found automatically exactly as
    :func:`app.pipeline.prepare_processor` does (same call, same settings).
-3. *Chain render*: :func:`app.pipeline.clean_file` renders the chain into a temporary float32
-   file in ``OUT_DIR/.roomtone-batch/tmp/`` (so the batch's chain output is the CLI's).
-4. *Hole audit* (optional): the same chain with refill bypassed, rendered the same way, gives
-   the holes the passes made; holes left in the chain output are counted too.
-5. *Loudness*: the chain output's integrated loudness gives the gain to the target. Where the
-   true-peak limiter will act, dry runs of gain + limiter (no writing) correct the gain for the
-   loudness the limiter takes away. A last streaming pass applies gain and limiter, meters the
-   result and writes the output atomically (:class:`dsp.io.AtomicWriter`); the output's figures
-   (loudness, true peak) are then measured on the file as written, quantisation included.
+3. *Chain render, once*: :func:`app.pipeline.prepare_processor`'s chain (so the batch's chain
+   output is ``roomtone clean``'s) renders into a temporary FLAC at the output's bit depth in
+   ``OUT_DIR/.roomtone-batch/tmp/`` (never larger than the output), scaled towards its final
+   level so the loudness gain does not lift its quantisation, and metered on the way (its
+   integrated loudness gives the gain). Without a loudness target it renders straight into the
+   output.
+4. *Holes*: holes left in the chain output (on a second thread while step 5 runs); with the
+   hole audit, the same chain with refill bypassed is rendered too, to count the holes the
+   passes made.
+5. *Loudness*: one streaming pass of gain and true-peak limiter from the temporary file into
+   the output, written atomically (:class:`dsp.io.AtomicWriter`); the written file is then
+   measured (loudness, true peak after quantisation, spectrogram). Only if the limiter took the
+   loudness more than :data:`GAIN_TOLERANCE_LU` from the target is the pass redone with a
+   corrected gain.
 6. *Report*: before/after spectrogram PNGs and a per-file JSON report; the output's SHA-256.
 
 A :class:`~dsp.errors.RoomtoneError` (a corrupt or empty file, ...) becomes a ``failed``
@@ -36,14 +43,18 @@ import shutil
 import time
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 #: Samples per block of the loudness passes.
 BLOCK = 65536
-#: Stop correcting the gain for the limiter once the dry run is this close to the target, LU.
-GAIN_TOLERANCE_LU = 0.05
+#: The output is written again with a corrected gain only when the limiter took the written
+#: file's loudness further than this from the target, LU (delivery specs allow 0.5 to 1 LU).
+GAIN_TOLERANCE_LU = 0.2
 MAX_GAIN_ITERATIONS = 4
 #: Biggest gain the loudness step may apply, dB (a near-silent file is not blown up by 60 dB).
 MAX_GAIN_DB = 30.0
@@ -145,7 +156,7 @@ class BatchOptions:
 
 
 #: Bump when the worker's output for the same options changes.
-WORKER_VERSION = 1
+WORKER_VERSION = 2
 
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -243,6 +254,135 @@ def _gain_pass(reader, gain: float, *, ceiling_dbtp: float | None, sink=None, me
     return 0.0
 
 
+class _Scaled:
+    """A :class:`~dsp.render.BlockSource` view of ``source`` multiplied by ``factor`` (1.0: itself)."""
+
+    def __init__(self, source, factor: float) -> None:
+        self.source, self.factor = source, float(factor)
+        self.sample_rate, self.channels, self.frames = source.sample_rate, source.channels, source.frames
+
+    def read(self, start: int, frames: int) -> np.ndarray:
+        check_stop()  # readers on side threads stop with the batch too
+        block = self.source.read(start, frames)
+        return block if self.factor == 1.0 else block * np.float32(self.factor)
+
+
+def _intermediate_format(fmt: str) -> str:
+    """The chain output's temporary format: FLAC at the output's bit depth (never larger than it)."""
+    from dsp.io import WRITE_FORMATS
+
+    return "flac16" if WRITE_FORMATS[fmt][1] == "PCM_16" else "flac24"
+
+
+def _pre_gain(before, target) -> float:
+    """Linear gain for the temporary chain output: towards the loudness gain the source predicts.
+
+    Stored at the output's bit depth, the chain output should sit near its final level so that
+    the loudness gain does not lift its quantisation above the output's own; but it must not clip,
+    so it stays 1 dB under full scale for the source's true peak (the chain rarely raises peaks;
+    if it does, :func:`_render_chain` renders again with less).
+    """
+    if not (math.isfinite(before.integrated_lufs) and math.isfinite(before.true_peak_dbtp)):
+        return 1.0
+    want = max(-MAX_GAIN_DB, min(MAX_GAIN_DB, target[0] - before.integrated_lufs))
+    return 10.0 ** (min(want, -1.0 - before.true_peak_dbtp) / 20.0)
+
+
+def _render_chain(in_path: Path, out_path: Path, settings, profile, *, fmt: str, pre_gain: float,
+                  progress: Callable[[int, int], None] | None = None):
+    """Render the chain once into ``out_path`` (times ``pre_gain``), metering its output on the way.
+
+    The processor is :func:`app.pipeline.prepare_processor`'s, so the audio equals ``roomtone
+    clean``'s. Returns ``(render record, LoudnessStats of the chain output, pre_gain used)``;
+    should the scaled output clip the integer format, the render is redone with the gain that fits.
+    """
+    from app.batch.loudness import ProgramMeter
+    from app.pipeline import analyses_summary, prepare_processor
+    from dsp.io import AudioReader
+    from dsp.render import render_file
+
+    while True:
+        with AudioReader(in_path) as reader:
+            processor, context = prepare_processor(reader, settings, profile=profile)
+            sr, ch = reader.sample_rate, reader.channels
+        meter = ProgramMeter(sr, ch)
+        g = np.float32(pre_gain)
+        over = [0.0]
+
+        def post(block: np.ndarray) -> np.ndarray:
+            meter.add(block)
+            if pre_gain == 1.0:
+                return block
+            y = block * g
+            over[0] = max(over[0], float(np.abs(y).max(initial=0.0)))
+            return y
+
+        rec = render_file(in_path, out_path, processor, fmt=fmt, settings={"analyses": analyses_summary(context)},
+                          progress=progress, cancel=_stop_requested, post=post)
+        if over[0] <= 1.0 or fmt == "float32":
+            return rec, meter.result(), pre_gain
+        pre_gain *= 0.98 / over[0]  # the chain raised a peak over full scale: once more, lower
+
+
+def _find_holes(in_path: Path, chain_path: Path, pre_gain: float, settings, profile, *, audit: bool, tmp_dir: Path,
+                progress: Callable[[int, int], None] | None = None) -> tuple[dict, Any]:
+    """The holes left in the chain output (and, with ``audit``, those a refill-off render has).
+
+    Returns ``(holes summary for the report, the hole map to draw)``; nothing without a profile.
+    """
+    from app.pipeline import adjust_settings
+    from dsp.io import AudioReader
+
+    holes: dict[str, Any] = {"refill": _refill_active(settings), "audited": False}
+    if profile is None:
+        return holes, None
+    from dsp.holes import detect_holes
+
+    t = time.perf_counter()
+    sr = profile.sample_rate
+    with AudioReader(in_path) as orig, AudioReader(chain_path) as proc:
+        hole_mask = detect_holes(orig, _Scaled(proc, 1.0 / pre_gain), profile, sr,
+                                 max_total_reduction_db=settings.max_total_reduction_db, keep_level=False)
+    holes["remaining"] = _holes_summary(hole_mask)
+    if audit:
+        bare = adjust_settings(settings, refill="off")
+        bare_tmp = tmp_dir / "norefill.flac"
+        _render_chain(in_path, bare_tmp, bare, profile, fmt="flac24", pre_gain=1.0, progress=progress)
+        with AudioReader(in_path) as orig, AudioReader(bare_tmp) as proc:
+            hole_mask = detect_holes(orig, _Scaled(proc, 1.0), profile, sr, max_total_reduction_db=settings.max_total_reduction_db,
+                                     keep_level=False)
+        bare_tmp.unlink(missing_ok=True)
+        holes["found"] = _holes_summary(hole_mask)
+        holes["audited"] = True
+    holes["seconds"] = round(time.perf_counter() - t, 3)
+    return holes, hole_mask
+
+
+class _Done:
+    """A finished "future" (what :func:`_side` returns when the work ran inline)."""
+
+    def __init__(self, fn: Callable, *args: Any, **kw: Any) -> None:
+        self._value = fn(*args, **kw)
+
+    def result(self) -> Any:
+        return self._value
+
+
+def _side(pool: ThreadPoolExecutor | None, fn: Callable, *args: Any, **kw: Any):
+    """Run ``fn`` on ``pool``'s thread, or right now when this worker has one core (``pool`` None)."""
+    return pool.submit(fn, *args, **kw) if pool is not None else _Done(fn, *args, **kw)
+
+
+def _side_pool() -> ThreadPoolExecutor | None:
+    """A one-thread pool for work beside the main thread, when this worker has two cores or more.
+
+    A batch worker gets ``cores / workers`` threads (``ROOMTONE_STFT_THREADS``, set by the pool
+    initializer); with one, side work runs inline so workers do not fight over a core.
+    """
+    threads = int(os.environ.get("ROOMTONE_STFT_THREADS", str(os.cpu_count() or 1)) or 1)
+    return ThreadPoolExecutor(1) if threads >= 2 else None
+
+
 def _holes_summary(hm) -> dict:
     s = hm.summary()
     return {
@@ -316,7 +456,7 @@ def process_job(job: dict) -> dict:
 def _process(job: dict, tmp_dir: Path) -> dict:
     from app.batch.loudness import resolve_target
     from app.batch.report import SpectrogramAccumulator, write_file_report
-    from app.pipeline import adjust_settings, clean_file, profile_summary, resolve_profile
+    from app.pipeline import adjust_settings, profile_summary, resolve_profile
     from dsp.chain import ChainSettings
     from dsp.errors import OutputError
     from dsp.io import AtomicWriter, AudioReader
@@ -338,15 +478,15 @@ def _process(job: dict, tmp_dir: Path) -> dict:
     except OSError as exc:
         raise OutputError(f"{out_path.parent}: cannot create the output folder ({exc.strerror or exc})") from None
 
-    # 1. the source
+    # 1. the source's figures, measured on a second thread while 2. the room tone is found (as
+    # prepare_processor finds it, so the render equals `roomtone clean`); a worker has two cores
     t = time.perf_counter()
-    with AudioReader(in_path) as reader:
+    side = _side_pool()
+    with AudioReader(in_path) as reader, AudioReader(in_path) as measured:
         sr, ch, frames = reader.sample_rate, reader.channels, reader.frames
         src_info = {"format": reader.info.format, "subtype": reader.info.subtype}
         spec_before = SpectrogramAccumulator(sr, ch, frames)
-        before = _measure(reader, spectrogram=spec_before, progress=progress.samples("measure"))
-        nonfinite = reader.nonfinite_count
-        # 2. room tone (as prepare_processor finds it, so the render equals `roomtone clean`)
+        measuring = _side(side, _measure, measured, spectrogram=spec_before, progress=progress.samples("measure"))
         given = None
         if opts.profile_path:
             from dsp.roomtone import NoiseProfile
@@ -355,88 +495,81 @@ def _process(job: dict, tmp_dir: Path) -> dict:
         profile, origin = resolve_profile(
             reader, settings, profile=given, auto_profile=opts.auto_profile, source_name=str(in_path)
         )
+        before = measuring.result()
+        nonfinite = measured.nonfinite_count
     timings["measure_s"] = time.perf_counter() - t
 
-    # 3. the chain
-    t = time.perf_counter()
-    chain_tmp = tmp_dir / "chain.wav"
-    rec = clean_file(in_path, chain_tmp, settings, profile=profile, fmt="float32", record=False,
-                     progress=progress.samples("render"), cancel=_stop_requested)
-    timings["render_s"] = time.perf_counter() - t
-
-    # 4. holes
-    check_stop()
-    holes: dict[str, Any] = {"refill": _refill_active(settings), "audited": False}
-    hole_mask = None
-    if profile is not None:
-        from dsp.holes import detect_holes
-
-        t = time.perf_counter()
-        with AudioReader(in_path) as orig, AudioReader(chain_tmp) as proc:
-            hm_final = detect_holes(orig, proc, profile, sr, max_total_reduction_db=settings.max_total_reduction_db)
-        holes["remaining"] = _holes_summary(hm_final)
-        hole_mask = hm_final
-        if audit:
-            bare = adjust_settings(settings, refill="off")
-            bare_tmp = tmp_dir / "norefill.wav"
-            clean_file(in_path, bare_tmp, bare, profile=profile, fmt="float32", record=False,
-                       progress=progress.samples("audit"), cancel=_stop_requested)
-            with AudioReader(in_path) as orig, AudioReader(bare_tmp) as proc:
-                hm_bare = detect_holes(orig, proc, profile, sr, max_total_reduction_db=settings.max_total_reduction_db)
-            bare_tmp.unlink(missing_ok=True)
-            holes["found"] = _holes_summary(hm_bare)
-            holes["audited"] = True
-            hole_mask = hm_bare
-        timings["holes_s"] = time.perf_counter() - t
-
-    # 5. loudness
-    check_stop()
+    # 3. the chain, rendered once (see _render_chain): into the output itself when no loudness
+    # step follows, else into a temporary file no larger than the output, metered on the way
     t = time.perf_counter()
     target = resolve_target(opts.loudness, ch)
-    from app.batch.loudness import ProgramMeter
+    fmt = job["fmt"]
+    if target is None:
+        chain_path, pre_gain = out_path, 1.0
+    else:
+        chain_path = tmp_dir / "chain.flac"
+        pre_gain = _pre_gain(before, target)
+    rec, chain_stats, pre_gain = _render_chain(in_path, chain_path, settings, profile, fmt=fmt if target is None else
+                                               _intermediate_format(fmt), pre_gain=pre_gain,
+                                               progress=progress.samples("render"))
+    timings["render_s"] = time.perf_counter() - t
 
-    with AudioReader(chain_tmp) as proc:
-        chain_stats = _measure(proc)
-        gain_db, iterations, limited = 0.0, 0, 0.0
-        ceiling = None
-        if target is not None and math.isfinite(chain_stats.integrated_lufs):
-            target_lufs, ceiling, _ = target
-            ceiling = min(ceiling, opts.ceiling_dbtp)
-            gain_db = max(-MAX_GAIN_DB, min(MAX_GAIN_DB, target_lufs - chain_stats.integrated_lufs))
-            # the limiter acts only if the gained true peak goes over the ceiling (with its margin)
-            if chain_stats.true_peak_dbtp + gain_db > ceiling - 0.25:
-                # the limiter takes some loudness away: find the gain whose limited output meets the
-                # target (secant steps on measured dry runs; loudness grows monotonically with gain)
-                tried: list[tuple[float, float]] = []
-                while iterations < MAX_GAIN_ITERATIONS:
-                    iterations += 1
-                    m = ProgramMeter(sr, ch, true_peak=False)
-                    _gain_pass(proc, 10.0 ** (gain_db / 20.0), ceiling_dbtp=ceiling, meter=m)
-                    got = m.integrated()
-                    err = target_lufs - got
-                    if not math.isfinite(err) or abs(err) < GAIN_TOLERANCE_LU:
-                        break
-                    tried.append((gain_db, got))
-                    step = err
-                    if len(tried) >= 2:
-                        (g0, l0), (g1, l1) = tried[-2], tried[-1]
-                        slope = (l1 - l0) / (g1 - g0) if g1 != g0 else 1.0
-                        step = err / slope if 0.05 < slope <= 1.0 else err
-                    gain_db = max(-MAX_GAIN_DB, min(MAX_GAIN_DB, gain_db + step))
-        elif target is not None:
-            target = None  # silent file: nothing to measure, leave it as it is
-        fmt = job["fmt"]
-        with AtomicWriter(out_path, sr, ch, fmt, sources=(in_path,)) as writer:
-            limited = _gain_pass(proc, 10.0 ** (gain_db / 20.0), ceiling_dbtp=ceiling, sink=writer.write,
-                                 progress=progress.samples("loudness"))
-            writer.commit()
-        clipped_written = writer.clipped_samples
-    # the delivered figures are those of the file as written (quantised), as any other meter sees it
+    # 4. holes, found on a second thread while 5. (below) writes the output
+    check_stop()
+    holes_job = _side(side, _find_holes, in_path, chain_path, pre_gain, settings, profile, audit=audit,
+                      tmp_dir=tmp_dir, progress=progress.samples("audit"))
+    if side is not None:
+        side.shutdown(wait=False)
+
+    # 5. loudness: the gain from the chain output's loudness, then one streaming pass of gain and
+    # true-peak limiter into the output; the written file is measured (as any meter would see it),
+    # and only where the limiter took away more than the tolerance is the pass redone
+    check_stop()
+    t = time.perf_counter()
+    gain_db, iterations, limited, ceiling, clipped_written = 0.0, 0, 0.0, None, 0
+    if target is not None and not math.isfinite(chain_stats.integrated_lufs):
+        target = None  # silent file: nothing to measure, leave it as it is
+        gain_db = -20.0 * math.log10(pre_gain)
+    elif target is not None:
+        target_lufs, ceiling, _ = target
+        ceiling = min(ceiling, opts.ceiling_dbtp)
+        gain_db = max(-MAX_GAIN_DB, min(MAX_GAIN_DB, target_lufs - chain_stats.integrated_lufs))
     spec_after = SpectrogramAccumulator(sr, ch, frames)
-    with AudioReader(out_path) as written:
-        after = _measure(written, spectrogram=spec_after)
+    if chain_path != out_path:
+        tried: list[tuple[float, float]] = []
+        with AudioReader(chain_path) as proc:
+            while True:
+                iterations += 1
+                with AtomicWriter(out_path, sr, ch, fmt, sources=(in_path,)) as writer:
+                    limited = _gain_pass(_Scaled(proc, 1.0 / pre_gain), 10.0 ** (gain_db / 20.0), ceiling_dbtp=ceiling,
+                                         sink=writer.write, progress=progress.samples("loudness"))
+                    writer.commit()
+                clipped_written = writer.clipped_samples
+                spec_after = SpectrogramAccumulator(sr, ch, frames)
+                with AudioReader(out_path) as written:
+                    after = _measure(written, spectrogram=spec_after)
+                err = (target[0] - after.integrated_lufs) if target is not None else 0.0
+                if (limited == 0.0 or not math.isfinite(err) or abs(err) < GAIN_TOLERANCE_LU
+                        or iterations >= MAX_GAIN_ITERATIONS):
+                    break
+                # the limiter took loudness away: a secant step on the measured results
+                tried.append((gain_db, after.integrated_lufs))
+                step = err
+                if len(tried) >= 2:
+                    (g0, l0), (g1, l1) = tried[-2], tried[-1]
+                    slope = (l1 - l0) / (g1 - g0) if g1 != g0 else 1.0
+                    step = err / slope if 0.05 < slope <= 1.0 else err
+                gain_db = max(-MAX_GAIN_DB, min(MAX_GAIN_DB, gain_db + step))
+    else:
+        with AudioReader(out_path) as written:
+            after = _measure(written, spectrogram=spec_after)
     timings["loudness_s"] = time.perf_counter() - t
-    chain_tmp.unlink(missing_ok=True)
+    t = time.perf_counter()
+    holes, hole_mask = holes_job.result()
+    timings["holes_s"] = holes.pop("seconds", 0.0)
+    timings["holes_wait_s"] = time.perf_counter() - t
+    if chain_path != out_path:
+        chain_path.unlink(missing_ok=True)
 
     # 6. report
     t = time.perf_counter()
@@ -472,6 +605,8 @@ def _process(job: dict, tmp_dir: Path) -> dict:
         "profile_origin": origin,
         "nonfinite_samples": nonfinite,
         "settings": {"options": opts.to_dict(), "chain_render": rec.settings.get("analyses", {}),
+                     "intermediate": {"format": None if chain_path == out_path else _intermediate_format(fmt),
+                                      "pre_gain_db": round(20.0 * math.log10(pre_gain), 3)},
                      "settings_hash": job.get("settings_hash")},
         "versions": software_versions(),
         "timing": {k: round(v, 3) for k, v in timings.items()},
