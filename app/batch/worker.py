@@ -21,8 +21,9 @@ rendered once):
    hole audit, the same chain with refill bypassed is rendered too, to count the holes the
    passes made.
 5. *Loudness*: one streaming pass of gain and true-peak limiter from the temporary file into
-   the output, written atomically (:class:`dsp.io.AtomicWriter`); the written file is then
-   measured (loudness, true peak after quantisation, spectrogram). Only if the limiter took the
+   the output, written atomically (:class:`dsp.io.AtomicWriter`); the blocks are quantised as
+   the output format stores them (:func:`quantiser`) and metered so (loudness, true peak,
+   spectrogram): the figures are those of the file as written. Only if the limiter took the
    loudness more than :data:`GAIN_TOLERANCE_LU` from the target is the pass redone with a
    corrected gain.
 6. *Report*: before/after spectrogram PNGs and a per-file JSON report; the output's SHA-256.
@@ -221,15 +222,46 @@ def _measure(reader, *, spectrogram: Any = None, progress: Callable[[int, int], 
     return meter.result()
 
 
+def quantiser(fmt: str) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The values an output format stores, as float32 (None for float32 files).
+
+    16-bit: ``rint(x * 32768) / 32768`` clipped to the int16 range, exactly what
+    :class:`dsp.io.AtomicWriter` writes (it maps ``k / 32768`` back to ``k``). 24-bit: the nearest
+    step of 2**-23 (libsndfile's own conversion may land one 24-bit step away, 1e-7 of full scale).
+    Metering the quantised blocks measures the file as written, without reading it back.
+    """
+    from dsp.io import WRITE_FORMATS
+
+    subtype = WRITE_FORMATS[fmt][1]
+    if subtype == "FLOAT":
+        return None
+    scale = np.float32(32768.0 if subtype == "PCM_16" else 8388608.0)
+
+    def quantise(block: np.ndarray) -> np.ndarray:
+        y = np.multiply(block, scale, dtype=np.float32)
+        np.rint(y, out=y)
+        np.clip(y, -scale, scale - 1, out=y)
+        y[np.isnan(y)] = 0.0
+        return y / scale
+
+    return quantise
+
+
 def _gain_pass(reader, gain: float, *, ceiling_dbtp: float | None, sink=None, meter=None, spectrogram=None,
+               quantise: Callable[[np.ndarray], np.ndarray] | None = None,
                progress: Callable[[int, int], None] | None = None) -> float:
-    """Stream ``reader`` through gain (+ limiter) into ``sink(block)``/``meter``; returns max limiting, dB."""
+    """Stream ``reader`` through gain (+ limiter) (+ ``quantise``) into ``sink(block)``/``meter``/``spectrogram``.
+
+    Returns the limiter's largest gain reduction, dB.
+    """
     from app.batch.loudness import TruePeakLimiter
 
     limiter = TruePeakLimiter(reader.sample_rate, reader.channels, ceiling_dbtp=ceiling_dbtp) if ceiling_dbtp is not None else None
     g = float(gain)
 
     def out(block):
+        if quantise is not None:
+            block = quantise(block)
         if meter is not None:
             meter.add(block)
         if spectrogram is not None:
@@ -454,7 +486,7 @@ def process_job(job: dict) -> dict:
 
 
 def _process(job: dict, tmp_dir: Path) -> dict:
-    from app.batch.loudness import resolve_target
+    from app.batch.loudness import ProgramMeter, resolve_target
     from app.batch.report import SpectrogramAccumulator, write_file_report
     from app.pipeline import adjust_settings, profile_summary, resolve_profile
     from dsp.chain import ChainSettings
@@ -540,14 +572,15 @@ def _process(job: dict, tmp_dir: Path) -> dict:
         with AudioReader(chain_path) as proc:
             while True:
                 iterations += 1
+                # the meter sees the quantised blocks the writer stores: the file as written
+                meter, spec_after = ProgramMeter(sr, ch), SpectrogramAccumulator(sr, ch, frames)
                 with AtomicWriter(out_path, sr, ch, fmt, sources=(in_path,)) as writer:
                     limited = _gain_pass(_Scaled(proc, 1.0 / pre_gain), 10.0 ** (gain_db / 20.0), ceiling_dbtp=ceiling,
-                                         sink=writer.write, progress=progress.samples("loudness"))
+                                         sink=writer.write, meter=meter, spectrogram=spec_after,
+                                         quantise=quantiser(fmt), progress=progress.samples("loudness"))
                     writer.commit()
                 clipped_written = writer.clipped_samples
-                spec_after = SpectrogramAccumulator(sr, ch, frames)
-                with AudioReader(out_path) as written:
-                    after = _measure(written, spectrogram=spec_after)
+                after = meter.result()
                 err = (target[0] - after.integrated_lufs) if target is not None else 0.0
                 if (limited == 0.0 or not math.isfinite(err) or abs(err) < GAIN_TOLERANCE_LU
                         or iterations >= MAX_GAIN_ITERATIONS):
