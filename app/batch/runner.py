@@ -88,7 +88,11 @@ class BatchProgress:
     @property
     def fraction(self) -> float:
         done, total = self.work()
-        return done / total if total > 0 else (1.0 if self.finished else 0.0)
+        if total > 0:
+            return done / total
+        # nothing to process (every file skipped or unreadable): all of it is done, not 0 %
+        settled = bool(self.files) and all(f.status in ("done", "failed", "skipped") for f in self.files)
+        return 1.0 if self.finished or settled else 0.0
 
     def eta_s(self) -> float | None:
         done, total = self.work()

@@ -360,7 +360,8 @@ def _find_holes(in_path: Path, chain_path: Path, pre_gain: float, settings, prof
                 progress: Callable[[int, int], None] | None = None) -> tuple[dict, Any]:
     """The holes left in the chain output (and, with ``audit``, those a refill-off render has).
 
-    Returns ``(holes summary for the report, the hole map to draw)``; nothing without a profile.
+    Returns ``(holes summary for the report, the map of the holes left in the output)``: the
+    report draws what the delivered file still has, never holes that refill filled.
     """
     from app.pipeline import adjust_settings
     from dsp.io import AudioReader
@@ -375,16 +376,16 @@ def _find_holes(in_path: Path, chain_path: Path, pre_gain: float, settings, prof
     with AudioReader(in_path) as orig, AudioReader(chain_path) as proc:
         hole_mask = detect_holes(orig, _Scaled(proc, 1.0 / pre_gain), profile, sr,
                                  max_total_reduction_db=settings.max_total_reduction_db, keep_level=False)
-    holes["remaining"] = _holes_summary(hole_mask)
+    holes["remaining"] = _holes_summary(hole_mask)  # the picture shows these: what the output still has
     if audit:
         bare = adjust_settings(settings, refill="off")
         bare_tmp = tmp_dir / "norefill.flac"
         _render_chain(in_path, bare_tmp, bare, profile, fmt="flac24", pre_gain=1.0, progress=progress)
         with AudioReader(in_path) as orig, AudioReader(bare_tmp) as proc:
-            hole_mask = detect_holes(orig, _Scaled(proc, 1.0), profile, sr, max_total_reduction_db=settings.max_total_reduction_db,
+            found = detect_holes(orig, _Scaled(proc, 1.0), profile, sr, max_total_reduction_db=settings.max_total_reduction_db,
                                      keep_level=False)
         bare_tmp.unlink(missing_ok=True)
-        holes["found"] = _holes_summary(hole_mask)
+        holes["found"] = _holes_summary(found)
         holes["audited"] = True
     holes["seconds"] = round(time.perf_counter() - t, 3)
     return holes, hole_mask
@@ -646,7 +647,7 @@ def _process(job: dict, tmp_dir: Path) -> dict:
         "worker": f"{os.uname().nodename}:{os.getpid()}",
     }
     report["images"] = write_file_report(Path(job["report_dir"]), job["slug"], report, spec_before, spec_after,
-                                         hole_map=hole_mask, hole_strength=0.3 if holes["audited"] else 1.0)
+                                         hole_map=hole_mask)
     timings["report_s"] = time.perf_counter() - t
     report["timing"] = {k: round(v, 3) for k, v in timings.items()}
     from dsp.io import write_text_atomic
