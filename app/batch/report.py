@@ -326,8 +326,8 @@ def _measure_rows(rep: dict) -> str:
         ("Loudness range (LRA)", "lra_lu", "LU", 1),
         ("True peak", "true_peak_dbtp", "dBTP", 1),
         ("Max. short-term loudness", "max_short_term_lufs", "LUFS", 1),
-        ("Noise floor at the source's loudness", "matched_floor", "dBFS", 1),
-        ("Noise floor as delivered", "noise_floor_dbfs", "dBFS", 1),
+        ("Noise floor, level-matched", "matched_floor", "dBFS", 1),
+        ("Noise floor, delivered", "noise_floor_dbfs", "dBFS", 1),
         ("Speech level", "speech_level_dbfs", "dBFS", 1),
         ("Estimated SNR", "snr_db", "dB", 1),
     ]
@@ -377,6 +377,8 @@ def _processing_dl(rep: dict) -> str:
                    f'{num(f["hole_time_s"], 1, "s")}); {rem["count"]} left after refill')
         else:
             txt = f'{rem["count"]} left in the output ({num(100 * rem["hole_rate"], 2)} % of the spectrum)'
+        if holes.get("hum_bins_excluded"):
+            txt += "; the bands of the mains hum that was removed are not counted"
         items.append(("Spectral holes", txt))
     fmt = rep["format"]
     items.append(("Output", f'{_e(fmt["output"])}, {rep["sample_rate"]:,} Hz, '

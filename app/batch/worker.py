@@ -325,7 +325,8 @@ def _render_chain(in_path: Path, out_path: Path, settings, profile, *, fmt: str,
     """Render the chain once into ``out_path`` (times ``pre_gain``), metering its output on the way.
 
     The processor is :func:`app.pipeline.prepare_processor`'s, so the audio equals ``roomtone
-    clean``'s. Returns ``(render record, LoudnessStats of the chain output, pre_gain used)``;
+    clean``'s. Returns ``(render record, LoudnessStats of the chain output, pre_gain used, the
+    hum estimate the chain's de-hum used or None)``;
     should the scaled output clip the integer format, the render is redone with the gain that fits.
     """
     from app.batch.loudness import ProgramMeter
@@ -352,12 +353,31 @@ def _render_chain(in_path: Path, out_path: Path, settings, profile, *, fmt: str,
         rec = render_file(in_path, out_path, processor, fmt=fmt, settings={"analyses": analyses_summary(context)},
                           progress=progress, cancel=_stop_requested, post=post)
         if over[0] <= 1.0 or fmt == "float32":
-            return rec, meter.result(), pre_gain
+            return rec, meter.result(), pre_gain, context.hum
         pre_gain *= 0.98 / over[0]  # the chain raised a peak over full scale: once more, lower
 
 
-def _find_holes(in_path: Path, chain_path: Path, pre_gain: float, settings, profile, *, audit: bool, tmp_dir: Path,
-                progress: Callable[[int, int], None] | None = None) -> tuple[dict, Any]:
+def _without_hum(profile, hum) -> tuple[Any, int]:
+    """``profile`` with the bins of removed mains hum not counted for holes, and how many bins that is.
+
+    A room tone learned with hum in it puts the floor of the hum's bins at the hum's level, so
+    every notch de-hum cuts reads as a hole (on a 50 Hz recording: the whole 40-200 Hz band, drawn
+    in cyan over a picture whose text says the holes were filled). Removing hum is the point, and
+    refill must not put it back: those bins (within 1.5 bins of a harmonic) get a zero floor here.
+    """
+    if hum is None or not getattr(hum, "frequencies_hz", ()):
+        return profile, 0
+    df = profile.sample_rate / profile.n_fft
+    bins = np.arange(np.asarray(profile.mean_power).shape[0]) * df
+    hit = np.zeros(bins.shape, bool)
+    for f in hum.frequencies_hz:
+        hit |= np.abs(bins - f) <= 1.5 * df
+    mean = np.where(hit, 0.0, np.asarray(profile.mean_power, np.float64))
+    return dataclasses.replace(profile, mean_power=mean), int(hit.sum())
+
+
+def _find_holes(in_path: Path, chain_path: Path, pre_gain: float, settings, profile, *, hum: Any = None, audit: bool,
+                tmp_dir: Path, progress: Callable[[int, int], None] | None = None) -> tuple[dict, Any]:
     """The holes left in the chain output (and, with ``audit``, those a refill-off render has).
 
     Returns ``(holes summary for the report, the map of the holes left in the output)``: the
@@ -373,8 +393,10 @@ def _find_holes(in_path: Path, chain_path: Path, pre_gain: float, settings, prof
 
     t = time.perf_counter()
     sr = profile.sample_rate
+    floor_profile, hum_bins = _without_hum(profile, hum)
+    holes["hum_bins_excluded"] = hum_bins
     with AudioReader(in_path) as orig, AudioReader(chain_path) as proc:
-        hole_mask = detect_holes(orig, _Scaled(proc, 1.0 / pre_gain), profile, sr,
+        hole_mask = detect_holes(orig, _Scaled(proc, 1.0 / pre_gain), floor_profile, sr,
                                  max_total_reduction_db=settings.max_total_reduction_db, keep_level=False)
     holes["remaining"] = _holes_summary(hole_mask)  # the picture shows these: what the output still has
     if audit:
@@ -382,7 +404,7 @@ def _find_holes(in_path: Path, chain_path: Path, pre_gain: float, settings, prof
         bare_tmp = tmp_dir / "norefill.flac"
         _render_chain(in_path, bare_tmp, bare, profile, fmt="flac24", pre_gain=1.0, progress=progress)
         with AudioReader(in_path) as orig, AudioReader(bare_tmp) as proc:
-            found = detect_holes(orig, _Scaled(proc, 1.0), profile, sr, max_total_reduction_db=settings.max_total_reduction_db,
+            found = detect_holes(orig, _Scaled(proc, 1.0), floor_profile, sr, max_total_reduction_db=settings.max_total_reduction_db,
                                      keep_level=False)
         bare_tmp.unlink(missing_ok=True)
         holes["found"] = _holes_summary(found)
@@ -542,14 +564,14 @@ def _process(job: dict, tmp_dir: Path) -> dict:
     else:
         chain_path = tmp_dir / "chain.flac"
         pre_gain = _pre_gain(before, target)
-    rec, chain_stats, pre_gain = _render_chain(in_path, chain_path, settings, profile, fmt=fmt if target is None else
+    rec, chain_stats, pre_gain, hum = _render_chain(in_path, chain_path, settings, profile, fmt=fmt if target is None else
                                                _intermediate_format(fmt), pre_gain=pre_gain,
                                                progress=progress.samples("render"))
     timings["render_s"] = time.perf_counter() - t
 
     # 4. holes, found on a second thread while 5. (below) writes the output
     check_stop()
-    holes_job = _side(side, _find_holes, in_path, chain_path, pre_gain, settings, profile, audit=audit,
+    holes_job = _side(side, _find_holes, in_path, chain_path, pre_gain, settings, profile, hum=hum, audit=audit,
                       tmp_dir=tmp_dir, progress=progress.samples("audit"))
     if side is not None:
         side.shutdown(wait=False)

@@ -73,3 +73,22 @@ def test_fully_skipped_batch_reads_100_percent():
     assert p.fraction == 1.0
     line = BatchDisplay(stream=open("/dev/null", "w")).overall(p)
     assert "100.0%" in line and "6/6" in line and not re.search(r"\b0\.0%", line)
+
+
+def test_removed_hum_is_not_drawn_as_holes(dev_data, tmp_path):
+    """On a 50 Hz hum recording the notches de-hum cuts are the point, not holes to report."""
+    from app.batch.worker import BatchOptions, process_job
+    from dsp.chain import load_preset
+    from tests.app.batch.conftest import DEV_FILES
+
+    src = dev_data / DEV_FILES[0]  # s03 ... hum_50hz ... snr00
+    out = tmp_path / "out" / "hum.flac"
+    opts = BatchOptions(chain=load_preset("podcast").to_dict(), loudness="podcast", hole_audit=True)
+    job = {"id": 0, "input": str(src), "rel": "hum.flac", "output": str(out), "output_rel": "hum.flac", "fmt": "flac16",
+           "slug": "hum", "options": opts.to_dict(), "tmp_dir": str(tmp_path / "out" / "tmp"),
+           "report_dir": str(tmp_path / "out" / "report")}
+    res = process_job(job)
+    assert res["status"] == "done", res.get("error")
+    holes = res["report"]["holes"]
+    assert holes["hum_bins_excluded"] > 0
+    assert holes["remaining"]["count"] <= 2, holes["remaining"]  # was 7 regions over the hum's band
