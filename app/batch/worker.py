@@ -338,7 +338,7 @@ def _render_chain(in_path: Path, out_path: Path, settings, profile, *, fmt: str,
         with AudioReader(in_path) as reader:
             processor, context = prepare_processor(reader, settings, profile=profile)
             sr, ch = reader.sample_rate, reader.channels
-        meter = ProgramMeter(sr, ch)
+        meter = ProgramMeter(sr, ch, true_peak=False)  # its loudness sets the gain; peaks are the limiter's job
         g = np.float32(pre_gain)
         over = [0.0]
 
