@@ -16,13 +16,14 @@ loudness of the mean energy of the blocks that pass both gates.
 100 ms, absolute gate -70 LUFS, relative gate 20 LU below the mean, LRA = 95th minus 10th
 percentile of what remains.
 
-*True peak* (BS.1770-4 Annex 2, with a finer grid): the signal is oversampled by an even factor of
-at least 8 that reaches 384 kHz (8 kHz: 48x, 44.1 kHz: 10x; :func:`oversampling_factor`) with a
-polyphase Kaiser-windowed sinc of 49 taps per phase (history carried across blocks), and the
-largest absolute value of the oversampled signal is taken, in dBTP. BS.1770's 4x and 48-tap
-filter under-read content near Nyquist (by up to 4 dB at 0.9 of Nyquist, and up to 0.55 dB
-between grid points at 4x), so 16 kHz files passed our limiter and failed ffmpeg's meter. Stretches
-that cannot reach the level of interest (the running peak, the limiter's ceiling) are skipped.
+*True peak* (BS.1770-4 Annex 2, on a grid that holds every independent meter's): the signal is
+oversampled by :func:`oversampling_factor` (48 kHz: 4x, 16 kHz: 12x, 8 kHz: 24x, 44.1 kHz: 10x)
+with a polyphase Kaiser-windowed sinc of 49 taps per phase (history carried across blocks), and
+the largest absolute value of the oversampled signal is taken, in dBTP. BS.1770's 48-tap filter
+(passband to 0.8 of Nyquist) and a 4x grid at every rate under-read content near Nyquist (4 dB
+at 0.9 of Nyquist) and peaks between grid points that ffmpeg's 192 kHz grid sees, so 8-44.1 kHz
+files passed our limiter and failed ffmpeg's meter. Stretches that cannot reach the level of
+interest (the running peak, the limiter's ceiling) are skipped.
 
 *Levels*: mean power over 50 ms windows (all channels), in dBFS. The noise floor is the 10th
 percentile of those levels (windows of digital silence excluded), the speech level the 95th; the
@@ -91,9 +92,11 @@ def resolve_target(name: str, channels: int) -> tuple[float, float, str] | None:
 
 
 # -- filters --------------------------------------------------------------------------------------
-#: The lowest oversampling factor (BS.1770-4 asks for at least 4; see :func:`oversampling_factor`).
-OVERSAMPLE = 8
-#: Oversampled rate the true-peak detector reaches at least.
+#: The lowest oversampling factor (BS.1770-4's).
+OVERSAMPLE = 4
+#: ffmpeg's ebur128 meters true peak at this rate (its resampler's grid).
+REFERENCE_RATE = 192000
+#: Rates that do not divide :data:`REFERENCE_RATE` are oversampled to at least this.
 OVERSAMPLED_RATE = 384000
 #: Interpolator half-length in input samples (each phase has ``2 * _TP_HALF + 1`` taps).
 _TP_HALF = 24
@@ -101,15 +104,20 @@ _TP_BETA = 5.0
 
 
 def oversampling_factor(sample_rate: int) -> int:
-    """Oversampling factor of the true-peak detector at ``sample_rate``: even, at least 8.
+    """Oversampling factor of the true-peak detector at ``sample_rate`` (at least 4).
 
-    Between two points of the oversampled grid a peak can hide: at 4x, content at 0.9 of Nyquist
-    reads up to 0.55 dB low (1 - cos of half a grid step), which is how 16 kHz files got past a
-    4x-metered limiter. The factor makes the grid at least :data:`OVERSAMPLED_RATE` fine and even
-    (so the midpoint between samples is on it): 8 kHz: 48x, 16 kHz: 24x, 44.1 kHz: 10x, 48 kHz
-    and above: 8x; the worst grid error is then under 0.1 dB. Chunks of the signal that cannot
-    reach the level of interest are skipped (:func:`_group_peaks`), so the cost stays small.
+    Between two points of the oversampled grid a peak can hide (at 4x, content at 0.9 of Nyquist
+    reads up to 0.55 dB low), so the grid must hold every point an independent meter looks at:
+    where the rate divides 192 kHz (ffmpeg's grid; scipy's 4x is then a subset too) the factor is
+    the smallest multiple of ``192000 / rate`` that is at least 4 (48 kHz: 4, 16 kHz: 12, 8 kHz:
+    24); other rates (44.1 kHz families), whose grids do not line up, get an even factor reaching
+    384 kHz (44.1 kHz: 10, 22.05 kHz: 18), which bounds the grid error under 0.1 dB. Chunks of the
+    signal that cannot reach the level of interest are skipped (:func:`_group_peaks`).
     """
+    sample_rate = int(sample_rate)
+    if REFERENCE_RATE % sample_rate == 0:
+        base = REFERENCE_RATE // sample_rate
+        return base * int(math.ceil(OVERSAMPLE / base))
     factor = max(OVERSAMPLE, int(math.ceil(OVERSAMPLED_RATE / float(sample_rate))))
     return factor + (factor % 2)
 

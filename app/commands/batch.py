@@ -23,8 +23,8 @@ loudness targets:
   podcast-stereo  -16 LUFS        podcast-mono  -19 LUFS
   ebu-r128        -23 LUFS        atsc          -24 LKFS
   off             no loudness normalisation (the chain output as it is)
-  every target has a true-peak limiter at -1 dBTP (peaks found on an 8x-48x oversampled
-  grid, >= 384 kHz); the report's output figures are measured on the file as written
+  every target has a true-peak limiter at -1 dBTP (peaks found on a grid as fine as ffmpeg's
+  192 kHz one, 4x-24x); the report's output figures are those of the file as written
 
 a rerun (or --resume after a crash or kill) skips every file already done with the same
 input and settings, and redoes anything unfinished; --force redoes everything.
