@@ -118,7 +118,12 @@ def ceiling_grid(args) -> int:
     from app.batch.runner import BatchRunner, slug_for
     from app.batch.worker import BatchOptions
     from dsp.chain import load_preset
-    from tests.app.batch.independent import ffmpeg_ebur128, hot_speech, pyloudnorm_lufs, scipy_true_peak
+    from tests.app.batch.independent import (
+        ffmpeg_ebur128,
+        hot_speech,
+        pyloudnorm_lufs,
+        scipy_true_peak,
+    )
 
     rates, rows, worst = (8000, 16000, 22050, 44100, 48000, 96000, 192000), [], True
     with tempfile.TemporaryDirectory(prefix="roomtone-bench-ceiling-") as tmp:
@@ -190,7 +195,6 @@ class _TempWatch:
 
 
 def long_file(args) -> int:
-    import numpy as np
     import soundfile as sf
 
     from dsp.jit import configure_cache

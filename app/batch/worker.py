@@ -329,7 +329,6 @@ def _render_chain(in_path: Path, out_path: Path, settings, profile, *, fmt: str,
     hum estimate the chain's de-hum used or None)``;
     should the scaled output clip the integer format, the render is redone with the gain that fits.
     """
-    from app.batch.loudness import ProgramMeter
     from app.pipeline import analyses_summary, prepare_processor
     from dsp.io import AudioReader
     from dsp.render import render_file
@@ -337,24 +336,31 @@ def _render_chain(in_path: Path, out_path: Path, settings, profile, *, fmt: str,
     while True:
         with AudioReader(in_path) as reader:
             processor, context = prepare_processor(reader, settings, profile=profile)
-            sr, ch = reader.sample_rate, reader.channels
-        meter = ProgramMeter(sr, ch, true_peak=False)  # its loudness sets the gain; peaks are the limiter's job
-        g = np.float32(pre_gain)
-        over = [0.0]
-
-        def post(block: np.ndarray) -> np.ndarray:
-            meter.add(block)
-            if pre_gain == 1.0:
-                return block
-            y = block * g
-            over[0] = max(over[0], float(np.abs(y).max(initial=0.0)))
-            return y
-
+            tap = _ChainTap(reader.sample_rate, reader.channels, pre_gain)
         rec = render_file(in_path, out_path, processor, fmt=fmt, settings={"analyses": analyses_summary(context)},
-                          progress=progress, cancel=_stop_requested, post=post)
-        if over[0] <= 1.0 or fmt == "float32":
-            return rec, meter.result(), pre_gain, context.hum
-        pre_gain *= 0.98 / over[0]  # the chain raised a peak over full scale: once more, lower
+                          progress=progress, cancel=_stop_requested, post=tap)
+        if tap.peak <= 1.0 or fmt == "float32":
+            return rec, tap.meter.result(), pre_gain, context.hum
+        pre_gain *= 0.98 / tap.peak  # the chain raised a peak over full scale: once more, lower
+
+
+class _ChainTap:
+    """The render's ``post`` hook: meters the chain output, then scales it by ``gain`` (largest |result| kept)."""
+
+    def __init__(self, sample_rate: int, channels: int, gain: float) -> None:
+        from app.batch.loudness import ProgramMeter
+
+        self.meter = ProgramMeter(sample_rate, channels, true_peak=False)  # loudness sets the gain; peaks: the limiter
+        self.gain = float(gain)
+        self.peak = 0.0
+
+    def __call__(self, block: np.ndarray) -> np.ndarray:
+        self.meter.add(block)
+        if self.gain == 1.0:
+            return block
+        y = block * np.float32(self.gain)
+        self.peak = max(self.peak, float(np.abs(y).max(initial=0.0)))
+        return y
 
 
 def _without_hum(profile, hum) -> tuple[Any, int]:
@@ -511,7 +517,7 @@ def process_job(job: dict) -> dict:
 def _process(job: dict, tmp_dir: Path) -> dict:
     from app.batch.loudness import ProgramMeter, resolve_target
     from app.batch.report import SpectrogramAccumulator, write_file_report
-    from app.pipeline import adjust_settings, profile_summary, resolve_profile
+    from app.pipeline import profile_summary, resolve_profile
     from dsp.chain import ChainSettings
     from dsp.errors import OutputError
     from dsp.io import AtomicWriter, AudioReader

@@ -5,8 +5,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import pytest
-
 from app.batch import worker
 from app.batch.worker import BatchOptions, process_job
 from dsp.chain import load_preset
