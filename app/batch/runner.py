@@ -573,16 +573,17 @@ class BatchRunner:
         if threading.current_thread() is not threading.main_thread():
             return None
         try:
-            return signal.signal(signal.SIGINT, lambda signum, frame: self.cancel())
+            previous = signal.signal(signal.SIGINT, lambda signum, frame: self.cancel())
         except ValueError:  # pragma: no cover - not the main interpreter
             return None
+        return (previous if previous is not None else signal.SIG_DFL,)  # None: a handler set outside Python
 
     @staticmethod
-    def _restore_sigint(previous) -> None:
+    def _restore_sigint(saved) -> None:
         import signal
 
-        if previous is not None and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGINT, previous)
+        if saved is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, saved[0])
 
     # -- execution -------------------------------------------------------------------------------------
     def _state(self, rel: str) -> FileState | None:

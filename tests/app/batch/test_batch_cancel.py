@@ -143,3 +143,11 @@ def test_ctrl_c_in_a_terminal_stops_the_batch_cleanly(dev_data, tmp_path):
         pytest.fail(f"processes left in the batch's group: {out_ps}")
     assert _lock_is_free(out)
     _check_truth(out)
+
+
+def test_run_restores_the_sigint_handler(dev_data, tmp_path):
+    before = signal.getsignal(signal.SIGINT)
+    src = tmp_path / "in"
+    src.mkdir()  # an empty folder: the run plans nothing and returns
+    BatchRunner(src, tmp_path / "out", BatchOptions(chain=load_preset("podcast").to_dict()), workers=1).run()
+    assert signal.getsignal(signal.SIGINT) is before
