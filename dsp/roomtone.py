@@ -359,6 +359,14 @@ def _as_source(audio: Any, sample_rate: int):
     return as_source(audio, sample_rate)
 
 
+def _analysis_grid(audio: Any, sample_rate: int, settings: RoomToneSettings):
+    """``(source, rate, n_fft, hop, analysis window, window energy)`` for learning at ``settings``' grid."""
+    src = _as_source(audio, sample_rate)
+    n_fft, hop = settings.stft.resolve(int(sample_rate))
+    analysis, _ = stft_windows(n_fft, hop)
+    return src, int(sample_rate), n_fft, hop, analysis, float(np.sum(analysis.astype(np.float64) ** 2))
+
+
 def _iter_frames(source, start: int, stop: int, n_fft: int, hop: int, window: np.ndarray, batch: int):
     """Yield ``(first_frame_start_sample, windowed frames (channels, k, n_fft))`` over ``[start, stop)``."""
     pos = start
@@ -510,11 +518,7 @@ def estimate_room_tone(
     ParameterError
         Too little audio, regions outside the file or reversed, or no usable frame.
     """
-    src = _as_source(audio, sample_rate)
-    sample_rate = int(sample_rate)
-    n_fft, hop = settings.stft.resolve(sample_rate)
-    analysis, _ = stft_windows(n_fft, hop)
-    w_energy = float(np.sum(analysis.astype(np.float64) ** 2))
+    src, sample_rate, n_fft, hop, analysis, w_energy = _analysis_grid(audio, sample_rate, settings)
     total = int(src.frames)
     duration = total / sample_rate
     need = max(settings.min_samples, n_fft)
@@ -709,11 +713,7 @@ def estimate_noise_floor(
     """
     settings = settings or RoomToneSettings()
     floor_bias_db(np.zeros(1), np.zeros(1), percentile, spread_percentile)  # validates the percentiles
-    src = _as_source(audio, sample_rate)
-    sample_rate = int(sample_rate)
-    n_fft, hop = settings.stft.resolve(sample_rate)
-    analysis, _ = stft_windows(n_fft, hop)
-    w_energy = float(np.sum(analysis.astype(np.float64) ** 2))
+    src, sample_rate, n_fft, hop, analysis, w_energy = _analysis_grid(audio, sample_rate, settings)
     total = int(src.frames)
     bins = n_fft // 2 + 1
     n_hist = int(round((_FLOOR_DB_MAX - _FLOOR_DB_MIN) / _FLOOR_DB_STEP))
