@@ -175,18 +175,6 @@ def adjust_settings(
 
 
 # -- whole-file knowledge -> processor ----------------------------------------------------------
-def _check_regions(regions: list[tuple[float, float]], source: BlockSource) -> list[tuple[float, float]]:
-    duration = source.frames / source.sample_rate
-    out = []
-    for start, end in regions:
-        if start < 0 or end <= start:
-            raise ParameterError(f"room-tone region {start:g}-{end:g} s is empty or negative; give START-END with END > START")
-        if start >= duration:
-            raise ParameterError(
-                f"room-tone region {start:g}-{end:g} s starts after the end of the audio ({duration:.2f} s)"
-            )
-        out.append((float(start), float(min(end, duration))))
-    return out
 
 
 def used_model_versions(settings: ChainSettings, profile: Any) -> dict:
@@ -269,7 +257,7 @@ def resolve_profile(
             )
         origin = "given"
     elif learn:
-        regions = _check_regions(list(learn), source)
+        regions = list(learn)  # the one region rule is estimate_room_tone's (dsp.roomtone.clip_regions)
         profile = estimate_room_tone(
             source, source.sample_rate, regions=regions, settings=RoomToneSettings(stft=settings.stft)
         )
@@ -396,6 +384,19 @@ def profile_summary(profile: Any) -> dict | None:
         "source": getattr(profile, "source", ""),
         "warnings": list(getattr(profile, "warnings", [])),
     }
+
+
+def say_learned_profile_warnings(settings_record: dict, say: Callable[[str], None]) -> None:
+    """Pass each warning of a profile learned from ``--learn`` regions to ``say`` (one line each).
+
+    ``settings_record`` is a render record's ``settings``; a learned profile's warnings (a
+    region that looks like speech, one cut at the file's end) are the user's to read at once,
+    not only in the record.
+    """
+    prof = settings_record.get("profile") or {}
+    if settings_record.get("profile_origin") == "learned":
+        for text in prof.get("warnings", []):
+            say(f"warning: {text}")
 
 
 def analyses_summary(context: BuildContext) -> dict:

@@ -1,6 +1,18 @@
-"""Batch throughput: N copies of the 2-minute dev podcast file with 1 and 2 local workers.
+"""Batch throughput: N copies of the 2-minute dev podcast file with 1 and 2 local workers; or one long file.
 
     .venv/bin/python bench/bench_batch.py [--copies 20] [--workers 1 2] [--no-hole-audit] [--json OUT.json]
+    .venv/bin/python bench/bench_batch.py --long 60 [--hole-audit]
+    .venv/bin/python bench/bench_batch.py --ceiling-grid [--markdown OUT.md]
+
+``--ceiling-grid``: dev speech with bright bursts (tests/app/batch/independent.py) at 8, 16, 22.05,
+44.1, 48, 96 and 192 kHz, mono and stereo, through a batch with loudness ``podcast``; every output is
+measured by independent meters (scipy ``resample_poly`` 4x, ffmpeg ``ebur128=peak=true``,
+pyloudnorm) against the -1 dBTP ceiling and the target +-0.5 LU, next to what the report says.
+
+``--long MINUTES``: the dev podcast repeated into one MINUTES-long file, one worker, loudness
+``podcast`` and the report (hole audit off unless ``--hole-audit``): wall time, real-time factor
+(target >= 150x for an hour), the phases from the file's report, and the largest temporary file
+seen in the output folder during the run against the output's size (target: never larger).
 
 Each run is a fresh output folder (no skipping), the full batch (measure, chain, hole audit,
 loudness with limiter, report). Throughput is audio seconds per wall-clock second; the target
@@ -31,7 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-hole-audit", action="store_true")
     ap.add_argument("--data", default=os.environ.get("ROOMTONE_DEV_DATA", str(REPO.parent / "shared" / "data")))
     ap.add_argument("--json", metavar="OUT.json", help="also write the figures here")
+    ap.add_argument("--long", type=float, metavar="MINUTES", help="one long file of MINUTES instead of copies")
+    ap.add_argument("--hole-audit", action="store_true", help="with --long: also run the hole audit")
+    ap.add_argument("--ceiling-grid", action="store_true", help="independent meters over a rate x channel grid")
+    ap.add_argument("--markdown", metavar="OUT.md", help="with --ceiling-grid: write the table here")
     args = ap.parse_args(argv)
+    if args.long:
+        return long_file(args)
+    if args.ceiling_grid:
+        return ceiling_grid(args)
 
     from dsp.jit import configure_cache
 
@@ -86,6 +106,144 @@ def main(argv: list[str] | None = None) -> int:
             print(f"2 workers: {two['speedup']:.2f}x the single-worker throughput ({verdict} the 1.8x target)")
     if args.json:
         Path(args.json).write_text(json.dumps({"copies": args.copies, "results": results}, indent=1) + "\n")
+    return 0
+
+
+def ceiling_grid(args) -> int:
+    import soundfile as sf
+
+    from dsp.jit import configure_cache
+
+    configure_cache()
+    from app.batch.runner import BatchRunner, slug_for
+    from app.batch.worker import BatchOptions
+    from dsp.chain import load_preset
+    from tests.app.batch.independent import (
+        ffmpeg_ebur128,
+        hot_speech,
+        pyloudnorm_lufs,
+        scipy_true_peak,
+    )
+
+    rates, rows, worst = (8000, 16000, 22050, 44100, 48000, 96000, 192000), [], True
+    with tempfile.TemporaryDirectory(prefix="roomtone-bench-ceiling-") as tmp:
+        src = Path(tmp) / "in"
+        src.mkdir()
+        for sr in rates:
+            for ch in (1, 2):
+                sf.write(src / f"hot_{sr}_{ch}ch.wav", hot_speech(Path(args.data), sr, ch), sr, subtype="PCM_16")
+        opts = BatchOptions(chain=load_preset("podcast").to_dict(), loudness="podcast", hole_audit=False)
+        summary = BatchRunner(src, Path(tmp) / "out", opts, workers=os.cpu_count() or 1).run()
+        if summary.failed:
+            print(f"failed: {summary.failures}", file=sys.stderr)
+            return 1
+        for sr in rates:
+            for ch in (1, 2):
+                out = Path(tmp) / "out" / f"hot_{sr}_{ch}ch.wav"
+                rep = json.loads((Path(tmp) / "out" / "report" / "files" / f"{slug_for(Path(out.name))}.json").read_text())
+                target = -19.0 if ch == 1 else -16.0
+                ff_i, ff_tp = ffmpeg_ebur128(out)
+                row = {"rate": sr, "channels": ch, "scipy_4x_dbtp": round(scipy_true_peak(out), 2), "ffmpeg_dbtp": ff_tp,
+                       "report_dbtp": rep["after"]["true_peak_dbtp"], "pyloudnorm_lufs": round(pyloudnorm_lufs(out), 2),
+                       "ffmpeg_lufs": ff_i, "target_lufs": target,
+                       "limiter_db": rep["loudness"]["limiter_max_reduction_db"]}
+                row["ok"] = (row["scipy_4x_dbtp"] <= -1.0 and ff_tp <= -1.0 and abs(row["pyloudnorm_lufs"] - target) <= 0.5
+                             and abs(ff_i - target) <= 0.5)
+                worst &= row["ok"]
+                rows.append(row)
+    head = ("| rate Hz | ch | scipy 4x dBTP | ffmpeg dBTP | report dBTP | pyloudnorm LUFS | ffmpeg LUFS | target | "
+            "limiter dB | ok |\n|---|---|---|---|---|---|---|---|---|---|\n")
+    table = head + "".join(
+        f"| {r['rate']} | {r['channels']} | {r['scipy_4x_dbtp']:.2f} | {r['ffmpeg_dbtp']:.1f} | {r['report_dbtp']:.2f} | "
+        f"{r['pyloudnorm_lufs']:.2f} | {r['ffmpeg_lufs']:.1f} | {r['target_lufs']:.0f} | {r['limiter_db']:.1f} | "
+        f"{'yes' if r['ok'] else 'NO'} |\n" for r in rows)
+    print(table)
+    print("every output meets -1 dBTP and its target +-0.5 LU by independent meters" if worst else "SOME OUTPUTS FAIL")
+    if args.markdown:
+        Path(args.markdown).write_text(table)
+    return 0 if worst else 1
+
+
+class _TempWatch:
+    """Polls a folder every 50 ms for the largest file other than ``final`` (temporary files)."""
+
+    def __init__(self, folder: Path, final: Path) -> None:
+        import threading
+
+        self.folder, self.final, self.largest, self.name = folder, final, 0, ""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            for p in self.folder.rglob("*"):
+                try:
+                    if p.name.startswith(f".{self.final.name}."):
+                        continue  # the output's own atomic write (it becomes the output)
+                    if p.is_file() and p != self.final and p.suffix not in (".json", ".png", ".html", ".sqlite",
+                                                                             ".sqlite-wal", ".sqlite-shm"):
+                        size = p.stat().st_size
+                        if size > self.largest:
+                            self.largest, self.name = size, p.name
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def long_file(args) -> int:
+    import soundfile as sf
+
+    from dsp.jit import configure_cache
+
+    configure_cache()
+    from app.batch.runner import BatchRunner, slug_for
+    from app.batch.worker import BatchOptions
+    from dsp.chain import load_preset
+
+    source = Path(args.data) / "podcast" / "podcast_dev_2min_noisy.flac"
+    x, sr = sf.read(str(source), dtype="int16")
+    with tempfile.TemporaryDirectory(prefix="roomtone-bench-batch-") as tmp:
+        src = Path(tmp) / "in"
+        src.mkdir()
+        path = src / "episode.flac"
+        n_total = int(args.long * 60 * sr)
+        with sf.SoundFile(str(path), "w", samplerate=sr, channels=1, format="FLAC", subtype="PCM_16") as fh:
+            done = 0
+            while done < n_total:
+                part = x[: n_total - done]
+                fh.write(part)
+                done += part.shape[0]
+        audio_s = n_total / sr
+        out = Path(tmp) / "out"
+        opts = BatchOptions(chain=load_preset("podcast").to_dict(), hole_audit=args.hole_audit)
+        load = os.getloadavg()[0]
+        watch = _TempWatch(Path(tmp), out / "episode.flac")
+        t0 = time.perf_counter()
+        summary = BatchRunner(src, out, opts, workers=1).run()
+        wall = time.perf_counter() - t0
+        watch.stop()
+        load_after = os.getloadavg()[0]
+        if summary.failed:
+            print(f"failed: {summary.failures}", file=sys.stderr)
+            return 1
+        rep = json.loads((out / "report" / "files" / f"{slug_for(Path('episode.flac'))}.json").read_text())
+        out_size = (out / "episode.flac").stat().st_size
+        res = {"minutes": args.long, "wall_s": round(wall, 1), "x_realtime": round(audio_s / wall, 1),
+               "load_before": round(load, 2), "load_after": round(load_after, 2), "cores": os.cpu_count(),
+               "hole_audit": args.hole_audit, "phases_s": rep["timing"], "output_bytes": out_size,
+               "largest_temp_bytes": watch.largest, "largest_temp": watch.name,
+               "after_lufs": rep["after"]["integrated_lufs"], "after_dbtp": rep["after"]["true_peak_dbtp"],
+               "gain_passes": rep["loudness"]["gain_iterations"]}
+        print(json.dumps(res, indent=1))
+        verdict = "meets" if res["x_realtime"] >= 150 else "misses"
+        print(f"{args.long:g} min in {wall:.1f} s = {res['x_realtime']}x real time ({verdict} 150x); largest temporary "
+              f"file {watch.largest / 1e6:.1f} MB vs output {out_size / 1e6:.1f} MB; load avg {load:.1f} -> {load_after:.1f}")
+        if args.json:
+            Path(args.json).write_text(json.dumps(res, indent=1) + "\n")
     return 0
 
 

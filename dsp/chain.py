@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import os
 import sys
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -174,20 +175,28 @@ class ChainSettings:
     def from_dict(cls, data: dict) -> ChainSettings:
         data = dict(data)
         stages = []
-        for i, raw in enumerate(data.pop("stages", [])):
+        raw_stages = data.pop("stages", [])
+        if not isinstance(raw_stages, list | tuple):
+            raise ParameterError(f"stages must be a list of stage tables, got {raw_stages!r}")
+        for i, raw in enumerate(raw_stages):
+            if not isinstance(raw, Mapping):
+                raise ParameterError(f"stage {i} must be a table of settings, got {raw!r}")
             raw = dict(raw)
             if "kind" not in raw:
                 raise ParameterError(f"stage {i} has no 'kind'")
-            kind = stage_kind(raw.pop("kind"))
-            bypass = bool(raw.pop("bypass", False))
-            mix = float(raw.pop("mix", 1.0))
-            stages.append(StageSpec(kind.name, _settings_from_dict(kind.settings_cls, raw, f"stage {i} ({kind.name})"), bypass, mix))
+            kind = stage_kind(str(raw.pop("kind")))
+            where = f"stage {i} ({kind.name})"
+            bypass = coerce_setting(raw.pop("bypass", False), False, f"{where}.bypass")
+            mix = coerce_setting(raw.pop("mix", 1.0), 1.0, f"{where}.mix")
+            stages.append(StageSpec(kind.name, _settings_from_dict(kind.settings_cls, raw, where), bypass, mix))
         nested = {name: _settings_from_dict(c, data.pop(name, {}), name) for name, c in _NESTED.items()}
         known = {f.name for f in fields(cls)} - {"stages", *_NESTED}
         unknown = set(data) - known
         if unknown:
             raise ParameterError(f"unknown chain settings {sorted(unknown)}; known: {sorted(known)}")
-        return cls(stages=tuple(stages), **nested, **data)
+        defaults = cls()
+        values = {k: coerce_setting(v, getattr(defaults, k), k) for k, v in data.items()}
+        return cls(stages=tuple(stages), **nested, **values)
 
     def with_overrides(self, assignments: list[str]) -> ChainSettings:
         """Apply ``key=value`` strings (see module docstring)."""
@@ -221,7 +230,9 @@ def coerce_setting(value: Any, current: Any, where: str) -> Any:
             if low in ("0", "false", "no", "off"):
                 return False
             raise ParameterError(f"{where}: expected true/false, got {value!r}")
-        return bool(value)
+        if isinstance(value, int | float) and value in (0, 1):
+            return bool(value)
+        raise ParameterError(f"{where}: expected true/false, got {value!r}")
     try:
         if isinstance(current, int):
             f = float(value)
@@ -229,19 +240,31 @@ def coerce_setting(value: Any, current: Any, where: str) -> Any:
                 raise ValueError
             return int(f)
         if isinstance(current, float):
-            return float(value)
+            f = float(value)
+            if not math.isfinite(f):
+                raise ParameterError(f"{where}: expected a finite number, got {value!r}")
+            return f
         if isinstance(current, str):
+            if not isinstance(value, str | int | float):
+                raise TypeError
             return str(value)
         if isinstance(current, tuple):
             if isinstance(value, str):
                 value = value.replace(",", " ").split()
             return tuple(coerce_setting(v, current[0], where) if current else float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ParameterError(f"{where}: expected a {type(current).__name__}, got {value!r}") from None
+    except ParameterError:
+        raise
+    except (TypeError, ValueError, OverflowError):
+        expected = {"int": "a whole number", "float": "a number", "str": "text", "tuple": "a list of numbers"}
+        raise ParameterError(
+            f"{where}: expected {expected.get(type(current).__name__, type(current).__name__)}, got {value!r}"
+        ) from None
     return value
 
 
 def _settings_from_dict(cls: type, data: dict, where: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ParameterError(f"{where}: expected a table of settings, got {data!r}")
     defaults = cls()
     names = {f.name for f in fields(cls)}
     unknown = set(data) - names
@@ -267,9 +290,14 @@ def _apply_override(chain: ChainSettings, assignment: str) -> ChainSettings:
     if parts[0] == "stages" and len(parts) == 3:
         try:
             idx = int(parts[1])
+            if idx < 0:
+                raise IndexError(idx)  # stages.-1 must not quietly mean the last stage
             spec = chain.stages[idx]
         except (ValueError, IndexError):
-            raise ParameterError(f"{key}: no stage {parts[1]!r} (the chain has {len(chain.stages)} stages)") from None
+            raise ParameterError(
+                f"{key}: no stage {parts[1]!r}; stages are numbered 0 to {len(chain.stages) - 1} (the chain has "
+                f"{len(chain.stages)} stages)"
+            ) from None
         field_name = parts[2]
     elif len(parts) == 2:
         matches = [i for i, s in enumerate(chain.stages) if s.kind == parts[0]]
@@ -288,7 +316,8 @@ def _apply_override(chain: ChainSettings, assignment: str) -> ChainSettings:
         new_spec = replace(spec, **{field_name: coerce_setting(value, getattr(spec, field_name), key)})
     else:
         cls = type(spec.settings)
-        new_settings = _settings_from_dict(cls, {**_settings_to_dict(spec.settings), field_name: value}, key)
+        where = key.rsplit(".", 1)[0]  # the stage; _settings_from_dict adds ".field"
+        new_settings = _settings_from_dict(cls, {**_settings_to_dict(spec.settings), field_name: value}, where)
         new_spec = replace(spec, settings=new_settings)
     stages = list(chain.stages)
     stages[idx] = new_spec

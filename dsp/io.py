@@ -9,12 +9,15 @@ crash, error or cancel never leaves a half-written file under the target name.
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import io
 import os
 import re
 import shutil
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +48,11 @@ WRITE_FORMATS = {
 OUTPUT_CONTAINERS = {".wav": "WAV", ".wave": "WAV", ".flac": "FLAC"}
 
 MIN_RATE, MAX_RATE, MAX_CHANNELS = 8000, 192000, 8
+#: Float samples beyond this (+60 dBFS) are damaged bytes, not audio (garbage floats reach 1e38,
+#: whose powers overflow float32 in the spectral stages); they are read as 0 like NaN and Inf.
+MAX_FLOAT_SAMPLE = 1000.0
+#: libsndfile's frame count for a file whose length it does not know (a FLAC with total samples 0).
+_UNKNOWN_LENGTH = 2**62
 
 
 @dataclass(frozen=True)
@@ -79,25 +87,12 @@ _STREAM_CHUNK = 1152 * 56
 _STREAM_SLACK = 2 * 1152
 
 
-def _unreadable(path: Path) -> InputError | None:
-    """An error naming why ``path`` cannot be opened for reading at all (permission, I/O), else None."""
-    try:
+def _open_error(path: Path, exc: Exception) -> InputError:
+    try:  # first what the file system says (permission, a dangling link, I/O): not "corrupt"
         with open(path, "rb") as fh:
             fh.read(1)
-    except PermissionError:
-        return InputError(
-            f"{path}: cannot read it (permission denied); give yourself read access (e.g. chmod u+r) "
-            "or copy it somewhere you can read"
-        )
-    except OSError as exc:
-        return InputError(f"{path}: cannot read it ({exc.strerror or exc}); check the disk or re-copy the file")
-    return None
-
-
-def _open_error(path: Path, exc: Exception) -> InputError:
-    denied = _unreadable(path)
-    if denied is not None:
-        return denied
+    except OSError as os_exc:
+        return unreadable(path, os_exc)
     text = str(exc).replace(f"Error opening {str(path)!r}: ", "").strip()
     ext = path.suffix.lower()
     if ext not in READ_FORMATS:
@@ -112,6 +107,253 @@ def _open_error(path: Path, exc: Exception) -> InputError:
         f"{path}: cannot read it as {kind} audio ({text}); the file is corrupt or not an audio file: "
         "re-export or re-copy it"
     )
+
+
+def unreadable(path: str | os.PathLike, exc: OSError | None = None) -> InputError:
+    """The one-line error for a source that cannot be opened at the file-system level.
+
+    Says what happened in words (a link to a file that does not exist, no such file, a folder,
+    permission denied) instead of ``[Errno 2] No such file or directory: '...'``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The source as the user named it.
+    exc : OSError, optional
+        What the operating system said, when there was an error.
+    """
+    path = Path(path)
+    err = getattr(exc, "errno", None)
+    if path.is_symlink() and not path.exists():
+        return InputError(
+            f"{path}: is a link to {os.readlink(path)}, which does not exist; fix the link or remove it"
+        )
+    if err == errno.ENOENT or (exc is None and not path.exists()):
+        return InputError(f"{path}: no such file; check the path")
+    if err == errno.EISDIR or (exc is None and path.is_dir()):
+        return InputError(f"{path}: is a folder, expected an audio file")
+    if err in (errno.EACCES, errno.EPERM):
+        return InputError(f"{path}: permission denied; make the file readable (or copy it somewhere you can read)")
+    why = exc.strerror if exc is not None and exc.strerror else str(exc)
+    return InputError(f"{path}: cannot read it ({why})")
+
+
+def _crc8(data: bytes) -> int:
+    """FLAC's frame-header CRC-8 (polynomial x^8 + x^2 + x + 1, initial value 0)."""
+    crc = 0
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
+    return crc
+
+
+def _utf8_number(b: bytes, q: int) -> tuple[int, int] | None:
+    """FLAC's UTF-8-like coded frame or sample number at ``b[q]``: ``(value, bytes)``, or None."""
+    if q >= len(b):
+        return None
+    first = b[q]
+    if first < 0x80:
+        return first, 1
+    n = 0  # leading one bits: the number of bytes
+    while n < 8 and first & (0x80 >> n):
+        n += 1
+    if not 2 <= n <= 7 or q + n > len(b):
+        return None
+    value = first & ((1 << (7 - n)) - 1)
+    for c in b[q + 1 : q + n]:
+        if c & 0xC0 != 0x80:
+            return None
+        value = (value << 6) | (c & 0x3F)
+    return value, n
+
+
+def _flac_frame_header(b: bytes, p: int) -> tuple[bool, int, int, tuple[int, int]] | None:
+    """The FLAC frame header at ``b[p]``, if one is there with a valid CRC-8.
+
+    Returns
+    -------
+    (variable, number, block_size, signature) or None
+        ``variable``: variable-blocksize stream (``number`` is then the first sample's index,
+        else the frame's index); ``signature``: the rate code and the channel/bits byte, equal
+        in every frame of a stream.
+    """
+    if p + 6 > len(b) or b[p] != 0xFF or b[p + 1] not in (0xF8, 0xF9):
+        return None
+    code, rate_code, layout = b[p + 2] >> 4, b[p + 2] & 0x0F, b[p + 3]
+    if code == 0 or rate_code == 15 or layout & 1 or layout >> 4 > 10:
+        return None
+    number = _utf8_number(b, p + 4)
+    if number is None:
+        return None
+    q = p + 4 + number[1]
+    if code == 1:
+        size = 192
+    elif 2 <= code <= 5:
+        size = 576 << (code - 2)
+    elif code >= 8:
+        size = 256 << (code - 8)
+    else:  # 6, 7: (size - 1) in 8 or 16 bits
+        width = code - 5
+        if q + width > len(b):
+            return None
+        size = int.from_bytes(b[q : q + width], "big") + 1
+        q += width
+    q += {12: 1, 13: 2, 14: 2}.get(rate_code, 0)
+    if q >= len(b) or _crc8(b[p:q]) != b[q]:
+        return None
+    return b[p + 1] == 0xF9, number[0], size, (rate_code, layout)
+
+
+#: How much of a FLAC's end is searched for its last frame header (frames are at most ~400 KB).
+_FLAC_TAIL = 1 << 20
+
+
+def _flac_last_frame(fh, size: int, variable: bool, signature: tuple[int, int]) -> tuple[int, int] | None:
+    """``(number, block_size)`` of the last frame header in a FLAC's tail, or None."""
+    start = max(0, size - _FLAC_TAIL)
+    fh.seek(start)
+    tail = fh.read(size - start)
+    sync = b"\xff\xf9" if variable else b"\xff\xf8"
+    end = len(tail)
+    while (p := tail.rfind(sync, 0, end)) >= 0:
+        h = _flac_frame_header(tail, p)
+        if h is not None and h[3] == signature:
+            return h[1], h[2]
+        end = p + 1
+    return None
+
+
+def flac_header_repair(path: str | os.PathLike) -> tuple[bytes, str] | None:
+    """A corrected STREAMINFO for a FLAC whose header contradicts its frames, or None.
+
+    Two header faults make libsndfile fail where ffmpeg decodes the file fully:
+
+    * **block sizes** that understate the frames (an edited or buggy header: 16-16 for frames
+      of 4096): libsndfile decodes the file in one call but fails on the second block read
+      ("psf_fseek() failed"). For a fixed-blocksize stream the first frame's size is every
+      frame's size, so the two sizes are set to it.
+    * **total samples 0**, which the format allows for "unknown" (an encoder writing to a pipe
+      cannot go back to fill it in): libsndfile then reports 2**63 - 1 frames. The last
+      frame's header (number and size) gives the true length.
+
+    The file itself is never written: :class:`AudioReader` reads it through a view with the
+    corrected 34 bytes.
+
+    Returns
+    -------
+    (bytes, str) or None
+        The 34 STREAMINFO bytes for offsets 8-41 and a note saying what was corrected; None
+        when the header is consistent, the file is not FLAC, or nothing can be judged.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8 or head[:4] != b"fLaC" or head[4] & 0x7F != 0:  # STREAMINFO comes first
+                return None
+            info = bytearray(fh.read(34))
+            if len(info) < 34:
+                return None
+            pos, last = 4, bool(head[4] & 0x80)
+            length = int.from_bytes(head[5:8], "big")
+            while not last:  # skip the metadata blocks to the first frame
+                pos += 4 + length
+                fh.seek(pos)
+                block = fh.read(4)
+                if len(block) < 4:
+                    return None
+                last, length = bool(block[0] & 0x80), int.from_bytes(block[1:4], "big")
+            pos += 4 + length
+            fh.seek(pos)
+            first = _flac_frame_header(fh.read(32), 0)
+            if first is None:
+                return None
+            variable, _, size, signature = first
+            total = ((info[13] & 0x0F) << 32) | int.from_bytes(info[14:18], "big")
+            notes = []
+            if total == 0:
+                found = _flac_last_frame(fh, os.fstat(fh.fileno()).st_size, variable, signature)
+                if found is None:
+                    return None
+                number, last_size = found
+                total = (number if variable else number * size) + last_size
+                info[13] = (info[13] & 0xF0) | (total >> 32)
+                info[14:18] = (total & 0xFFFFFFFF).to_bytes(4, "big")
+                notes.append(f"the FLAC header does not say how long it is; its last frame ends at {total} samples")
+    except OSError:
+        return None
+    lo, hi = int.from_bytes(info[0:2], "big"), int.from_bytes(info[2:4], "big")
+    if not variable and not lo == hi == size and size < total:  # one short frame says nothing of the rest
+        info[0:4] = size.to_bytes(2, "big") * 2
+        notes.append(f"the FLAC header says blocks of {lo}-{hi} samples but its frames hold {size}; read as {size}")
+    if not notes:
+        return None
+    return bytes(info), "; ".join(notes) + " (the file is unchanged)"
+
+
+_STDERR_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _quiet_mpeg_probe(path: Path):
+    """Silence the C-level stderr while libsndfile probes a non-``.mp3`` file that starts like MPEG audio.
+
+    Such a file (garbage, or an MP3 under another name) is handed to libmpg123, whose probe
+    prints "Note: Illegal Audio-MPEG-Header ..." straight onto file descriptor 2, ahead of our
+    one-line error. Only that case is silenced (the redirect is process-wide, for the open call).
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        head = b""
+    mpeg = len(head) == 4 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and path.suffix.lower() != ".mp3"
+    if not mpeg:
+        yield
+        return
+    with _STDERR_LOCK:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
+
+
+class _PatchedFile(io.RawIOBase):
+    """A read-only file whose bytes ``[offset, offset + len(patch))`` read as ``patch``."""
+
+    def __init__(self, path: Path, offset: int, patch: bytes) -> None:
+        self._fh = open(path, "rb")  # noqa: SIM115 - closed by close()
+        self._offset, self._patch = offset, patch
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = os.SEEK_SET) -> int:
+        return self._fh.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self._fh.tell()
+
+    def readinto(self, buf) -> int:
+        start = self._fh.tell()
+        n = self._fh.readinto(buf)
+        lo, hi = max(start, self._offset), min(start + n, self._offset + len(self._patch))
+        if lo < hi:
+            memoryview(buf)[lo - start : hi - start] = self._patch[lo - self._offset : hi - self._offset]
+        return n
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
 
 
 def _riff_declared_bytes(path: Path, size: int) -> tuple[int, int] | None:
@@ -250,9 +492,9 @@ class AudioReader:
 
     Any read returns exactly the samples a single whole-file read would (Ogg through a forward
     decoder in fixed chunks, where a seek backwards re-decodes from the start; MP3 decoded whole
-    on first use and held in memory). NaN and Inf samples are
-    counted (``nonfinite_count``) and replaced by 0, so a damaged recording still renders; the
-    CLI reports how many were found.
+    on first use and held in memory). Damaged float samples (NaN, Inf, or beyond
+    ``MAX_FLOAT_SAMPLE``: bytes that were never audio) are counted (``nonfinite_count``) and
+    replaced by 0, so a damaged recording still renders; the CLI reports how many were found.
 
     Parameters
     ----------
@@ -264,8 +506,9 @@ class AudioReader:
         self.path = Path(path)
         self.nonfinite_count = 0
         self.warnings: list[str] = []
+        self._patched: _PatchedFile | None = None  # a FLAC read through corrected block sizes
         if not self.path.exists():
-            raise InputError(f"{self.path}: no such file; check the path")
+            raise unreadable(self.path)
         if self.path.is_dir():
             raise InputError(f"{self.path}: is a folder, expected an audio file")
         try:
@@ -283,6 +526,12 @@ class AudioReader:
         if info.frames <= 0:
             self.close()
             raise InputError(f"{self.path}: holds no audio (0 frames); the file is empty or truncated")
+        if info.frames >= _UNKNOWN_LENGTH:
+            self.close()
+            raise InputError(
+                f"{self.path}: the header does not say how long the audio is and its end cannot be found; "
+                "the file is damaged: re-encode it (e.g. ffmpeg -i IN -c:a flac OUT.flac) or re-copy it"
+            )
         if not MIN_RATE <= info.sample_rate <= MAX_RATE:
             self.close()
             raise InputError(
@@ -309,7 +558,14 @@ class AudioReader:
 
     def _open(self) -> sf.SoundFile:
         try:
-            return sf.SoundFile(str(self.path))
+            repair = flac_header_repair(self.path)
+            if repair is None:
+                with _quiet_mpeg_probe(self.path):
+                    return sf.SoundFile(str(self.path))
+            self._patched = _PatchedFile(self.path, 8, repair[0])
+            if repair[1] not in self.warnings:
+                self.warnings.append(repair[1])
+            return sf.SoundFile(self._patched)
         except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
             raise _open_error(self.path, exc) from None
 
@@ -392,7 +648,7 @@ class AudioReader:
         return out
 
     def read(self, start: int, frames: int) -> np.ndarray:
-        """Samples ``[start, start + frames)`` as ``(channels, frames)`` float32 (NaN/Inf -> 0)."""
+        """Samples ``[start, start + frames)`` as ``(channels, frames)`` float32 (damaged samples -> 0)."""
         if start < 0 or frames < 0 or start + frames > self.info.frames:
             raise ParameterError(
                 f"read of [{start}, {start + frames}) is outside the file's {self.info.frames} frames"
@@ -401,7 +657,8 @@ class AudioReader:
         self._pos = start + frames
         out = np.ascontiguousarray(data.T)
         if self.info.subtype in ("FLOAT", "DOUBLE") or self._stream:
-            bad = ~np.isfinite(out)
+            with np.errstate(invalid="ignore"):
+                bad = ~(np.abs(out) <= MAX_FLOAT_SAMPLE)  # NaN compares false: caught too
             if bad.any():
                 self.nonfinite_count += int(bad.sum())
                 out[bad] = 0.0
@@ -421,6 +678,8 @@ class AudioReader:
             self._sf.close()
         except Exception:  # noqa: BLE001 - closing a broken handle must not mask the real error
             pass
+        if self._patched is not None:
+            self._patched.close()
 
     def __enter__(self) -> AudioReader:
         return self

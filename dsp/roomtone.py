@@ -44,6 +44,7 @@ import numpy as np
 import scipy.fft
 
 from dsp.errors import InputError, ParameterError
+from dsp.jsonfields import as_fields
 from dsp.stft import StftSettings, frame_signal, stft_windows
 
 PROFILE_FORMAT = "roomtone-noise-profile"
@@ -51,6 +52,12 @@ PROFILE_VERSION = 1
 
 #: Frames processed per FFT batch while learning (bounded memory).
 _BATCH_FRAMES = 256
+#: What a loaded profile may hold: the engine's frame sizes and overlaps, peaks up to 100x full scale.
+_MIN_PROFILE_NFFT, _MAX_PROFILE_NFFT = 16, 65536
+_OVERLAPS = (2, 4, 8)
+_MAX_PEAK = 100.0
+#: A region ending this little past the file's end (a rounded end time) is cut without a note.
+_REGION_SLACK_S = 1e-3
 #: Frames below this broadband level (dBFS) are digital silence and never room tone.
 _SILENCE_DBFS = -100.0
 
@@ -205,29 +212,49 @@ class NoiseProfile:
         }
 
     @classmethod
-    def from_dict(cls, d: dict, *, where: str = "profile") -> NoiseProfile:
-        if d.get("format") != PROFILE_FORMAT:
-            raise InputError(f"{where}: not a Roomtone room-tone profile (format {d.get('format')!r})")
-        if int(d.get("version", 0)) > PROFILE_VERSION:
+    def from_dict(cls, d: Any, *, where: str = "profile") -> NoiseProfile:
+        """Inverse of :meth:`to_dict`, checking every field's type and range.
+
+        Raises
+        ------
+        InputError
+            For anything but a Roomtone profile this version understands, naming the first
+            damaged field (``hop_length`` 0, ``version`` "2.0", power above what audio holds, ...).
+        """
+        from dsp.io import MAX_RATE, MIN_RATE
+
+        fix = "learn the profile again (roomtone profile IN --learn A-B -o room.json)"
+        f = as_fields(d, where, fix, "Roomtone room-tone profile")
+        if f.raw("format") != PROFILE_FORMAT:
+            raise InputError(f"{where}: not a Roomtone room-tone profile (format {f.raw('format')!r})")
+        version = f.integer("version", lo=1)
+        if version > PROFILE_VERSION:
             raise InputError(
-                f"{where}: profile version {d.get('version')} is newer than this Roomtone understands "
+                f"{where}: profile version {version} is newer than this Roomtone understands "
                 f"({PROFILE_VERSION}); update Roomtone"
             )
-        try:
-            prof = cls(
-                sample_rate=int(d["sample_rate"]), n_fft=int(d["n_fft"]), hop_length=int(d["hop_length"]),
-                mean_power=np.asarray(d["mean_power"], np.float64), power_std=np.asarray(d["power_std"], np.float64),
-                level_dbfs=float(d["level_dbfs"]), regions=[tuple(r) for r in d.get("regions", [])],
-                duration_s=float(d.get("duration_s", 0.0)), method=str(d.get("method", "learn")),
-                source=str(d.get("source", "")), warnings=list(d.get("warnings", [])),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"{where}: damaged profile ({type(exc).__name__}: {exc}); learn it again") from None
-        if prof.mean_power.shape != (prof.bins,) or prof.power_std.shape != (prof.bins,):
-            raise InputError(f"{where}: damaged profile (expected {prof.bins} bins for n_fft {prof.n_fft})")
-        if not np.all(np.isfinite(prof.mean_power)) or np.any(prof.mean_power < 0):
-            raise InputError(f"{where}: damaged profile (negative or non-finite power); learn it again")
-        return prof
+        sample_rate = f.integer("sample_rate", lo=MIN_RATE, hi=MAX_RATE)
+        n_fft = f.integer("n_fft", lo=_MIN_PROFILE_NFFT, hi=_MAX_PROFILE_NFFT)
+        if n_fft & (n_fft - 1):
+            raise f.error("n_fft", "a power of two", n_fft)
+        hop = f.integer("hop_length", lo=1, hi=n_fft)
+        if n_fft % hop or n_fft // hop not in _OVERLAPS:
+            raise f.error("hop_length", f"n_fft/2, n_fft/4 or n_fft/8 ({n_fft // 2}, {n_fft // 4} or {n_fft // 8})", hop)
+        # |X_k| of a frame is at most sum(w) * peak <= n_fft * peak; allow peaks 100x full scale
+        # (float files), far below float32's range, so no stage overflows when it casts.
+        most = float(n_fft) ** 2 * _MAX_PEAK**2
+        mean = np.asarray(f.numbers("mean_power", lo=0.0, hi=most), np.float64)
+        std = np.asarray(f.numbers("power_std", lo=0.0, hi=most), np.float64)
+        bins = n_fft // 2 + 1
+        for key, arr in (("mean_power", mean), ("power_std", std)):
+            if arr.shape != (bins,):
+                raise f.error(key, f"{bins} values for n_fft {n_fft}", f"{arr.size} values")
+        return cls(
+            sample_rate=sample_rate, n_fft=n_fft, hop_length=hop, mean_power=mean, power_std=std,
+            level_dbfs=f.number("level_dbfs", lo=-400.0, hi=100.0), regions=f.pairs("regions", lo=0.0, default=[]),
+            duration_s=f.number("duration_s", lo=0.0, default=0.0), method=f.text("method", default="learn"),
+            source=f.text("source", default=""), warnings=f.texts("warnings", default=[]),
+        )
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the profile as JSON at ``path`` atomically (:func:`dsp.io.write_text_atomic`).
@@ -284,6 +311,9 @@ class RoomToneSettings:
         Warn when a region's frame levels spread (10th to 90th percentile) more than this.
     short_warning_s : float
         Warn when the profile was learned from less than this many seconds.
+    louder_than_floor_db : float
+        Regions given: warn when they are this many dB louder than the file's quiet parts
+        (:func:`quiet_floor_dbfs`), which steady speech can be without swinging in level.
     block_frames : int
         Frames analysed per batch (memory bound while streaming).
     """
@@ -294,6 +324,7 @@ class RoomToneSettings:
     auto_margin_db: float = 2.0
     speech_modulation_db: float = 10.0
     short_warning_s: float = 0.5
+    louder_than_floor_db: float = 10.0
     block_frames: int = _BATCH_FRAMES
 
     def __post_init__(self) -> None:
@@ -328,6 +359,14 @@ def _as_source(audio: Any, sample_rate: int):
     return as_source(audio, sample_rate)
 
 
+def _analysis_grid(audio: Any, sample_rate: int, settings: RoomToneSettings):
+    """``(source, rate, n_fft, hop, analysis window, window energy)`` for learning at ``settings``' grid."""
+    src = _as_source(audio, sample_rate)
+    n_fft, hop = settings.stft.resolve(int(sample_rate))
+    analysis, _ = stft_windows(n_fft, hop)
+    return src, int(sample_rate), n_fft, hop, analysis, float(np.sum(analysis.astype(np.float64) ** 2))
+
+
 def _iter_frames(source, start: int, stop: int, n_fft: int, hop: int, window: np.ndarray, batch: int):
     """Yield ``(first_frame_start_sample, windowed frames (channels, k, n_fft))`` over ``[start, stop)``."""
     pos = start
@@ -355,6 +394,89 @@ def _need_message(got: int, need: int, sample_rate: int) -> str:
         f"{got} samples ({got / sample_rate:.3f} s); a room-tone profile needs at least {need} samples "
         f"({need / sample_rate:.3f} s) of noise without speech, 1-2 s is better"
     )
+
+
+def clip_regions(
+    regions: list[tuple[float, float]], duration_s: float
+) -> tuple[list[tuple[float, float]], list[str]]:
+    """The one rule for room-tone regions (``roomtone profile --learn``, ``clean --learn``, the GUI).
+
+    A region that runs past the end of the file is cut at the end, with a note; one that starts
+    at or after the end, starts before 0, is empty, reversed or not finite is refused.
+
+    Parameters
+    ----------
+    regions : list of (start_s, end_s)
+        Seconds.
+    duration_s : float
+        Length of the file, seconds.
+
+    Returns
+    -------
+    inside : list of (start_s, end_s)
+        The regions, each ending at the file's end at the latest.
+    notes : list of str
+        One line per region that was cut.
+
+    Raises
+    ------
+    ParameterError
+        For a region that cannot be used, quoting it and the file's length.
+    """
+    inside, notes = [], []
+    lasts = f"the file, which lasts {_format_time(duration_s)} ({duration_s:.3f} s)"
+    for a, b in regions:
+        a, b = float(a), float(b)
+        shown = f"{_format_time(a)}-{_format_time(b)} ({a:.3f}-{b:.3f} s)"
+        if not (math.isfinite(a) and math.isfinite(b)) or b <= a:
+            raise ParameterError(f"region {a}-{b} s is empty or reversed; give start-stop with start < stop")
+        if a < 0:
+            raise ParameterError(f"region {shown} starts before the beginning of {lasts}")
+        if a >= duration_s:
+            raise ParameterError(f"region {shown} starts after the end of {lasts}; give a region inside it")
+        if b > duration_s:
+            if b > duration_s + _REGION_SLACK_S:  # not a rounding of the end: say so
+                notes.append(f"region {shown} runs past the end of {lasts}; used up to the end")
+            b = duration_s
+        inside.append((a, b))
+    return inside, notes
+
+
+def quiet_floor_dbfs(source: Any, n_fft: int, hop: int, *, fraction: float = 0.1,
+                     max_windows: int = 2000) -> float | None:
+    """Broadband level (dBFS) of the quiet parts of a file: the ``fraction`` quantile of its frames.
+
+    Frames are measured like :func:`estimate_room_tone`'s automatic pass (window-weighted mean
+    square, channels averaged, digital silence ignored). Files longer than ``max_windows``
+    windows of 8 frames are screened at ``max_windows`` evenly spaced windows, so the cost is
+    bounded (about 2 s of reading for an hour).
+
+    Returns
+    -------
+    float or None
+        ``None`` when the file has no non-silent frame.
+    """
+    analysis, _ = stft_windows(n_fft, hop)
+    w_energy = float(np.sum(analysis.astype(np.float64) ** 2))
+    total = int(source.frames)
+    span = n_fft + 7 * hop
+    if total < n_fft:
+        return None
+    if total // span <= max_windows:
+        starts = np.arange(0, total - n_fft + 1, span)
+    else:
+        starts = np.unique(np.linspace(0, total - span, max_windows).astype(np.int64))
+    levels = []
+    for start in starts:
+        x = np.asarray(source.read(int(start), int(min(span, total - start))), np.float32)
+        frames = frame_signal(x, n_fft, hop, analysis)
+        if frames.shape[1]:
+            levels.append(np.mean(np.sum(frames.astype(np.float64) ** 2, axis=-1), axis=0) / w_energy)
+    ms = np.concatenate(levels) if levels else np.zeros(0)
+    ms = ms[ms > 10.0 ** (_SILENCE_DBFS / 10.0)]
+    if ms.size == 0:
+        return None
+    return float(10.0 * np.log10(np.quantile(ms, fraction)))
 
 
 def estimate_room_tone(
@@ -396,11 +518,7 @@ def estimate_room_tone(
     ParameterError
         Too little audio, regions outside the file or reversed, or no usable frame.
     """
-    src = _as_source(audio, sample_rate)
-    sample_rate = int(sample_rate)
-    n_fft, hop = settings.stft.resolve(sample_rate)
-    analysis, _ = stft_windows(n_fft, hop)
-    w_energy = float(np.sum(analysis.astype(np.float64) ** 2))
+    src, sample_rate, n_fft, hop, analysis, w_energy = _analysis_grid(audio, sample_rate, settings)
     total = int(src.frames)
     duration = total / sample_rate
     need = max(settings.min_samples, n_fft)
@@ -410,17 +528,9 @@ def estimate_room_tone(
     if regions is not None:
         if len(regions) == 0:
             raise ParameterError("no region given; give at least one noise-only stretch (start-stop in seconds)")
-        spans = []
-        for a, b in regions:
-            a, b = float(a), float(b)
-            if not (math.isfinite(a) and math.isfinite(b)) or b <= a:
-                raise ParameterError(f"region {a}-{b} s is empty or reversed; give start-stop with start < stop")
-            if a < 0 or b > duration + 0.5 / sample_rate:
-                raise ParameterError(
-                    f"region {_format_time(a)}-{_format_time(b)} ({a:.3f}-{b:.3f} s) is outside the file, "
-                    f"which lasts {_format_time(duration)} ({duration:.3f} s)"
-                )
-            spans.append((int(round(a * sample_rate)), min(total, int(round(b * sample_rate)))))
+        inside, notes = clip_regions(regions, duration)
+        warnings += notes
+        spans = [(int(round(a * sample_rate)), min(total, int(round(b * sample_rate)))) for a, b in inside]
         got = sum(s1 - s0 for s0, s1 in spans)
         if got < need:
             raise ParameterError(f"the region{'s' if len(spans) > 1 else ''} hold{'' if len(spans) > 1 else 's'} only "
@@ -512,6 +622,16 @@ def estimate_room_tone(
 
     mean = acc.sum / acc.count
     var = np.maximum(acc.sumsq / acc.count - mean * mean, 0.0)
+    level = _level_from_power(mean, n_fft, w_energy)
+    if method == "learn":  # regions the user chose (the automatic selections pick quiet ones)
+        floor = quiet_floor_dbfs(src, n_fft, hop)
+        if floor is not None and level - floor > settings.louder_than_floor_db:
+            warnings.append(
+                f"the region{'s' if len(used_regions) > 1 else ''} ({level:.1f} dBFS) "
+                f"{'are' if len(used_regions) > 1 else 'is'} {level - floor:.0f} dB louder than the quiet parts "
+                f"of the file ({floor:.1f} dBFS): probably speech or events, not room tone; pick a stretch "
+                "where nobody speaks (or let Roomtone find one: --auto / --auto-profile)"
+            )
     duration_s = used_samples / sample_rate
     if duration_s < settings.short_warning_s:
         warnings.append(
@@ -519,7 +639,7 @@ def estimate_room_tone(
         )
     return NoiseProfile(
         sample_rate=sample_rate, n_fft=n_fft, hop_length=hop, mean_power=mean, power_std=np.sqrt(var),
-        level_dbfs=_level_from_power(mean, n_fft, w_energy), regions=[(round(a, 4), round(b, 4)) for a, b in used_regions],
+        level_dbfs=level, regions=[(round(a, 4), round(b, 4)) for a, b in used_regions],
         duration_s=round(duration_s, 4), method=method, source=source_name, warnings=warnings,
     )
 
@@ -593,11 +713,7 @@ def estimate_noise_floor(
     """
     settings = settings or RoomToneSettings()
     floor_bias_db(np.zeros(1), np.zeros(1), percentile, spread_percentile)  # validates the percentiles
-    src = _as_source(audio, sample_rate)
-    sample_rate = int(sample_rate)
-    n_fft, hop = settings.stft.resolve(sample_rate)
-    analysis, _ = stft_windows(n_fft, hop)
-    w_energy = float(np.sum(analysis.astype(np.float64) ** 2))
+    src, sample_rate, n_fft, hop, analysis, w_energy = _analysis_grid(audio, sample_rate, settings)
     total = int(src.frames)
     bins = n_fft // 2 + 1
     n_hist = int(round((_FLOOR_DB_MAX - _FLOOR_DB_MIN) / _FLOOR_DB_STEP))

@@ -11,12 +11,18 @@ is silent the value is ours, chosen on the dev clips, and marked so below. All a
 configurable (``CheckThresholds(**overrides)`` or :func:`thresholds_with_overrides`).
 Per-clip checks use level-independent measures only (semitones, dB differences, rates), so a
 clip's findings do not change when it is made louder or quieter (clipping aside).
+
+The clips are either **training audio** for a voice clone (:func:`check_clip`,
+:func:`check_dataset`: advice on how to record) or **synthetic speech** made by a clone
+(:func:`check_synthetic`: the same measures, but the findings speak of the synthesis, its
+settings and the reference recordings' range it falls outside; no "too little audio", which is
+a rule for training data).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -60,6 +66,10 @@ class CheckThresholds:
     level_outlier_db: float = 3.0
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ParameterError(f"threshold {f.name} must be a finite number, got {value!r}")
         if self.very_monotone_std_st > self.monotone_std_st:
             raise ParameterError(
                 f"very_monotone_std_st ({self.very_monotone_std_st}) must not exceed monotone_std_st "
@@ -142,7 +152,7 @@ def check_pitch(a: ClipAnalysis, th: CheckThresholds) -> Finding:
               "let sentences rise and fall")
     if std < th.very_monotone_std_st:
         return _f("very_monotone", "Very monotone", "fail", std, "st", th.very_monotone_std_st,
-                  f"{said}: below {th.very_monotone_std_st} st, a clone trained on this will sound robotic",
+                  f"{said}: below {th.very_monotone_std_st} st, {_ROBOTIC_CLONE}",
                   advice, a.name, where)
     if std < th.monotone_std_st or span < th.monotone_span_st:
         which = (f"std below {th.monotone_std_st} st" if std < th.monotone_std_st
@@ -256,9 +266,51 @@ def check_noise(a: ClipAnalysis, th: CheckThresholds) -> Finding:
         return _f("noise_ok", "Noise", "pass", snr, "dB", th.noisy_warn_snr_db, said, clip=a.name)
     pauses = [list(p) for p in a.pauses] or [[0.0, a.duration_s]]
     return _f("noisy", "Noisy", verdict, snr, "dB", th.noisy_warn_snr_db if verdict == "warn" else th.noisy_fail_snr_db,
-              f"{said}: the clone will learn the noise",
+              f"{said}: {_CLONE_LEARNS_NOISE}",
               "record in a quieter, deader room (or denoise lightly first: Roomtone's clean); "
               "aim for a noise floor below -60 dBFS", a.name, pauses)
+
+
+#: What a finding means for training audio, and what it means for synthetic speech instead.
+_ROBOTIC_CLONE = "a clone trained on this will sound robotic"
+_CLONE_LEARNS_NOISE = "the clone will learn the noise"
+_SYNTHETIC_CONSEQUENCE = {
+    _ROBOTIC_CLONE: "the synthesis sounds robotic",
+    _CLONE_LEARNS_NOISE: "the synthesis carries noise",
+}
+
+#: Advice for a finding on synthetic speech, by finding code: about the synthesis and its settings.
+SYNTHETIC_ADVICE = {
+    "pitch_unmeasured": "check the synthesis produced speech (not silence, noise or a cut-off clip)",
+    "very_monotone": "the synthesis is flatter than the voice: raise the model's expressiveness settings (style or "
+                     "emotion strength, sampling temperature), give it a livelier reference or prompt, or fine-tune "
+                     "on more varied recordings",
+    "monotone": "raise the model's expressiveness settings (style or emotion strength, sampling temperature) or "
+                "give it a livelier reference or prompt; punctuation (questions, exclamations) lets the pitch move",
+    "flat_energy": "raise the model's emphasis/expressiveness settings or use a more dynamic reference; check no "
+                   "compressor or limiter was applied after synthesis",
+    "long_pauses": "trim the synthesis's leading and trailing silence; check the text's punctuation and the "
+                   "model's pause or duration settings",
+    "no_pauses": "the synthesis runs phrases together: add punctuation to the text (commas, full stops) or raise "
+                 "the model's pause or duration settings",
+    "no_breaths": "the synthesis has no breaths: enable breath rendering if the model has it; many models never "
+                  "breathe, which listeners notice in long passages",
+    "too_fast": "lower the synthesis speaking rate (its speed or duration setting)",
+    "too_slow": "raise the synthesis speaking rate (its speed or duration setting)",
+    "clipping": "lower the synthesis output gain or normalise its peaks to about -1 dBFS after synthesis",
+    "noisy": "the model reproduces noise it learned: clean its training audio (Roomtone's clean) and train again, "
+             "or denoise the synthesis lightly",
+    "inconsistent_level": "normalise the synthesised clips to one loudness (e.g. -20 LUFS)",
+}
+
+#: Which reference measure (``models.prosody_dataset.MEASURES`` key) a finding code is about.
+_FINDING_MEASURE = {
+    "very_monotone": "f0_std_st", "monotone": "f0_std_st", "flat_energy": "intensity_std_db",
+    "no_pauses": "pauses_per_min", "no_breaths": "breath_count",
+    "too_fast": "articulation_rate_syll_s", "too_slow": "articulation_rate_syll_s", "noisy": "snr_db",
+}
+#: Codes of dataset checks that apply to training audio only.
+_TRAINING_ONLY = ("too_little_audio", "little_audio", "audio_amount_ok")
 
 
 def check_clip(a: ClipAnalysis, thresholds: CheckThresholds | None = None) -> list[Finding]:
@@ -308,6 +360,48 @@ def check_dataset(clips: Sequence[ClipAnalysis], thresholds: CheckThresholds | N
         else:
             out.append(_f("level_ok", "Level consistent", "pass", spread, "dB", th.level_spread_warn_db, said))
     return out
+
+
+def check_synthetic(
+    clips: Sequence[ClipAnalysis],
+    thresholds: CheckThresholds | None = None,
+    reference_ranges: Mapping[str, tuple[float, float]] | None = None,
+) -> list[Finding]:
+    """Every check on clips of *synthetic* speech, with findings that speak of the synthesis.
+
+    The same measures and verdicts as :func:`check_clip` and :func:`check_dataset`, but the
+    advice is about the synthesis (its settings, its text, its output level), a message that
+    said what a clone would learn says what the synthesis does, a finding on a measure the
+    reference recordings cover quotes their range, and the amount-of-audio check (a rule for
+    training data) is left out.
+
+    Parameters
+    ----------
+    clips : sequence of ClipAnalysis
+        The synthetic clips.
+    thresholds : CheckThresholds, optional
+    reference_ranges : mapping, optional
+        Measure key (``"f0_std_st"``, ...) -> ``(low, high)`` of the reference recordings of
+        the same voice (e.g. from :func:`models.prosody_dataset.compare_to_reference`).
+    """
+    th = thresholds or CheckThresholds()
+    ranges = dict(reference_ranges or {})
+    out = [_as_synthetic(f, ranges) for c in clips for f in check_clip(c, th)]
+    out += [_as_synthetic(f, ranges) for f in check_dataset(clips, th) if f.code not in _TRAINING_ONLY]
+    return out
+
+
+def _as_synthetic(f: Finding, ranges: Mapping[str, tuple[float, float]]) -> Finding:
+    """``f`` reworded for a synthetic clip (see :func:`check_synthetic`)."""
+    if f.verdict == "pass":
+        return f
+    message = f.message
+    for training, synthetic in _SYNTHETIC_CONSEQUENCE.items():
+        message = message.replace(training, synthetic)
+    lo_hi = ranges.get(_FINDING_MEASURE.get(f.code, ""))
+    if lo_hi is not None and all(math.isfinite(v) for v in lo_hi):
+        message += f"; the reference recordings of this voice span {lo_hi[0]:.2f}-{lo_hi[1]:.2f} {f.unit}"
+    return replace(f, message=message, advice=SYNTHETIC_ADVICE.get(f.code, f.advice))
 
 
 def problems(findings: Iterable[Finding]) -> list[Finding]:

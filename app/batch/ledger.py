@@ -182,6 +182,13 @@ class Ledger:
             (time.time(), worker, rel),
         )
 
+    def requeue(self, rel: str) -> None:
+        """Put a file that was stopped before it finished back to ``queued`` (nothing of it was written)."""
+        self._db.execute(
+            "UPDATE files SET status='queued', started_at=NULL, worker=NULL WHERE rel=? AND status IN ('queued', 'running')",
+            (rel,),
+        )
+
     def mark_done(self, rel: str, *, output_hash: str, report_json: str | None, seconds: float, worker: str | None) -> None:
         self._db.execute(
             "UPDATE files SET status='done', output_hash=?, report_json=?, seconds=?, finished_at=?, worker=?, error=NULL, "

@@ -16,15 +16,20 @@ loudness of the mean energy of the blocks that pass both gates.
 100 ms, absolute gate -70 LUFS, relative gate 20 LU below the mean, LRA = 95th minus 10th
 percentile of what remains.
 
-*True peak* (BS.1770-4 Annex 2): the signal is oversampled 4x with a 48-tap polyphase
-windowed-sinc interpolator (``scipy.signal.upfirdn``, history carried across blocks) and the
-largest absolute value of the oversampled signal (or of the samples themselves) is taken, in dBTP.
+*True peak* (BS.1770-4 Annex 2, on a grid that holds every independent meter's): the signal is
+oversampled by :func:`oversampling_factor` (48 kHz: 4x, 16 kHz: 12x, 8 kHz: 24x, 44.1 kHz: 10x)
+with a polyphase Kaiser-windowed sinc of 49 taps per phase (history carried across blocks), and
+the largest absolute value of the oversampled signal is taken, in dBTP. BS.1770's 48-tap filter
+(passband to 0.8 of Nyquist) and a 4x grid at every rate under-read content near Nyquist (4 dB
+at 0.9 of Nyquist) and peaks between grid points that ffmpeg's 192 kHz grid sees, so 8-44.1 kHz
+files passed our limiter and failed ffmpeg's meter. Stretches that cannot reach the level of
+interest (the running peak, the limiter's ceiling) are skipped.
 
 *Levels*: mean power over 50 ms windows (all channels), in dBFS. The noise floor is the 10th
 percentile of those levels (windows of digital silence excluded), the speech level the 95th; the
 estimated SNR is their difference. Clipping counts samples at or above 0.999 of full scale.
 
-*Limiter* (:class:`TruePeakLimiter`): a look-ahead, channel-linked limiter on the 4x oversampled
+*Limiter* (:class:`TruePeakLimiter`): a look-ahead, channel-linked limiter on the oversampled
 peak. For every sample the required gain ``r = min(1, ceiling / peak)`` is computed from the
 oversampled peaks around it; ``m`` is the minimum of ``r`` over the next ``L`` samples (the
 look-ahead), ``h`` follows ``m`` down at once and recovers towards 1 with the release time
@@ -42,6 +47,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import scipy.signal
@@ -86,74 +92,136 @@ def resolve_target(name: str, channels: int) -> tuple[float, float, str] | None:
 
 
 # -- filters --------------------------------------------------------------------------------------
+#: The lowest oversampling factor (BS.1770-4's).
 OVERSAMPLE = 4
-_TP_TAPS = 48
+#: ffmpeg's ebur128 meters true peak at this rate (its resampler's grid).
+REFERENCE_RATE = 192000
+#: Rates that do not divide :data:`REFERENCE_RATE` are oversampled to at least this.
+OVERSAMPLED_RATE = 384000
+#: Interpolator half-length in input samples (each phase has ``2 * _TP_HALF + 1`` taps).
+_TP_HALF = 24
+_TP_BETA = 5.0
 
 
-def _interpolator() -> np.ndarray:
-    h = scipy.signal.firwin(_TP_TAPS, 0.9 / OVERSAMPLE, window=("kaiser", 6.0))
-    return (h * OVERSAMPLE).astype(np.float64)
+def oversampling_factor(sample_rate: int) -> int:
+    """Oversampling factor of the true-peak detector at ``sample_rate`` (at least 4).
+
+    Between two points of the oversampled grid a peak can hide (at 4x, content at 0.9 of Nyquist
+    reads up to 0.55 dB low), so the grid must hold every point an independent meter looks at:
+    where the rate divides 192 kHz (ffmpeg's grid; scipy's 4x is then a subset too) the factor is
+    the smallest multiple of ``192000 / rate`` that is at least 4 (48 kHz: 4, 16 kHz: 12, 8 kHz:
+    24); other rates (44.1 kHz families), whose grids do not line up, get an even factor reaching
+    384 kHz (44.1 kHz: 10, 22.05 kHz: 18), which bounds the grid error under 0.1 dB. Chunks of the
+    signal that cannot reach the level of interest are skipped (:func:`_group_peaks`).
+    """
+    sample_rate = int(sample_rate)
+    if REFERENCE_RATE % sample_rate == 0:
+        base = REFERENCE_RATE // sample_rate
+        return base * int(math.ceil(OVERSAMPLE / base))
+    factor = max(OVERSAMPLE, int(math.ceil(OVERSAMPLED_RATE / float(sample_rate))))
+    return factor + (factor % 2)
 
 
-_TP_FILTER = _interpolator()
-_TP_HISTORY = _TP_TAPS // OVERSAMPLE
+@lru_cache(maxsize=16)
+def _interpolator(factor: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """(full filter, ``(factor, taps)`` polyphase matrix, largest per-phase L1 norm) for ``factor``.
+
+    A Kaiser-windowed sinc (beta 5) with its cutoff at the input's Nyquist frequency and ``2 *
+    factor * _TP_HALF + 1`` taps: phase 0 reproduces the samples exactly (an L-th band filter), and
+    the passband reaches about 0.94 of Nyquist (the old 48-tap design stopped at 0.8 and read a
+    burst at 0.9 of Nyquist 4 dB low).
+    """
+    taps = 2 * factor * _TP_HALF + 1
+    h = scipy.signal.firwin(taps, 1.0 / factor, window=("kaiser", _TP_BETA)) * factor
+    per_phase = 2 * _TP_HALF + 1
+    phases = np.zeros((factor, per_phase), np.float64)
+    for p in range(factor):
+        sub = h[p::factor]
+        phases[p, : sub.size] = sub
+    return h.astype(np.float64), np.ascontiguousarray(phases), float(np.abs(phases).sum(axis=1).max())
 
 
 @realtime_kernel
-def _group_peaks(x_ext, phases, acc, out):  # pragma: no cover - compiled
-    # out[o] = max over channels and the 4 phases of |oversampled value| for input position o;
-    # loops ordered so the innermost one (over o) is independent and vectorises
+def _group_peaks(x_ext, phases, floor, bound_gain, acc, out):  # pragma: no cover - compiled
+    # out[o] = max over channels and phases of |oversampled value| for input position o, in chunks;
+    # a chunk whose values cannot exceed `floor` (largest |input| it reads times the filter's L1
+    # norm) gets 0 instead (the caller only needs the values above `floor`). The loops are ordered
+    # so the innermost one (over o) is independent and vectorises.
     n_ch = x_ext.shape[0]
     taps = phases.shape[1]
     n = out.shape[0]
-    for o in range(n):
-        out[o] = 0.0
-    for c in range(n_ch):
-        for p in range(phases.shape[0]):
-            for o in range(n):
-                acc[o] = 0.0
-            for j in range(taps):
-                h = phases[p, j]
-                base = taps - j
-                for o in range(n):
-                    acc[o] += h * x_ext[c, base + o]
-            for o in range(n):
-                v = abs(acc[o])
-                if v > out[o]:
-                    out[o] = v
-
-
-_TP_PHASES = np.ascontiguousarray(np.stack([_TP_FILTER[p::OVERSAMPLE] for p in range(OVERSAMPLE)]))
+    chunk = 16
+    for o0 in range(0, n, chunk):
+        o1 = min(n, o0 + chunk)
+        for o in range(o0, o1):
+            out[o] = 0.0
+        big = 0.0
+        for c in range(n_ch):
+            for i in range(o0 + 1, o1 + taps):
+                v = abs(x_ext[c, i])
+                if v > big:
+                    big = v
+        if big * bound_gain <= floor:
+            continue
+        for c in range(n_ch):
+            for p in range(phases.shape[0]):
+                for o in range(o0, o1):
+                    acc[o] = 0.0
+                for j in range(taps):
+                    h = phases[p, j]
+                    if h == 0.0:
+                        continue
+                    base = taps - j
+                    for o in range(o0, o1):
+                        acc[o] += h * x_ext[c, base + o]
+                for o in range(o0, o1):
+                    v = abs(acc[o])
+                    if v > out[o]:
+                        out[o] = v
 
 
 class Oversampler:
-    """Streaming 4x oversampled peak detection of ``(channels, n)`` blocks (history carried over).
+    """Streaming oversampled peak detection of ``(channels, n)`` blocks (history carried over).
 
-    :meth:`peaks` returns, for each input position ``j`` of the block, the largest absolute value
-    over all channels of the 4 oversampled values ``4 * j + p``; in the whole stream those sit at
-    input times ``j + p / 4 - delay`` with :attr:`delay` = 5.875 samples (the interpolator's group
-    delay), so position ``j`` spans times ``[j - 5.875, j - 5.125]``.
+    The factor is :func:`oversampling_factor` of the rate (at least 4). :meth:`peaks` returns, for
+    each input position ``j`` of the block, the largest absolute value over all channels of the
+    oversampled values ``factor * j + p``; in the whole stream those sit at input times
+    ``j + p / factor - delay`` with :attr:`delay` = ``_TP_HALF`` samples (the interpolator's group
+    delay, a whole number of samples), so position ``j`` spans times ``[j - delay, j - delay + 1)``.
+
+    Parameters
+    ----------
+    channels, sample_rate : int
+        The stream's format.
     """
 
-    def __init__(self, channels: int) -> None:
-        self.hist = np.zeros((channels, _TP_HISTORY), np.float64)
-        self.delay = (_TP_TAPS - 1) / 2.0 / OVERSAMPLE
+    def __init__(self, channels: int, sample_rate: int = 48000) -> None:
+        self.factor = oversampling_factor(sample_rate)
+        self._filter, self._phases, self._l1 = _interpolator(self.factor)
+        self._taps = self._phases.shape[1]
+        self.hist = np.zeros((channels, self._taps), np.float64)
+        self.delay = _TP_HALF
 
-    def peaks(self, block: np.ndarray) -> np.ndarray:
+    def peaks(self, block: np.ndarray, floor: float = 0.0) -> np.ndarray:
+        """Peaks per input position; positions that cannot exceed ``floor`` may read 0."""
         x = np.ascontiguousarray(np.concatenate([self.hist, np.asarray(block, np.float64)], axis=1))
-        out = np.empty(x.shape[1] - _TP_HISTORY, np.float64)
-        _group_peaks(x, _TP_PHASES, np.empty_like(out), out)
-        self.hist = x[:, -_TP_HISTORY:].copy()
+        out = np.empty(x.shape[1] - self._taps, np.float64)
+        _group_peaks(x, self._phases, float(floor), self._l1, np.empty_like(out), out)
+        self.hist = x[:, -self._taps :].copy()
         return out
 
+    def tail(self) -> np.ndarray:
+        """The peaks of the interpolator's tail after the last block (as if zeros followed)."""
+        return self.peaks(np.zeros((self.hist.shape[0], self._taps), np.float64))
+
     def reference(self, block: np.ndarray) -> np.ndarray:
-        """The oversampled block itself (``(channels, 4 n)``; numpy reference for tests)."""
+        """The oversampled block itself (``(channels, factor * n)``; numpy reference for tests)."""
         n = block.shape[1]
         x = np.concatenate([self.hist, np.asarray(block, np.float64)], axis=1)
-        y = scipy.signal.upfirdn(_TP_FILTER, x, up=OVERSAMPLE, axis=1)
-        self.hist = x[:, -_TP_HISTORY:].copy()
-        s = OVERSAMPLE * _TP_HISTORY
-        return y[:, s : s + OVERSAMPLE * n]
+        y = scipy.signal.upfirdn(self._filter, x, up=self.factor, axis=1)
+        self.hist = x[:, -self._taps :].copy()
+        s = self.factor * self._taps
+        return y[:, s : s + self.factor * n]
 
 
 def _db(power: float) -> float:
@@ -225,7 +293,7 @@ class ProgramMeter:
         self._win_acc = 0.0
         self._win_fill = 0
         self._wins: list[float] = []  # mean power per 50 ms window (all channels)
-        self._os = Oversampler(channels) if true_peak else None
+        self._os = Oversampler(channels, self.sample_rate) if true_peak else None
         self._tp = 0.0
         self._peak = 0.0
         self._clipped = 0
@@ -245,7 +313,8 @@ class ProgramMeter:
         self._peak = max(self._peak, float(a.max()))
         self._clipped += int(np.count_nonzero(a >= CLIP_LEVEL))
         if self._os is not None:
-            self._tp = max(self._tp, float(self._os.peaks(xd).max()))
+            # only values above what is already known can change the result
+            self._tp = max(self._tp, float(self._os.peaks(xd, floor=max(self._tp, self._peak)).max()))
         # K-weighted mean squares per sub-block
         kw = np.empty_like(xd)
         for c in range(self.channels):
@@ -339,7 +408,7 @@ class ProgramMeter:
 
     def result(self) -> LoudnessStats:
         if self._os is not None:  # flush the interpolator's tail
-            tail = self._os.peaks(np.zeros((self.channels, _TP_HISTORY), np.float64))
+            tail = self._os.tail()
             self._tp = max(self._tp, float(tail.max()))
         floor, speech = self.levels()
         snr = speech - floor if math.isfinite(floor) and math.isfinite(speech) else math.nan
@@ -379,13 +448,13 @@ def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float:
     return m.integrated()
 
 
-def true_peak(audio: np.ndarray) -> float:
-    """True peak (dBTP) of a whole ``(channels, samples)`` array."""
+def true_peak(audio: np.ndarray, sample_rate: int = 48000) -> float:
+    """True peak (dBTP) of a whole ``(channels, samples)`` array at ``sample_rate``."""
     audio = np.asarray(audio, np.float64)
     if audio.ndim == 1:
         audio = audio[None]
-    os_ = Oversampler(audio.shape[0])
-    y = np.concatenate([os_.peaks(audio), os_.peaks(np.zeros((audio.shape[0], _TP_HISTORY)))])
+    os_ = Oversampler(audio.shape[0], sample_rate)
+    y = np.concatenate([os_.peaks(audio), os_.tail()])
     peak = max(float(y.max(initial=0.0)), float(np.abs(audio).max(initial=0.0)))
     return 20.0 * math.log10(peak) if peak > 0 else -math.inf
 
@@ -454,17 +523,17 @@ class TruePeakLimiter:
     """
 
     def __init__(self, sample_rate: int, channels: int, *, ceiling_dbtp: float = -1.0, lookahead_ms: float = 5.0,
-                 release_ms: float = 80.0, margin_db: float = 0.2) -> None:
+                 release_ms: float = 80.0, margin_db: float = 0.3) -> None:
         if lookahead_ms <= 0 or release_ms <= 0:
             raise ParameterError(f"limiter times must be > 0 ms, got look-ahead {lookahead_ms}, release {release_ms}")
         self.channels = int(channels)
         self.ceiling = 10.0 ** ((ceiling_dbtp - margin_db) / 20.0)
         self.lookahead = max(2, int(round(lookahead_ms * 1e-3 * sample_rate)))
         self.release_coef = 1.0 - math.exp(-1.0 / (release_ms * 1e-3 * sample_rate))
-        self._os = Oversampler(channels)
-        # oversampled group j spans input times [j - 5.875, j - 5.125]; groups j-1 and j together
-        # cover sample j - d with d = 6 and its neighbourhood up to +-0.875 samples
-        self._d = int(math.ceil(self._os.delay))
+        self._os = Oversampler(channels, sample_rate)
+        # oversampled group j spans input times [j - d, j - d + 1) with d the interpolator's delay;
+        # groups j-1 and j together cover sample j - d and everything up to a sample either side
+        self._d = int(self._os.delay)
         self._dq_idx = np.zeros(self.lookahead + 2, np.int64)
         self._dq_val = np.zeros(self.lookahead + 2, np.float64)
         self._state_i = np.zeros(4, np.int64)
@@ -487,7 +556,7 @@ class TruePeakLimiter:
         return out[:n]
 
     def _required(self, x: np.ndarray) -> np.ndarray:
-        groups = self._os.peaks(x)
+        groups = self._os.peaks(x, floor=self.ceiling)  # 0 where nothing can reach the ceiling
         both = np.maximum(groups, np.concatenate([[self._prev_group], groups[:-1]]))
         self._prev_group = float(groups[-1]) if groups.size else self._prev_group
         with np.errstate(divide="ignore"):

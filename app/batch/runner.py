@@ -24,6 +24,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
 import shutil
@@ -43,6 +44,8 @@ from dsp.errors import Cancelled, OutputError, ParameterError, RoomtoneError
 STATE_DIR = ".roomtone-batch"
 REPORT_DIR = "report"
 _TMP_SUFFIX = ".tmp-roomtone"
+#: How long a cancelled run waits for its workers to stop at their next block before killing them.
+STOP_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -85,7 +88,11 @@ class BatchProgress:
     @property
     def fraction(self) -> float:
         done, total = self.work()
-        return done / total if total > 0 else (1.0 if self.finished else 0.0)
+        if total > 0:
+            return done / total
+        # nothing to process (every file skipped or unreadable): all of it is done, not 0 %
+        settled = bool(self.files) and all(f.status in ("done", "failed", "skipped") for f in self.files)
+        return 1.0 if self.finished or settled else 0.0
 
     def eta_s(self) -> float | None:
         done, total = self.work()
@@ -143,8 +150,15 @@ def discover(in_dir: Path, *, exclude: Path | None = None) -> tuple[list[Path], 
 
 
 def slug_for(rel: Path) -> str:
-    """A file-name-safe, readable id for a relative path (``show/ep 1.wav`` -> ``show__ep_1.wav``)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", "__".join(rel.parts)).strip("_") or "file"
+    """A file-name-safe id for a relative path, unique to it: ``show/ep 1.wav`` -> ``show__ep_1.wav-1f0c...``.
+
+    The readable part alone is not unique (``ep 1.wav`` and ``ep_1.wav``, or ``é.wav`` and
+    ``ü.wav``, both map to one name, and case-insensitive disks fold ``Ep1``/``ep1``), so ten hex
+    digits of the path's SHA-1 follow it; the slug names the file's report JSON and pictures.
+    """
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", "__".join(rel.parts)).strip("._-")[:80] or "file"
+    digest = hashlib.sha1(rel.as_posix().encode("utf-8")).hexdigest()[:10]
+    return f"{readable}-{digest}"
 
 
 def _is_within(child: Path, parent: Path) -> bool:
@@ -197,6 +211,7 @@ class _LocalExecutor:
         self._ctx = multiprocessing.get_context("spawn")
         self.queue = self._ctx.Queue()
         self.threads = max(1, (os.cpu_count() or 1) // self.workers)
+        self.stop_event = self._ctx.Event()  # set: workers stop at their next block
         self.pool = None
         self._start()
 
@@ -206,7 +221,7 @@ class _LocalExecutor:
         from app.batch.worker import init_pool_worker
 
         self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._ctx, initializer=init_pool_worker,
-                                        initargs=(self.queue, self.threads))
+                                        initargs=(self.queue, self.threads, self.stop_event))
 
     def restart(self) -> None:
         self.pool.shutdown(wait=False, cancel_futures=True)
@@ -234,6 +249,20 @@ class _LocalExecutor:
     def cancel(self, futures) -> None:
         for f in futures:
             f.cancel()
+
+    def stop(self) -> None:
+        """Ask the running jobs to stop at their next block (they return ``cancelled``)."""
+        self.stop_event.set()
+
+    def terminate(self) -> None:
+        """Kill the worker processes (jobs that did not stop in time) and wait until they are gone."""
+        for proc in list((getattr(self.pool, "_processes", None) or {}).values()):
+            try:
+                proc.terminate()
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+        for proc in list((getattr(self.pool, "_processes", None) or {}).values()):
+            proc.join(5.0)
 
     def close(self, *, wait: bool = True) -> None:
         if self.pool is not None:
@@ -312,6 +341,12 @@ class _DaskExecutor:
             self.client.cancel(list(futures))
         except Exception:  # noqa: BLE001
             pass
+
+    def stop(self) -> None:  # running Dask tasks are cancelled with their futures
+        pass
+
+    def terminate(self) -> None:
+        pass
 
     def close(self, *, wait: bool = True) -> None:
         if self._own:
@@ -424,7 +459,7 @@ class BatchRunner:
         Cancelled
             When cancelled (the ledger and the report reflect what was finished).
         """
-        from dsp.io import WRITE_FORMATS, AudioReader, format_for_source
+        from dsp.io import WRITE_FORMATS, AudioReader, format_for_source, unreadable
 
         t0 = time.time()
         self._check_folders()
@@ -447,6 +482,7 @@ class BatchRunner:
         executor = None
         run_id = None
         status = "failed"
+        previous_sigint = self._catch_sigint()
         try:
             self._clean_leftovers()
             rels, ignored = discover(self.in_dir, exclude=self.out_dir)
@@ -459,6 +495,8 @@ class BatchRunner:
             jobs, states, taken = [], [], set()
             skipped = failed_at_plan = 0
             for rel in rels:
+                if self._cancel.is_set():
+                    raise Cancelled("batch cancelled before any file was processed; nothing was written")
                 src = self.in_dir / rel
                 rel_s = rel.as_posix()
                 slug = slug_for(rel)
@@ -466,9 +504,9 @@ class BatchRunner:
                     in_hash = file_sha256(src)
                     size = src.stat().st_size
                 except OSError as exc:
-                    ledger.mark_failed(rel_s, error=f"{src}: cannot read it ({exc.strerror or exc})", error_kind="InputError",
+                    ledger.mark_failed(rel_s, error=str(unreadable(src, exc)), error_kind="InputError",
                                        input_path=str(src), settings_hash=settings_hash, run_id=run_id)
-                    states.append(FileState(rel_s, 0.0, "failed", error=str(exc)))
+                    states.append(FileState(rel_s, 0.0, "failed", error=str(unreadable(src, exc))))
                     failed_at_plan += 1
                     continue
                 if not self.force and ledger.is_done(rel_s, in_hash, settings_hash):
@@ -517,13 +555,35 @@ class BatchRunner:
             raise
         finally:
             if executor is not None:
-                executor.close(wait=status == "finished")
+                if status != "finished":
+                    executor.stop()  # an error in this process: the workers stop too
+                executor.close(wait=True)  # the lock is held until every worker is gone
             summary = self._finish(ledger, run_id, rels if "rels" in locals() else [], status, t0,
                                    ignored if "ignored" in locals() else 0)
             ledger.close()
             lock.release()
+            self._restore_sigint(previous_sigint)
             self.summary = summary
         return summary
+
+    def _catch_sigint(self):
+        """Ctrl+C cancels the run in order (see :meth:`_stop`) instead of interrupting it anywhere."""
+        import signal
+
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        try:
+            previous = signal.signal(signal.SIGINT, lambda signum, frame: self.cancel())
+        except ValueError:  # pragma: no cover - not the main interpreter
+            return None
+        return (previous if previous is not None else signal.SIG_DFL,)  # None: a handler set outside Python
+
+    @staticmethod
+    def _restore_sigint(saved) -> None:
+        import signal
+
+        if saved is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, saved[0])
 
     # -- execution -------------------------------------------------------------------------------------
     def _state(self, rel: str) -> FileState | None:
@@ -540,15 +600,16 @@ class BatchRunner:
         last = 0.0
         while futures:
             if self._cancel.is_set():
-                executor.cancel(list(futures))
                 with self._lock:
-                    for jid in futures.values():
-                        st = self._state(by_id[jid]["rel"])
-                        if st is not None and st.status in ("queued", "running"):
-                            st.status, st.phase = "queued", "cancelled"
-                    self._progress.message = "cancelled"
+                    self._progress.message = "stopping"
                 self._notify()
-                raise Cancelled("batch cancelled; finished files are kept and a rerun does the rest")
+                stopped = self._stop(executor, futures, by_id, ledger, run_id)
+                with self._lock:
+                    self._progress.message = "cancelled"
+                    done = sum(1 for f in self._progress.files if f.status == "done")
+                self._notify()
+                raise Cancelled(f"batch cancelled: {done} file(s) finished and kept, {stopped} stopped before "
+                                "anything of them was written; run the same command again to do the rest")
             changed = False
             for msg in executor.drain():
                 jid = msg.get("id")
@@ -613,11 +674,49 @@ class BatchRunner:
             if not finished:
                 time.sleep(0.05)
 
+    def _stop(self, executor, futures: dict, by_id: dict, ledger: Ledger, run_id: int) -> int:
+        """Stop the workers and record the truth: returns how many files were stopped unfinished.
+
+        Jobs not started are dropped; running ones stop at their next block (their temporary
+        files removed, no output written) and go back to ``queued``; a job that finished in the
+        meantime is recorded as done. Workers that do not stop within :data:`STOP_TIMEOUT_S` are
+        killed. When this returns no worker is running, so the folder lock can be released.
+        """
+        executor.stop()
+        executor.cancel(list(futures))
+        stopped = 0
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while futures and time.monotonic() < deadline:
+            for fut in [f for f in futures if f.done()]:
+                job = by_id[futures.pop(fut)]
+                res = {"status": "cancelled"}
+                if not fut.cancelled():
+                    try:
+                        res = fut.result()
+                    except BaseException:  # noqa: BLE001 - a worker lost while stopping: not written
+                        pass
+                stopped += res.get("status") != "done"
+                self._record(ledger, job, res, run_id)
+            executor.drain()
+            if futures:
+                time.sleep(0.05)
+        if futures:
+            executor.terminate()
+            for jid in futures.values():
+                self._record(ledger, by_id[jid], {"status": "cancelled"}, run_id)
+                stopped += 1
+            futures.clear()
+        return stopped
+
     def _record(self, ledger: Ledger, job: dict, res: dict, run_id: int) -> None:
         rel = job["rel"]
         with self._lock:
             st = self._state(rel)
-            if res.get("status") == "done":
+            if res.get("status") == "cancelled":
+                ledger.requeue(rel)
+                if st is not None:
+                    st.status, st.fraction, st.phase = "queued", 0.0, "cancelled"
+            elif res.get("status") == "done":
                 ledger.mark_done(rel, output_hash=res["output_hash"], report_json=res.get("report_json"),
                                  seconds=res.get("seconds") or 0.0, worker=res.get("worker"))
                 if st is not None:

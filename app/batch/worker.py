@@ -3,20 +3,29 @@
 Both executors run exactly this function: the local process pool and a Dask cluster (whose
 workers read the inputs and write the outputs on shared storage). It never imports Qt.
 
-Steps for one file (memory stays bounded by a block, whatever the file's length):
+Steps for one file (memory stays bounded by a block, whatever the file's length; the chain is
+rendered once):
 
 1. *Measure the source*: loudness, LRA, true peak, noise floor, clipping and a decimated
-   spectrogram in one block-wise pass.
+   spectrogram in one block-wise pass (on a second thread while step 2 runs, when the worker
+   has two cores).
 2. *Room tone*: the profile given with ``--profile``, or found automatically exactly as
    :func:`app.pipeline.prepare_processor` does (same call, same settings).
-3. *Chain render*: :func:`app.pipeline.clean_file` renders the chain into a temporary float32
-   file in ``OUT_DIR/.roomtone-batch/tmp/`` (so the batch's chain output is the CLI's).
-4. *Hole audit* (optional): the same chain with refill bypassed, rendered the same way, gives
-   the holes the passes made; holes left in the chain output are counted too.
-5. *Loudness*: the chain output's integrated loudness gives the gain to the target. Where the
-   true-peak limiter will act, dry runs of gain + limiter (no writing) correct the gain for the
-   loudness the limiter takes away. A last streaming pass applies gain and limiter, meters the
-   result and writes the output atomically (:class:`dsp.io.AtomicWriter`).
+3. *Chain render, once*: :func:`app.pipeline.prepare_processor`'s chain (so the batch's chain
+   output is ``roomtone clean``'s) renders into a temporary FLAC at the output's bit depth in
+   ``OUT_DIR/.roomtone-batch/tmp/`` (never larger than the output), scaled towards its final
+   level so the loudness gain does not lift its quantisation, and metered on the way (its
+   integrated loudness gives the gain). Without a loudness target it renders straight into the
+   output.
+4. *Holes*: holes left in the chain output (on a second thread while step 5 runs); with the
+   hole audit, the same chain with refill bypassed is rendered too, to count the holes the
+   passes made.
+5. *Loudness*: one streaming pass of gain and true-peak limiter from the temporary file into
+   the output, written atomically (:class:`dsp.io.AtomicWriter`); the blocks are quantised as
+   the output format stores them (:func:`quantiser`) and metered so (loudness, true peak,
+   spectrogram): the figures are those of the file as written. Only if the limiter took the
+   loudness more than :data:`GAIN_TOLERANCE_LU` from the target is the pass redone with a
+   corrected gain.
 6. *Report*: before/after spectrogram PNGs and a per-file JSON report; the output's SHA-256.
 
 A :class:`~dsp.errors.RoomtoneError` (a corrupt or empty file, ...) becomes a ``failed``
@@ -35,14 +44,18 @@ import shutil
 import time
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 #: Samples per block of the loudness passes.
 BLOCK = 65536
-#: Stop correcting the gain for the limiter once the dry run is this close to the target, LU.
-GAIN_TOLERANCE_LU = 0.05
+#: The output is written again with a corrected gain only when the limiter took the written
+#: file's loudness further than this from the target, LU (delivery specs allow 0.5 to 1 LU).
+GAIN_TOLERANCE_LU = 0.2
 MAX_GAIN_ITERATIONS = 4
 #: Biggest gain the loudness step may apply, dB (a near-silent file is not blown up by 60 dB).
 MAX_GAIN_DB = 30.0
@@ -51,6 +64,7 @@ MAX_GAIN_DB = 30.0
 PHASES = {"measure": 0.08, "render": 0.45, "audit": 0.25, "loudness": 0.17, "report": 0.05}
 
 _progress_sink: Callable[[dict], None] | None = None
+_stop_event: Any = None
 
 
 def set_progress_sink(sink: Callable[[dict], None] | None) -> None:
@@ -59,8 +73,34 @@ def set_progress_sink(sink: Callable[[dict], None] | None) -> None:
     _progress_sink = sink
 
 
-def init_pool_worker(queue: Any, threads: int) -> None:
-    """``ProcessPoolExecutor`` initializer: progress goes to ``queue``; numeric libraries use ``threads``."""
+def set_stop_event(event: Any) -> None:
+    """An event (``is_set()``) that, once set, makes :func:`process_job` stop at its next block."""
+    global _stop_event
+    _stop_event = event
+
+
+def check_stop() -> None:
+    """Raise :class:`~dsp.errors.Cancelled` if the batch asked its workers to stop."""
+    if _stop_event is not None and _stop_event.is_set():
+        from dsp.errors import Cancelled
+
+        raise Cancelled("batch cancelled")
+
+
+def _stop_requested() -> bool:
+    return _stop_event is not None and _stop_event.is_set()
+
+
+def init_pool_worker(queue: Any, threads: int, stop_event: Any = None) -> None:
+    """``ProcessPoolExecutor`` initializer: progress goes to ``queue``; numeric libraries use ``threads``.
+
+    Workers ignore SIGINT: Ctrl+C in a terminal reaches the whole process group, and only the
+    batch's main process decides what stops (it sets ``stop_event``, which the workers poll
+    between blocks, and waits for them), so no worker dies half-way through a ledger update.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "ROOMTONE_STFT_THREADS"):
         os.environ[var] = str(max(1, int(threads)))
     from dsp.jit import configure_cache
@@ -68,6 +108,7 @@ def init_pool_worker(queue: Any, threads: int) -> None:
     configure_cache()
     if queue is not None:
         set_progress_sink(queue.put_nowait)
+    set_stop_event(stop_event)
 
 
 @dataclass(frozen=True)
@@ -116,7 +157,7 @@ class BatchOptions:
 
 
 #: Bump when the worker's output for the same options changes.
-WORKER_VERSION = 1
+WORKER_VERSION = 2
 
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -171,6 +212,7 @@ def _measure(reader, *, spectrogram: Any = None, progress: Callable[[int, int], 
 
     meter = ProgramMeter(reader.sample_rate, reader.channels)
     for start in range(0, reader.frames, BLOCK):
+        check_stop()
         block = reader.read(start, min(BLOCK, reader.frames - start))
         meter.add(block)
         if spectrogram is not None:
@@ -180,15 +222,46 @@ def _measure(reader, *, spectrogram: Any = None, progress: Callable[[int, int], 
     return meter.result()
 
 
+def quantiser(fmt: str) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The values an output format stores, as float32 (None for float32 files).
+
+    16-bit: ``rint(x * 32768) / 32768`` clipped to the int16 range, exactly what
+    :class:`dsp.io.AtomicWriter` writes (it maps ``k / 32768`` back to ``k``). 24-bit: the nearest
+    step of 2**-23 (libsndfile's own conversion may land one 24-bit step away, 1e-7 of full scale).
+    Metering the quantised blocks measures the file as written, without reading it back.
+    """
+    from dsp.io import WRITE_FORMATS
+
+    subtype = WRITE_FORMATS[fmt][1]
+    if subtype == "FLOAT":
+        return None
+    scale = np.float32(32768.0 if subtype == "PCM_16" else 8388608.0)
+
+    def quantise(block: np.ndarray) -> np.ndarray:
+        y = np.multiply(block, scale, dtype=np.float32)
+        np.rint(y, out=y)
+        np.clip(y, -scale, scale - 1, out=y)
+        y[np.isnan(y)] = 0.0
+        return y / scale
+
+    return quantise
+
+
 def _gain_pass(reader, gain: float, *, ceiling_dbtp: float | None, sink=None, meter=None, spectrogram=None,
+               quantise: Callable[[np.ndarray], np.ndarray] | None = None,
                progress: Callable[[int, int], None] | None = None) -> float:
-    """Stream ``reader`` through gain (+ limiter) into ``sink(block)``/``meter``; returns max limiting, dB."""
+    """Stream ``reader`` through gain (+ limiter) (+ ``quantise``) into ``sink(block)``/``meter``/``spectrogram``.
+
+    Returns the limiter's largest gain reduction, dB.
+    """
     from app.batch.loudness import TruePeakLimiter
 
     limiter = TruePeakLimiter(reader.sample_rate, reader.channels, ceiling_dbtp=ceiling_dbtp) if ceiling_dbtp is not None else None
     g = float(gain)
 
     def out(block):
+        if quantise is not None:
+            block = quantise(block)
         if meter is not None:
             meter.add(block)
         if spectrogram is not None:
@@ -197,6 +270,7 @@ def _gain_pass(reader, gain: float, *, ceiling_dbtp: float | None, sink=None, me
             sink(block)
 
     for start in range(0, reader.frames, BLOCK):
+        check_stop()
         block = reader.read(start, min(BLOCK, reader.frames - start))
         y = block * g if g != 1.0 else block
         y = limiter.process(y) if limiter is not None else y.astype("float32", copy=False)
@@ -210,6 +284,164 @@ def _gain_pass(reader, gain: float, *, ceiling_dbtp: float | None, sink=None, me
             out(tail)
         return limiter.max_reduction_db
     return 0.0
+
+
+class _Scaled:
+    """A :class:`~dsp.render.BlockSource` view of ``source`` multiplied by ``factor`` (1.0: itself)."""
+
+    def __init__(self, source, factor: float) -> None:
+        self.source, self.factor = source, float(factor)
+        self.sample_rate, self.channels, self.frames = source.sample_rate, source.channels, source.frames
+
+    def read(self, start: int, frames: int) -> np.ndarray:
+        check_stop()  # readers on side threads stop with the batch too
+        block = self.source.read(start, frames)
+        return block if self.factor == 1.0 else block * np.float32(self.factor)
+
+
+def _intermediate_format(fmt: str) -> str:
+    """The chain output's temporary format: FLAC at the output's bit depth (never larger than it)."""
+    from dsp.io import WRITE_FORMATS
+
+    return "flac16" if WRITE_FORMATS[fmt][1] == "PCM_16" else "flac24"
+
+
+def _pre_gain(before, target) -> float:
+    """Linear gain for the temporary chain output: towards the loudness gain the source predicts.
+
+    Stored at the output's bit depth, the chain output should sit near its final level so that
+    the loudness gain does not lift its quantisation above the output's own; but it must not clip,
+    so it stays 1 dB under full scale for the source's true peak (the chain rarely raises peaks;
+    if it does, :func:`_render_chain` renders again with less).
+    """
+    if not (math.isfinite(before.integrated_lufs) and math.isfinite(before.true_peak_dbtp)):
+        return 1.0
+    want = max(-MAX_GAIN_DB, min(MAX_GAIN_DB, target[0] - before.integrated_lufs))
+    return 10.0 ** (min(want, -1.0 - before.true_peak_dbtp) / 20.0)
+
+
+def _render_chain(in_path: Path, out_path: Path, settings, profile, *, fmt: str, pre_gain: float,
+                  progress: Callable[[int, int], None] | None = None):
+    """Render the chain once into ``out_path`` (times ``pre_gain``), metering its output on the way.
+
+    The processor is :func:`app.pipeline.prepare_processor`'s, so the audio equals ``roomtone
+    clean``'s. Returns ``(render record, LoudnessStats of the chain output, pre_gain used, the
+    hum estimate the chain's de-hum used or None)``;
+    should the scaled output clip the integer format, the render is redone with the gain that fits.
+    """
+    from app.pipeline import analyses_summary, prepare_processor
+    from dsp.io import AudioReader
+    from dsp.render import render_file
+
+    while True:
+        with AudioReader(in_path) as reader:
+            processor, context = prepare_processor(reader, settings, profile=profile)
+            tap = _ChainTap(reader.sample_rate, reader.channels, pre_gain)
+        rec = render_file(in_path, out_path, processor, fmt=fmt, settings={"analyses": analyses_summary(context)},
+                          progress=progress, cancel=_stop_requested, post=tap)
+        if tap.peak <= 1.0 or fmt == "float32":
+            return rec, tap.meter.result(), pre_gain, context.hum
+        pre_gain *= 0.98 / tap.peak  # the chain raised a peak over full scale: once more, lower
+
+
+class _ChainTap:
+    """The render's ``post`` hook: meters the chain output, then scales it by ``gain`` (largest |result| kept)."""
+
+    def __init__(self, sample_rate: int, channels: int, gain: float) -> None:
+        from app.batch.loudness import ProgramMeter
+
+        self.meter = ProgramMeter(sample_rate, channels, true_peak=False)  # loudness sets the gain; peaks: the limiter
+        self.gain = float(gain)
+        self.peak = 0.0
+
+    def __call__(self, block: np.ndarray) -> np.ndarray:
+        self.meter.add(block)
+        if self.gain == 1.0:
+            return block
+        y = block * np.float32(self.gain)
+        self.peak = max(self.peak, float(np.abs(y).max(initial=0.0)))
+        return y
+
+
+def _without_hum(profile, hum) -> tuple[Any, int]:
+    """``profile`` with the bins of removed mains hum not counted for holes, and how many bins that is.
+
+    A room tone learned with hum in it puts the floor of the hum's bins at the hum's level, so
+    every notch de-hum cuts reads as a hole (on a 50 Hz recording: the whole 40-200 Hz band, drawn
+    in cyan over a picture whose text says the holes were filled). Removing hum is the point, and
+    refill must not put it back: those bins (within 1.5 bins of a harmonic) get a zero floor here.
+    """
+    if hum is None or not getattr(hum, "frequencies_hz", ()):
+        return profile, 0
+    df = profile.sample_rate / profile.n_fft
+    bins = np.arange(np.asarray(profile.mean_power).shape[0]) * df
+    hit = np.zeros(bins.shape, bool)
+    for f in hum.frequencies_hz:
+        hit |= np.abs(bins - f) <= 1.5 * df
+    mean = np.where(hit, 0.0, np.asarray(profile.mean_power, np.float64))
+    return dataclasses.replace(profile, mean_power=mean), int(hit.sum())
+
+
+def _find_holes(in_path: Path, chain_path: Path, pre_gain: float, settings, profile, *, hum: Any = None, audit: bool,
+                tmp_dir: Path, progress: Callable[[int, int], None] | None = None) -> tuple[dict, Any]:
+    """The holes left in the chain output (and, with ``audit``, those a refill-off render has).
+
+    Returns ``(holes summary for the report, the map of the holes left in the output)``: the
+    report draws what the delivered file still has, never holes that refill filled.
+    """
+    from app.pipeline import adjust_settings
+    from dsp.io import AudioReader
+
+    holes: dict[str, Any] = {"refill": _refill_active(settings), "audited": False}
+    if profile is None:
+        return holes, None
+    from dsp.holes import detect_holes
+
+    t = time.perf_counter()
+    sr = profile.sample_rate
+    floor_profile, hum_bins = _without_hum(profile, hum)
+    holes["hum_bins_excluded"] = hum_bins
+    with AudioReader(in_path) as orig, AudioReader(chain_path) as proc:
+        hole_mask = detect_holes(orig, _Scaled(proc, 1.0 / pre_gain), floor_profile, sr,
+                                 max_total_reduction_db=settings.max_total_reduction_db, keep_level=False)
+    holes["remaining"] = _holes_summary(hole_mask)  # the picture shows these: what the output still has
+    if audit:
+        bare = adjust_settings(settings, refill="off")
+        bare_tmp = tmp_dir / "norefill.flac"
+        _render_chain(in_path, bare_tmp, bare, profile, fmt="flac24", pre_gain=1.0, progress=progress)
+        with AudioReader(in_path) as orig, AudioReader(bare_tmp) as proc:
+            found = detect_holes(orig, _Scaled(proc, 1.0), floor_profile, sr, max_total_reduction_db=settings.max_total_reduction_db,
+                                     keep_level=False)
+        bare_tmp.unlink(missing_ok=True)
+        holes["found"] = _holes_summary(found)
+        holes["audited"] = True
+    holes["seconds"] = round(time.perf_counter() - t, 3)
+    return holes, hole_mask
+
+
+class _Done:
+    """A finished "future" (what :func:`_side` returns when the work ran inline)."""
+
+    def __init__(self, fn: Callable, *args: Any, **kw: Any) -> None:
+        self._value = fn(*args, **kw)
+
+    def result(self) -> Any:
+        return self._value
+
+
+def _side(pool: ThreadPoolExecutor | None, fn: Callable, *args: Any, **kw: Any):
+    """Run ``fn`` on ``pool``'s thread, or right now when this worker has one core (``pool`` None)."""
+    return pool.submit(fn, *args, **kw) if pool is not None else _Done(fn, *args, **kw)
+
+
+def _side_pool() -> ThreadPoolExecutor | None:
+    """A one-thread pool for work beside the main thread, when this worker has two cores or more.
+
+    A batch worker gets ``cores / workers`` threads (``ROOMTONE_STFT_THREADS``, set by the pool
+    initializer); with one, side work runs inline so workers do not fight over a core.
+    """
+    threads = int(os.environ.get("ROOMTONE_STFT_THREADS", str(os.cpu_count() or 1)) or 1)
+    return ThreadPoolExecutor(1) if threads >= 2 else None
 
 
 def _holes_summary(hm) -> dict:
@@ -244,7 +476,8 @@ def process_job(job: dict) -> dict:
     Returns
     -------
     dict
-        ``id``, ``status`` (``"done"`` or ``"failed"``), ``error`` (one line, or None),
+        ``id``, ``status`` (``"done"``, ``"failed"``, or ``"cancelled"`` when the batch asked its
+        workers to stop: nothing was written), ``error`` (one line, or None),
         ``error_kind``, ``output_hash``, ``report`` (the per-file report, also written as JSON),
         ``seconds``, ``worker`` (host:pid).
     """
@@ -266,7 +499,9 @@ def process_job(job: dict) -> dict:
 
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
-        if isinstance(exc, RoomtoneError):
+        if _stop_requested() and isinstance(exc, RoomtoneError):
+            result["status"] = "cancelled"  # stopped on request: nothing was written
+        elif isinstance(exc, RoomtoneError):
             result["error"] = " ".join(str(exc).split())
             result["error_kind"] = type(exc).__name__
         else:
@@ -280,9 +515,9 @@ def process_job(job: dict) -> dict:
 
 
 def _process(job: dict, tmp_dir: Path) -> dict:
-    from app.batch.loudness import resolve_target
+    from app.batch.loudness import ProgramMeter, resolve_target
     from app.batch.report import SpectrogramAccumulator, write_file_report
-    from app.pipeline import adjust_settings, clean_file, profile_summary, resolve_profile
+    from app.pipeline import profile_summary, resolve_profile
     from dsp.chain import ChainSettings
     from dsp.errors import OutputError
     from dsp.io import AtomicWriter, AudioReader
@@ -304,15 +539,15 @@ def _process(job: dict, tmp_dir: Path) -> dict:
     except OSError as exc:
         raise OutputError(f"{out_path.parent}: cannot create the output folder ({exc.strerror or exc})") from None
 
-    # 1. the source
+    # 1. the source's figures, measured on a second thread while 2. the room tone is found (as
+    # prepare_processor finds it, so the render equals `roomtone clean`); a worker has two cores
     t = time.perf_counter()
-    with AudioReader(in_path) as reader:
+    side = _side_pool()
+    with AudioReader(in_path) as reader, AudioReader(in_path) as measured:
         sr, ch, frames = reader.sample_rate, reader.channels, reader.frames
         src_info = {"format": reader.info.format, "subtype": reader.info.subtype}
         spec_before = SpectrogramAccumulator(sr, ch, frames)
-        before = _measure(reader, spectrogram=spec_before, progress=progress.samples("measure"))
-        nonfinite = reader.nonfinite_count
-        # 2. room tone (as prepare_processor finds it, so the render equals `roomtone clean`)
+        measuring = _side(side, _measure, measured, spectrogram=spec_before, progress=progress.samples("measure"))
         given = None
         if opts.profile_path:
             from dsp.roomtone import NoiseProfile
@@ -321,85 +556,82 @@ def _process(job: dict, tmp_dir: Path) -> dict:
         profile, origin = resolve_profile(
             reader, settings, profile=given, auto_profile=opts.auto_profile, source_name=str(in_path)
         )
+        before = measuring.result()
+        nonfinite = measured.nonfinite_count
     timings["measure_s"] = time.perf_counter() - t
 
-    # 3. the chain
-    t = time.perf_counter()
-    chain_tmp = tmp_dir / "chain.wav"
-    rec = clean_file(in_path, chain_tmp, settings, profile=profile, fmt="float32", record=False,
-                     progress=progress.samples("render"))
-    timings["render_s"] = time.perf_counter() - t
-
-    # 4. holes
-    holes: dict[str, Any] = {"refill": _refill_active(settings), "audited": False}
-    hole_mask = None
-    if profile is not None:
-        from dsp.holes import detect_holes
-
-        t = time.perf_counter()
-        with AudioReader(in_path) as orig, AudioReader(chain_tmp) as proc:
-            hm_final = detect_holes(orig, proc, profile, sr, max_total_reduction_db=settings.max_total_reduction_db)
-        holes["remaining"] = _holes_summary(hm_final)
-        hole_mask = hm_final
-        if audit:
-            bare = adjust_settings(settings, refill="off")
-            bare_tmp = tmp_dir / "norefill.wav"
-            clean_file(in_path, bare_tmp, bare, profile=profile, fmt="float32", record=False,
-                       progress=progress.samples("audit"))
-            with AudioReader(in_path) as orig, AudioReader(bare_tmp) as proc:
-                hm_bare = detect_holes(orig, proc, profile, sr, max_total_reduction_db=settings.max_total_reduction_db)
-            bare_tmp.unlink(missing_ok=True)
-            holes["found"] = _holes_summary(hm_bare)
-            holes["audited"] = True
-            hole_mask = hm_bare
-        timings["holes_s"] = time.perf_counter() - t
-
-    # 5. loudness
+    # 3. the chain, rendered once (see _render_chain): into the output itself when no loudness
+    # step follows, else into a temporary file no larger than the output, metered on the way
     t = time.perf_counter()
     target = resolve_target(opts.loudness, ch)
-    from app.batch.loudness import ProgramMeter
+    fmt = job["fmt"]
+    if target is None:
+        chain_path, pre_gain = out_path, 1.0
+    else:
+        chain_path = tmp_dir / "chain.flac"
+        pre_gain = _pre_gain(before, target)
+    rec, chain_stats, pre_gain, hum = _render_chain(in_path, chain_path, settings, profile, fmt=fmt if target is None else
+                                               _intermediate_format(fmt), pre_gain=pre_gain,
+                                               progress=progress.samples("render"))
+    timings["render_s"] = time.perf_counter() - t
 
-    with AudioReader(chain_tmp) as proc:
-        chain_stats = _measure(proc)
-        gain_db, iterations, limited = 0.0, 0, 0.0
-        ceiling = None
-        if target is not None and math.isfinite(chain_stats.integrated_lufs):
-            target_lufs, ceiling, _ = target
-            ceiling = min(ceiling, opts.ceiling_dbtp)
-            gain_db = max(-MAX_GAIN_DB, min(MAX_GAIN_DB, target_lufs - chain_stats.integrated_lufs))
-            # the limiter acts only if the gained true peak goes over the ceiling (with its margin)
-            if chain_stats.true_peak_dbtp + gain_db > ceiling - 0.25:
-                # the limiter takes some loudness away: find the gain whose limited output meets the
-                # target (secant steps on measured dry runs; loudness grows monotonically with gain)
-                tried: list[tuple[float, float]] = []
-                while iterations < MAX_GAIN_ITERATIONS:
-                    iterations += 1
-                    m = ProgramMeter(sr, ch, true_peak=False)
-                    _gain_pass(proc, 10.0 ** (gain_db / 20.0), ceiling_dbtp=ceiling, meter=m)
-                    got = m.integrated()
-                    err = target_lufs - got
-                    if not math.isfinite(err) or abs(err) < GAIN_TOLERANCE_LU:
-                        break
-                    tried.append((gain_db, got))
-                    step = err
-                    if len(tried) >= 2:
-                        (g0, l0), (g1, l1) = tried[-2], tried[-1]
-                        slope = (l1 - l0) / (g1 - g0) if g1 != g0 else 1.0
-                        step = err / slope if 0.05 < slope <= 1.0 else err
-                    gain_db = max(-MAX_GAIN_DB, min(MAX_GAIN_DB, gain_db + step))
-        elif target is not None:
-            target = None  # silent file: nothing to measure, leave it as it is
-        fmt = job["fmt"]
-        after_meter = ProgramMeter(sr, ch)
-        spec_after = SpectrogramAccumulator(sr, ch, frames)
-        with AtomicWriter(out_path, sr, ch, fmt, sources=(in_path,)) as writer:
-            limited = _gain_pass(proc, 10.0 ** (gain_db / 20.0), ceiling_dbtp=ceiling, sink=writer.write,
-                                 meter=after_meter, spectrogram=spec_after, progress=progress.samples("loudness"))
-            writer.commit()
-        clipped_written = writer.clipped_samples
-        after = after_meter.result()
+    # 4. holes, found on a second thread while 5. (below) writes the output
+    check_stop()
+    holes_job = _side(side, _find_holes, in_path, chain_path, pre_gain, settings, profile, hum=hum, audit=audit,
+                      tmp_dir=tmp_dir, progress=progress.samples("audit"))
+    if side is not None:
+        side.shutdown(wait=False)
+
+    # 5. loudness: the gain from the chain output's loudness, then one streaming pass of gain and
+    # true-peak limiter into the output; the written file is measured (as any meter would see it),
+    # and only where the limiter took away more than the tolerance is the pass redone
+    check_stop()
+    t = time.perf_counter()
+    gain_db, iterations, limited, ceiling, clipped_written = 0.0, 0, 0.0, None, 0
+    if target is not None and not math.isfinite(chain_stats.integrated_lufs):
+        target = None  # silent file: nothing to measure, leave it as it is
+        gain_db = -20.0 * math.log10(pre_gain)
+    elif target is not None:
+        target_lufs, ceiling, _ = target
+        ceiling = min(ceiling, opts.ceiling_dbtp)
+        gain_db = max(-MAX_GAIN_DB, min(MAX_GAIN_DB, target_lufs - chain_stats.integrated_lufs))
+    spec_after = SpectrogramAccumulator(sr, ch, frames)
+    if chain_path != out_path:
+        tried: list[tuple[float, float]] = []
+        with AudioReader(chain_path) as proc:
+            while True:
+                iterations += 1
+                # the meter sees the quantised blocks the writer stores: the file as written
+                meter, spec_after = ProgramMeter(sr, ch), SpectrogramAccumulator(sr, ch, frames)
+                with AtomicWriter(out_path, sr, ch, fmt, sources=(in_path,)) as writer:
+                    limited = _gain_pass(_Scaled(proc, 1.0 / pre_gain), 10.0 ** (gain_db / 20.0), ceiling_dbtp=ceiling,
+                                         sink=writer.write, meter=meter, spectrogram=spec_after,
+                                         quantise=quantiser(fmt), progress=progress.samples("loudness"))
+                    writer.commit()
+                clipped_written = writer.clipped_samples
+                after = meter.result()
+                err = (target[0] - after.integrated_lufs) if target is not None else 0.0
+                if (limited == 0.0 or not math.isfinite(err) or abs(err) < GAIN_TOLERANCE_LU
+                        or iterations >= MAX_GAIN_ITERATIONS):
+                    break
+                # the limiter took loudness away: a secant step on the measured results
+                tried.append((gain_db, after.integrated_lufs))
+                step = err
+                if len(tried) >= 2:
+                    (g0, l0), (g1, l1) = tried[-2], tried[-1]
+                    slope = (l1 - l0) / (g1 - g0) if g1 != g0 else 1.0
+                    step = err / slope if 0.05 < slope <= 1.0 else err
+                gain_db = max(-MAX_GAIN_DB, min(MAX_GAIN_DB, gain_db + step))
+    else:
+        with AudioReader(out_path) as written:
+            after = _measure(written, spectrogram=spec_after)
     timings["loudness_s"] = time.perf_counter() - t
-    chain_tmp.unlink(missing_ok=True)
+    t = time.perf_counter()
+    holes, hole_mask = holes_job.result()
+    timings["holes_s"] = holes.pop("seconds", 0.0)
+    timings["holes_wait_s"] = time.perf_counter() - t
+    if chain_path != out_path:
+        chain_path.unlink(missing_ok=True)
 
     # 6. report
     t = time.perf_counter()
@@ -435,13 +667,15 @@ def _process(job: dict, tmp_dir: Path) -> dict:
         "profile_origin": origin,
         "nonfinite_samples": nonfinite,
         "settings": {"options": opts.to_dict(), "chain_render": rec.settings.get("analyses", {}),
+                     "intermediate": {"format": None if chain_path == out_path else _intermediate_format(fmt),
+                                      "pre_gain_db": round(20.0 * math.log10(pre_gain), 3)},
                      "settings_hash": job.get("settings_hash")},
         "versions": software_versions(),
         "timing": {k: round(v, 3) for k, v in timings.items()},
         "worker": f"{os.uname().nodename}:{os.getpid()}",
     }
     report["images"] = write_file_report(Path(job["report_dir"]), job["slug"], report, spec_before, spec_after,
-                                         hole_map=hole_mask, hole_strength=0.3 if holes["audited"] else 1.0)
+                                         hole_map=hole_mask)
     timings["report_s"] = time.perf_counter() - t
     report["timing"] = {k: round(v, 3) for k, v in timings.items()}
     from dsp.io import write_text_atomic

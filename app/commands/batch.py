@@ -23,11 +23,13 @@ loudness targets:
   podcast-stereo  -16 LUFS        podcast-mono  -19 LUFS
   ebu-r128        -23 LUFS        atsc          -24 LKFS
   off             no loudness normalisation (the chain output as it is)
-  every target has a true-peak limiter at -1 dBTP (4x oversampled peak detection)
+  every target has a true-peak limiter at -1 dBTP (peaks found on a grid as fine as ffmpeg's
+  192 kHz one, 4x-24x); the report's output figures are those of the file as written
 
 a rerun (or --resume after a crash or kill) skips every file already done with the same
 input and settings, and redoes anything unfinished; --force redoes everything.
-exit status: 0 all files done; 3 some files could not be read (corrupt, empty); 1 other failures.
+exit status: 0 all files done; 3 some files could not be read (corrupt, empty); 1 other failures;
+130 cancelled (Ctrl+C): running files stop at once and are not written, finished ones are kept.
 """
 
 
@@ -153,7 +155,7 @@ def build_options(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from app.batch.runner import STATE_DIR, BatchRunner
-    from dsp.errors import ParameterError
+    from dsp.errors import Cancelled, ParameterError
 
     if args.workers is not None and args.workers < 1:
         raise ParameterError(f"--workers must be at least 1, got {args.workers}")
@@ -165,7 +167,11 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"roomtone: note: no earlier batch in {args.out_dir}; starting a new one\n")
     runner = BatchRunner(args.in_dir, args.out_dir, options, workers=args.workers, scheduler=args.scheduler,
                          force=args.force, on_update=display)
-    summary = runner.run()
+    try:
+        summary = runner.run()
+    except Cancelled as exc:  # Ctrl+C: the runner stopped its workers and kept the ledger true
+        sys.stderr.write(f"\nroomtone: {exc}\n")
+        return Cancelled.exit_code
     err = sys.stderr
     if summary.ignored and not args.quiet:
         err.write(f"roomtone: note: {summary.ignored} non-audio file(s) in {args.in_dir} were ignored\n")

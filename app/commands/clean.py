@@ -104,7 +104,7 @@ def load_settings(preset: str | None):
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.pipeline import adjust_settings, clean_file, record_path
+    from app.pipeline import adjust_settings, clean_file, record_path, say_learned_profile_warnings
     from app.timecode import parse_ranges
     from dsp.errors import ParameterError
 
@@ -149,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
     fmt_note = (rec.settings.get("output_format") or {}).get("note")
     if fmt_note:
         say(f"note: {fmt_note}")
+    say_learned_profile_warnings(rec.settings, say)
     prof = rec.settings.get("profile")
     if prof and rec.settings.get("profile_origin") == "automatic":
         say(f"room tone found automatically ({prof.get('method')}); check it, or give --learn A-B")

@@ -2,7 +2,8 @@
 
 Levels are dBFS of the samples as read (float, full scale 1.0). Clipped samples are those with
 ``|x| >= 0.999``; a clip run is a stretch of consecutive clipped samples in one channel (a run
-crossing a block boundary counts once). NaN/Inf samples are counted and measured as 0.
+crossing a block boundary counts once). Damaged float samples (NaN, Inf, beyond +-1000) are
+counted and measured as 0.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class FileLevels:
     channel_rms_dbfs: list[float] = field(default_factory=list)
     channel_dc_offset: list[float] = field(default_factory=list)
     channel_clipped_samples: list[int] = field(default_factory=list)
+    #: What the reader had to work around (a FLAC header contradicting its frames, ...).
+    notes: list[str] = field(default_factory=list)
 
 
 def _db(x: float) -> float:
@@ -88,6 +91,7 @@ def measure_file(path: str) -> FileLevels:
             dc_offset=float(total.sum() / (n * ch)), nonfinite_samples=reader.nonfinite_count,
             channel_peak_dbfs=[_db(float(p)) for p in peak], channel_rms_dbfs=[_db(float(r)) for r in rms_ch],
             channel_dc_offset=[float(d) for d in dc_ch], channel_clipped_samples=[int(c) for c in clipped],
+            notes=list(reader.warnings),
         )
 
 
@@ -119,7 +123,7 @@ def format_levels(m: FileLevels) -> str:
         f"  RMS          {_fmt_db(m.rms_dbfs)}",
         f"  clipped      {m.clipped_samples} samples in {m.clip_runs} run{'s' if m.clip_runs != 1 else ''} (|x| >= {CLIP_LEVEL})",
         f"  DC offset    {m.dc_offset:+.6f} ({_fmt_db(_db(abs(m.dc_offset)))})",
-        f"  non-finite   {m.nonfinite_samples} samples (NaN/Inf, read as 0)",
+        f"  non-finite   {m.nonfinite_samples} samples (NaN/Inf or beyond +-1000, read as 0)",
     ]
     if m.channels > 1:
         for i in range(m.channels):
@@ -127,6 +131,7 @@ def format_levels(m: FileLevels) -> str:
                 f"  channel {i + 1:<3}  peak {_fmt_db(m.channel_peak_dbfs[i])}, RMS {_fmt_db(m.channel_rms_dbfs[i])}, "
                 f"DC {m.channel_dc_offset[i]:+.6f}, clipped {m.channel_clipped_samples[i]}"
             )
+    lines += [f"  note         {n}" for n in m.notes]
     return "\n".join(lines)
 
 

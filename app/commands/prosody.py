@@ -2,14 +2,16 @@
 
 Checks voice-clone training audio (or synthesised output) for monotone pitch, flat energy,
 missing pauses and breaths, odd rate, clipping, noise, too little audio and inconsistent level.
-With ``--reference`` the PATHs are treated as synthetic and compared with the reference
-recordings of the same voice. Prints a per-clip table and the findings; exit code 0 unless
+With ``--reference`` the PATHs are treated as synthetic speech and compared with the reference
+recordings of the same voice: their findings speak of the synthesis (its settings, the
+reference range it falls outside), and the amount-of-audio check (training data only) is skipped. Prints a per-clip table and the findings; exit code 0 unless
 ``--fail-on`` says otherwise (1 when a finding at that level is present).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -51,12 +53,14 @@ def _write_json(path: str, data: dict) -> None:
 def run(args: argparse.Namespace) -> int:
     from dsp.errors import ParameterError
     from models.prosody import ProsodySettings
-    from models.prosody_checks import problems, thresholds_with_overrides
+    from models.prosody_checks import check_synthetic, problems, thresholds_with_overrides
     from models.prosody_dataset import analyse_dataset, compare_to_reference
+    from models.speech_activity import get_detector
 
     if args.jobs < 1:
         raise ParameterError(f"--jobs must be at least 1, got {args.jobs}")
     thresholds = thresholds_with_overrides(args.overrides)
+    get_detector(args.detector)  # an unknown name is a usage mistake (exit 2), not a file problem
     settings = ProsodySettings(speech_detector=args.detector)
     out = sys.stdout
 
@@ -73,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
         ref = analyse_dataset([args.reference], settings=settings, thresholds=thresholds, workers=args.jobs,
                               label=f"reference {args.reference}")
         comparison = compare_to_reference(ds, ref)
+        # the clips under test are synthetic: findings about the synthesis, not recording advice
+        ranges = {c.measure: (c.reference_low, c.reference_high) for c in comparison}
+        ds = dataclasses.replace(ds, findings=check_synthetic(ds.clips, thresholds, ranges))
 
     if not args.quiet:
         out.write(f"{'clip':32s} {'F0 Hz':>6s} {'std st':>6s} {'span':>5s} {'int dB':>6s} {'pauses':>6s} "

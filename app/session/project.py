@@ -30,6 +30,7 @@ import numpy as np
 
 from dsp.chain import ChainSettings
 from dsp.errors import InputError, OutputError, ParameterError
+from dsp.jsonfields import JsonFields, as_fields
 from dsp.roomtone import NoiseProfile
 
 PROJECT_FORMAT = "roomtone-project"
@@ -38,6 +39,8 @@ PROJECT_VERSION = 1
 PROJECT_SUFFIX = ".roomtone"
 
 _HASH_CHUNK = 1 << 20
+#: What a damaged project file's message tells the user to do.
+_DAMAGED_FIX = "restore the project from a backup or the autosave"
 
 
 # -- versions -------------------------------------------------------------------------------------
@@ -233,10 +236,16 @@ class SourceRef:
         return d
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> SourceRef:
+    def from_dict(cls, d: Mapping[str, Any] | JsonFields) -> SourceRef:
+        """Inverse of :meth:`to_dict`; a damaged field raises :class:`~dsp.errors.InputError` naming it."""
+        from dsp.io import MAX_CHANNELS
+
+        f = d if isinstance(d, JsonFields) else as_fields(d, "source", _DAMAGED_FIX, "source description")
+        f.text("relative_path", default="")  # read by resolve_source; checked here
         return cls(
-            path=str(d["path"]), sha256=str(d["sha256"]), sample_rate=int(d["sample_rate"]),
-            channels=int(d["channels"]), frames=int(d["frames"]), size_bytes=int(d.get("size_bytes", -1)),
+            path=f.text("path"), sha256=f.text("sha256"), sample_rate=f.integer("sample_rate", lo=1),
+            channels=f.integer("channels", lo=1, hi=MAX_CHANNELS), frames=f.integer("frames", lo=0),
+            size_bytes=f.integer("size_bytes", lo=-1, default=-1),
         )
 
 
@@ -291,10 +300,15 @@ class Selection:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Selection:
-        low, high = d.get("low_hz"), d.get("high_hz")
-        return cls(float(d["start_s"]), float(d["end_s"]),
-                   None if low is None else float(low), None if high is None else float(high))
+    def from_dict(cls, d: Mapping[str, Any] | JsonFields) -> Selection:
+        """Inverse of :meth:`to_dict`; a damaged field raises :class:`~dsp.errors.InputError` naming it."""
+        f = d if isinstance(d, JsonFields) else as_fields(d, "selection", _DAMAGED_FIX, "selection")
+        start, end = f.number("start_s", lo=0.0), f.number("end_s", lo=0.0)
+        low, high = f.optional_number("low_hz", lo=0.0), f.optional_number("high_hz", lo=0.0)
+        try:
+            return cls(start, end, low, high)
+        except ParameterError as exc:
+            raise InputError(f"{f.where}: damaged field '{f.prefix.rstrip('.')}' ({exc}); {f.fix}") from None
 
 
 def default_chain() -> ChainSettings:
@@ -392,40 +406,36 @@ class Project:
         if not isinstance(d, Mapping) or d.get("format") != PROJECT_FORMAT:
             found = d.get("format") if isinstance(d, Mapping) else type(d).__name__
             raise InputError(f"{where}: not a Roomtone project (format {found!r}, expected {PROJECT_FORMAT!r})")
-        try:
-            version = int(d.get("version", 0))
-        except (TypeError, ValueError):
-            raise InputError(f"{where}: damaged project (version {d.get('version')!r})") from None
+        f = JsonFields(d, where, _DAMAGED_FIX)
+        version = f.integer("version", lo=1)
         if version > PROJECT_VERSION:
             raise InputError(
                 f"{where}: project format version {version} is newer than this Roomtone understands "
                 f"(up to {PROJECT_VERSION}); it was saved by a newer Roomtone "
                 f"({_saved_roomtone(d)}): update Roomtone to open it"
             )
-        if version < 1:
-            raise InputError(f"{where}: damaged project (version {version})")
+        chain_fields = f.mapping("chain", default=None, nullable=True)
         try:
-            chain = ChainSettings.from_dict(dict(d.get("chain") or {}))
-        except ParameterError as exc:
+            chain = ChainSettings.from_dict(dict(chain_fields.data) if chain_fields is not None else {})
+        except (ParameterError, TypeError, ValueError, AttributeError) as exc:
             raise InputError(
-                f"{where}: the chain settings cannot be used ({exc}); the project may come from a "
-                "Roomtone with other stage kinds"
+                f"{where}: the chain settings cannot be used (field 'chain': {exc}); the project may come "
+                f"from a Roomtone with other stage kinds, or the file is damaged: {_DAMAGED_FIX}"
             ) from None
-        try:
-            source = None if d.get("source") is None else SourceRef.from_dict(d["source"])
-            profile = (None if d.get("profile") is None
-                       else NoiseProfile.from_dict(dict(d["profile"]), where=f"{where}: room-tone profile"))
-            selection = None if d.get("selection") is None else Selection.from_dict(d["selection"])
-            return cls(
-                source=source, chain=chain, profile=profile, selection=selection,
-                analyses=FrozenMap(d.get("analyses") or {}), name=str(d.get("name", "Untitled")),
-                saved_versions=FrozenMap(d.get("versions") or {}),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InputError(
-                f"{where}: damaged project ({type(exc).__name__}: {exc}); restore it from a backup "
-                "or the autosave"
-            ) from None
+        source_fields = f.mapping("source", default=None, nullable=True)
+        selection_fields = f.mapping("selection", default=None, nullable=True)
+        analyses = f.mapping("analyses", default=None, nullable=True)
+        versions = f.mapping("versions", default=None, nullable=True)
+        profile = f.raw("profile")
+        return cls(
+            source=None if source_fields is None else SourceRef.from_dict(source_fields),
+            chain=chain,
+            profile=None if profile is None else NoiseProfile.from_dict(profile, where=f"{where}: room-tone profile"),
+            selection=None if selection_fields is None else Selection.from_dict(selection_fields),
+            analyses=FrozenMap(analyses.data if analyses is not None else {}),
+            name=f.text("name", default="Untitled"),
+            saved_versions=FrozenMap(versions.data if versions is not None else {}),
+        )
 
 
 def _saved_roomtone(d: Mapping[str, Any]) -> str:
@@ -526,7 +536,7 @@ def resolve_source(
         return project, []
     candidates: list[Path] = []
     rel = raw_source.get("relative_path") if isinstance(raw_source, Mapping) else None
-    if rel and base is not None:
+    if isinstance(rel, str) and rel and base is not None:
         candidates.append(Path(os.path.normpath(base / rel)))
     if Path(src.path) not in candidates:
         candidates.append(Path(src.path))

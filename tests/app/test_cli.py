@@ -131,7 +131,7 @@ def test_nonfinite_input_is_reported(tmp_path, capsys):
         ("missing", 3, "no such file"),
         ("bad-preset", 2, "unknown preset 'nosuchpreset'"),
         ("bad-set", 2, "--set"),
-        ("bad-set-value", 2, "expected a float"),
+        ("bad-set-value", 2, "expected a number"),
         ("bad-learn", 2, "is not a time range"),
         ("learn-backwards", 2, "ends before it starts"),
         ("same-file", 4, "refusing to write over the source"),

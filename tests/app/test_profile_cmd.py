@@ -77,8 +77,8 @@ def test_speech_region_warns(recording, tmp_path, capsys):
 
 
 def test_errors_are_clear(recording, tmp_path):
-    args = parser().parse_args(["profile", str(recording), "--learn", "4-9", "-o", str(tmp_path / "r.json")])
-    with pytest.raises(ParameterError, match=r"outside the file, which lasts 0:05.00"):
+    args = parser().parse_args(["profile", str(recording), "--learn", "6-9", "-o", str(tmp_path / "r.json")])
+    with pytest.raises(ParameterError, match=r"starts after the end of the file, which lasts 0:05.00"):
         args.func(args)
     args = parser().parse_args(["profile", str(recording), "--learn", "1-1.05", "-o", str(tmp_path / "r.json")])
     with pytest.raises(ParameterError, match="at least 2048 samples"):
@@ -88,3 +88,44 @@ def test_errors_are_clear(recording, tmp_path):
         args.func(args)
     with pytest.raises(SystemExit):
         parser().parse_args(["profile", str(recording), "-o", "x.json"])  # neither --learn nor --auto
+
+
+def test_profile_and_clean_share_one_region_rule(recording, tmp_path, capsys):
+    """A region running past the end is cut at the end by both; one starting after it is refused by both."""
+    from app.cli import main
+
+    assert main(["profile", str(recording), "--learn", "4.5-9", "-o", str(tmp_path / "r.json")]) == 0
+    assert "runs past the end of the file, which lasts 0:05.00 (5.000 s); used up to the end" in capsys.readouterr().out
+    assert NoiseProfile.load(tmp_path / "r.json").regions == [(4.5, 5.0)]
+    assert main(["clean", str(recording), "--learn", "4.5-9", "-o", str(tmp_path / "c.wav"), "-q"]) == 0
+    record = json.loads((tmp_path / "c.wav.roomtone.json").read_text())
+    assert record["settings"]["profile"]["regions"] == [[4.5, 5.0]]
+    capsys.readouterr()
+    errors = []
+    for argv in (["profile", str(recording), "--learn", "6-9", "-o", str(tmp_path / "r2.json")],
+                 ["clean", str(recording), "--learn", "6-9", "-o", str(tmp_path / "c2.wav"), "-q"]):
+        assert main(argv) == 2
+        errors.append(capsys.readouterr().err)
+    assert errors[0] == errors[1] and "starts after the end of the file" in errors[0]
+
+
+def test_speech_louder_than_the_room_warns_even_when_steady(tmp_path, capsys):
+    """A steady talker (no 10 dB swing inside the region) 14 dB above a -41 dBFS room is not room tone."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(SR * 10) * 10 ** (-41 / 20)
+    x[3 * SR : 7 * SR] += rng.standard_normal(4 * SR) * 10 ** (-27 / 20)  # steady, loud: speech-like level
+    path = tmp_path / "talk.wav"
+    sf.write(path, x.astype(np.float32), SR, subtype="FLOAT")
+    args = parser().parse_args(["profile", str(path), "--learn", "3.5-6.5", "-o", str(tmp_path / "r.json")])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "looks like speech" not in out  # the level-swing check cannot see it
+    assert "dB louder than the quiet parts of the file (-41" in out and "not room tone" in out
+    args = parser().parse_args(["profile", str(path), "--learn", "0.5-2.5", "-o", str(tmp_path / "q.json")])
+    assert args.func(args) == 0
+    assert "louder than the quiet parts" not in capsys.readouterr().out  # the real room tone: no warning
+    from app.cli import main
+
+    assert main(["clean", str(path), "--learn", "3.5-6.5", "-o", str(tmp_path / "c.wav")]) == 0
+    err = capsys.readouterr().err  # clean says it too, not only the record
+    assert "warning: the region (-2" in err and "dB louder than the quiet parts" in err

@@ -60,3 +60,22 @@ def test_prosody_exit_codes(clips, tmp_path, capsys):
     assert main(["prosody", str(empty)]) == 3
     err = capsys.readouterr().err
     assert "no audio files found" in err
+
+
+@pytest.mark.parametrize("argv,text", [
+    (["--detector", "bogus"], "unknown speech detector 'bogus'"),
+    (["--set", "monotone_std_st=nan"], "monotone_std_st must be a finite number"),
+    (["--set", "min_total_speech_s=inf"], "min_total_speech_s must be a finite number"),
+])
+def test_prosody_usage_mistakes_are_exit_2(clips, capsys, argv, text):
+    assert main(["prosody", clips[0], *argv, "-q"]) == 2
+    err = capsys.readouterr().err
+    assert text in err and err.count("\n") == 1
+
+
+def test_reference_findings_speak_of_the_synthesis(clips, dev_data, capsys):
+    assert main(["prosody", clips[0], "--reference", str(dev_data / "prosody"), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert "Very monotone" in out and "the synthesis sounds robotic" in out
+    assert "the reference recordings of this voice span" in out
+    assert "record some lines" not in out and "Too little audio for a clone" not in out

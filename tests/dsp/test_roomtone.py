@@ -96,8 +96,11 @@ def test_too_little_audio_is_refused_with_how_much_is_needed():
 
 def test_regions_outside_the_file_quote_its_duration():
     x, _ = coloured_noise(seconds=2.0)
-    with pytest.raises(ParameterError, match=r"outside the file, which lasts 0:02.00 \(2.000 s\)"):
-        estimate_room_tone(x, SR, regions=[(1.0, 3.0)])
+    with pytest.raises(ParameterError, match=r"starts after the end of the file, which lasts 0:02.00 \(2.000 s\)"):
+        estimate_room_tone(x, SR, regions=[(2.5, 3.0)])
+    cut = estimate_room_tone(x, SR, regions=[(1.0, 3.0)])  # runs past the end: used up to the end
+    np.testing.assert_array_equal(cut.mean_power, estimate_room_tone(x, SR, regions=[(1.0, 2.0)]).mean_power)
+    assert cut.regions == [(1.0, 2.0)] and any("runs past the end" in w for w in cut.warnings)
     with pytest.raises(ParameterError, match="reversed"):
         estimate_room_tone(x, SR, regions=[(1.5, 1.0)])
     with pytest.raises(ParameterError, match="no region"):
@@ -144,7 +147,7 @@ def test_json_round_trip_and_damaged_files(tmp_path):
     np.testing.assert_array_equal(back.mean_power, prof.mean_power)
     assert back.regions == prof.regions and back.level_dbfs == prof.level_dbfs and back.source == "x.wav"
     (tmp_path / "bad.json").write_text('{"format": "roomtone-noise-profile", "version": 1, "sample_rate": 16000}')
-    with pytest.raises(InputError, match="damaged profile"):
+    with pytest.raises(InputError, match="damaged: the field 'n_fft' is missing"):
         NoiseProfile.load(tmp_path / "bad.json")
 
 

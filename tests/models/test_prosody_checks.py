@@ -10,9 +10,11 @@ import pytest
 from dsp.errors import ParameterError
 from models.prosody import ClipAnalysis, PitchStats
 from models.prosody_checks import (
+    SYNTHETIC_ADVICE,
     CheckThresholds,
     check_clip,
     check_dataset,
+    check_synthetic,
     problems,
     thresholds_with_overrides,
     worst_verdict,
@@ -130,3 +132,28 @@ def test_finding_json_has_no_nan():
 
     f = [x for x in check_clip(dataclasses.replace(clip(), articulation_rate_syll_s=float("nan")))]
     json.dumps([x.to_dict() for x in f], allow_nan=False)
+
+
+def test_synthetic_clips_get_findings_about_the_synthesis():
+    flat, short = clip("tts_flat.wav", std=1.2, span=4.0), clip("tts_ok.wav")
+    training = check_clip(flat) + check_dataset([flat, short])
+    assert {"very_monotone", "too_little_audio"} <= codes(training)
+    assert any("record some lines" in f.advice for f in training)  # training audio: how to record
+    synthetic = check_synthetic([flat, short], reference_ranges={"f0_std_st": (2.1, 4.8)})
+    assert "too_little_audio" not in codes(synthetic, ("pass", "warn", "fail"))  # a rule for training data only
+    [vm] = [f for f in synthetic if f.code == "very_monotone"]
+    assert vm.verdict == "fail" and vm.measured == pytest.approx(1.2) and vm.clip == "tts_flat.wav"
+    assert "the synthesis sounds robotic" in vm.message and "clone trained on this" not in vm.message
+    assert "reference recordings of this voice span 2.10-4.80 st" in vm.message
+    assert "expressiveness" in vm.advice
+    for f in problems(synthetic):
+        assert f.advice == SYNTHETIC_ADVICE[f.code] and "clone" not in f.message, (f.code, f.message)
+
+
+def test_synthetic_advice_covers_every_clip_problem():
+    bad = clip(std=1.0, i_std=1.0, pauses=((3.0, 5.6),), breaths=(), rate=7.5, snr=10.0, clipped=500)
+    found = problems(check_synthetic([bad]))
+    assert {"very_monotone", "flat_energy", "long_pauses", "too_fast", "noisy", "clipping"} <= codes(found)
+    for f in found:
+        training = next(t for t in check_clip(bad) if t.code == f.code)
+        assert f.advice == SYNTHETIC_ADVICE[f.code] != training.advice, f.code

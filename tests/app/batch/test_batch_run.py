@@ -7,13 +7,14 @@ import json
 import math
 import os
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.signal
 import soundfile as sf
 
-from app.batch.runner import STATE_DIR, BatchRunner
+from app.batch.runner import STATE_DIR, BatchRunner, slug_for
 from app.batch.worker import BatchOptions
 from app.cli import main
 from dsp.chain import load_preset
@@ -54,8 +55,8 @@ def test_batch_cli_meets_loudness_reports_bad_files_and_writes_report(batch_fold
     assert "ep01.flac" in html and "season1/ep02.flac" in html
     assert "could not be processed" in html and "corrupt.wav" in html and "empty.flac" in html
     assert "Meets spec" in html
-    for name in ("ep01.flac", "season1__ep02.flac"):
-        rep = json.loads((out / "report" / "files" / f"{name}.json").read_text())
+    for name in ("ep01.flac", "season1/ep02.flac"):
+        rep = json.loads((out / "report" / "files" / f"{slug_for(Path(name))}.json").read_text())
         assert rep["loudness"]["target_lufs"] == -19.0
         assert rep["after"]["true_peak_dbtp"] <= -1.0
         assert rep["before"]["noise_floor_dbfs"] is not None and rep["after"]["snr_db"] is not None
@@ -97,3 +98,30 @@ def test_batch_without_loudness_equals_roomtone_clean(dev_data, tmp_path):
 def test_batch_refuses_output_inside_or_equal_to_input(batch_folder, capsys):
     assert main(["batch", str(batch_folder), str(batch_folder)]) == 4
     assert "output folder is the input folder" in capsys.readouterr().err
+
+
+def test_report_names_never_collide(dev_data, tmp_path):
+    """'ep 1.wav' and 'ep_1.wav' (and 'é.wav' and 'ü.wav') each get their own report JSON and pictures."""
+    import shutil
+
+    from tests.app.batch.conftest import DEV_FILES
+
+    src = tmp_path / "in"
+    src.mkdir()
+    names = ["ep 1.flac", "ep_1.flac", "\u00e9.flac", "\u00fc.flac"]
+    for i, name in enumerate(names):
+        shutil.copy(dev_data / DEV_FILES[i % 2], src / name)
+    out = tmp_path / "out"
+    summary = BatchRunner(src, out, _options(loudness="off", hole_audit=False), workers=1).run()
+    assert summary.done == 4
+    slugs = {slug_for(Path(n)) for n in names}
+    assert len(slugs) == 4
+    reports = [json.loads(p.read_text("utf-8")) for p in (out / "report" / "files").glob("*.json")]
+    assert sorted(r["file"] for r in reports) == sorted(names)
+    images = {img for r in reports for img in r["images"].values()}
+    assert len(images) == 8 and all((out / "report" / img).is_file() for img in images)
+    html = (out / "report" / "index.html").read_text("utf-8")
+    from app.batch.report import name_html
+
+    for name in names:
+        assert html.count(f">{name_html(name)}<") >= 1, name

@@ -37,8 +37,11 @@ def test_batch_dialog_runs_the_batch_and_opens_the_report(qtbot, dev_data, tmp_p
     assert statuses["ep01.flac"] == "done" and statuses["broken.wav"].startswith("failed:")
     assert (out / "ep01.flac").is_file()
     import json
+    from pathlib import Path
 
-    rep = json.loads((out / "report" / "files" / "ep01.flac.json").read_text())
+    from app.batch.runner import slug_for
+
+    rep = json.loads((out / "report" / "files" / f"{slug_for(Path('ep01.flac'))}.json").read_text())
     assert rep["loudness"]["target_lufs"] == -23.0 and abs(rep["after"]["integrated_lufs"] + 23.0) < 0.5
     assert dlg.report_button.isEnabled() and dlg.start_button.isEnabled()
     dlg.report_button.click()

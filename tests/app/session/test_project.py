@@ -215,12 +215,51 @@ def test_newer_version_is_a_clear_input_error(tmp_path):
     ('{"format": "something-else"}', "not a Roomtone project"),
     ('{"format": "roomtone-project", "version": 1, "chain": {"stages": [{"kind": "no_such_kind"}]}}',
      "chain settings cannot be used"),
-    ('{"format": "roomtone-project", "version": 1, "source": {"path": "x"}}', "damaged project"),
+    ('{"format": "roomtone-project", "version": 1, "source": {"path": "x"}}', "damaged: the field 'source.sha256'"),
 ])
 def test_bad_files_are_input_errors(tmp_path, content, match):
     path = tmp_path / "bad.roomtone"
     path.write_text(content)
     with pytest.raises(InputError, match=match):
+        load_project(path)
+
+
+def _set(path: str, value):
+    def damage(d: dict) -> None:
+        *keys, last = path.split("/")
+        for k in keys:
+            d = d[int(k)] if isinstance(d, list) else d[k]
+        d[int(last) if isinstance(d, list) else last] = value
+    return damage
+
+
+@pytest.mark.parametrize("damage,field", [
+    (_set("chain", "x"), "'chain'"),
+    (_set("analyses", [1, 2]), "'analyses'"),
+    (_set("source/relative_path", 5), "'source.relative_path'"),
+    (_set("source/sample_rate", "abc"), "'source.sample_rate'"),
+    (_set("source", "x"), "'source'"),
+    (_set("selection", [1]), "'selection'"),
+    (_set("selection/start_s", "nan"), "'selection.start_s'"),
+    (_set("name", [1]), "'name'"),
+    (_set("versions", [1]), "'versions'"),
+    (_set("version", "1"), "'version'"),
+    (_set("version", None), "'version'"),
+    (_set("chain/mix", "x"), "'chain': mix"),
+    (_set("chain/stages", "x"), "'chain': stages"),
+    (_set("chain/stages", [5]), "'chain': stage 0"),
+    (_set("chain/stages/0/mix", "x"), r"'chain': stage 0 \(\w+\).mix"),
+    (_set("chain/stages/0/bypass", "maybe"), r"'chain': stage 0 \(\w+\).bypass"),
+    (_set("profile/hop_length", 0), "'hop_length'"),
+    (_set("profile/version", "2.0"), "'version'"),
+])
+def test_damaged_fields_are_input_errors_naming_the_field(wav, tmp_path, damage, field):
+    path = tmp_path / "p.roomtone"
+    save_project(full_project(wav), path)
+    d = json.loads(path.read_text())
+    damage(d)
+    path.write_text(json.dumps(d))
+    with pytest.raises(InputError, match=f"field {field}"):
         load_project(path)
 
 

@@ -121,7 +121,7 @@ def test_stage_setting_types_and_errors(session):
         session.set_stage_setting(0, "nope", 1)
     with pytest.raises(ParameterError, match="0-40 dB"):
         session.set_stage_setting(0, "max_reduction_db", 45)
-    with pytest.raises(ParameterError, match="expected a int"):
+    with pytest.raises(ParameterError, match="expected a whole number"):
         session.set_stage_setting(0, "order", 2.5)
     with pytest.raises(ParameterError, match="no stage at position 5"):
         session.set_stage_setting(5, "order", 2)
