@@ -69,7 +69,7 @@ def test_prosody_report_and_json_get_the_umask_mode(tmp_path, umask_022, monkeyp
 def _profile():
     from dsp.roomtone import NoiseProfile
 
-    return NoiseProfile(sample_rate=SR, n_fft=8, hop_length=4, mean_power=np.ones(5), power_std=np.ones(5),
+    return NoiseProfile(sample_rate=SR, n_fft=16, hop_length=4, mean_power=np.ones(9), power_std=np.ones(9),
                         level_dbfs=-60.0)
 
 

@@ -204,7 +204,7 @@ def test_render_record_names_the_backend_that_ran(tmp_path):
     out = tmp_path / "demo_ml.flac"
     pipeline.clean_file(demo, out, load_preset("podcast-ml"), auto_profile=True)
     meta = json.loads(pipeline.record_path(out).read_text())
-    stage = meta["chain"]["wet"]["processors"][0]
+    stage = next(p for p in meta["chain"]["wet"]["processors"] if p["type"] == "DeepFilterNet3")
     assert stage["type"] == "DeepFilterNet3" and stage["backend"] == "auto" and stage["runs_on"] == "onnx"
     assert stage["model"]["sha256"] and meta["versions"]["models"]["onnx"]  # graphs edited by this onnx
 

@@ -232,9 +232,9 @@ def test_podcast_ml_preset_builds_and_renders():
     assert _refill_accepts_negative_frames()
     settings = load_preset("podcast-ml")
     kinds = [s.kind for s in settings.stages]
-    assert kinds[0] == "deepfilter" and "refill" in kinds
+    assert kinds[:2] == ["dehum", "deepfilter"] and "refill" in kinds  # de-hum first, like podcast
     # fully wet by default (a dry blend cost PESQ on the dev pairs); the blend is one setting away
-    assert settings.stages[0].settings.max_reduction_db == 12.0
+    assert settings.stages[1].settings.max_reduction_db == 12.0
     sr = 48000
     x = _speechlike(sr, sr, seed=12)
     chain = build_chain(settings, BuildContext(sr, 1, profile=_profile(x, sr, settings)))
@@ -243,15 +243,15 @@ def test_podcast_ml_preset_builds_and_renders():
     blended = build_chain(settings.with_overrides(["mix=0.8"]), BuildContext(sr, 1, profile=_profile(x, sr, settings)))
     assert blended.mix == pytest.approx(0.8) and chain.mix == pytest.approx(settings.mix)
     chain.prepare(AudioSpec(sr, 1))
-    first = chain.wet.processors[0]
+    first = chain.wet.processors[1]  # after the de-hum pass
     assert isinstance(first, ml_denoise.DeepFilterProcessor)  # via the module: a test reloads it
     assert first.runs_on == ("onnx" if OK_ONNX else "libdf")  # "auto": the faster backend where it can run
     # FIFO (one model unit less a sample: 479 for libDF's frames, 7679 for onnx's 16-frame chunks)
     # + 1440, padded to the chain's STFT hop (512)
     assert first.latency == (9216 if first.runs_on == "onnx" else 2048)
-    assert chain.describe()["wet"]["processors"][0]["runs_on"] == first.runs_on
+    assert chain.describe()["wet"]["processors"][1]["runs_on"] == first.runs_on
     assert chain.latency == sum(p.latency for p in chain.wet.processors)
-    assert chain.describe()["wet"]["processors"][0]["type"] == "DeepFilterNet3"
+    assert chain.describe()["wet"]["processors"][1]["type"] == "DeepFilterNet3"
 
 
 def test_unavailable_model_says_what_and_how(monkeypatch):
@@ -275,6 +275,7 @@ def test_settings_validation():
     with pytest.raises(Exception, match="max_reduction_db"):
         DeepFilterProcessor(max_reduction_db=-1.0)
     s = load_preset("podcast-ml").with_overrides(["deepfilter.max_reduction_db=6"])
-    assert s.stages[0].settings.max_reduction_db == 6.0
-    assert replace(s.stages[0], bypass=True).bypass
-    assert isinstance(s.stages[0], StageSpec)
+    dfn = next(spec for spec in s.stages if spec.kind == "deepfilter")
+    assert dfn.settings.max_reduction_db == 6.0
+    assert replace(dfn, bypass=True).bypass
+    assert isinstance(dfn, StageSpec)
