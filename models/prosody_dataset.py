@@ -21,7 +21,7 @@ import math
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,13 @@ import numpy as np
 
 from dsp.errors import InputError, RoomtoneError
 from models.prosody import ClipAnalysis, ProsodySettings, analyse_file
-from models.prosody_checks import CheckThresholds, Finding, check_clip, check_dataset
+from models.prosody_checks import (
+    CheckThresholds,
+    Finding,
+    check_clip,
+    check_dataset,
+    check_synthetic,
+)
 
 AUDIO_EXTENSIONS = (".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".aifc")
 
@@ -298,3 +304,19 @@ def compare_to_reference(synthetic: DatasetAnalysis, reference: DatasetAnalysis,
             outside=outside, fraction_outside=len(outside) / len(sv) if len(sv) else 0.0,
         ))
     return out
+
+
+def judge_synthetic(synthetic: DatasetAnalysis, reference: DatasetAnalysis,
+                    thresholds: CheckThresholds | None = None) -> tuple[DatasetAnalysis, list[MeasureComparison]]:
+    """Clips under test that are synthetic output, judged against reference recordings of the voice.
+
+    Returns the synthetic dataset with its findings replaced by
+    :func:`models.prosody_checks.check_synthetic`'s (advice about the synthesis, the reference
+    range quoted, no too-little-audio check, which is for training data) and the comparison of
+    each measure with the reference range. The CLI's ``--reference`` and the workstation's
+    Reference button both use this.
+    """
+    comparison = compare_to_reference(synthetic, reference)
+    ranges = {c.measure: (c.reference_low, c.reference_high) for c in comparison}
+    judged = replace(synthetic, findings=check_synthetic(synthetic.clips, thresholds, ranges))
+    return judged, comparison

@@ -11,7 +11,6 @@ reference range it falls outside), and the amount-of-audio check (training data 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import sys
@@ -53,8 +52,8 @@ def _write_json(path: str, data: dict) -> None:
 def run(args: argparse.Namespace) -> int:
     from dsp.errors import ParameterError
     from models.prosody import ProsodySettings
-    from models.prosody_checks import check_synthetic, problems, thresholds_with_overrides
-    from models.prosody_dataset import analyse_dataset, compare_to_reference
+    from models.prosody_checks import problems, thresholds_with_overrides
+    from models.prosody_dataset import analyse_dataset, judge_synthetic
     from models.speech_activity import get_detector
 
     if args.jobs < 1:
@@ -76,10 +75,8 @@ def run(args: argparse.Namespace) -> int:
     if args.reference:
         ref = analyse_dataset([args.reference], settings=settings, thresholds=thresholds, workers=args.jobs,
                               label=f"reference {args.reference}")
-        comparison = compare_to_reference(ds, ref)
         # the clips under test are synthetic: findings about the synthesis, not recording advice
-        ranges = {c.measure: (c.reference_low, c.reference_high) for c in comparison}
-        ds = dataclasses.replace(ds, findings=check_synthetic(ds.clips, thresholds, ranges))
+        ds, comparison = judge_synthetic(ds, ref, thresholds)
 
     if not args.quiet:
         out.write(f"{'clip':32s} {'F0 Hz':>6s} {'std st':>6s} {'span':>5s} {'int dB':>6s} {'pauses':>6s} "

@@ -411,15 +411,21 @@ class ProsodyPanel(QWidget):
         """Reference recordings of the same voice: dataset plots and findings compare against them."""
         self.reference = reference
         self._update_comparison()
+        if self.dataset is not None:
+            self._fill_table()
         self._fill_findings()
         self._fill_dataset_plots()
         self.status.setText(f"Reference: {len(reference.clips)} clip(s) loaded")
 
     def _update_comparison(self) -> None:
-        from models.prosody_dataset import compare_to_reference
+        """With reference recordings the clips under test are synthetic output: their findings speak
+        of the synthesis (``judge_synthetic``, as ``roomtone prosody --reference``), not of recording."""
+        from models.prosody_dataset import judge_synthetic
 
-        self.comparison = (compare_to_reference(self.dataset, self.reference)
-                           if self.dataset is not None and self.reference is not None else [])
+        if self.dataset is not None and self.reference is not None:
+            self.dataset, self.comparison = judge_synthetic(self.dataset, self.reference)
+        else:
+            self.comparison = []
 
     def _clip_verdict(self, name: str) -> tuple[str, str]:
         fs = [f for f in self.dataset.clip_findings(name) if f.verdict != "pass"]

@@ -71,3 +71,17 @@ def test_reference_adds_comparison(panel, qtbot, dev_data):
     assert len(panel.ref_scatter.points()) == 2
     titles = [panel.findings.topLevelItem(i).text(1) for i in range(panel.findings.topLevelItemCount())]
     assert any("vs reference" in t for t in titles)
+
+
+def test_with_a_reference_the_findings_speak_of_the_synthesis(panel, qtbot, dev_data):
+    def advice():
+        tree = panel.findings
+        return " ".join(str(tree.topLevelItem(i).toolTip(1)) for i in range(tree.topLevelItemCount()))
+
+    assert "the synthesis" not in advice()  # without a reference: a recording's findings
+    with qtbot.waitSignal(panel.analysisFinished, timeout=60000):
+        panel.load_paths([dev_data / "prosody" / "emo_happy_13.flac", dev_data / "prosody" / "emo_happy_16.flac"],
+                         role="reference")
+    text = advice()
+    assert "synthesis" in text and "record some lines" not in text
+    assert all(f.code != "too_little_audio" for f in panel.dataset.findings)
