@@ -39,7 +39,7 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(REPO / ".cache" / "numba"))
 
 import models  # noqa: E402,F401 - turns onnxruntime's usage telemetry off before DNSMOS loads onnxruntime
 from bench import metrics  # noqa: E402
-from bench.systems import REFILL_OFF, Case, all_systems  # noqa: E402
+from bench.systems import Case, all_systems  # noqa: E402
 
 try:  # the ML pass registers its stage kind ("deepfilter") at import, as the app does
     import models.ml_denoise  # noqa: E402,F401

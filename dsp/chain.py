@@ -30,9 +30,15 @@ from typing import Any
 
 from dsp.engine import Chain, DryWet, Listen, Processor
 from dsp.errors import ParameterError
-from dsp.stft import SpectralStage, StftProcessor, StftSettings
 from dsp.presence import SpeechSettings, presence_from_track
-from dsp.strength import StrengthSettings, apply_strength, estimate_snr, frame_powers, strength_from_snr
+from dsp.stft import SpectralStage, StftProcessor, StftSettings
+from dsp.strength import (
+    StrengthSettings,
+    apply_strength,
+    estimate_snr,
+    frame_powers,
+    strength_from_snr,
+)
 
 #: Modules that register stage kinds (imported lazily by :func:`registry`).
 STAGE_MODULES = ("dsp.denoise", "dsp.dehum", "dsp.refill", "dsp.eqmatch", "dsp.bandmix")

@@ -18,7 +18,13 @@ import soundfile as sf
 from app import pipeline
 from dsp.chain import load_preset
 from dsp.render import ArraySource
-from dsp.roomtone import NoiseProfile, RoomToneSettings, estimate_noise_floor, estimate_room_tone, floor_bias_db
+from dsp.roomtone import (
+    NoiseProfile,
+    RoomToneSettings,
+    estimate_noise_floor,
+    estimate_room_tone,
+    floor_bias_db,
+)
 
 SR = 16000
 
