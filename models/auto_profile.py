@@ -2,8 +2,9 @@
 
 Algorithm
 ---------
-1. *Quiet screen* (``screen``, on by default). One pass over the source measures the mono level
-   of 32 ms frames (each frame's mean removed, so a DC offset does not count as level). The
+1. *Quiet screen* (``screen``, on by default). One pass over the source measures the level
+   of 32 ms frames (the channels' mean power, each frame's mean removed, so a DC offset does not
+   count as level). The
    file's quiet floor is the ``quiet_percentile`` of the frame levels (digital silence, under
    -150 dBFS, is left out: it is not room tone); frames within ``quiet_range_db`` of it are quiet,
    and runs of them long enough to hold a stretch (``min_stretch_ms`` plus a guard on each side)
@@ -43,6 +44,7 @@ import numpy as np
 
 from dsp.errors import ParameterError
 from dsp.roomtone import NoiseProfile, RoomToneSettings, estimate_room_tone
+from dsp.strength import frame_powers
 from models.speech_activity import true_runs
 from models.vad import (
     SpeechSegment,
@@ -136,29 +138,12 @@ def _longest(free: list[tuple[float, float]], target_s: float) -> list[tuple[flo
 # -- the quiet screen ------------------------------------------------------------------------------
 def frame_levels_db(source: Any, *, frame_s: float = LEVEL_FRAME_S, block_s: float = 60.0,
                     progress: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """Level (dBFS) of consecutive ``frame_s`` frames of a BlockSource's channel mean.
-
-    Each frame's mean is removed first (a DC offset is not level); frames under
-    :data:`SILENCE_DBFS` (digital silence) are ``-inf``. A trailing partial frame is left out.
-    One pass in blocks of about ``block_s`` seconds: memory is the levels (31 floats a second).
-    """
-    sr = int(source.sample_rate)
-    hop = max(1, int(round(frame_s * sr)))
-    total = int(source.frames)
-    n = total // hop
-    out = np.empty(n, np.float64)
-    per_block = max(1, int(block_s * sr) // hop)
-    for i in range(0, n, per_block):
-        k = min(per_block, n - i)
-        x = np.asarray(source.read(i * hop, k * hop), np.float32)
-        x = x.mean(axis=0) if x.ndim == 2 else x
-        f = x.reshape(k, hop).astype(np.float64)
-        f -= f.mean(axis=1, keepdims=True)
-        out[i : i + k] = np.mean(f * f, axis=1)
-        if progress is not None:
-            progress((i + k) * hop, total)
+    """Level (dBFS) of consecutive ``frame_s`` frames of a BlockSource (the channels' mean power,
+    :func:`dsp.strength.frame_powers`: each frame's DC removed, a trailing partial frame left out,
+    one pass in blocks of ``block_s`` seconds); frames under :data:`SILENCE_DBFS` (digital
+    silence) are ``-inf``."""
     with np.errstate(divide="ignore"):
-        db = 10.0 * np.log10(out)
+        db = 10.0 * np.log10(frame_powers(source, frame_s=frame_s, block_s=block_s, progress=progress))
     db[db < SILENCE_DBFS] = -np.inf
     return db
 
