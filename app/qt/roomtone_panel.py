@@ -139,7 +139,8 @@ class RoomtonePanel(QWidget):
             self.warnings_label.setText("")
             self.profile_curve.setData([], [])
             return
-        methods = {"learn": "learned from selection", "auto": "found automatically", "vad": "speech detector"}
+        methods = {"learn": "learned from selection", "auto": "found automatically", "vad": "speech detector",
+                   "minimum": "noise floor over time (no pause to learn from)"}
         self.method_label.setText(methods.get(profile.method, profile.method))
         regions = ", ".join(f"{a:.2f}-{b:.2f} s" for a, b in list(profile.regions)[:4])
         more = f" (+{len(profile.regions) - 4} more)" if len(profile.regions) > 4 else ""

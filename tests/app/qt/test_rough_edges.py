@@ -281,3 +281,16 @@ def test_open_report_without_a_browser_says_where_the_report_is(qtbot, tmp_path,
     monkeypatch.setattr("app.qt.batch_dialog.QDesktopServices.openUrl", lambda url: False)
     dlg.report_button.click()
     assert str(report) in dlg.status_label.text() and "browser" in dlg.status_label.text()
+
+
+def test_room_tone_panel_says_when_the_room_tone_was_estimated_without_a_pause(qtbot):
+    from app.qt.roomtone_panel import RoomtonePanel
+    from dsp.roomtone import estimate_noise_floor
+
+    panel = RoomtonePanel()
+    qtbot.addWidget(panel)
+    x = (np.random.default_rng(0).standard_normal(16000) * 0.01).astype(np.float32)
+    profile = estimate_noise_floor(x, 16000, reason="no pause to learn the room tone from")
+    panel.set_state(profile=profile, has_source=True, has_selection=False)
+    assert panel.method_label.text() == "noise floor over time (no pause to learn from)"
+    assert "minimum statistics" in panel.warnings_label.text()
