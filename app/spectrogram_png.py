@@ -53,6 +53,33 @@ def encode_png(rgb: np.ndarray) -> bytes:
             + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6)) + chunk(b"IEND", b""))
 
 
+def decode_png(data: bytes) -> np.ndarray:
+    """The ``(height, width, 3)`` uint8 image of PNG bytes written by :func:`encode_png` (8-bit RGB,
+    filter 0; for tests and checks of what the product wrote). Raises ValueError otherwise."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("not a PNG file")
+    pos, idat, size = 8, b"", None
+    while pos < len(data):
+        (n,) = struct.unpack(">I", data[pos : pos + 4])
+        tag, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + n]
+        if zlib.crc32(tag + body) & 0xFFFFFFFF != struct.unpack(">I", data[pos + 8 + n : pos + 12 + n])[0]:
+            raise ValueError(f"damaged PNG chunk {tag!r}")
+        if tag == b"IHDR":
+            if body[8:13] != bytes([8, 2, 0, 0, 0]):
+                raise ValueError("not an 8-bit RGB PNG as encode_png writes")
+            size = struct.unpack(">II", body[:8])
+        elif tag == b"IDAT":
+            idat += body
+        pos += 12 + n
+    if size is None:
+        raise ValueError("PNG without a header")
+    w, h = size
+    raw = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(h, 1 + 3 * w)
+    if np.any(raw[:, 0] != 0):
+        raise ValueError("PNG rows use filters encode_png does not write")
+    return raw[:, 1:].reshape(h, w, 3)
+
+
 def _text(img: np.ndarray, x: int, y: int, s: str, colour=(220, 220, 220), scale: int = 2) -> None:
     for ch in s:
         glyph = _FONT.get(ch, _FONT[" "])

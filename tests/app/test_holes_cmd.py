@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import struct
-import zlib
 
 import numpy as np
 import pytest
 import scipy.fft
 
 from app.cli import main
-from app.spectrogram_png import colour_map, encode_png, render_spectrogram
+from app.spectrogram_png import colour_map, decode_png, encode_png, render_spectrogram
 from dsp.io import write_audio
 from dsp.render import render_array
 from dsp.roomtone import NoiseProfile
@@ -40,22 +38,7 @@ def files(tmp_path):
 
 
 def read_png(path):
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    pos, idat, size = 8, b"", None
-    while pos < len(data):
-        (n,) = struct.unpack(">I", data[pos : pos + 4])
-        tag, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + n]
-        assert zlib.crc32(tag + body) & 0xFFFFFFFF == struct.unpack(">I", data[pos + 8 + n : pos + 12 + n])[0]
-        if tag == b"IHDR":
-            size = struct.unpack(">II", body[:8])
-        elif tag == b"IDAT":
-            idat += body
-        pos += 12 + n
-    w, h = size
-    raw = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(h, 1 + 3 * w)
-    assert np.all(raw[:, 0] == 0)
-    return raw[:, 1:].reshape(h, w, 3)
+    return decode_png(path.read_bytes())
 
 
 def test_reports_the_carved_hole_with_json_and_png(files, capsys):
