@@ -13,26 +13,14 @@ from PySide6.QtWidgets import QComboBox
 
 pytestmark = pytest.mark.gui
 
-from dsp.io import write_audio  # noqa: E402
+from tests.app.qt.helpers import tone_file, wait_for_jobs  # noqa: E402
 
 SR = 48000
 
 
 @pytest.fixture
 def source(tmp_path):
-    rng = np.random.default_rng(7)
-    n = 2 * SR
-    t = np.arange(n) / SR
-    x = 0.1 * np.sin(2 * np.pi * 200 * t) * (t > 0.8) + 0.004 * rng.standard_normal(n)
-    path = tmp_path / "episode.wav"
-    write_audio(path, x.astype(np.float32)[None], SR, "wav24")
-    return path
-
-
-def _wait(window, qtbot):
-    assert window.wait_for_jobs(120)
-    qtbot.wait(30)
-    assert window.wait_for_jobs(120)
+    return tone_file(tmp_path / "episode.wav", seed=7, freq=200.0, noise=0.004)
 
 
 def _find(obj, key):
@@ -58,10 +46,10 @@ def _listen_recorded(path):
 
 def _open(window, qtbot, source):
     assert window.open_path(source)
-    _wait(window, qtbot)
+    wait_for_jobs(window, qtbot)
     window.waveform.vb.sigSelect.emit(0.05, 0.75, None, None, True)
     window.learn_from_selection()
-    _wait(window, qtbot)
+    wait_for_jobs(window, qtbot)
     assert window.session.project.profile is not None, window.errors
 
 
@@ -79,11 +67,11 @@ def test_hear_changes_neither_apply_nor_export(make_window, qtbot, source, tmp_p
     assert w.monitor.listen == "removed"
     assert w.session.project.chain.listen == "processed"  # hearing is not a project edit
     w.apply_chain()
-    _wait(w, qtbot)
+    wait_for_jobs(w, qtbot)
     assert w._after.project.chain.listen == "processed"
     out = tmp_path / "default.wav"
     w.export_to(out, "float32")
-    _wait(w, qtbot)
+    wait_for_jobs(w, qtbot)
     assert _listen_recorded(out) == "processed"
 
 
@@ -92,7 +80,7 @@ def test_a_project_that_stored_another_listen_mode_still_applies_the_processed_c
     _open(w, qtbot, source)
     w.session.set_chain_field("listen", "removed")  # e.g. a project or preset saved that way
     w.apply_chain()
-    _wait(w, qtbot)
+    wait_for_jobs(w, qtbot)
     assert w._after.project.chain.listen == "processed"
     assert w.render_is_current()
     assert w.monitor.listen == "processed"
@@ -124,7 +112,7 @@ def test_the_export_dialog_chooses_what_is_exported(make_window, qtbot, source, 
 
         monkeypatch.setattr(main_window, "ExportDialog", Chosen)
         w.export_dialog()
-        _wait(w, qtbot)
+        wait_for_jobs(w, qtbot)
         assert not w.errors, w.errors
         assert _listen_recorded(out) == content
         written[content] = sf.read(out, dtype="float32", always_2d=True)[0][:, 0]

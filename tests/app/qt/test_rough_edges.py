@@ -17,24 +17,9 @@ from PySide6.QtWidgets import QMessageBox
 
 pytestmark = pytest.mark.gui
 
-from dsp.io import write_audio  # noqa: E402
+from tests.app.qt.helpers import tone_file, wait_for_jobs  # noqa: E402
 
 SR = 48000
-
-
-def _tone_file(path, seconds=2.0, seed=0):
-    rng = np.random.default_rng(seed)
-    n = int(seconds * SR)
-    t = np.arange(n) / SR
-    x = 0.1 * np.sin(2 * np.pi * 220 * t) * (t > 0.8) + 0.003 * rng.standard_normal(n)
-    write_audio(path, x.astype(np.float32)[None], SR, "wav24")
-    return path
-
-
-def _wait(window, qtbot):
-    assert window.wait_for_jobs(120)
-    qtbot.wait(30)
-    assert window.wait_for_jobs(120)
 
 
 def _message_room(window) -> int:
@@ -51,8 +36,8 @@ def _message_room(window) -> int:
 # -- the status bar --------------------------------------------------------------------------------
 def test_status_bar_texts_use_only_glyphs_the_font_has(make_window, qtbot, tmp_path):
     w = make_window()
-    assert w.open_path(_tone_file(tmp_path / "a.wav"))
-    _wait(w, qtbot)
+    assert w.open_path(tone_file(tmp_path / "a.wav"))
+    wait_for_jobs(w, qtbot)
     w.before_view.vb.sigHover.emit(0.5, 1500.0)
     w.waveform.vb.sigHover.emit(0.75, 0.0)
     qtbot.wait(20)
@@ -69,8 +54,8 @@ def test_status_messages_and_the_job_label_are_not_truncated(app_theme, make_win
 
     w = make_window()
     w.resize(width, 760)
-    assert w.open_path(_tone_file(tmp_path / "demo_episode.wav"))
-    _wait(w, qtbot)
+    assert w.open_path(tone_file(tmp_path / "demo_episode.wav"))
+    wait_for_jobs(w, qtbot)
     w.waveform.vb.sigSelect.emit(0.1, 0.9, None, None, True)
     release = threading.Event()
     job = w.jobs.submit("Applying the chain", lambda progress, cancelled: release.wait(20), lambda job: None)
@@ -86,7 +71,7 @@ def test_status_messages_and_the_job_label_are_not_truncated(app_theme, make_win
     finally:
         release.set()
         job.cancel()
-        _wait(w, qtbot)
+        wait_for_jobs(w, qtbot)
     w.statusBar().clearMessage()
     qtbot.wait(50)
     assert w.format_label.isVisible() and w.levels_label.isVisible()  # back once the message is gone
@@ -151,13 +136,13 @@ def test_docked_prosody_panel_shows_rows_and_readable_plots(app_theme, make_wind
 # -- hear mode and a new file -----------------------------------------------------------------------
 def test_hear_mode_starts_as_processed_on_the_next_file(make_window, qtbot, tmp_path):
     w = make_window()
-    assert w.open_path(_tone_file(tmp_path / "a.wav"))
-    _wait(w, qtbot)
+    assert w.open_path(tone_file(tmp_path / "a.wav"))
+    wait_for_jobs(w, qtbot)
     w.set_listen("removed")
     qtbot.wait(50)
     assert w.monitor.listen == "removed" and w.transport.listen_buttons["removed"].isChecked()
-    assert w.open_path(_tone_file(tmp_path / "b.wav", seed=1))
-    _wait(w, qtbot)
+    assert w.open_path(tone_file(tmp_path / "b.wav", seed=1))
+    wait_for_jobs(w, qtbot)
     assert w.monitor.listen == "processed"
     assert w.transport.listen_buttons["processed"].isChecked()
 
@@ -170,7 +155,7 @@ def test_demo_title_and_quit_agree_on_unsaved_changes(make_window, qtbot, monkey
         pytest.skip("the demo episode is not built")
     w = make_window()
     assert w.open_demo()
-    _wait(w, qtbot)
+    wait_for_jobs(w, qtbot)
     asked = []
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Cancel)
     w.ask_before_closing = True
