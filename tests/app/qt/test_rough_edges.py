@@ -19,7 +19,6 @@ pytestmark = pytest.mark.gui
 
 from tests.app.qt.helpers import tone_file, wait_for_jobs  # noqa: E402
 
-SR = 48000
 
 
 def _message_room(window) -> int:
