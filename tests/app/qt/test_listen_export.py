@@ -16,7 +16,6 @@ pytestmark = pytest.mark.gui
 from tests.app.qt.helpers import tone_file, wait_for_jobs  # noqa: E402
 
 
-
 @pytest.fixture
 def source(tmp_path):
     return tone_file(tmp_path / "episode.wav", seed=7, freq=200.0, noise=0.004)

@@ -20,7 +20,6 @@ pytestmark = pytest.mark.gui
 from tests.app.qt.helpers import tone_file, wait_for_jobs  # noqa: E402
 
 
-
 def _message_room(window) -> int:
     """Pixels QStatusBar gives its temporary message: from 6 px to the first visible permanent widget."""
     from PySide6.QtWidgets import QSizeGrip, QWidget
