@@ -64,6 +64,8 @@ _CHAIN_FIELD_LABELS = {
     "description": "Change chain description",
     "stft.n_fft": "Change FFT size",
     "stft.overlap": "Change FFT overlap",
+    "speech.detector": "Change speech detector",
+    "strength.adaptive": "Change adaptive strength",
 }
 
 
@@ -535,9 +537,13 @@ class Session:
 
     def set_chain_field(self, field: str, value: Any, *, coalesce: bool = True) -> None:
         """Set a chain-wide field: ``mix``, ``listen``, ``max_total_reduction_db``, ``seed``,
-        ``name``, ``description``, ``stft.n_fft``, ``stft.overlap``."""
+        ``name``, ``description``, ``stft.n_fft``, ``stft.overlap``, and the fields of the
+        ``strength`` and ``speech`` groups (``speech.detector``, ``strength.adaptive``, ...), which
+        are checked by the same rule as ``--set``."""
         chain = self.project.chain
-        if field.startswith("stft."):
+        if field.startswith(("strength.", "speech.")):
+            new_chain = chain.with_overrides([f"{field}={value}"])
+        elif field.startswith("stft."):
             sub = field[5:]
             stft_names = [f.name for f in dataclasses.fields(chain.stft)]
             if sub not in stft_names:

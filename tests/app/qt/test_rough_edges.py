@@ -277,3 +277,29 @@ def test_room_tone_panel_says_when_the_room_tone_was_estimated_without_a_pause(q
     panel.set_state(profile=profile, has_source=True, has_selection=False)
     assert panel.method_label.text() == "noise floor over time (no pause to learn from)"
     assert "minimum statistics" in panel.warnings_label.text()
+
+
+def test_output_group_switches_the_speech_detector_and_adaptive_strength(make_window, qtbot):
+    w = make_window()
+    s = w.session
+    s.load_preset("podcast")
+    panel = w.chain_panel
+    assert panel.speech_check.isChecked() and not panel.strength_check.isChecked()
+    panel.speech_check.click()
+    assert s.project.chain.speech.detector == "none" and not panel.speech_check.isChecked()
+    panel.strength_check.click()
+    assert s.project.chain.strength.adaptive and panel.strength_check.isChecked()
+    s.undo()
+    s.undo()
+    assert s.project.chain.speech.detector == "vad" and not s.project.chain.strength.adaptive
+    assert panel.speech_check.isChecked()
+
+
+def test_session_checks_group_fields_like_set(make_window):
+    from dsp.errors import ParameterError
+
+    s = make_window().session
+    with pytest.raises(ParameterError, match="speech.detector"):
+        s.set_chain_field("speech.detector", "magic")
+    with pytest.raises(ParameterError, match="strength"):
+        s.set_chain_field("strength.speech_fraction", 0)
