@@ -180,7 +180,8 @@ def adjust_settings(
 def used_model_versions(settings: ChainSettings, profile: Any) -> dict:
     """Names, versions and checksums of the learned models this render used (for its record)."""
     uses_dfn = any(s.kind == "deepfilter" and not s.bypass for s in settings.stages)
-    uses_vad = profile is not None and getattr(profile, "method", "") == "vad"
+    # the voice activity model ran for the room tone, or for the passes' speech presence
+    uses_vad = (profile is not None and getattr(profile, "method", "") == "vad") or settings.speech.detector == "vad"
     if not (uses_dfn or uses_vad):
         return {}
     try:

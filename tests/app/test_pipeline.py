@@ -219,6 +219,13 @@ def test_render_record_lists_no_models_for_a_dsp_only_render():
     assert pipeline.used_model_versions(ChainSettings(), None) == {}
 
 
+def test_render_record_names_the_vad_when_it_decided_speech_presence():
+    # the room tone came from the noise floor (no model), but the passes' presence came from the VAD
+    settings = ChainSettings().with_overrides(["speech.detector=vad"])
+    versions = pipeline.used_model_versions(settings, None)
+    assert any("vad" in k or "silero" in k for k in versions), versions
+
+
 def test_format_duration():
     from app.timecode import format_duration
 
