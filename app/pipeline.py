@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -33,7 +34,7 @@ from dsp.chain import (
 )
 from dsp.engine import DryWet
 from dsp.errors import ParameterError
-from dsp.presence import SpeechTrack
+from dsp.presence import LiveSpeechTrack, SpeechTrack
 from dsp.render import BlockSource, RenderRecord
 from dsp.roomtone import RoomToneSettings, estimate_noise_floor, estimate_room_tone
 from dsp.stft import StftSettings
@@ -281,6 +282,7 @@ def prepare_processor(
     learn: list[tuple[float, float]] | None = None,
     auto_profile: bool = False,
     source_name: str = "",
+    live: bool = False,
 ) -> tuple[DryWet, BuildContext]:
     """Gather whole-file knowledge for ``settings`` on ``source`` and build the chain.
 
@@ -299,6 +301,11 @@ def prepare_processor(
         Without ``profile`` or ``learn``, a chain that needs a profile gets an automatic one.
     source_name : str
         Recorded in an estimated profile.
+    live : bool
+        For a render that streams from the start (a file render, batch): the voice activity
+        model's track is filled on another thread while the render runs
+        (:class:`~dsp.presence.LiveSpeechTrack`; the same values, so the same output). Call
+        :func:`release` on the context when the render ends. Monitoring leaves it off.
 
     Returns
     -------
@@ -312,26 +319,69 @@ def prepare_processor(
     )
     context = BuildContext(source.sample_rate, source.channels, profile=profile)
     if settings.speech.detector == "vad":
-        context = dataclasses.replace(context, extras={**context.extras, **speech_track(source)})
+        context = dataclasses.replace(context, extras={**context.extras, **speech_track(source, live=live)})
     context = analyse_source(source, settings, context)
     return build_chain(settings, context), context
 
 
-def speech_track(source: BlockSource) -> dict:
+def speech_track(source: BlockSource, *, live: bool = False) -> dict:
     """The voice activity model's speech probability over ``source`` as a
     :class:`~dsp.presence.SpeechTrack` (``{"speech": track}``), for the chain's ``speech.detector =
     "vad"``; where the model cannot run, ``{"speech_detector": why}`` and the passes keep their
-    own presence (the render record says so)."""
+    own presence (the render record says so).
+
+    With ``live``, the model runs on a thread of its own over its own reader of the file and the
+    track is a :class:`~dsp.presence.LiveSpeechTrack` that the render reads as it fills (the
+    model costs about as much as the render: side by side on two cores, the wait is about halved).
+    """
     try:
-        from models.vad import FRAME_S, speech_probabilities
+        from models.vad import FRAME_S, load_model, speech_probabilities
         from models.versions import ModelUnavailable
     except ImportError as exc:
         return {"speech_detector": f"voice activity is not installed ({exc}); the passes' own speech presence was used"}
     try:
-        probs = speech_probabilities(source, source.sample_rate)
+        reader = _own_reader(source) if live else None
+        if reader is None:
+            probs = speech_probabilities(source, source.sample_rate)
+            return {"speech": SpeechTrack(np.asarray(probs, np.float32), FRAME_S, "vad")}
+        load_model()  # a model that cannot run says so here, not on the thread
     except ModelUnavailable as exc:
         return {"speech_detector": f"{exc}; the passes' own speech presence was used"}
-    return {"speech": SpeechTrack(np.asarray(probs, np.float32), FRAME_S, "vad")}
+    frames = int(np.ceil(source.frames / source.sample_rate / FRAME_S)) + 2
+    track = LiveSpeechTrack(FRAME_S, "vad", capacity=frames)
+
+    def fill() -> None:
+        try:
+            speech_probabilities(reader, reader.sample_rate, sink=track.append, stop=lambda: track.cancelled)
+            track.finish()
+        except BaseException as exc:  # noqa: BLE001 - handed to the render thread, which raises it
+            track.fail(exc)
+        finally:
+            if reader is not source and hasattr(reader, "close"):
+                reader.close()
+
+    threading.Thread(target=fill, name="roomtone-vad", daemon=True).start()
+    return {"speech": track}
+
+
+def _own_reader(source: BlockSource) -> BlockSource | None:
+    """A reader of ``source`` that another thread may use (a file opened again; an in-memory
+    source itself), or None where that is not known to be safe."""
+    from dsp.io import AudioReader
+    from dsp.render import ArraySource
+
+    if isinstance(source, ArraySource):
+        return source  # reads are slices of an array nobody writes
+    if isinstance(source, AudioReader):
+        return AudioReader(source.path)
+    return None
+
+
+def release(context: BuildContext | None) -> None:
+    """Stop what a live render's context still runs (the voice activity thread); idempotent."""
+    track = None if context is None else context.extras.get("speech")
+    if isinstance(track, LiveSpeechTrack):
+        track.cancel()
 
 
 # -- summaries for the render record ------------------------------------------------------------
@@ -475,7 +525,8 @@ def clean_file(
         if record:
             check_target(record_path(out_path), sources=(in_path,))
         processor, context = prepare_processor(
-            reader, settings, profile=profile, learn=learn, auto_profile=auto_profile, source_name=str(in_path)
+            reader, settings, profile=profile, learn=learn, auto_profile=auto_profile, source_name=str(in_path),
+            live=True,
         )
         analysis_s = time.perf_counter() - t0
         note = format_note(reader.info, fmt)
@@ -486,17 +537,25 @@ def clean_file(
         "profile_origin": (
             "given" if profile is not None else "learned" if learn else "automatic" if prof is not None else None
         ),
-        "analyses": analyses_summary(context),
+        "analyses": None,  # summarised once the render has run: a live track is finished by then
         "output_format": _format_summary(fmt, note),
     }
-    if not record:
-        rec = _render(in_path, out_path, processor, fmt, settings_record, progress, cancel)
-        rec.versions["models"] = used_model_versions(settings, prof)
-        return rec
-    return _render_with_record(
-        in_path, out_path, processor, fmt, settings_record, progress, cancel,
-        models=used_model_versions(settings, prof), t0=t0, analysis_s=analysis_s,
-    )
+
+    def summarise_analyses() -> None:
+        settings_record["analyses"] = analyses_summary(context)
+
+    try:
+        if not record:
+            rec = _render(in_path, out_path, processor, fmt, settings_record, progress, cancel)
+            summarise_analyses()
+            rec.versions["models"] = used_model_versions(settings, prof)
+            return rec
+        return _render_with_record(
+            in_path, out_path, processor, fmt, settings_record, progress, cancel,
+            models=used_model_versions(settings, prof), t0=t0, analysis_s=analysis_s, before_record=summarise_analyses,
+        )
+    finally:
+        release(context)
 
 
 def _format_summary(fmt: str, note: str | None) -> dict:
@@ -532,7 +591,7 @@ def record_document(rec: RenderRecord, *, analysis_s: float, total_s: float) -> 
 
 def _render_with_record(
     in_path: Path, out_path: Path, processor, fmt: str, settings_record: dict, progress, cancel, *,
-    models: dict, t0: float, analysis_s: float,
+    models: dict, t0: float, analysis_s: float, before_record: Callable[[], None] | None = None,
 ) -> RenderRecord:
     """Render into a temporary file, write the record to another, then rename both into place.
 
@@ -548,6 +607,8 @@ def _render_with_record(
     staged_record = None
     try:
         rec = _render(in_path, staged_audio, processor, fmt, settings_record, progress, cancel)
+        if before_record is not None:
+            before_record()
         rec.output = str(out_path)
         rec.versions["models"] = models
         text = record_document(rec, analysis_s=analysis_s, total_s=time.perf_counter() - t0)

@@ -30,7 +30,7 @@ from typing import Any
 
 from dsp.engine import Chain, DryWet, Listen, Processor
 from dsp.errors import ParameterError
-from dsp.presence import SpeechSettings, presence_from_track
+from dsp.presence import LivePresence, LiveSpeechTrack, SpeechSettings, presence_from_track
 from dsp.stft import SpectralStage, StftProcessor, StftSettings
 from dsp.strength import (
     StrengthSettings,
@@ -427,7 +427,9 @@ def build_chain(settings: ChainSettings, context: BuildContext) -> DryWet:
     context = replace(context, max_total_reduction_db=settings.max_total_reduction_db, seed=settings.seed)
     track = context.extras.get("speech")
     if settings.speech.detector != "none" and track is not None:  # the detector's presence, for the stages
-        presence = (presence_from_track(track, settings.speech), track.frame_s)
+        values = (LivePresence(track, settings.speech) if isinstance(track, LiveSpeechTrack)
+                  else presence_from_track(track, settings.speech))  # live: filled while the render runs
+        presence = (values, track.frame_s)
         extras = {**context.extras, "speech_presence": presence}
         if settings.speech.refill:
             extras["speech_presence_refill"] = presence

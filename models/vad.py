@@ -286,6 +286,8 @@ def speech_probabilities(
     device: str = "cpu",
     block_s: float = 60.0,
     progress: Callable[[int, int], None] | None = None,
+    sink: Callable[[np.ndarray], None] | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> np.ndarray:
     """Per-frame speech probabilities (frame ``i`` covers ``[i*0.032, (i+1)*0.032)`` s).
 
@@ -300,6 +302,11 @@ def speech_probabilities(
     block_s : float
         Seconds read per block.
     progress : callable(done_samples, total_samples), optional
+    sink : callable(probabilities), optional
+        Receives each block's probabilities as soon as they are computed (consecutive); the
+        return value is then empty (a :class:`dsp.presence.LiveSpeechTrack` holds them).
+    stop : callable() -> bool, optional
+        Polled between blocks; true stops early (what was computed so far is returned).
 
     Returns
     -------
@@ -311,19 +318,22 @@ def speech_probabilities(
     probs: list[np.ndarray] = []
     carry = np.zeros(0, np.float32)
     done = 0
+    keep = probs.append if sink is None else sink
     for piece in _mono_16k_blocks(src, block_s):
+        if stop is not None and stop():
+            break
         buf = np.concatenate([carry, piece]) if carry.size else piece
         k = buf.size // FRAME
         if k:
-            probs.append(run(buf[: k * FRAME].reshape(k, FRAME)))
+            keep(run(buf[: k * FRAME].reshape(k, FRAME)))
         carry = buf[k * FRAME :]
         done += piece.size
         if progress is not None:
             progress(min(src.frames, int(round(done * src.sample_rate / VAD_RATE))), src.frames)
-    if carry.size:
+    if carry.size and not (stop is not None and stop()):
         last = np.zeros((1, FRAME), np.float32)
         last[0, : carry.size] = carry
-        probs.append(run(last))
+        keep(run(last))
     return np.concatenate(probs) if probs else np.zeros(0, np.float32)
 
 

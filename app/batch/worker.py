@@ -329,16 +329,20 @@ def _render_chain(in_path: Path, out_path: Path, settings, profile, *, fmt: str,
     hum estimate the chain's de-hum used or None)``;
     should the scaled output clip the integer format, the render is redone with the gain that fits.
     """
-    from app.pipeline import analyses_summary, prepare_processor
+    from app.pipeline import analyses_summary, prepare_processor, release
     from dsp.io import AudioReader
     from dsp.render import render_file
 
     while True:
         with AudioReader(in_path) as reader:
-            processor, context = prepare_processor(reader, settings, profile=profile)
+            processor, context = prepare_processor(reader, settings, profile=profile, live=True)
             tap = _ChainTap(reader.sample_rate, reader.channels, pre_gain)
-        rec = render_file(in_path, out_path, processor, fmt=fmt, settings={"analyses": analyses_summary(context)},
-                          progress=progress, cancel=_stop_requested, post=tap)
+        try:
+            rec = render_file(in_path, out_path, processor, fmt=fmt, settings={"analyses": None},
+                              progress=progress, cancel=_stop_requested, post=tap)
+            rec.settings["analyses"] = analyses_summary(context)  # a live track is finished by now
+        finally:
+            release(context)
         if tap.peak <= 1.0 or fmt == "float32":
             return rec, tap.meter.result(), pre_gain, context.hum
         pre_gain *= 0.98 / tap.peak  # the chain raised a peak over full scale: once more, lower

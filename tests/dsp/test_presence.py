@@ -87,3 +87,66 @@ def test_a_tracked_chain_keeps_the_engine_invariants():
     part = np.concatenate(list(render_blocks(ArraySource(x, SR), make(), start=start, stop=start + 4000, block_size=700)),
                           axis=1)
     np.testing.assert_allclose(part, ref[:, start : start + 4000], atol=1e-5, rtol=0)
+
+
+# -- a live track: filled on another thread while the render reads it ---------------------------
+def _fill_slowly(live, probs, seed=0, error=None):
+    import threading
+    import time
+
+    rng = np.random.default_rng(seed)
+
+    def run():
+        i = 0
+        while i < probs.size:
+            k = int(rng.integers(1, 40))
+            live.append(probs[i : i + k])
+            i += k
+            time.sleep(0.0005)
+        if error is not None:
+            live.fail(error)
+        else:
+            live.finish()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def test_a_live_presence_gives_the_finished_values_wherever_it_is_looked_up():
+    from dsp.presence import LivePresence, LiveSpeechTrack
+
+    probs = np.random.default_rng(1).random(700).astype(np.float32)
+    settings = SpeechSettings(detector="vad", hangover_ms=96.0)  # 3 frames each way
+    finished = presence_from_track(SpeechTrack(probs), settings)
+    live = LiveSpeechTrack(capacity=8)  # grows while it fills
+    lookup = LivePresence(live, settings)
+    _fill_slowly(live, probs)
+    hop, n_fft = 160, 640
+    for first in range(0, 1500, 37):  # in render order, the last ones past the track's end
+        got = frame_presence(lookup, 0.032, first, 64, hop, n_fft, SR)
+        np.testing.assert_array_equal(got, frame_presence(finished, 0.032, first, 64, hop, n_fft, SR))
+    np.testing.assert_array_equal(lookup.summary(), finished)
+    assert live.speech_s == SpeechTrack(probs).speech_s
+
+
+def test_a_live_track_hands_the_detectors_error_to_the_reader():
+    from dsp.presence import LivePresence, LiveSpeechTrack
+
+    live = LiveSpeechTrack()
+    _fill_slowly(live, np.zeros(50, np.float32), error=OSError("the file went away"))
+    with pytest.raises(OSError, match="went away"):
+        LivePresence(live, SpeechSettings(detector="vad")).at(np.array([200]))
+
+
+def test_a_chain_with_a_live_track_renders_what_the_finished_track_renders():
+    from dsp.presence import LiveSpeechTrack
+
+    x = np.concatenate([_noisy(seed=4), _noisy(seed=5)])
+    n = int(np.ceil(x.shape[1] / SR / 0.032)) + 1
+    probs = np.random.default_rng(6).random(n).astype(np.float32)
+    _, ref = _render(x, SpeechTrack(probs), ["speech.detector=vad"], block_size=1000)
+    live = LiveSpeechTrack()
+    _fill_slowly(live, probs, seed=7)
+    _, got = _render(x, live, ["speech.detector=vad"], block_size=1000)
+    np.testing.assert_array_equal(got, ref)
