@@ -38,6 +38,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -307,17 +308,24 @@ class _RegionTracker:
         self.parent[rb] = ra
         self.active[ra].absorb(self.active.pop(rb))
 
-    def add_chunk(self, mask: np.ndarray, depth: np.ndarray, f_start: int) -> None:
-        """``mask``/``depth`` are ``(frames, bins)`` for analysed frames starting at ``f_start``."""
+    def add_chunk(self, mask: np.ndarray, depth: Callable[[np.ndarray], np.ndarray], f_start: int) -> None:
+        """``mask`` is ``(frames, bins)`` for analysed frames starting at ``f_start``; ``depth(index)``
+        gives the depth (dB below the floor) of the bins ``index`` selects (computed only where read)."""
         det = self.owner
-        labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
+        if mask.any():
+            labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
+        else:  # the usual chunk: nothing to label, open regions close below
+            labels, n = np.zeros(mask.shape, np.int32), 0
         ids = np.zeros(n + 1, np.int64)
         if n:
             objs = ndimage.find_objects(labels)
+            last = mask.shape[0]
             for i, sl in enumerate(objs, start=1):
                 fs, bs = sl
+                if 0 < fs.start and fs.stop < last and not det.large_enough(fs.stop - fs.start, bs.start, bs.stop - 1):
+                    continue  # whole inside this chunk (no neighbour before or after) and too small: never reported
                 sub = labels[sl] == i
-                d = depth[sl][sub]
+                d = depth(sl, sub)
                 rows = np.arange(fs.start, fs.stop) + f_start
                 cols = (rows - det.first_frame) // det.decimation
                 starts = np.flatnonzero(np.r_[True, cols[1:] != cols[:-1]])
@@ -377,15 +385,19 @@ class _Detector:
         self.min_frames = max(1, math.ceil(settings.min_hole_ms / hop_ms - 1e-9))
         self.trackers = [_RegionTracker(self, c) for c in range(channels)]
 
-    def finish(self, channel: int, r: _Region) -> None:
+    def large_enough(self, n_frames: int, b0: int, b1: int) -> bool:
+        """Whether a region of ``n_frames`` frames over bins ``b0..b1`` is reported."""
         s = self.settings
+        df = self.sample_rate / self.n_fft
+        octaves = math.log2((b1 + 0.5) * df / max(max(b0 - 0.5, 0.0) * df, 0.5 * df))
+        return not (n_frames < self.min_frames or octaves < s.min_bandwidth_octaves - 1e-9 or b1 - b0 + 1 < s.min_bins)
+
+    def finish(self, channel: int, r: _Region) -> None:
+        if not self.large_enough(r.f1 - r.f0 + 1, r.b0, r.b1):
+            return
         df = self.sample_rate / self.n_fft
         low_hz = max(r.b0 - 0.5, 0.0) * df
         high_hz = (r.b1 + 0.5) * df
-        octaves = math.log2(high_hz / max(low_hz, 0.5 * df))
-        n_frames = r.f1 - r.f0 + 1
-        if n_frames < self.min_frames or octaves < s.min_bandwidth_octaves - 1e-9 or r.b1 - r.b0 + 1 < s.min_bins:
-            return
         for col0, b0, counts in r.cells:
             self.mask_counts[col0 : col0 + counts.shape[0], b0 : b0 + counts.shape[1]] += counts
         for b0, counts in r.bins:
@@ -424,9 +436,21 @@ def _as_source(x: Any, sample_rate: int, what: str) -> BlockSource:
 
 
 def _neighbour_filter(prev_row: np.ndarray, rows: np.ndarray, next_row: np.ndarray, k: int, width: int) -> np.ndarray:
-    """Keep candidates with at least ``k`` candidates in their 3 x ``width`` neighbourhood."""
-    padded = np.vstack([prev_row[None], rows, next_row[None]]).astype(np.uint8)
-    counts = ndimage.correlate(padded, np.ones((3, width), np.uint8), mode="constant", cval=0)[1:-1]
+    """Keep candidates with at least ``k`` candidates in their 3 x ``width`` neighbourhood
+    (outside the rows given and the bins: none). A box sum, separable: three rows added, then a
+    running sum across bins; most chunks have no candidate at all and return at once."""
+    if not rows.any():
+        return rows
+    v = rows.astype(np.int32)
+    v[1:] += rows[:-1]
+    v[:-1] += rows[1:]
+    v[0] += prev_row
+    v[-1] += next_row
+    h = width // 2
+    csum = np.zeros((v.shape[0], v.shape[1] + width), np.int32)
+    np.cumsum(v, axis=1, out=csum[:, h + 1 : h + 1 + v.shape[1]])
+    csum[:, h + 1 + v.shape[1] :] = csum[:, h + v.shape[1] : h + v.shape[1] + 1]
+    counts = csum[:, width:] - csum[:, : v.shape[1]]
     return rows & (counts >= k)
 
 
@@ -516,14 +540,19 @@ def detect_holes(
 
     chunk_frames = max(1, int(chunk_frames))
     need = max(1, math.ceil(settings.min_density * 3 * settings.neighbourhood_bins - 1e-9))
-    pending: tuple[np.ndarray, np.ndarray, int] | None = None  # (candidates, depth, f0)
+    pending: tuple[np.ndarray, np.ndarray, int] | None = None  # (candidates, processed power, f0)
     prev_rows = np.zeros((channels, bins), bool)
 
-    def emit(cand: np.ndarray, depth: np.ndarray, f0: int, next_rows: np.ndarray) -> None:
+    def depth_of(p_p: np.ndarray, sl: tuple[slice, slice], sub: np.ndarray) -> np.ndarray:
+        """Depth below the floor (dB, capped) of the bins ``p_p[sl][sub]``."""
+        fl = np.broadcast_to(floor32[sl[1]], sub.shape)[sub]
+        return np.minimum(10.0 * np.log10(fl / np.maximum(p_p[sl][sub], fl * 1e-10)), MAX_DEPTH_DB).astype(np.float32)
+
+    def emit(cand: np.ndarray, p_p: np.ndarray, f0: int, next_rows: np.ndarray) -> None:
         nonlocal prev_rows
         for c in range(channels):
             m = _neighbour_filter(prev_rows[c], cand[c], next_rows[c], need, settings.neighbourhood_bins)
-            det.trackers[c].add_chunk(m, depth[c], f0)
+            det.trackers[c].add_chunk(m, lambda sl, sub, c=c: depth_of(p_p[c], sl, sub), f0)
         prev_rows = cand[:, -1].copy()
 
     for f0 in range(f_first, f_last + 1, chunk_frames):
@@ -531,7 +560,6 @@ def detect_holes(
         p_o = power(src_o, f0, f1)
         p_p = power(src_p, f0, f1)
         cand = (p_p < thresh) & (p_p * removed < p_o) & band
-        depth = np.minimum(10.0 * np.log10(floor32 / np.maximum(p_p, floor32 * 1e-10)), MAX_DEPTH_DB).astype(np.float32)
         if level_sum is not None:
             cols = (np.arange(f0, f1) - f_first) // decimation
             starts = np.flatnonzero(np.r_[True, cols[1:] != cols[:-1]])
@@ -540,7 +568,7 @@ def detect_holes(
             level_n[cols[starts]] += np.diff(np.r_[starts, len(cols)]) * channels
         if pending is not None:
             emit(*pending, cand[:, 0])
-        pending = (cand, depth, f0)
+        pending = (cand, p_p, f0)
     if pending is not None:
         emit(*pending, np.zeros((channels, bins), bool))
     for t in det.trackers:
