@@ -10,11 +10,13 @@ into a new :class:`~dsp.chain.ChainSettings`, so batch and the CLI mean the same
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import json
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -320,8 +322,12 @@ def prepare_processor(
     context = BuildContext(source.sample_rate, source.channels, profile=profile)
     if settings.speech.detector == "vad":
         context = dataclasses.replace(context, extras={**context.extras, **speech_track(source, live=live)})
-    context = analyse_source(source, settings, context)
-    return build_chain(settings, context), context
+    try:
+        context = analyse_source(source, settings, context)
+        return build_chain(settings, context), context
+    except BaseException:
+        release(context)  # a live track's thread must not outlive the render that failed to start
+        raise
 
 
 def speech_track(source: BlockSource, *, live: bool = False) -> dict:
@@ -360,8 +366,28 @@ def speech_track(source: BlockSource, *, live: bool = False) -> dict:
             if reader is not source and hasattr(reader, "close"):
                 reader.close()
 
-    threading.Thread(target=fill, name="roomtone-vad", daemon=True).start()
+    thread = threading.Thread(target=fill, name="roomtone-vad", daemon=True)
+    track.producer = thread
+    _LIVE_TRACKS.add(track)
+    thread.start()
     return {"speech": track}
+
+
+#: Live tracks whose threads may still run: stopped and joined at exit (see :func:`release`).
+_LIVE_TRACKS: weakref.WeakSet[LiveSpeechTrack] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_live_tracks() -> None:
+    for track in list(_LIVE_TRACKS):
+        _stop(track)
+
+
+def _stop(track: LiveSpeechTrack) -> None:
+    track.cancel()
+    thread = track.producer
+    if thread is not None and thread is not threading.current_thread():
+        thread.join(timeout=60.0)
 
 
 def _own_reader(source: BlockSource) -> BlockSource | None:
@@ -378,10 +404,12 @@ def _own_reader(source: BlockSource) -> BlockSource | None:
 
 
 def release(context: BuildContext | None) -> None:
-    """Stop what a live render's context still runs (the voice activity thread); idempotent."""
+    """Stop what a live render's context still runs (the voice activity thread) and wait for it
+    (at most one block of the model: a thread left inside onnxruntime when the interpreter exits
+    aborts the process); idempotent."""
     track = None if context is None else context.extras.get("speech")
     if isinstance(track, LiveSpeechTrack):
-        track.cancel()
+        _stop(track)
 
 
 # -- summaries for the render record ------------------------------------------------------------

@@ -120,6 +120,8 @@ class LiveSpeechTrack:
         self._error: BaseException | None = None
         self._cancelled = False
         self._cond = threading.Condition()
+        #: The thread filling the track, set by whoever starts it (joined when a render is released).
+        self.producer: threading.Thread | None = None
 
     # -- producer ---------------------------------------------------------------------------
     def append(self, probs: np.ndarray) -> None:
