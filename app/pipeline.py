@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import dataclasses
 import json
+import math
 import os
 import threading
 import time
@@ -63,6 +64,27 @@ def _replace_settings(spec: StageSpec, where: str, **values: Any) -> StageSpec:
     return dataclasses.replace(spec, settings=dataclasses.replace(spec.settings, **values))
 
 
+#: The stage kind ``--level`` adds (registered by ``dsp.leveler``).
+LEVELER_KIND = "leveler"
+
+
+def leveler_stage() -> StageSpec:
+    """A leveler stage with its kind's default settings (``--level``).
+
+    Raises
+    ------
+    ParameterError
+        When this Roomtone has no leveler stage kind.
+    """
+    reg = registry()
+    if LEVELER_KIND not in reg:
+        raise ParameterError(
+            f"--level: this Roomtone has no {LEVELER_KIND!r} stage (stage kinds available: "
+            f"{', '.join(sorted(reg)) or 'none'}); run without --level, or update Roomtone"
+        )
+    return StageSpec(LEVELER_KIND, stage_kind(LEVELER_KIND).settings_cls())
+
+
 def _new_stage(kind_name: str, where: str) -> StageSpec:
     reg = registry()
     if kind_name not in reg:
@@ -80,6 +102,7 @@ def adjust_settings(
     max_reduction_db: float | None = None,
     refill: str | None = None,
     eq_match: bool = False,
+    level: bool = False,
     mix: float | None = None,
     listen: str | None = None,
     overrides: list[str] | None = None,
@@ -98,6 +121,10 @@ def adjust_settings(
         its ``source`` setting set to this value.
     eq_match : bool
         Enable (or add) the EQ-match stage.
+    level : bool
+        Enable the leveler (``--level``): an existing ``leveler`` stage is un-bypassed, else one
+        with default settings is appended at the end of the stages (after the passes and refill;
+        loudness, when asked for, comes after the whole chain).
     mix, listen : optional
         Whole-chain dry/wet mix (0..1) and listen mode.
     overrides : list of str, optional
@@ -166,6 +193,13 @@ def adjust_settings(
                 stages[i] = dataclasses.replace(stages[i], bypass=False)
         else:
             stages.append(_new_stage("eqmatch", "--eq-match"))
+    if level:
+        idx = [i for i, s in enumerate(stages) if s.kind == LEVELER_KIND]
+        if idx:
+            for i in idx:
+                stages[i] = dataclasses.replace(stages[i], bypass=False)
+        else:
+            stages.append(leveler_stage())
     changes: dict[str, Any] = {"stages": tuple(stages)}
     if mix is not None:
         changes["mix"] = float(mix)
@@ -500,6 +534,8 @@ def clean_file(
     learn: list[tuple[float, float]] | None = None,
     auto_profile: bool = False,
     fmt: str | None = None,
+    loudness: str = "off",
+    ceiling_dbtp: float | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
     record: bool = True,
@@ -523,6 +559,15 @@ def clean_file(
     fmt : str, optional
         An output format of :data:`dsp.io.WRITE_FORMATS`: the encoding inside the container the
         output's extension names (refused if it names another); defaults to the source's own.
+    loudness : str
+        A loudness target of :data:`dsp.loudness.TARGET_CHOICES` (``"off"``: none). With one, the
+        chain renders once into a temporary FLAC beside the output, is measured, and one
+        streaming pass of :class:`~dsp.loudness.LoudnessGain` and
+        :class:`~dsp.truepeak.TruePeakLimiterProcessor` writes the output, metered as written
+        (see :func:`render_loudness`); the record's ``settings["loudness"]`` states the target
+        and the figures. The temporary file is removed however the render ends.
+    ceiling_dbtp : float, optional
+        A lower true-peak ceiling than the target's (dBTP).
     progress : callable(done, total), optional
         Render progress in samples.
     cancel : callable() -> bool, optional
@@ -539,16 +584,21 @@ def clean_file(
     Raises
     ------
     ParameterError
-        For an output name Roomtone does not write, or a ``fmt`` that contradicts it.
+        For an output name Roomtone does not write, a ``fmt`` that contradicts it, or an
+        unknown loudness target.
     OutputError
         If the output cannot be written (neither the audio nor its record is then left).
     """
     from dsp.io import AudioReader, check_target, format_note, output_format
+    from dsp.loudness import resolve_target
 
     in_path, out_path = Path(in_path), Path(out_path)
     t0 = time.perf_counter()
     with AudioReader(in_path) as reader:  # opens and checks the source first: its errors come first
         fmt = output_format(out_path, fmt, reader.info)
+        target = resolve_target(loudness, reader.channels)
+        if ceiling_dbtp is not None and not -60.0 <= ceiling_dbtp <= 0.0:
+            raise ParameterError(f"the true-peak ceiling must be between -60 and 0 dBTP, got {ceiling_dbtp:g}")
         check_target(out_path, sources=(in_path,))
         if record:
             check_target(record_path(out_path), sources=(in_path,))
@@ -569,18 +619,23 @@ def clean_file(
         "output_format": _format_summary(fmt, note),
     }
 
-    def summarise_analyses() -> None:
-        settings_record["analyses"] = analyses_summary(context)
+    def render(dest: Path) -> RenderRecord:
+        if target is None:
+            rec = _render(in_path, dest, processor, fmt, settings_record, progress, cancel)
+        else:
+            rec = render_loudness(in_path, dest, processor, fmt=fmt, target=target, ceiling_dbtp=ceiling_dbtp,
+                                  settings=settings_record, progress=progress, cancel=cancel, name_like=out_path)
+        # summarised once the render has run: a live speech track is finished by then
+        rec.settings["analyses"] = settings_record["analyses"] = analyses_summary(context)
+        return rec
 
     try:
         if not record:
-            rec = _render(in_path, out_path, processor, fmt, settings_record, progress, cancel)
-            summarise_analyses()
+            rec = render(out_path)
             rec.versions["models"] = used_model_versions(settings, prof)
             return rec
         return _render_with_record(
-            in_path, out_path, processor, fmt, settings_record, progress, cancel,
-            models=used_model_versions(settings, prof), t0=t0, analysis_s=analysis_s, before_record=summarise_analyses,
+            out_path, render, models=used_model_versions(settings, prof), t0=t0, analysis_s=analysis_s,
         )
     finally:
         release(context)
@@ -618,8 +673,7 @@ def record_document(rec: RenderRecord, *, analysis_s: float, total_s: float) -> 
 
 
 def _render_with_record(
-    in_path: Path, out_path: Path, processor, fmt: str, settings_record: dict, progress, cancel, *,
-    models: dict, t0: float, analysis_s: float, before_record: Callable[[], None] | None = None,
+    out_path: Path, render: Callable[[Path], RenderRecord], *, models: dict, t0: float, analysis_s: float,
 ) -> RenderRecord:
     """Render into a temporary file, write the record to another, then rename both into place.
 
@@ -634,9 +688,7 @@ def _render_with_record(
     staged_audio = make_temp(out_path)
     staged_record = None
     try:
-        rec = _render(in_path, staged_audio, processor, fmt, settings_record, progress, cancel)
-        if before_record is not None:
-            before_record()
+        rec = render(staged_audio)
         rec.output = str(out_path)
         rec.versions["models"] = models
         text = record_document(rec, analysis_s=analysis_s, total_s=time.perf_counter() - t0)
@@ -677,3 +729,335 @@ def _reason(exc: Exception) -> str:
         if text.endswith(tail):
             return text[: -len(tail)]
     return text
+
+
+# -- loudness on export -------------------------------------------------------------------------
+#: The output is written again with a corrected gain only when the limiter took its measured
+#: loudness further than this from the target, LU (delivery specs allow 0.5 to 1 LU; a
+#: tolerance of 0.5 left hot files 0.4-0.5 LU low by independent meters).
+LOUDNESS_TOLERANCE_LU = 0.2
+#: Most loudness passes (the first and its corrections); each is a cheap gain + limiter pass.
+MAX_LOUDNESS_PASSES = 4
+#: Biggest gain the loudness step may apply, dB (a near-silent file is not blown up by 60 dB).
+MAX_LOUDNESS_GAIN_DB = 30.0
+#: Samples per block of the measuring and loudness passes.
+LOUDNESS_BLOCK = 65536
+
+
+def quantiser(fmt: str) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The values an output format stores, as float32 (None for float files).
+
+    16-bit: ``rint(x * 32768) / 32768`` clipped to the int16 range, exactly what
+    :class:`dsp.io.AtomicWriter` writes (it maps ``k / 32768`` back to ``k``). 24/32-bit: the
+    nearest step of 2**-23 (libsndfile's own conversion may land one 24-bit step away, 1e-7 of
+    full scale). Metering the quantised blocks measures the file as written, without reading it
+    back.
+    """
+    from dsp.io import WRITE_FORMATS
+
+    subtype = WRITE_FORMATS[fmt][1]
+    if subtype in ("FLOAT", "DOUBLE"):
+        return None
+    scale = np.float32(32768.0 if subtype == "PCM_16" else 8388608.0)
+
+    def quantise(block: np.ndarray) -> np.ndarray:
+        y = np.multiply(block, scale, dtype=np.float32)
+        np.rint(y, out=y)
+        np.clip(y, -scale, scale - 1, out=y)
+        y[np.isnan(y)] = 0.0
+        return y / scale
+
+    return quantise
+
+
+def intermediate_format(fmt: str) -> str:
+    """The chain output's temporary format: FLAC at the output's bit depth (never larger than it)."""
+    from dsp.io import WRITE_FORMATS
+
+    return "flac16" if WRITE_FORMATS[fmt][1] == "PCM_16" else "flac24"
+
+
+def pre_gain_for(before: Any, target: tuple[float, float, str]) -> float:
+    """Linear gain for the temporary chain output: towards the loudness gain the source predicts.
+
+    Stored at the output's bit depth, the chain output should sit near its final level so that
+    the loudness gain does not lift its quantisation above the output's own; but it must not
+    clip, so it stays 1 dB under full scale for the source's true peak (should the chain raise a
+    peak over full scale, the chain is rendered again with less: :func:`render_chain_measured`).
+    """
+    if not (math.isfinite(before.integrated_lufs) and math.isfinite(before.true_peak_dbtp)):
+        return 1.0
+    want = max(-MAX_LOUDNESS_GAIN_DB, min(MAX_LOUDNESS_GAIN_DB, target[0] - before.integrated_lufs))
+    return 10.0 ** (min(want, -1.0 - before.true_peak_dbtp) / 20.0)
+
+
+class ChainTap:
+    """A render's ``post`` hook: meters the chain output, then scales it by ``gain`` (largest |result| kept)."""
+
+    def __init__(self, sample_rate: int, channels: int, gain: float) -> None:
+        from dsp.loudness import ProgramMeter
+
+        self.meter = ProgramMeter(sample_rate, channels, true_peak=False)  # loudness sets the gain; peaks: the limiter
+        self.gain = float(gain)
+        self.peak = 0.0
+
+    def __call__(self, block: np.ndarray) -> np.ndarray:
+        self.meter.add(block)
+        if self.gain == 1.0:
+            return block
+        y = block * np.float32(self.gain)
+        self.peak = max(self.peak, float(np.abs(y).max(initial=0.0)))
+        return y
+
+
+def measure_source(source: BlockSource, *, progress: Callable[[int, int], None] | None = None,
+                   cancel: Callable[[], bool] | None = None, add: Callable[[np.ndarray], None] | None = None) -> Any:
+    """:class:`~dsp.loudness.LoudnessStats` of ``source`` (loudness, true peak, levels), block-wise.
+
+    ``add(block)`` also sees every block (e.g. a spectrogram); ``cancel()`` is polled per block.
+    """
+    from dsp.errors import Cancelled
+    from dsp.loudness import ProgramMeter
+
+    meter = ProgramMeter(source.sample_rate, source.channels)
+    for start in range(0, source.frames, LOUDNESS_BLOCK):
+        if cancel is not None and cancel():
+            raise Cancelled("cancelled by the user; nothing was written")
+        block = source.read(start, min(LOUDNESS_BLOCK, source.frames - start))
+        meter.add(block)
+        if add is not None:
+            add(block)
+        if progress is not None:
+            progress(start + block.shape[1], source.frames)
+    return meter.result()
+
+
+def loudness_gain_db(target_lufs: float, measured_lufs: float) -> float:
+    """The gain from ``measured_lufs`` to ``target_lufs``, within +/- :data:`MAX_LOUDNESS_GAIN_DB`."""
+    return max(-MAX_LOUDNESS_GAIN_DB, min(MAX_LOUDNESS_GAIN_DB, target_lufs - measured_lufs))
+
+
+def loudness_stages(gain_db: float, ceiling_dbtp: float, *, target: str = "", target_lufs: float | None = None,
+                    measured_lufs: float | None = None) -> Any:
+    """The loudness stages at the end of the chain: :class:`~dsp.loudness.LoudnessGain` then
+    :class:`~dsp.truepeak.TruePeakLimiterProcessor`, as one :class:`~dsp.engine.Chain`."""
+    from dsp.engine import Chain
+    from dsp.loudness import LoudnessGain
+    from dsp.truepeak import TruePeakLimiterProcessor
+
+    return Chain([
+        LoudnessGain(gain_db, target=target, target_lufs=target_lufs, measured_lufs=measured_lufs),
+        TruePeakLimiterProcessor(ceiling_dbtp=ceiling_dbtp),
+    ])
+
+
+@dataclasses.dataclass
+class LoudnessPass:
+    """What one streaming loudness pass wrote: the file's figures as written, the limiter's work."""
+
+    after: Any  # dsp.loudness.LoudnessStats
+    limiter_max_reduction_db: float
+    clipped_on_write: int
+    stages: Any  # the dsp.engine.Chain that ran
+
+
+def write_loudness(
+    source: BlockSource,
+    out_path: str | os.PathLike,
+    stages: Any,
+    *,
+    fmt: str,
+    sources: tuple = (),
+    add: Callable[[np.ndarray], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    block_size: int = LOUDNESS_BLOCK,
+) -> LoudnessPass:
+    """Stream ``source`` through the loudness ``stages`` (:func:`loudness_stages`) into ``out_path``.
+
+    One :func:`dsp.render.render_blocks` pass (latency trimmed, tail flushed), written atomically
+    (:class:`dsp.io.AtomicWriter`); each block is quantised as ``fmt`` stores it (:func:`quantiser`)
+    before it is metered, given to ``add`` and written, so the figures are those of the file.
+    """
+    from dsp.io import AtomicWriter
+    from dsp.loudness import ProgramMeter
+    from dsp.render import render_blocks
+
+    meter = ProgramMeter(source.sample_rate, source.channels)
+    quantise = quantiser(fmt)
+    with AtomicWriter(out_path, source.sample_rate, source.channels, fmt, sources=sources) as writer:
+        for block in render_blocks(source, stages, block_size=block_size, progress=progress, cancel=cancel):
+            if quantise is not None:
+                block = quantise(block)
+            meter.add(block)
+            if add is not None:
+                add(block)
+            writer.write(block)
+        writer.commit()
+    limiter = stages.processors[-1]
+    return LoudnessPass(meter.result(), float(limiter.max_reduction_db), writer.clipped_samples, stages)
+
+
+def render_chain_measured(
+    in_path: Path, out_path: Path, processor: Any, *, sample_rate: int, channels: int, fmt: str, pre_gain: float,
+    settings: dict | None = None, progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> tuple[RenderRecord, Any, float]:
+    """Render the chain once into ``out_path`` (times ``pre_gain``), metering its output on the way.
+
+    Returns ``(render record, LoudnessStats of the chain output, pre_gain used)``; should the
+    scaled output clip the integer format, the render is redone with the gain that fits.
+    """
+    from dsp.render import render_file
+
+    while True:
+        tap = ChainTap(sample_rate, channels, pre_gain)
+        rec = render_file(in_path, out_path, processor, fmt=fmt, settings=settings, progress=progress, cancel=cancel,
+                          post=tap)
+        if tap.peak <= 1.0 or fmt in ("float32", "float64"):
+            return rec, tap.meter.result(), pre_gain
+        pre_gain *= 0.98 / tap.peak  # the chain raised a peak over full scale: once more, lower
+
+
+def normalise_loudness(
+    source: BlockSource,
+    out_path: str | os.PathLike,
+    *,
+    gain_db: float,
+    target: tuple[float, float, str],
+    ceiling_dbtp: float,
+    fmt: str,
+    measured_lufs: float | None = None,
+    offset_db: float = 0.0,
+    sources: tuple = (),
+    make_add: Callable[[], Callable[[np.ndarray], None] | None] | None = None,
+    tolerance_lu: float = LOUDNESS_TOLERANCE_LU,
+    max_passes: int = MAX_LOUDNESS_PASSES,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> tuple[LoudnessPass, float, list[dict]]:
+    """Write ``source`` into ``out_path`` with the loudness stages, correcting the gain if the limiter must.
+
+    The first pass applies ``gain_db`` (plus ``offset_db``, which undoes a pre-gain of the
+    source and is not part of the reported gain). Only where the limiter took the written file's
+    loudness further than ``tolerance_lu`` from the target is it written again (at most
+    ``max_passes`` passes in all), with a secant step on the measured results. ``make_add()``
+    gives each pass a fresh ``add`` hook (e.g. a spectrogram of the output).
+
+    Returns ``(the last pass, its gain dB, one dict per pass)``.
+    """
+    target_lufs, _, name = target
+    tried: list[tuple[float, float]] = []
+    passes: list[dict] = []
+    while True:
+        stages = loudness_stages(gain_db + offset_db, ceiling_dbtp, target=name, target_lufs=target_lufs,
+                                 measured_lufs=measured_lufs)
+        written = write_loudness(source, out_path, stages, fmt=fmt, sources=sources,
+                                 add=make_add() if make_add is not None else None, progress=progress, cancel=cancel)
+        lufs = written.after.integrated_lufs
+        passes.append({"gain_db": round(gain_db, 3), "integrated_lufs": _finite(lufs),
+                       "limiter_max_reduction_db": round(written.limiter_max_reduction_db, 3)})
+        err = target_lufs - lufs
+        if (written.limiter_max_reduction_db == 0.0 or not math.isfinite(err) or abs(err) < tolerance_lu
+                or len(passes) >= max_passes):
+            return written, gain_db, passes
+        # the limiter took loudness away: a secant step on the measured results
+        tried.append((gain_db, lufs))
+        step = err
+        if len(tried) >= 2:
+            (g0, l0), (g1, l1) = tried[-2], tried[-1]
+            slope = (l1 - l0) / (g1 - g0) if g1 != g0 else 1.0
+            step = err / slope if 0.05 < slope <= 1.0 else err
+        gain_db = max(-MAX_LOUDNESS_GAIN_DB, min(MAX_LOUDNESS_GAIN_DB, gain_db + step))
+
+
+def _phase(progress: Callable[[int, int], None] | None, lo: float, hi: float) -> Callable[[int, int], None] | None:
+    """``progress`` for one phase of a render, covering ``lo``..``hi`` of the whole."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(int(total * lo + (hi - lo) * done), total)
+
+
+def render_loudness(
+    in_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    processor: Any,
+    *,
+    fmt: str,
+    target: tuple[float, float, str],
+    ceiling_dbtp: float | None = None,
+    settings: dict | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    name_like: str | os.PathLike | None = None,
+) -> RenderRecord:
+    """Render ``in_path`` through ``processor`` to a loudness ``target`` into ``out_path`` (atomically).
+
+    1. Measure the source (loudness, true peak): the record's ``before``, and the pre-gain.
+    2. Render the chain once (:func:`dsp.render.render_file`) into a temporary FLAC at the
+       output's depth beside the output (``.NAME.chain.flac....tmp-roomtone``), scaled by the
+       pre-gain, metering its loudness: the gain to the target.
+    3. One :func:`write_loudness` pass of the loudness stages from that file into the output,
+       metered as written (:func:`normalise_loudness`); written again with a corrected gain only
+       when the limiter took the loudness more than :data:`LOUDNESS_TOLERANCE_LU` from the target.
+
+    The temporary file is removed on success, failure and cancel alike. ``target`` is
+    :func:`dsp.loudness.resolve_target`'s ``(LUFS, ceiling dBTP, name)``; ``name_like`` names the
+    temporary file (default: ``out_path``). The record's ``settings["loudness"]`` holds the target,
+    the before / chain output / after figures, the gain and the limiter's largest reduction;
+    ``chain`` describes the chain followed by the loudness stages.
+    """
+    from dsp.io import AudioReader, make_temp
+
+    t0 = time.perf_counter()
+    in_path, out_path = Path(in_path), Path(out_path)
+    like = Path(name_like) if name_like is not None else out_path
+    target_lufs, target_ceiling, name = target
+    ceiling = target_ceiling if ceiling_dbtp is None else min(target_ceiling, float(ceiling_dbtp))
+    with AudioReader(in_path) as reader:
+        before = measure_source(reader, progress=_phase(progress, 0.0, 0.1), cancel=cancel)
+        sample_rate, channels = reader.sample_rate, reader.channels
+    inter_fmt = intermediate_format(fmt)
+    chain_tmp = make_temp(like.with_name(like.stem + ".chain.flac"), like.parent if str(like.parent) else None)
+    try:
+        rec, chain_stats, pre_gain = render_chain_measured(
+            in_path, chain_tmp, processor, sample_rate=sample_rate, channels=channels, fmt=inter_fmt,
+            pre_gain=pre_gain_for(before, target), settings=settings, progress=_phase(progress, 0.1, 0.7), cancel=cancel,
+        )
+        pre_db = 20.0 * math.log10(pre_gain)
+        measurable = math.isfinite(chain_stats.integrated_lufs)
+        gain_db = loudness_gain_db(target_lufs, chain_stats.integrated_lufs) if measurable else 0.0
+        with AudioReader(chain_tmp) as chain_out:  # silence: no gain (the pre-gain undone), the limiter as always
+            written, gain_db, passes = normalise_loudness(
+                chain_out, out_path, gain_db=gain_db, target=target, ceiling_dbtp=ceiling, fmt=fmt,
+                measured_lufs=_finite(chain_stats.integrated_lufs), offset_db=-pre_db, sources=(in_path,),
+                progress=_phase(progress, 0.7, 1.0), cancel=cancel)
+    finally:
+        chain_tmp.unlink(missing_ok=True)
+    after = written.after
+    rec.output, rec.format = str(out_path), fmt
+    rec.chain = {"type": "Chain", "processors": [rec.chain, written.stages.describe()]}
+    rec.settings = {**(settings or {}), "loudness": {
+        "target": name,
+        "target_lufs": target_lufs,
+        "ceiling_dbtp": ceiling,
+        "measurable": measurable,
+        "before": before.to_dict(),
+        "chain_output": {k: v for k, v in chain_stats.to_dict().items() if k != "true_peak_dbtp"},
+        "after": after.to_dict(),
+        "integrated_lufs": _finite(after.integrated_lufs),
+        "true_peak_dbtp": _finite(after.true_peak_dbtp),
+        "gain_db": round(gain_db, 3),
+        "limiter_max_reduction_db": round(written.limiter_max_reduction_db, 3),
+        "clipped_on_write": written.clipped_on_write,
+        "passes": passes,
+        "tolerance_lu": LOUDNESS_TOLERANCE_LU,
+        "intermediate": {"format": inter_fmt, "pre_gain_db": round(pre_db, 3)},
+        "note": None if measurable else "the chain output is silent: no loudness to measure, no gain applied",
+    }}
+    rec.seconds = time.perf_counter() - t0
+    return rec
+
+
+def _finite(v: float) -> float | None:
+    return round(float(v), 3) if math.isfinite(v) else None

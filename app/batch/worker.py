@@ -20,12 +20,13 @@ rendered once):
 4. *Holes*: holes left in the chain output (on a second thread while step 5 runs); with the
    hole audit, the same chain with refill bypassed is rendered too, to count the holes the
    passes made.
-5. *Loudness*: one streaming pass of gain and true-peak limiter from the temporary file into
-   the output, written atomically (:class:`dsp.io.AtomicWriter`); the blocks are quantised as
-   the output format stores them (:func:`quantiser`) and metered so (loudness, true peak,
-   spectrogram): the figures are those of the file as written. Only if the limiter took the
-   loudness more than :data:`GAIN_TOLERANCE_LU` from the target is the pass redone with a
-   corrected gain.
+5. *Loudness*: one streaming pass of the loudness stages (:class:`dsp.loudness.LoudnessGain` and
+   :class:`dsp.truepeak.TruePeakLimiterProcessor`, through :func:`dsp.render.render_blocks`)
+   from the temporary file into the output, written atomically: the export's own
+   :func:`app.pipeline.normalise_loudness`. The blocks are quantised as the output format
+   stores them and metered so (loudness, true peak, spectrogram): the figures are those of the
+   file as written. Only if the limiter took the loudness more than :data:`GAIN_TOLERANCE_LU`
+   from the target is the pass redone with a corrected gain.
 6. *Report*: before/after spectrogram PNGs and a per-file JSON report; the output's SHA-256.
 
 A :class:`~dsp.errors.RoomtoneError` (a corrupt or empty file, ...) becomes a ``failed``
@@ -157,7 +158,7 @@ class BatchOptions:
 
 
 #: Bump when the worker's output for the same options changes.
-WORKER_VERSION = 2
+WORKER_VERSION = 3
 
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -222,70 +223,6 @@ def _measure(reader, *, spectrogram: Any = None, progress: Callable[[int, int], 
     return meter.result()
 
 
-def quantiser(fmt: str) -> Callable[[np.ndarray], np.ndarray] | None:
-    """The values an output format stores, as float32 (None for float32 files).
-
-    16-bit: ``rint(x * 32768) / 32768`` clipped to the int16 range, exactly what
-    :class:`dsp.io.AtomicWriter` writes (it maps ``k / 32768`` back to ``k``). 24-bit: the nearest
-    step of 2**-23 (libsndfile's own conversion may land one 24-bit step away, 1e-7 of full scale).
-    Metering the quantised blocks measures the file as written, without reading it back.
-    """
-    from dsp.io import WRITE_FORMATS
-
-    subtype = WRITE_FORMATS[fmt][1]
-    if subtype == "FLOAT":
-        return None
-    scale = np.float32(32768.0 if subtype == "PCM_16" else 8388608.0)
-
-    def quantise(block: np.ndarray) -> np.ndarray:
-        y = np.multiply(block, scale, dtype=np.float32)
-        np.rint(y, out=y)
-        np.clip(y, -scale, scale - 1, out=y)
-        y[np.isnan(y)] = 0.0
-        return y / scale
-
-    return quantise
-
-
-def _gain_pass(reader, gain: float, *, ceiling_dbtp: float | None, sink=None, meter=None, spectrogram=None,
-               quantise: Callable[[np.ndarray], np.ndarray] | None = None,
-               progress: Callable[[int, int], None] | None = None) -> float:
-    """Stream ``reader`` through gain (+ limiter) (+ ``quantise``) into ``sink(block)``/``meter``/``spectrogram``.
-
-    Returns the limiter's largest gain reduction, dB.
-    """
-    from app.batch.loudness import TruePeakLimiter
-
-    limiter = TruePeakLimiter(reader.sample_rate, reader.channels, ceiling_dbtp=ceiling_dbtp) if ceiling_dbtp is not None else None
-    g = float(gain)
-
-    def out(block):
-        if quantise is not None:
-            block = quantise(block)
-        if meter is not None:
-            meter.add(block)
-        if spectrogram is not None:
-            spectrogram.add(block)
-        if sink is not None:
-            sink(block)
-
-    for start in range(0, reader.frames, BLOCK):
-        check_stop()
-        block = reader.read(start, min(BLOCK, reader.frames - start))
-        y = block * g if g != 1.0 else block
-        y = limiter.process(y) if limiter is not None else y.astype("float32", copy=False)
-        if y.shape[1]:
-            out(y)
-        if progress is not None:
-            progress(start + block.shape[1], reader.frames)
-    if limiter is not None:
-        tail = limiter.flush()
-        if tail.shape[1]:
-            out(tail)
-        return limiter.max_reduction_db
-    return 0.0
-
-
 class _Scaled:
     """A :class:`~dsp.render.BlockSource` view of ``source`` multiplied by ``factor`` (1.0: itself)."""
 
@@ -299,72 +236,29 @@ class _Scaled:
         return block if self.factor == 1.0 else block * np.float32(self.factor)
 
 
-def _intermediate_format(fmt: str) -> str:
-    """The chain output's temporary format: FLAC at the output's bit depth (never larger than it)."""
-    from dsp.io import WRITE_FORMATS
-
-    return "flac16" if WRITE_FORMATS[fmt][1] == "PCM_16" else "flac24"
-
-
-def _pre_gain(before, target) -> float:
-    """Linear gain for the temporary chain output: towards the loudness gain the source predicts.
-
-    Stored at the output's bit depth, the chain output should sit near its final level so that
-    the loudness gain does not lift its quantisation above the output's own; but it must not clip,
-    so it stays 1 dB under full scale for the source's true peak (the chain rarely raises peaks;
-    if it does, :func:`_render_chain` renders again with less).
-    """
-    if not (math.isfinite(before.integrated_lufs) and math.isfinite(before.true_peak_dbtp)):
-        return 1.0
-    want = max(-MAX_GAIN_DB, min(MAX_GAIN_DB, target[0] - before.integrated_lufs))
-    return 10.0 ** (min(want, -1.0 - before.true_peak_dbtp) / 20.0)
-
-
 def _render_chain(in_path: Path, out_path: Path, settings, profile, *, fmt: str, pre_gain: float,
                   progress: Callable[[int, int], None] | None = None):
     """Render the chain once into ``out_path`` (times ``pre_gain``), metering its output on the way.
 
     The processor is :func:`app.pipeline.prepare_processor`'s, so the audio equals ``roomtone
-    clean``'s. Returns ``(render record, LoudnessStats of the chain output, pre_gain used, the
-    hum estimate the chain's de-hum used or None)``;
-    should the scaled output clip the integer format, the render is redone with the gain that fits.
+    clean``'s, and the render is :func:`app.pipeline.render_chain_measured` (the export's own).
+    Returns ``(render record, LoudnessStats of the chain output, pre_gain used, the hum estimate
+    the chain's de-hum used or None)``.
     """
-    from app.pipeline import analyses_summary, prepare_processor, release
+    from app.pipeline import analyses_summary, prepare_processor, release, render_chain_measured
     from dsp.io import AudioReader
-    from dsp.render import render_file
 
-    while True:
-        with AudioReader(in_path) as reader:
-            processor, context = prepare_processor(reader, settings, profile=profile, live=True)
-            tap = _ChainTap(reader.sample_rate, reader.channels, pre_gain)
-        try:
-            rec = render_file(in_path, out_path, processor, fmt=fmt, settings={"analyses": None},
-                              progress=progress, cancel=_stop_requested, post=tap)
-            rec.settings["analyses"] = analyses_summary(context)  # a live track is finished by now
-        finally:
-            release(context)
-        if tap.peak <= 1.0 or fmt == "float32":
-            return rec, tap.meter.result(), pre_gain, context.hum
-        pre_gain *= 0.98 / tap.peak  # the chain raised a peak over full scale: once more, lower
-
-
-class _ChainTap:
-    """The render's ``post`` hook: meters the chain output, then scales it by ``gain`` (largest |result| kept)."""
-
-    def __init__(self, sample_rate: int, channels: int, gain: float) -> None:
-        from app.batch.loudness import ProgramMeter
-
-        self.meter = ProgramMeter(sample_rate, channels, true_peak=False)  # loudness sets the gain; peaks: the limiter
-        self.gain = float(gain)
-        self.peak = 0.0
-
-    def __call__(self, block: np.ndarray) -> np.ndarray:
-        self.meter.add(block)
-        if self.gain == 1.0:
-            return block
-        y = block * np.float32(self.gain)
-        self.peak = max(self.peak, float(np.abs(y).max(initial=0.0)))
-        return y
+    with AudioReader(in_path) as reader:
+        processor, context = prepare_processor(reader, settings, profile=profile, live=True)
+        sr, ch = reader.sample_rate, reader.channels
+    try:
+        rec, stats, pre_gain = render_chain_measured(
+            in_path, out_path, processor, sample_rate=sr, channels=ch, fmt=fmt, pre_gain=pre_gain,
+            settings={"analyses": None}, progress=progress, cancel=_stop_requested)
+        rec.settings["analyses"] = analyses_summary(context)  # a live speech track is finished by now
+    finally:
+        release(context)
+    return rec, stats, pre_gain, context.hum
 
 
 def _without_hum(profile, hum) -> tuple[Any, int]:
@@ -519,12 +413,18 @@ def process_job(job: dict) -> dict:
 
 
 def _process(job: dict, tmp_dir: Path) -> dict:
-    from app.batch.loudness import ProgramMeter, resolve_target
+    from app.batch.loudness import resolve_target
     from app.batch.report import SpectrogramAccumulator, write_file_report
-    from app.pipeline import profile_summary, resolve_profile
+    from app.pipeline import (
+        intermediate_format,
+        normalise_loudness,
+        pre_gain_for,
+        profile_summary,
+        resolve_profile,
+    )
     from dsp.chain import ChainSettings
     from dsp.errors import OutputError
-    from dsp.io import AtomicWriter, AudioReader
+    from dsp.io import AudioReader
     from dsp.render import software_versions
 
     opts = BatchOptions(**job["options"])
@@ -573,9 +473,9 @@ def _process(job: dict, tmp_dir: Path) -> dict:
         chain_path, pre_gain = out_path, 1.0
     else:
         chain_path = tmp_dir / "chain.flac"
-        pre_gain = _pre_gain(before, target)
+        pre_gain = pre_gain_for(before, target)
     rec, chain_stats, pre_gain, hum = _render_chain(in_path, chain_path, settings, profile, fmt=fmt if target is None else
-                                               _intermediate_format(fmt), pre_gain=pre_gain,
+                                               intermediate_format(fmt), pre_gain=pre_gain,
                                                progress=progress.samples("render"))
     timings["render_s"] = time.perf_counter() - t
 
@@ -586,49 +486,39 @@ def _process(job: dict, tmp_dir: Path) -> dict:
     if side is not None:
         side.shutdown(wait=False)
 
-    # 5. loudness: the gain from the chain output's loudness, then one streaming pass of gain and
-    # true-peak limiter into the output; the written file is measured (as any meter would see it),
-    # and only where the limiter took away more than the tolerance is the pass redone
+    # 5. loudness: the gain from the chain output's loudness, then one streaming pass of the
+    # loudness stages (gain, true-peak limiter: app.pipeline.normalise_loudness, the export's own)
+    # into the output; the written file is measured (as any meter would see it), and only where
+    # the limiter took away more than the tolerance is the pass redone
     check_stop()
     t = time.perf_counter()
     gain_db, iterations, limited, ceiling, clipped_written = 0.0, 0, 0.0, None, 0
+    wanted = target
     if target is not None and not math.isfinite(chain_stats.integrated_lufs):
         target = None  # silent file: nothing to measure, leave it as it is
-        gain_db = -20.0 * math.log10(pre_gain)
     elif target is not None:
-        target_lufs, ceiling, _ = target
-        ceiling = min(ceiling, opts.ceiling_dbtp)
-        gain_db = max(-MAX_GAIN_DB, min(MAX_GAIN_DB, target_lufs - chain_stats.integrated_lufs))
+        gain_db = max(-MAX_GAIN_DB, min(MAX_GAIN_DB, target[0] - chain_stats.integrated_lufs))
+    if wanted is not None:
+        ceiling = min(wanted[1], opts.ceiling_dbtp)
     spec_after = SpectrogramAccumulator(sr, ch, frames)
     if chain_path != out_path:
-        tried: list[tuple[float, float]] = []
+        spectrograms: list[Any] = []
+
+        def fresh_spectrogram():
+            spectrograms.append(SpectrogramAccumulator(sr, ch, frames))
+            return spectrograms[-1].add
+
         with AudioReader(chain_path) as proc:
-            while True:
-                iterations += 1
-                # the meter sees the quantised blocks the writer stores: the file as written
-                meter, spec_after = ProgramMeter(sr, ch), SpectrogramAccumulator(sr, ch, frames)
-                with AtomicWriter(out_path, sr, ch, fmt, sources=(in_path,)) as writer:
-                    limited = _gain_pass(_Scaled(proc, 1.0 / pre_gain), 10.0 ** (gain_db / 20.0), ceiling_dbtp=ceiling,
-                                         sink=writer.write, meter=meter, spectrogram=spec_after,
-                                         quantise=quantiser(fmt), progress=progress.samples("loudness"))
-                    writer.commit()
-                clipped_written = writer.clipped_samples
-                after = meter.result()
-                err = (target[0] - after.integrated_lufs) if target is not None else 0.0
-                if (limited == 0.0 or not math.isfinite(err) or abs(err) < GAIN_TOLERANCE_LU
-                        or iterations >= MAX_GAIN_ITERATIONS):
-                    break
-                # the limiter took loudness away: a secant step on the measured results
-                tried.append((gain_db, after.integrated_lufs))
-                step = err
-                if len(tried) >= 2:
-                    (g0, l0), (g1, l1) = tried[-2], tried[-1]
-                    slope = (l1 - l0) / (g1 - g0) if g1 != g0 else 1.0
-                    step = err / slope if 0.05 < slope <= 1.0 else err
-                gain_db = max(-MAX_GAIN_DB, min(MAX_GAIN_DB, gain_db + step))
+            written, gain_db, tried = normalise_loudness(
+                _Scaled(proc, 1.0), out_path, gain_db=gain_db, target=wanted, ceiling_dbtp=ceiling, fmt=fmt,
+                offset_db=-20.0 * math.log10(pre_gain), sources=(in_path,), make_add=fresh_spectrogram,
+                tolerance_lu=GAIN_TOLERANCE_LU, max_passes=MAX_GAIN_ITERATIONS,
+                progress=progress.samples("loudness"), cancel=_stop_requested)
+        spec_after, after = spectrograms[-1], written.after
+        iterations, limited, clipped_written = len(tried), written.limiter_max_reduction_db, written.clipped_on_write
     else:
-        with AudioReader(out_path) as written:
-            after = _measure(written, spectrogram=spec_after)
+        with AudioReader(out_path) as written_file:
+            after = _measure(written_file, spectrogram=spec_after)
     timings["loudness_s"] = time.perf_counter() - t
     t = time.perf_counter()
     holes, hole_mask = holes_job.result()
@@ -671,7 +561,7 @@ def _process(job: dict, tmp_dir: Path) -> dict:
         "profile_origin": origin,
         "nonfinite_samples": nonfinite,
         "settings": {"options": opts.to_dict(), "chain_render": rec.settings.get("analyses", {}),
-                     "intermediate": {"format": None if chain_path == out_path else _intermediate_format(fmt),
+                     "intermediate": {"format": None if chain_path == out_path else intermediate_format(fmt),
                                       "pre_gain_db": round(20.0 * math.log10(pre_gain), 3)},
                      "settings_hash": job.get("settings_hash")},
         "versions": software_versions(),

@@ -57,6 +57,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue an interrupted batch (the default behaviour; says so explicitly)")
     p.add_argument("--force", action="store_true", help="redo every file, even those already done")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides", help="override a chain setting (repeatable)")
+    p.add_argument("--level", action="store_true",
+                   help="even out the speech level of phrases and speakers: adds the leveler stage at the end of the "
+                   "chain (before loudness); changes the settings hash, so a rerun redoes every file")
     p.add_argument("--no-hole-audit", action="store_true", help="skip the extra render that counts the holes refill filled (faster)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors and the summary")
     p.set_defaults(func=run)
@@ -141,10 +144,10 @@ class BatchDisplay:
 def build_options(args: argparse.Namespace):
     from app.batch.worker import BatchOptions
     from app.commands.clean import load_settings
+    from app.pipeline import adjust_settings
 
     settings, _ = load_settings(args.preset)
-    if args.overrides:
-        settings = settings.with_overrides(list(args.overrides))
+    settings = adjust_settings(settings, level=bool(getattr(args, "level", False)), overrides=list(args.overrides))
     return BatchOptions(
         chain=settings.to_dict(), preset=args.preset or settings.name,
         profile_path=os.path.abspath(args.profile) if args.profile else None,

@@ -12,6 +12,7 @@ import sys
 import time
 
 from dsp.io import WRITE_FORMATS
+from dsp.loudness import TARGET_CHOICES
 
 LISTEN_MODES = ("processed", "original", "removed")
 
@@ -86,6 +87,14 @@ def register(subparsers) -> None:
     p.add_argument("--mix", type=float, metavar="0..1", help="whole-chain dry/wet mix (0 = untouched)")
     p.add_argument("--listen", choices=LISTEN_MODES, help="render the processed signal, the original, or what was removed")
     p.add_argument("--eq-match", action="store_true", help="enable EQ matching")
+    p.add_argument("--level", action="store_true",
+                   help="even out the speech level of phrases and speakers: adds the leveler stage at the end of "
+                   "the chain (after the noise passes and refill)")
+    p.add_argument("--loudness", choices=TARGET_CHOICES, default="off", metavar="NAME",
+                   help="normalise the output to a loudness target with a true-peak limiter: podcast (-16 LUFS "
+                   "stereo / -19 mono), podcast-stereo, podcast-mono, ebu-r128 (-23), atsc (-24), or off "
+                   "(default); every target limits true peaks to -1 dBTP. The chain renders once to a temporary "
+                   "FLAC beside OUT, is measured, then gain and limiter write OUT; the record states the figures")
     p.add_argument("--no-record", action="store_true", help="do not write OUT.roomtone.json")
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     p.set_defaults(func=run)
@@ -123,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         max_reduction_db=args.max_reduction_db,
         refill=args.refill,
         eq_match=args.eq_match,
+        level=args.level,
         mix=args.mix,
         listen=args.listen,
         overrides=args.overrides,
@@ -137,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         rec = clean_file(
             args.input, args.output, settings, profile=profile, learn=learn, auto_profile=args.auto_profile,
-            fmt=args.format, progress=bar, record=not args.no_record,
+            fmt=args.format, loudness=args.loudness, progress=bar, record=not args.no_record,
         )
     finally:
         bar.finish()
@@ -156,8 +166,20 @@ def run(args: argparse.Namespace) -> int:
         if prof.get("method") == "minimum":  # no pause was found: say how it was estimated instead
             for note in prof.get("warnings", []):
                 say(f"note: {note}")
+    loud = rec.settings.get("loudness")
+    if loud:
+        if loud["measurable"]:
+            say(f"loudness: {_num(loud['integrated_lufs'])} LUFS, true peak {_num(loud['true_peak_dbtp'])} dBTP "
+                f"(target {loud['target']}: {loud['target_lufs']:g} LUFS, at most {loud['ceiling_dbtp']:g} dBTP); "
+                f"gain {loud['gain_db']:+.1f} dB, limiter up to {loud['limiter_max_reduction_db']:.1f} dB")
+        else:
+            say(f"note: {loud['note']}")
     where = f"{rec.output} ({rec.format}, {rec.frames / rec.sample_rate:.1f} s at {rec.realtime_factor:.0f}x real time)"
     say(f"wrote {where}")
     if not args.no_record:
         say(f"render record: {record_path(rec.output)}")
     return 0
+
+
+def _num(v) -> str:
+    return "-inf" if v is None else f"{v:.1f}"

@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.qt.setting_labels import human_text, setting_label
+from app.session import loudness_label, loudness_menu
 from dsp.chain import list_presets, registry, save_user_preset
 from dsp.errors import RoomtoneError
 
@@ -269,7 +270,7 @@ class ChainPanel(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.form_host)
-        scroll.setMinimumHeight(160)
+        scroll.setMinimumHeight(130)  # room for the Output group's loudness row on a 1280x800 screen
         sl.addWidget(scroll, 1)
         root.addWidget(self.stage_box, 1)
 
@@ -305,6 +306,15 @@ class ChainPanel(QWidget):
         self.strength_check.clicked.connect(
             lambda on: self._call(self.session.set_chain_field, "strength.adaptive", bool(on)))
         of.addRow(self.strength_check)
+        self.loudness_combo = QComboBox()
+        for name in loudness_menu():
+            self.loudness_combo.addItem(loudness_label(name), name)
+        self.loudness_combo.setToolTip("Loudness of the exported file: after the chain, a gain to this integrated "
+                                       "loudness (ITU-R BS.1770) and a true-peak limiter at -1 dBTP. Measured on "
+                                       "the whole file when exporting; saved with the project.")
+        self.loudness_combo.activated.connect(
+            lambda i: self._call(self.session.set_loudness, self.loudness_combo.itemData(i)))
+        of.addRow("Loudness", self.loudness_combo)
         root.addWidget(out)
 
         self._populate_add_menu()
@@ -354,6 +364,9 @@ class ChainPanel(QWidget):
         self.refill_check.setChecked(bool(refill) and not all(s.bypass for s in refill))
         self.speech_check.setChecked(chain.speech.detector != "none")
         self.strength_check.setChecked(chain.strength.adaptive)
+        self.loudness_combo.blockSignals(True)
+        self.loudness_combo.setCurrentIndex(max(0, self.loudness_combo.findData(project.loudness)))
+        self.loudness_combo.blockSignals(False)
         self.preset_combo.blockSignals(True)
         idx = self.preset_combo.findText(chain.name)
         if idx < 0:

@@ -1,4 +1,4 @@
-"""Export: what to write (processed, removed or original), where, and in which format.
+"""Export: what to write (processed, removed or original), its loudness, where, and in which format.
 
 The file name's extension decides the container (:func:`dsp.io.output_format`, the same rule as
 ``roomtone clean``): choosing a format renames the file, typing a ``.wav``/``.flac`` name picks a
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.session import loudness_label, loudness_menu
 from dsp.errors import ParameterError
 from dsp.io import OUTPUT_CONTAINERS, WRITE_FORMATS, output_format
 
@@ -52,10 +53,11 @@ EXPORT_CONTENTS = (
 
 
 class ExportDialog(QDialog):
-    """Choose what to export, the output file and format; ``content()``, ``path()`` and
-    ``format()`` after ``exec()``."""
+    """Choose what to export, its loudness target, the output file and format; ``content()``,
+    ``loudness()``, ``path()`` and ``format()`` after ``exec()``."""
 
-    def __init__(self, default_path: Path, default_format: str = "wav24", parent=None) -> None:
+    def __init__(self, default_path: Path, default_format: str = "wav24", parent=None, *,
+                 loudness: str = "off") -> None:
         super().__init__(parent)
         self.setWindowTitle("Export cleaned audio")
         root = QVBoxLayout(self)
@@ -86,7 +88,18 @@ class ExportDialog(QDialog):
             self.content_combo.addItem(text, key)
         self.content_combo.setToolTip("What the exported file holds. Independent of what you are hearing "
                                       "(Hear, in the transport bar), which never changes the export.")
+        self.loudness_combo = QComboBox()
+        for name in loudness_menu():
+            self.loudness_combo.addItem(loudness_label(name), name)
+        self.loudness_combo.setCurrentIndex(max(0, self.loudness_combo.findData(loudness)))
+        self.loudness_combo.setToolTip("Normalise the processed audio to this loudness, with a true-peak limiter at "
+                                       "-1 dBTP (the project's target, set in the chain panel's Output group, is "
+                                       "the default). The chain is rendered once, measured, then gain and limiter "
+                                       "write the file; its render record states the figures. Not applied to "
+                                       "Removed or Original exports.")
+        self.content_combo.currentIndexChanged.connect(self._content_changed)
         form.addRow("Export", self.content_combo)
+        form.addRow("Loudness", self.loudness_combo)
         form.addRow("Format", self.format_combo)
         form.addRow("File", row)
         self.error_label = QLabel("")
@@ -117,6 +130,13 @@ class ExportDialog(QDialog):
 
     def format(self) -> str:
         return self.format_combo.currentData()
+
+    def loudness(self) -> str:
+        """The loudness target name for the export (``"off"`` for Removed / Original exports)."""
+        return self.loudness_combo.currentData() if self.content() == "processed" else "off"
+
+    def _content_changed(self) -> None:
+        self.loudness_combo.setEnabled(self.content() == "processed")
 
     def problem(self) -> str | None:
         """Why the chosen name and format cannot be exported (the shared rule), or None."""

@@ -1110,16 +1110,18 @@ class MainWindow(QMainWindow):
         from dsp.io import WRITE_FORMATS
 
         default = Path(self._last_folder()) / f"{Path(src.path).stem}_clean{WRITE_FORMATS[fmt][2]}"
-        dlg = ExportDialog(default, fmt, self)
+        dlg = ExportDialog(default, fmt, self, loudness=self.session.project.loudness)
         if dlg.exec():
-            self.export_to(dlg.path(), dlg.format(), dlg.content())
+            self.export_to(dlg.path(), dlg.format(), dlg.content(), loudness=dlg.loudness())
 
-    def export_to(self, path: str | Path, fmt: str | None = None, content: str = "processed"):
+    def export_to(self, path: str | Path, fmt: str | None = None, content: str = "processed", *,
+                  loudness: str | None = None):
         """Export the current project as a job (same path as the CLI); returns the Job.
 
         ``content`` is what the file holds: ``"processed"``, ``"removed"`` or ``"original"``
         (the render's listen setting, as ``roomtone clean --listen``); what is being heard
-        (Hear) does not change it.
+        (Hear) does not change it. ``loudness`` is the target (default: the project's, for a
+        processed export; none for the others), as ``roomtone clean --loudness``.
         """
         project = self.session.project
         if project.source is None:
@@ -1127,9 +1129,11 @@ class MainWindow(QMainWindow):
             return None
         project = _listening_to(project, content)
         path = Path(path)
+        if loudness is None:
+            loudness = project.loudness if content == "processed" else "off"
 
         def work(progress, cancelled):
-            return render_project(project, path, fmt, progress=progress, cancel=cancelled)
+            return render_project(project, path, fmt, loudness=loudness, progress=progress, cancel=cancelled)
 
         def done(job):
             if self._job_failed(job):

@@ -27,13 +27,15 @@ from app.session.session import (
     build_processor,
     estimate_profile,
     learn_label,
+    loudness_label,
+    loudness_menu,
     render_project,
 )
 
 __all__ = [
     "FIND_LABEL", "PROJECT_FORMAT", "PROJECT_SUFFIX", "PROJECT_VERSION", "Autosave", "FrozenMap",
     "History", "Job", "JobRunner", "Project", "Selection", "Session", "SourceProblem", "SourceRef",
-    "Step", "build_processor", "default_chain", "estimate_profile", "hash_file", "learn_label",
+    "Step", "build_processor", "default_chain", "estimate_profile", "hash_file", "learn_label", "loudness_label", "loudness_menu",
     "load_project", "project_versions", "register_version_provider", "relink", "render_project",
     "save_project", "state_dir",
 ]

@@ -31,6 +31,7 @@ import numpy as np
 from dsp.chain import ChainSettings
 from dsp.errors import InputError, OutputError, ParameterError
 from dsp.jsonfields import JsonFields, as_fields
+from dsp.loudness import TARGET_CHOICES
 from dsp.roomtone import NoiseProfile
 
 PROJECT_FORMAT = "roomtone-project"
@@ -348,8 +349,14 @@ class Project:
     analyses: Mapping[str, Any] = field(default_factory=FrozenMap)
     name: str = "Untitled"
     saved_versions: Mapping[str, Any] = field(default_factory=FrozenMap)
+    #: Loudness target of exports: a name of :data:`dsp.loudness.TARGET_CHOICES` ("off": none).
+    loudness: str = "off"
 
     def __post_init__(self) -> None:
+        if self.loudness not in TARGET_CHOICES:
+            raise ParameterError(
+                f"unknown loudness target {self.loudness!r}; choose one of {', '.join(TARGET_CHOICES)}"
+            )
         if not isinstance(self.analyses, FrozenMap):
             object.__setattr__(self, "analyses", FrozenMap(self.analyses))
         if not isinstance(self.saved_versions, FrozenMap):
@@ -365,7 +372,7 @@ class Project:
         return (
             self.source == other.source and self.chain == other.chain and self.selection == other.selection
             and self.name == other.name and self.analyses == other.analyses
-            and profiles_equal(self.profile, other.profile)
+            and self.loudness == other.loudness and profiles_equal(self.profile, other.profile)
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -393,6 +400,7 @@ class Project:
             "saved_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "source": None if self.source is None else self.source.to_dict(base=None if base is None else Path(base)),
             "chain": self.chain.to_dict(),
+            "loudness": self.loudness,
             "profile": None if self.profile is None else self.profile.to_dict(),
             "selection": None if self.selection is None else self.selection.to_dict(),
             "analyses": thaw_json(self.analyses),
@@ -427,6 +435,12 @@ class Project:
         analyses = f.mapping("analyses", default=None, nullable=True)
         versions = f.mapping("versions", default=None, nullable=True)
         profile = f.raw("profile")
+        loudness = f.text("loudness", default="off")
+        if loudness not in TARGET_CHOICES:
+            raise InputError(
+                f"{where}: unknown loudness target {loudness!r} (field 'loudness'; known: "
+                f"{', '.join(TARGET_CHOICES)}); the project may come from a newer Roomtone: update Roomtone"
+            )
         return cls(
             source=None if source_fields is None else SourceRef.from_dict(source_fields),
             chain=chain,
@@ -435,6 +449,7 @@ class Project:
             analyses=FrozenMap(analyses.data if analyses is not None else {}),
             name=f.text("name", default="Untitled"),
             saved_versions=FrozenMap(versions.data if versions is not None else {}),
+            loudness=loudness,
         )
 
 

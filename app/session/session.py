@@ -190,22 +190,27 @@ def render_project(
     out_path: str | os.PathLike,
     fmt: str | None = None,
     *,
+    loudness: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
     record: bool = True,
 ) -> Any:
     """Render ``project``'s source through its chain into ``out_path`` (atomic). Same code
     path as ``roomtone clean`` (``app.pipeline.clean_file``), so an export is bit-identical to
-    a CLI render of the same settings and profile. ``progress(done, total)`` in samples;
+    a CLI render of the same settings, profile and loudness target (``loudness``, default the
+    project's own :attr:`Project.loudness`). ``progress(done, total)`` in samples;
     ``cancel()`` returning true stops it with :class:`~dsp.errors.Cancelled` (nothing written).
     Returns the :class:`~dsp.render.RenderRecord`."""
     src = _require_source(project)
     pipeline = _pipeline()
+    loudness = project.loudness if loudness is None else loudness
     if pipeline is not None:
         return pipeline.clean_file(
             src.path, out_path, project.chain, profile=_profile_copy(project.profile), fmt=fmt,
-            progress=progress, cancel=cancel, record=record,
+            loudness=loudness, progress=progress, cancel=cancel, record=record,
         )
+    if loudness != "off":
+        raise ParameterError("loudness targets need app.pipeline, which this Roomtone lacks; export with loudness off")
     from dsp.render import render_file
 
     processor = build_processor(project)
@@ -244,7 +249,8 @@ class Session:
             return False
         return not (
             saved.source == cur.source and saved.chain == cur.chain and saved.name == cur.name
-            and saved.analyses == cur.analyses and profiles_equal(saved.profile, cur.profile)
+            and saved.analyses == cur.analyses and saved.loudness == cur.loudness
+            and profiles_equal(saved.profile, cur.profile)
         )
 
     @dirty.setter
@@ -565,6 +571,15 @@ class Session:
             coalesce_key=f"chain.{field}" if coalesce and numeric else None,
         )
 
+    def set_loudness(self, name: str) -> None:
+        """Set the loudness target of exports ("Loudness target: Podcast, mono ..."; "off": none)."""
+        from dsp.loudness import TARGET_CHOICES
+
+        if name not in TARGET_CHOICES:
+            raise ParameterError(f"unknown loudness target {name!r}; choose one of {', '.join(TARGET_CHOICES)}")
+        label = "Loudness target off" if name == "off" else f"Loudness target {name}"
+        self.apply(label, lambda p: dataclasses.replace(p, loudness=name))
+
     def set_chain(self, chain: ChainSettings, label: str = "Change chain") -> None:
         """Replace the whole chain settings (e.g. from ``--set`` style overrides)."""
         self.apply(label, lambda p: dataclasses.replace(p, chain=chain))
@@ -644,11 +659,30 @@ class Session:
         progress: Callable[[int, int], None] | None = None,
         cancel: Callable[[], bool] | None = None,
     ) -> Any:
-        """Export the current project (see :func:`render_project`); returns the RenderRecord."""
+        """Export the current project (see :func:`render_project`, with the project's loudness
+        target); returns the RenderRecord."""
         return render_project(self.project, out_path, fmt, progress=progress, cancel=cancel)
 
 
 FIND_LABEL = "Find room tone automatically"
+
+
+def loudness_menu() -> tuple[str, ...]:
+    """The loudness target names in the order the workstation offers them: off first."""
+    from dsp.loudness import TARGET_CHOICES
+
+    return ("off", *(n for n in TARGET_CHOICES if n != "off"))
+
+
+def loudness_label(name: str) -> str:
+    """A loudness target's human name: ``"podcast-mono"`` -> ``"Podcast, mono: -19 LUFS, -1 dBTP (Apple Podcasts)"``."""
+    from dsp.loudness import TARGETS
+
+    if name == "off":
+        return "Off: no loudness normalisation"
+    if name == "podcast":
+        return "Podcast: -16 LUFS stereo, -19 LUFS mono, -1 dBTP"
+    return TARGETS[name][2] if name in TARGETS else name
 
 
 def learn_label(start_s: float, end_s: float) -> str:
@@ -658,5 +692,5 @@ def learn_label(start_s: float, end_s: float) -> str:
 
 __all__ = [
     "FIND_LABEL", "Session", "build_processor", "estimate_profile", "field_label", "kind_label",
-    "learn_label", "render_project", "stage_label",
+    "learn_label", "loudness_label", "loudness_menu", "render_project", "stage_label",
 ]
