@@ -101,6 +101,10 @@ class BatchDialog(QDialog):
         self.loudness_combo.setToolTip("Integrated loudness (ITU-R BS.1770-4) after cleaning; every target "
                                        "has a true-peak limiter at -1 dBTP")
         form.addRow("Loudness target", self.loudness_combo)
+        self.level_check = QCheckBox("Even out the speakers' levels (adds the leveler at the end of the chain)")
+        self.level_check.setToolTip("Like 'roomtone batch --level': quiet and loud voices are brought to the same "
+                                    "speech loudness phrase by phrase; pauses and breaths are not raised")
+        form.addRow("Leveling", self.level_check)
         self.format_combo = QComboBox()
         self.format_combo.addItem("Same as each source", None)
         for key in WRITE_FORMATS:
@@ -192,10 +196,14 @@ class BatchDialog(QDialog):
     def options(self):
         """The :class:`app.batch.worker.BatchOptions` the form describes."""
         from app.batch.worker import BatchOptions
+        from app.pipeline import adjust_settings
         from dsp.chain import load_preset
 
         preset = self.preset_combo.currentText() or "podcast"
-        return BatchOptions(chain=load_preset(preset).to_dict(), preset=preset,
+        chain = load_preset(preset)
+        if self.level_check.isChecked():
+            chain = adjust_settings(chain, level=True)  # the CLI's --level: one rule for both
+        return BatchOptions(chain=chain.to_dict(), preset=preset,
                             loudness=self.loudness_combo.currentData(), fmt=self.format_combo.currentData(),
                             hole_audit=self.audit_check.isChecked())
 
@@ -249,8 +257,8 @@ class BatchDialog(QDialog):
     def _set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
-        for w in (self.in_edit, self.out_edit, self.preset_combo, self.loudness_combo, self.format_combo,
-                  self.workers_spin, self.audit_check):
+        for w in (self.in_edit, self.out_edit, self.preset_combo, self.loudness_combo, self.level_check,
+                  self.format_combo, self.workers_spin, self.audit_check):
             w.setEnabled(not running)
 
     def _poll(self) -> None:

@@ -53,3 +53,20 @@ def test_batch_dialog_asks_for_folders(qtbot):
     qtbot.addWidget(dlg)
     dlg.start_button.click()
     assert not dlg.running and "folder" in dlg.status_label.text()
+
+
+def test_the_level_box_adds_the_leveler_like_the_cli(qtbot):
+    from app.pipeline import LEVELER_KIND, adjust_settings
+    from dsp.chain import ChainSettings, load_preset, registry
+
+    dlg = BatchDialog()
+    qtbot.addWidget(dlg)
+    assert not any(s.kind == LEVELER_KIND for s in ChainSettings.from_dict(dlg.options().chain).stages)
+    dlg.level_check.setChecked(True)
+    if LEVELER_KIND not in registry():
+        with pytest.raises(Exception, match="leveler"):
+            dlg.options()
+        return
+    chain = ChainSettings.from_dict(dlg.options().chain)
+    want = adjust_settings(load_preset(dlg.preset_combo.currentText()), level=True)
+    assert chain == want and chain.stages[-1].kind == LEVELER_KIND
