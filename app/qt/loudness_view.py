@@ -80,10 +80,14 @@ class LoudnessView(TimelinePlot):
         return "phrase level, LU: " + " ".join(parts)
 
     def resizeEvent(self, ev):  # noqa: N802 - Qt naming
-        super().resizeEvent(ev)
+        if ev is not None:
+            super().resizeEvent(ev)
         if hasattr(self, "legend"):
             self.legend.adjustSize()
-            self.legend.move(max(66, self.width() - self.legend.width() - 10), 6)
+            # top right when it fits beside the title, else under it
+            right = self.width() - self.legend.width() - 10
+            beside = right > 66 + self.title.width() + 12
+            self.legend.move(right if beside else 66, 6 if beside else 8 + self.title.height())
         if hasattr(self, "message"):
             self._place_message()
 
@@ -116,6 +120,7 @@ class LoudnessView(TimelinePlot):
                 title += "  ·  out of date — press Apply"
         self.title.setText(title)
         self.title.adjustSize()
+        self.resizeEvent(None)
         self.message.setText(message if message is not None else ("" if before is not None else "Measuring loudness…"))
         self._place_message()
 

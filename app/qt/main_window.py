@@ -242,7 +242,6 @@ class MainWindow(QMainWindow):
         self.after_view.setYLink(self.before_view)
         self.waveform.getPlotItem().getAxis("bottom").setStyle(showValues=True)
         self.before_view.getPlotItem().getAxis("bottom").setStyle(showValues=False)
-        self.loudness_view.getPlotItem().getAxis("bottom").setStyle(showValues=False)
         for v in (self.waveform, self.before_view, self.after_view, self.loudness_view):
             v.vb.sigSelect.connect(self._selecting)
             v.vb.sigClick.connect(self._clicked)
