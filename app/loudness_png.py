@@ -25,7 +25,7 @@ BEFORE_COLOUR = (88, 196, 214)
 AFTER_COLOUR = (240, 179, 90)
 GRID_COLOUR = (44, 46, 52)
 BACKGROUND = 16
-LEFT, BOTTOM, PAD = 64, 24, 6
+LEFT, BOTTOM, PAD = 64, 24, 16
 
 
 def _y_range(timelines: list[LoudnessTimeline], offsets: list[float]) -> tuple[float, float]:
@@ -68,7 +68,7 @@ def render_loudness(before: LoudnessTimeline, after: LoudnessTimeline | None, du
     offs = [0.0] + ([after_offset_db] if after is not None else [])
     lo, hi = _y_range(tls, offs)
     img = np.full((height + BOTTOM + PAD, width + LEFT + PAD, 3), BACKGROUND, np.uint8)
-    y0 = PAD // 2
+    y0 = PAD // 2  # room above the top label
 
     def row(lufs: float) -> int:
         f = (hi - lufs) / (hi - lo)
