@@ -123,15 +123,3 @@ def test_two_voices_twelve_db_apart_read_twelve_lu(dev_data):
     x0, _ = two_voices(dev_data, 0.0)
     assert loudness_timeline(x0[None], sr).spread_lu < 4.0  # one level: only the phrases' own scatter
 
-
-@pytest.mark.model
-def test_two_voices_with_the_vad(dev_data):
-    pytest.importorskip("onnxruntime")
-    from models.vad import FRAME_S, speech_probabilities
-    from tests.two_voices import two_voices
-
-    x, sr = two_voices(dev_data, 12.0)
-    track = SpeechTrack(np.asarray(speech_probabilities(x[None], sr), np.float32), FRAME_S, "vad")
-    tl = loudness_timeline(x[None], sr, track)
-    assert tl.detector == "vad" and len(tl.phrases) >= 8
-    assert tl.spread_lu == pytest.approx(12.0, abs=2.0), tl.summary()
