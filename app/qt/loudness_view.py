@@ -147,6 +147,17 @@ class LoudnessView(TimelinePlot):
         self.addItem(item)
         self.bars[name] = item
 
+    def readout(self, t: float) -> str:
+        """``"  ·  -23.1 → -19.4 LUFS short-term"`` at time ``t`` (the status bar's mouse readout)."""
+        vals = []
+        for tl in (self.before, self.after):
+            if tl is None or tl.energy.size == 0:
+                continue
+            i = min(max(int(t / tl.step_s), 0), tl.energy.size - 1)
+            v = float(tl.short_term_lufs[i])
+            vals.append(f"{v:.1f}" if math.isfinite(v) else "-inf")
+        return f"  ·  {' → '.join(vals)} LUFS short-term" if vals else ""
+
     def bar_colours(self, name: str = "after") -> list[tuple[int, int, int]]:
         """RGB of the bars drawn for ``name`` (``"before"``/``"after"``), in phrase order (tests)."""
         tl = self.before if name == "before" else self.after

@@ -943,6 +943,8 @@ class MainWindow(QMainWindow):
         sender = self.sender()
         if sender in (self.before_view.vb, self.after_view.vb):
             text += f"  ·  {f / 1000:.2f} kHz" if f >= 1000 else f"  ·  {max(0.0, f):.0f} Hz"
+        elif sender is self.loudness_view.vb:
+            text += self.loudness_view.readout(t)
         self.position_label.setText(text)
 
     def select_all(self) -> None:

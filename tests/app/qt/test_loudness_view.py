@@ -80,6 +80,8 @@ def test_window_draws_loudness_before_and_after_apply(make_window, qtbot, dev_da
     ax, _ = view.after_curve.getData()
     assert ax is not None and len(ax) == after.energy.size
     assert "\u2192" in view.title.text() and "out of date" not in view.title.text()
+    view.vb.sigHover.emit(3.0, -20.0)  # the status bar reads the loudness under the mouse
+    assert "LUFS short-term" in w.position_label.text() and "\u2192" in w.position_label.text()
     # an edit makes the render out of date; the curves stay
     w.session.set_chain_field("mix", 0.5)
     qtbot.wait(20)
