@@ -26,6 +26,10 @@ from dsp.loudness_timeline import LoudnessTimeline
 FLOOR_LUFS = -60.0
 TOP_LUFS = 0.0
 BAR_LU = {"before": 0.5, "after": 1.4}  # bar heights
+#: The legend shows only when the plot is at least this tall (px).
+LEGEND_MIN_HEIGHT = 80
+#: Levels shown (LU from the top of the plot).
+LEVEL_SPAN_LU = 54.0
 #: Smaller than the other timeline views' minimum: the window with the prosody dock still fits 1280x800.
 MIN_HEIGHT = 44
 
@@ -38,7 +42,7 @@ class LoudnessView(TimelinePlot):
         self.vb.setMouseEnabled(x=True, y=False)
         self.setMinimumHeight(MIN_HEIGHT)
         self.setYRange(FLOOR_LUFS, TOP_LUFS, padding=0)
-        self.vb.setLimits(yMin=FLOOR_LUFS - 10, yMax=TOP_LUFS + 6)
+        self.vb.setLimits(yMin=FLOOR_LUFS - 30, yMax=TOP_LUFS + 12)
         self.getPlotItem().getAxis("left").setLabel("LUFS")
         self.getPlotItem().showGrid(x=False, y=True, alpha=0.15)
         self.before_curve = pg.PlotDataItem(pen=pg.mkPen(theme.WAVE, width=1), connect="finite")
@@ -63,6 +67,7 @@ class LoudnessView(TimelinePlot):
         self.legend.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.legend.setStyleSheet(
             f"background: rgba(20,21,24,190); color: {theme.TEXT_DIM}; padding: 2px 6px; border-radius: 3px;")
+        self.vb.sigResized.connect(self._place_overlays)
         self.message = pg.TextItem("", color=theme.TEXT_DIM, anchor=(0.5, 0.5))
         self.message.setZValue(60)
         self.addItem(self.message, ignoreBounds=True)
@@ -80,16 +85,18 @@ class LoudnessView(TimelinePlot):
         return "phrase level, LU: " + " ".join(parts)
 
     def resizeEvent(self, ev):  # noqa: N802 - Qt naming
-        if ev is not None:
-            super().resizeEvent(ev)
-        if hasattr(self, "legend"):
-            self.legend.adjustSize()
-            # top right when it fits beside the title, else under it
-            right = self.width() - self.legend.width() - 10
-            beside = right > 66 + self.title.width() + 12
-            self.legend.move(right if beside else 66, 6 if beside else 8 + self.title.height())
-        if hasattr(self, "message"):
-            self._place_message()
+        super().resizeEvent(ev)
+        self._place_overlays()
+
+    def _place_overlays(self) -> None:
+        """The legend in the plot's bottom-right corner (quiet levels: rarely anything there)."""
+        if not hasattr(self, "legend"):
+            return  # called by the base class before __init__ finished
+        self.legend.adjustSize()
+        rect = self.mapFromScene(self.vb.sceneBoundingRect()).boundingRect()
+        self.legend.move(max(66, rect.right() - self.legend.width() - 4), max(6, rect.bottom() - self.legend.height() - 3))
+        self.legend.setVisible(rect.height() >= LEGEND_MIN_HEIGHT)  # a squeezed pane shows its curves instead
+        self._place_message()
 
     def _place_message(self) -> None:
         (x0, x1), (y0, y1) = self.vb.viewRange()
@@ -120,9 +127,18 @@ class LoudnessView(TimelinePlot):
                 title += "  ·  out of date — press Apply"
         self.title.setText(title)
         self.title.adjustSize()
-        self.resizeEvent(None)
+        if not same:
+            self._fit_levels()
         self.message.setText(message if message is not None else ("" if before is not None else "Measuring loudness…"))
-        self._place_message()
+        self._place_overlays()
+
+    def _fit_levels(self) -> None:
+        """Level range: the loudest short-term value plus room for the title at the top, 54 LU shown."""
+        peaks = [float(np.max(tl.short_term_lufs[np.isfinite(tl.short_term_lufs)]))
+                 for tl in (self.before, self.after)
+                 if tl is not None and np.isfinite(tl.short_term_lufs).any()]
+        top = TOP_LUFS if not peaks else min(TOP_LUFS + 6, math.ceil((max(peaks) + 9.0) / 6.0) * 6.0)
+        self.setYRange(top - LEVEL_SPAN_LU, top, padding=0)
 
     def _set_bars(self, name: str, tl: LoudnessTimeline | None) -> None:
         old = self.bars.get(name)

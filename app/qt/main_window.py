@@ -924,6 +924,7 @@ class MainWindow(QMainWindow):
         else:
             t0 = t1 = lo = hi = None
         self.waveform.show_selection(t0, t1)
+        self.loudness_view.show_selection(t0, t1)
         for v in (self.before_view, self.after_view):
             v.show_selection(t0, t1, lo, hi)
         self._update_status()
@@ -1348,7 +1349,7 @@ class MainWindow(QMainWindow):
         shown = round(pos, 4) if has_source else None
         if shown != self._playhead_shown:
             self._playhead_shown = shown
-            for v in (self.waveform, self.before_view, self.after_view):
+            for v in (self.waveform, self.before_view, self.after_view, self.loudness_view):
                 v.set_playhead(shown)
             if shown is None:
                 self.overview_playhead.hide()

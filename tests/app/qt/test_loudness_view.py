@@ -67,6 +67,9 @@ def test_window_draws_loudness_before_and_after_apply(make_window, qtbot, dev_da
     # the quiet voice's phrases are blue, the loud voice's red
     colours = view.bar_colours("before")
     assert any(_is_blue(c) for c in colours) and any(_is_red(c) for c in colours)
+    # the selection shows here as on the waveform
+    w.waveform.vb.sigSelect.emit(1.0, 2.0, None, None, True)
+    assert view.time_selection.isVisible() and view.time_selection.getRegion() == pytest.approx((1.0, 2.0))
     # time is shared with the waveform
     w.waveform.setXRange(2.0, 5.0, padding=0)
     assert view.vb.viewRange()[0] == pytest.approx([2.0, 5.0], abs=1e-6)
