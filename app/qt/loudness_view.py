@@ -123,9 +123,12 @@ class LoudnessView(TimelinePlot):
         title = "LOUDNESS"
         if before is not None:
             title += "  ·  " + spread_text(before, after)
+            if before.detector == "energy":
+                title += "  ·  phrases by level (no VAD)"  # the fallback says so; the note says why
             if after is not None and not after_current:
                 title += "  ·  out of date — press Apply"
         self.title.setText(title)
+        self.title.setToolTip(before.note if before is not None else "")
         self.title.adjustSize()
         if not same:
             self._fit_levels()

@@ -45,8 +45,11 @@ def test_colours_follow_the_level(qtbot):
     assert loud == LEVEL_SCALE[-1][1] and _is_red(loud)  # +6 LU
     assert quiet == LEVEL_SCALE[0][1] and _is_blue(quiet)  # -6 LU
     assert view.bars["before"] is not None and view.bars["after"] is None
-    assert "Speaker-level spread" in view.title.text()
+    assert "Speaker-level spread" in view.title.text() and "no VAD" not in view.title.text()
     assert "typical" in view.legend.text()
+    fallback = build_timeline(energy, 48000, note="phrases found by level over the noise floor: no model")
+    view.set_timelines(fallback, None)
+    assert "phrases by level (no VAD)" in view.title.text() and "no model" in view.title.toolTip()
 
 
 def test_window_draws_loudness_before_and_after_apply(make_window, qtbot, dev_data, tmp_path):
