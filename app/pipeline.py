@@ -859,6 +859,7 @@ class LoudnessPass:
     limiter_max_reduction_db: float
     clipped_on_write: int
     stages: Any  # the dsp.engine.Chain that ran
+    meter: Any = None  # the dsp.loudness.ProgramMeter that measured it (its 100 ms sub-blocks: the report's timeline)
 
 
 def write_loudness(
@@ -895,7 +896,7 @@ def write_loudness(
             writer.write(block)
         writer.commit()
     limiter = stages.processors[-1]
-    return LoudnessPass(meter.result(), float(limiter.max_reduction_db), writer.clipped_samples, stages)
+    return LoudnessPass(meter.result(), float(limiter.max_reduction_db), writer.clipped_samples, stages, meter)
 
 
 def render_chain_measured(

@@ -236,6 +236,11 @@ class ProgramMeter:
         setattr(self, fill_name, fill)
 
     # -- results ---------------------------------------------------------------------------------
+    def sub_block_energies(self) -> np.ndarray:
+        """Weighted K-weighted mean square per complete 100 ms sub-block so far (float64): what
+        :func:`dsp.loudness_timeline.build_timeline` draws, without filtering the audio again."""
+        return np.asarray(self._subs, np.float64)
+
     def integrated(self) -> float:
         """Integrated loudness (LUFS) of what was fed so far."""
         subs = np.asarray(self._subs, np.float64)

@@ -18,6 +18,10 @@ applied), and grabs the window:
 * ``docs/screenshots/export_dialog.png``: the export dialog (what to export, format, file).
 * ``docs/screenshots/prosody_docked.png``: the prosody panel docked under the views, on the dev
   prosody clips (skipped when ``/work/shared/data/prosody`` or ``ROOMTONE_PROSODY_CLIPS`` is absent).
+* ``docs/screenshots/loudness_view.png``: the Loudness view on the 2-minute dev podcast (speakers
+  taking turns; room tone found, podcast preset applied): short-term loudness before/after, the
+  phrases coloured by level, the speaker-level spread (skipped without ``ROOMTONE_DEV_PODCAST``
+  or the dev data). ``screenshots.py loudness`` takes only this one.
 
 Run under ``timeout``: a GUI script that hangs must not hang the build.
 """
@@ -39,6 +43,7 @@ DISPLAY = ":99"
 SCREEN = (1280, 800)
 WINDOW = (1280, 770)  # the screen less a panel's height
 PROSODY_CLIPS = Path(os.environ.get("ROOMTONE_PROSODY_CLIPS", "/work/shared/data/prosody"))
+DEV_PODCAST = Path(os.environ.get("ROOMTONE_DEV_PODCAST", "/work/shared/data/podcast/podcast_dev_2min_noisy.flac"))
 
 
 def start_xvfb() -> subprocess.Popen | None:
@@ -112,7 +117,31 @@ def measured_reading(path: Path, at_s: float):
     return hist.read(hist.next_chunk)
 
 
-def main() -> int:
+def loudness_shot(app, window) -> bool:
+    """The Loudness view on the dev podcast, processed (see the module docstring)."""
+    if not DEV_PODCAST.is_file():
+        return False
+    window.zoom_fit()
+    if not window.open_path(DEV_PODCAST):
+        return False
+    settle(app, window)
+    window.find_room_tone()
+    settle(app, window)
+    window.session.load_preset("podcast")
+    window.side_tabs.setCurrentWidget(window.chain_panel)
+    window.apply_chain()
+    settle(app, window, 1.0)
+    sizes = window.view_splitter.sizes()
+    total = sum(sizes)
+    window.view_splitter.setSizes([int(total * f) for f in (0.2, 0.22, 0.22, 0.36)])
+    settle(app, window, 0.5)
+    window.grab().save(str(OUT / "loudness_view.png"))
+    window.view_splitter.setSizes(sizes)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    only = (argv if argv is not None else sys.argv[1:])[:1]
     xvfb = start_xvfb()
     window = None
     try:
@@ -144,6 +173,8 @@ def main() -> int:
             print(f"screenshots: errors while opening the demo: {window.errors}", file=sys.stderr)
             return 1
         OUT.mkdir(parents=True, exist_ok=True)
+        if only == ["loudness"]:
+            return 0 if loudness_shot(app, window) else 1
         # 1: the whole episode, before/after with holes, a selection on the room-tone stretch.
         # The podcast preset's refill fills the holes its passes make; to show the overlay, this
         # shot uses the "strong" preset with refill switched off (what the passes alone do).
@@ -205,6 +236,9 @@ def main() -> int:
                 settle(app, window, 0.1)
             settle(app, window, 1.0)
             window.grab().save(str(OUT / "prosody_docked.png"))
+            window.prosody_action.trigger()
+        # 7: the Loudness view on the dev podcast
+        loudness_shot(app, window)
         print(f"screenshots: wrote {', '.join(p.name for p in sorted(OUT.glob('*.png')))} in {OUT}")
         return 0
     finally:

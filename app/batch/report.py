@@ -118,14 +118,35 @@ def _mask_on_grid(hole_map: Any, spec: SpectrogramAccumulator) -> np.ndarray | N
     return mask
 
 
+def speaker_levels(before_meter: Any, after_meter: Any, sample_rate: int) -> tuple[dict, tuple[Any, Any]]:
+    """The speaker-level figures of one file and its two loudness timelines, from two
+    :class:`~app.batch.loudness.ProgramMeter` s (the source's and the written file's).
+
+    The phrases are found in the source by level over its noise floor (the batch does not run the
+    voice activity model: it would cost about 12 s an hour) and the output is measured over the
+    same spans. Returns ``({"before": summary, "after": summary, "detector": ...}, (before, after))``
+    with :meth:`dsp.loudness_timeline.LoudnessTimeline.summary` figures.
+    """
+    from dsp.loudness_timeline import build_timeline
+
+    before = build_timeline(before_meter.sub_block_energies(), sample_rate)
+    after = build_timeline(after_meter.sub_block_energies(), sample_rate, phrases=before.phrases)
+    figures = {"before": before.summary(), "after": after.summary(), "detector": before.detector,
+               "note": "phrases found by level over the source's noise floor; the output measured over the same spans"}
+    return figures, (before, after)
+
+
 def write_file_report(report_dir: Path, slug: str, report: dict, before: SpectrogramAccumulator,
-                      after: SpectrogramAccumulator, *, hole_map: Any = None, hole_strength: float = 1.0) -> dict:
+                      after: SpectrogramAccumulator, *, hole_map: Any = None, hole_strength: float = 1.0,
+                      timelines: tuple[Any, Any] | None = None) -> dict:
     """Write the before/after spectrogram PNGs of one file; returns their paths relative to ``report_dir``.
 
     The after picture is level-matched: drawn at the source's loudness (the loudness gain taken
     off, :func:`loudness_change_db`), so what changed is the clean-up, not the level.
     ``hole_map`` (a :class:`dsp.holes.HoleMap`, the holes left in the output) is drawn over the
-    after picture in cyan, its opacity scaled by ``hole_strength``.
+    after picture in cyan, its opacity scaled by ``hole_strength``. With ``timelines`` (the
+    source's and the output's :class:`~dsp.loudness_timeline.LoudnessTimeline`) the loudness
+    picture is written too (``"loudness"``), its after curve level-matched the same way.
     """
     from app.spectrogram_png import write_spectrogram_png
 
@@ -140,6 +161,12 @@ def write_file_report(report_dir: Path, slug: str, report: dict, before: Spectro
     if mask is not None:
         mask = mask * np.float32(hole_strength)
     write_spectrogram_png(Path(report_dir) / names["after"], la, after.sample_rate, after.duration_s, mask=mask, **kw)
+    if timelines is not None:
+        from app.loudness_png import write_loudness_png
+
+        names["loudness"] = f"img/{slug}-loudness.png"
+        write_loudness_png(Path(report_dir) / names["loudness"], timelines[0], timelines[1], before.duration_s,
+                           width=1000, height=200, after_offset_db=-loudness_change_db(report))
     return names
 
 
@@ -271,6 +298,7 @@ dt{color:var(--soft)} dd{margin:0}
 .spec img{width:100%;display:block;border-radius:6px;border:1px solid var(--line)}
 .legend{font-size:12px;color:var(--faint);margin-top:4px}
 .swatch{display:inline-block;width:10px;height:10px;background:#00e6ff;border-radius:2px;vertical-align:-1px;margin-right:4px}
+.line{display:inline-block;width:14px;height:3px;border-radius:1px;vertical-align:3px;margin:0 4px 0 2px}
 details{margin-top:16px;font-size:13px} summary{cursor:pointer;color:var(--accent);font-weight:600}
 pre{background:#f3f5f8;border:1px solid var(--line);border-radius:8px;padding:10px 12px;font-size:12px;overflow:auto;max-height:360px}
 .na{color:var(--faint)}
@@ -303,6 +331,12 @@ def _holes_cell(rep: dict) -> str:
     return str(left)
 
 
+def spread(rep: dict, which: str) -> float | None:
+    """The speaker-level spread (LU) of the source (``"before"``) or output (``"after"``); None if unknown."""
+    v = ((rep.get("speaker_levels") or {}).get(which) or {}).get("speaker_spread_lu")
+    return float(v) if isinstance(v, (int, float)) else None
+
+
 def _row(slug: str, rep: dict) -> str:
     b, a = rep["before"], rep["after"]
     return (
@@ -313,6 +347,7 @@ def _row(slug: str, rep: dict) -> str:
         f'<td>{num(a["lra_lu"], 1)}</td>'
         f'<td>{_arrow(b["noise_floor_dbfs"], matched_floor(rep))}</td>'
         f'<td>{_arrow(b["snr_db"], a["snr_db"])}</td>'
+        f'<td>{_arrow(spread(rep, "before"), spread(rep, "after"))}</td>'
         f'<td>{_holes_cell(rep)}</td>'
         f'<td>{_status_badge(rep, None)}</td></tr>'
     )
@@ -345,6 +380,11 @@ def _measure_rows(rep: dict) -> str:
         out.append(f"<tr><td>{label}</td><td>{num(bv, d, unit)}</td><td><b>{num(av, d, unit)}</b></td>"
                    f'<td class="delta">{num(delta, d, signed=True) if delta is not None else ""}</td>'
                    f'<td class="target">{target}</td></tr>')
+    if rep.get("speaker_levels"):
+        sb, sa = spread(rep, "before"), spread(rep, "after")
+        delta = sa - sb if sa is not None and sb is not None else None
+        out.append(f"<tr><td>Speaker-level spread</td><td>{num(sb, 1, 'LU')}</td><td><b>{num(sa, 1, 'LU')}</b></td>"
+                   f'<td class="delta">{num(delta, 1, signed=True) if delta is not None else ""}</td><td></td></tr>')
     clip_b, clip_a = rep["clipping"]["before_samples"], rep["clipping"]["after_samples"]
     out.append(f"<tr><td>Clipped samples</td><td>{clip_b:,}</td><td><b>{clip_a:,}</b></td><td></td><td></td></tr>")
     return "".join(out)
@@ -388,6 +428,26 @@ def _processing_dl(rep: dict) -> str:
             + "</dl></div>")
 
 
+def _loudness_figure(rep: dict, srcs: dict) -> str:
+    """The loudness-over-time picture with its colour legend and the spread before -> after."""
+    if "loudness" not in srcs:
+        return ""
+    from app.loudness_timeline import LEVEL_SCALE
+
+    def sw(rgb, cls="swatch"):
+        return f'<span class="{cls}" style="background:rgb{tuple(rgb)}"></span>'
+
+    scale = "".join(f"{sw(c)}{num(v, 0, signed=True) if v else 'typical'} " for v, c in LEVEL_SCALE)
+    levels = rep.get("speaker_levels") or {}
+    n = (levels.get("before") or {}).get("phrases", 0)
+    return (f'<div class="lbl">Loudness over time, level-matched · speaker-level spread '
+            f'{_arrow(spread(rep, "before"), spread(rep, "after"))} LU</div>'
+            f'<img src="{srcs["loudness"]}" alt="short-term loudness before and after, phrases coloured by level">'
+            f'<div class="legend">{sw((88, 196, 214), "line")}short-term loudness before (LUFS, 3 s) '
+            f'{sw((240, 179, 90), "line")}after · bars: the {n} phrases at their loudness (thin before, thick after), '
+            f'coloured by level against the file’s typical phrase: {scale}LU</div>')
+
+
 def _file_section(slug: str, rep: dict, report_dir: Path | None = None) -> str:
     import json
 
@@ -406,7 +466,7 @@ def _file_section(slug: str, rep: dict, report_dir: Path | None = None) -> str:
                 for k, v in imgs.items()}
         spec = (f'<div class="spec"><div class="lbl">Before</div><img src="{srcs["before"]}" alt="spectrogram before">'
                 f'<div class="lbl">After, level-matched</div><img src="{srcs["after"]}" alt="spectrogram after">'
-                f'{legend}</div>')
+                f'{legend}{_loudness_figure(rep, srcs)}</div>')
     return f"""
 <section class="file-sec" id="{_e(slug)}">
  <div class="file-head"><div><h3>{name_html(rep["file"])}</h3><div class="out">Delivered as <a href="../{_e(rep.get("output_rel", ""))}">{name_html(rep.get("output_rel", ""))}</a></div></div>
@@ -465,11 +525,12 @@ def build_index(path: str | os.PathLike, *, title: str, reports: list[tuple[str,
                      'the batch again: finished files are not processed twice.</div></div>')
     rows = "".join(_row(slug, rep) for slug, rep in reports)
     rows += "".join(
-        f'<tr><td class="file">{name_html(f["file"])}</td><td colspan="7" class="err">'
+        f'<tr><td class="file">{name_html(f["file"])}</td><td colspan="8" class="err">'
         f'{_e(_short_error(f["error"]))}</td><td>{_status_badge(None, f)}</td></tr>' for f in failures)
     table = (
         '<table><tr><th>File</th><th>Duration</th><th>Loudness (LUFS)</th><th>True peak (dBTP)</th><th>LRA (LU)</th>'
-        '<th>Noise floor at source loudness (dBFS)</th><th>Est. SNR (dB)</th><th>Holes</th><th>Status</th></tr>'
+        '<th>Noise floor at source loudness (dBFS)</th><th>Est. SNR (dB)</th><th>Speaker spread (LU)</th><th>Holes</th>'
+        '<th>Status</th></tr>'
         f"{rows}</table>"
     )
     sections = "".join(_file_section(slug, rep, Path(path).parent) for slug, rep in reports)
@@ -493,7 +554,10 @@ room-tone refill.</div>
 <footer>
 <p><b>How these figures were measured.</b> Integrated loudness per ITU-R BS.1770-4 (K-weighted, gated); loudness
 range per EBU Tech 3342; true peak of the file as written, oversampled 4\u201324\u00d7 (a grid as fine as ffmpeg\u2019s 192 kHz one). Noise floor and speech level are the 10th and 95th
-percentiles of 50 ms RMS levels; the estimated SNR is their difference. Spectral holes are time-frequency regions
+percentiles of 50 ms RMS levels; the estimated SNR is their difference. Speaker-level spread: the phrases
+(speech found by level over the source's noise floor, gaps under 300 ms merged) are split into a quiet and a loud group
+by their loudness; the spread is the difference of the groups' typical loudness, so two voices 12 dB apart read about
+12 LU and one even voice 2–4 LU. Spectral holes are time-frequency regions
 pushed more than 6 dB under the room tone's floor by processing.</p>
 <p>Generated by Roomtone {_e(versions.get("roomtone", ""))} on {created:%Y-%m-%d %H:%M}{f" in {duration(elapsed)}" if elapsed else ""}
 \u00b7 Python {_e(versions.get("python", ""))} \u00b7 numpy {_e(versions.get("numpy", ""))} \u00b7 scipy {_e(versions.get("scipy", ""))}

@@ -27,7 +27,9 @@ rendered once):
    stores them and metered so (loudness, true peak, spectrogram): the figures are those of the
    file as written. Only if the limiter took the loudness more than :data:`GAIN_TOLERANCE_LU`
    from the target is the pass redone with a corrected gain.
-6. *Report*: before/after spectrogram PNGs and a per-file JSON report; the output's SHA-256.
+6. *Report*: before/after spectrogram PNGs, the loudness-over-time picture with the speaker-level
+   spread (from the 100 ms sub-blocks the meters of steps 1 and 5 kept: no extra pass) and a
+   per-file JSON report; the output's SHA-256.
 
 A :class:`~dsp.errors.RoomtoneError` (a corrupt or empty file, ...) becomes a ``failed``
 result with its message; any other exception too, with the traceback in the result. Nothing
@@ -208,10 +210,10 @@ def _round(v: Any, digits: int = 2) -> Any:
 
 
 # -- the passes ------------------------------------------------------------------------------------
-def _measure(reader, *, spectrogram: Any = None, progress: Callable[[int, int], None] | None = None):
+def _measure(reader, *, spectrogram: Any = None, progress: Callable[[int, int], None] | None = None, meter: Any = None):
     from app.batch.loudness import ProgramMeter
 
-    meter = ProgramMeter(reader.sample_rate, reader.channels)
+    meter = meter if meter is not None else ProgramMeter(reader.sample_rate, reader.channels)
     for start in range(0, reader.frames, BLOCK):
         check_stop()
         block = reader.read(start, min(BLOCK, reader.frames - start))
@@ -413,8 +415,8 @@ def process_job(job: dict) -> dict:
 
 
 def _process(job: dict, tmp_dir: Path) -> dict:
-    from app.batch.loudness import resolve_target
-    from app.batch.report import SpectrogramAccumulator, write_file_report
+    from app.batch.loudness import ProgramMeter, resolve_target
+    from app.batch.report import SpectrogramAccumulator, speaker_levels, write_file_report
     from app.pipeline import (
         intermediate_format,
         normalise_loudness,
@@ -450,8 +452,9 @@ def _process(job: dict, tmp_dir: Path) -> dict:
     with AudioReader(in_path) as reader, AudioReader(in_path) as measured:
         sr, ch, frames = reader.sample_rate, reader.channels, reader.frames
         src_info = {"format": reader.info.format, "subtype": reader.info.subtype}
-        spec_before = SpectrogramAccumulator(sr, ch, frames)
-        measuring = _side(side, _measure, measured, spectrogram=spec_before, progress=progress.samples("measure"))
+        spec_before, before_meter = SpectrogramAccumulator(sr, ch, frames), ProgramMeter(sr, ch)
+        measuring = _side(side, _measure, measured, spectrogram=spec_before, meter=before_meter,
+                          progress=progress.samples("measure"))
         given = None
         if opts.profile_path:
             from dsp.roomtone import NoiseProfile
@@ -514,11 +517,12 @@ def _process(job: dict, tmp_dir: Path) -> dict:
                 offset_db=-20.0 * math.log10(pre_gain), sources=(in_path,), make_add=fresh_spectrogram,
                 tolerance_lu=GAIN_TOLERANCE_LU, max_passes=MAX_GAIN_ITERATIONS,
                 progress=progress.samples("loudness"), cancel=_stop_requested)
-        spec_after, after = spectrograms[-1], written.after
+        spec_after, after, meter = spectrograms[-1], written.after, written.meter
         iterations, limited, clipped_written = len(tried), written.limiter_max_reduction_db, written.clipped_on_write
     else:
         with AudioReader(out_path) as written_file:
-            after = _measure(written_file, spectrogram=spec_after)
+            meter = ProgramMeter(sr, ch)
+            after = _measure(written_file, spectrogram=spec_after, meter=meter)
     timings["loudness_s"] = time.perf_counter() - t
     t = time.perf_counter()
     holes, hole_mask = holes_job.result()
@@ -568,8 +572,10 @@ def _process(job: dict, tmp_dir: Path) -> dict:
         "timing": {k: round(v, 3) for k, v in timings.items()},
         "worker": f"{os.uname().nodename}:{os.getpid()}",
     }
+    # the loudness timelines come from the two meters' 100 ms sub-blocks: no extra pass
+    report["speaker_levels"], timelines = speaker_levels(before_meter, meter, sr)
     report["images"] = write_file_report(Path(job["report_dir"]), job["slug"], report, spec_before, spec_after,
-                                         hole_map=hole_mask)
+                                         hole_map=hole_mask, timelines=timelines)
     timings["report_s"] = time.perf_counter() - t
     report["timing"] = {k: round(v, 3) for k, v in timings.items()}
     from dsp.io import write_text_atomic

@@ -1,4 +1,4 @@
-"""The workstation window: overview, waveform, before/after spectrograms, chain and room tone.
+"""The workstation window: overview, waveform, before/after spectrograms, loudness, chain and room tone.
 
 The window binds views to the Qt-free :class:`~app.session.Session` (STYLE.md 1): every edit is
 a Session mutator (undoable, labelled), and ``_project_changed`` echoes each new Project into
@@ -9,7 +9,9 @@ here and, where they change the Project, go through the Session.
 
 "Apply" renders the chain with the same ``build_processor`` + ``render_blocks`` path the CLI
 uses into a temporary float32 file that the AFTER views read; the AFTER pane says when the
-project changed since (out of date). Export is ``app.session.render_project`` (the CLI's
+project changed since (out of date). The Loudness view draws the source's short-term loudness
+and phrases (a job: :func:`app.loudness_timeline.analyse_source`) and the render's, metered on
+the way by the Apply job itself and measured over the source's phrases. Export is ``app.session.render_project`` (the CLI's
 ``clean_file``), so an exported file equals a CLI render bit for bit.
 """
 
@@ -53,11 +55,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.loudness_timeline import analyse_source
 from app.overview import WaveformPyramid, difference_db, long_term_spectrum, spectrogram_tile
 from app.qt import theme
 from app.qt.chain_panel import ChainPanel
 from app.qt.export_dialog import ExportDialog
 from app.qt.jobs_view import JobsView
+from app.qt.loudness_view import LoudnessView
 from app.qt.meters_view import MetersView
 from app.qt.overview_view import OverviewView
 from app.qt.roomtone_panel import RoomtonePanel
@@ -81,6 +85,7 @@ from app.session import (
 from app.session.project import profiles_equal
 from dsp.errors import Cancelled, DeviceError, InputError, ParameterError, RoomtoneError
 from dsp.io import READ_FORMATS, AtomicWriter, AudioReader, audio_info, format_for_source
+from dsp.loudness_timeline import TimelineMeter, build_timeline
 from dsp.render import render_blocks
 from dsp.stft import default_n_fft
 
@@ -108,6 +113,7 @@ class RenderResult:
     pyramid: WaveformPyramid
     holes: Any = None  # dsp.holes.HoleMap | None
     seconds: float = 0.0
+    loudness_energy: np.ndarray | None = None  # 100 ms K-weighted energies (dsp.loudness_timeline)
 
 
 def _listening_to(project, listen: str):
@@ -180,6 +186,9 @@ class MainWindow(QMainWindow):
         self._pyramid: WaveformPyramid | None = None
         self._source_key: Any = None
         self._after: RenderResult | None = None
+        self._loudness_before: Any = None  # dsp.loudness_timeline.LoudnessTimeline of the source
+        self._loudness_job = None
+        self._loudness_after: Any = None  # (RenderResult, LoudnessTimeline) of the render shown
         self._pyramid_cache: tuple | None = None
         self._apply_job = None
         self._spectrum: tuple[int, Any, np.ndarray, np.ndarray] | None = None
@@ -226,13 +235,14 @@ class MainWindow(QMainWindow):
                                     "brighter = louder. Drag to select (Time-frequency tool: a rectangle).")
         self.after_view.setToolTip("Spectrogram after the chain (press Apply to update). Cyan boxes mark spectral "
                                    "holes: places pushed below the room's natural floor.")
+        self.loudness_view = LoudnessView()
         # link time across all timeline views, frequency between the spectrograms
-        for v in (self.before_view, self.after_view):
+        for v in (self.before_view, self.after_view, self.loudness_view):
             v.setXLink(self.waveform)
         self.after_view.setYLink(self.before_view)
         self.waveform.getPlotItem().getAxis("bottom").setStyle(showValues=True)
         self.before_view.getPlotItem().getAxis("bottom").setStyle(showValues=False)
-        for v in (self.waveform, self.before_view, self.after_view):
+        for v in (self.waveform, self.before_view, self.after_view, self.loudness_view):
             v.vb.sigSelect.connect(self._selecting)
             v.vb.sigClick.connect(self._clicked)
             v.vb.sigHover.connect(self._hovered)
@@ -254,10 +264,12 @@ class MainWindow(QMainWindow):
         split.addWidget(self.waveform)
         split.addWidget(self.before_view)
         split.addWidget(self.after_view)
+        split.addWidget(self.loudness_view)
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 3)
         split.setStretchFactor(2, 3)
-        split.setSizes([180, 300, 300])
+        split.setStretchFactor(3, 2)
+        split.setSizes([170, 260, 260, 170])
         split.setChildrenCollapsible(False)
         split.setHandleWidth(3)
         self.view_splitter = split
@@ -790,6 +802,10 @@ class MainWindow(QMainWindow):
         self._source_key = (ref.path, ref.sha256) if ref is not None else None
         for v in (self.before_view, self.after_view):
             v.set_holes(None)
+        self._loudness_before = self._loudness_after = None
+        if self._loudness_job is not None:
+            self._loudness_job.cancel()
+            self._loudness_job = None
         if ref is None or not Path(ref.path).exists():
             msg = "Open an audio file (Ctrl+O) or drop one here" if ref is None else (
                 f"{Path(ref.path).name} is missing — File › Relink Source…")
@@ -798,6 +814,7 @@ class MainWindow(QMainWindow):
             self.overview.set_pyramid(None)
             self.before_view.set_provider(None, message=msg)
             self.after_view.set_provider(None, message="")
+            self.loudness_view.set_timelines(None, None, message="")
             self.format_label.setText("")
             return
         try:
@@ -822,6 +839,7 @@ class MainWindow(QMainWindow):
         n_fft = default_n_fft(r.sample_rate)
         self.before_view.set_provider(self._tile_provider(path, n_fft), key=("before", path, n_fft))
         self.after_view.set_provider(None, message="Press Apply (Ctrl+Enter) to hear and see the chain's result")
+        self._request_loudness(path)
         ch = {1: "mono", 2: "stereo"}.get(r.channels, f"{r.channels} ch")
         self.format_label.setText(f"{r.sample_rate / 1000:g} kHz · {ch} · {r.info.subtype.replace('PCM_', '')}-bit · "
                                   f"{format_time(dur, decimals=1)}" if r.info.subtype.startswith("PCM_") else
@@ -906,6 +924,7 @@ class MainWindow(QMainWindow):
         else:
             t0 = t1 = lo = hi = None
         self.waveform.show_selection(t0, t1)
+        self.loudness_view.show_selection(t0, t1)
         for v in (self.before_view, self.after_view):
             v.show_selection(t0, t1, lo, hi)
         self._update_status()
@@ -925,6 +944,8 @@ class MainWindow(QMainWindow):
         sender = self.sender()
         if sender in (self.before_view.vb, self.after_view.vb):
             text += f"  ·  {f / 1000:.2f} kHz" if f >= 1000 else f"  ·  {max(0.0, f):.0f} Hz"
+        elif sender is self.loudness_view.vb:
+            text += self.loudness_view.readout(t)
         self.position_label.setText(text)
 
     def select_all(self) -> None:
@@ -1035,16 +1056,18 @@ class MainWindow(QMainWindow):
             t0 = _time.perf_counter()
             processor = build_processor(project)
             with AudioReader(src.path) as reader:
+                loudness = TimelineMeter(reader.sample_rate, reader.channels)  # the Loudness view's after curve
                 with AtomicWriter(out, reader.sample_rate, reader.channels, "float32") as w:
                     for block in render_blocks(reader, processor, progress=lambda d, t: progress(0.85 * d / t),
                                                cancel=cancelled):
                         w.write(block)
+                        loudness.add(block)
                     w.commit()
             with AudioReader(out) as r:
                 pyr = WaveformPyramid.build(r, cancel=cancelled)
             progress(0.9)
             holes = _detect_holes(project, src.path, out)
-            return RenderResult(project, out, pyr, holes, _time.perf_counter() - t0)
+            return RenderResult(project, out, pyr, holes, _time.perf_counter() - t0, loudness.energies())
 
         self._apply_job = self.jobs.submit("Applying the chain", work, self._apply_done)
 
@@ -1100,6 +1123,41 @@ class MainWindow(QMainWindow):
         self.after_view.set_title(title)
         self.after_view.set_holes(_hole_regions(r.holes))
         self.after_view.holes_item.setVisible(self.holes_action.isChecked())
+        self._show_loudness()
+
+    # == loudness view ========================================================================
+    def _request_loudness(self, path: str) -> None:
+        """The source's loudness timeline (VAD phrases) as a job; the view fills in when it is done."""
+        self.loudness_view.set_timelines(None, None)
+
+        def done(job) -> None:
+            if job is not self._loudness_job:
+                return
+            self._loudness_job = None
+            if job.cancelled or self._source_key is None or self._source_key[0] != path:
+                return
+            if job.error is not None:
+                self.loudness_view.set_timelines(None, None, message=f"Loudness not measured: {job.error}")
+                return
+            self._loudness_before = job.result
+            self._show_loudness()
+
+        self._loudness_job = self.jobs.submit(
+            "Measuring loudness", lambda progress, cancelled: analyse_source(path, cancel=cancelled, progress=progress),
+            done, visible=False)
+
+    def _show_loudness(self) -> None:
+        """Draw the source's timeline and, once Apply ran, the render's over the source's phrases."""
+        before, r = self._loudness_before, self._after
+        if before is None:
+            return
+        after = None
+        if r is not None and r.loudness_energy is not None:
+            if self._loudness_after is None or self._loudness_after[0] is not r:
+                tl = build_timeline(r.loudness_energy, before.sample_rate, phrases=before.phrases)
+                self._loudness_after = (r, tl)
+            after = self._loudness_after[1]
+        self.loudness_view.set_timelines(before, after, after_current=self.render_is_current())
 
     def export_dialog(self) -> None:
         src = self.session.project.source
@@ -1295,7 +1353,7 @@ class MainWindow(QMainWindow):
         shown = round(pos, 4) if has_source else None
         if shown != self._playhead_shown:
             self._playhead_shown = shown
-            for v in (self.waveform, self.before_view, self.after_view):
+            for v in (self.waveform, self.before_view, self.after_view, self.loudness_view):
                 v.set_playhead(shown)
             if shown is None:
                 self.overview_playhead.hide()
