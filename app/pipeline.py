@@ -180,8 +180,9 @@ def adjust_settings(
 def used_model_versions(settings: ChainSettings, profile: Any) -> dict:
     """Names, versions and checksums of the learned models this render used (for its record)."""
     uses_dfn = any(s.kind == "deepfilter" and not s.bypass for s in settings.stages)
-    # the voice activity model ran for the room tone, or for the passes' speech presence
-    uses_vad = (profile is not None and getattr(profile, "method", "") == "vad") or settings.speech.detector == "vad"
+    # the voice activity model ran for the room tone, for the passes' speech presence, or for the leveler
+    uses_vad = ((profile is not None and getattr(profile, "method", "") == "vad") or settings.speech.detector == "vad"
+                or _needs_speech_track(settings))
     if not (uses_dfn or uses_vad):
         return {}
     try:
@@ -311,17 +312,23 @@ def prepare_processor(
         source, settings, profile=profile, learn=learn, auto_profile=auto_profile, source_name=source_name
     )
     context = BuildContext(source.sample_rate, source.channels, profile=profile)
-    if settings.speech.detector == "vad":
+    if settings.speech.detector == "vad" or _needs_speech_track(settings):
         context = dataclasses.replace(context, extras={**context.extras, **speech_track(source)})
     context = analyse_source(source, settings, context)
     return build_chain(settings, context), context
 
 
+def _needs_speech_track(settings: ChainSettings) -> bool:
+    """An active stage plans from the voice activity track (the leveler's phrases)."""
+    return any(s.kind == "leveler" and not s.bypass for s in settings.stages)
+
+
 def speech_track(source: BlockSource) -> dict:
     """The voice activity model's speech probability over ``source`` as a
     :class:`~dsp.presence.SpeechTrack` (``{"speech": track}``), for the chain's ``speech.detector =
-    "vad"``; where the model cannot run, ``{"speech_detector": why}`` and the passes keep their
-    own presence (the render record says so)."""
+    "vad"`` and for an active leveler (its phrases); where the model cannot run,
+    ``{"speech_detector": why}`` and the passes keep their own presence, the leveler finds phrases
+    from the signal's level (the render record says so)."""
     try:
         from models.vad import FRAME_S, speech_probabilities
         from models.versions import ModelUnavailable
