@@ -24,7 +24,8 @@ processor state, like the room tone, so a render from any playhead equals the fu
    by the app layer) is read at each grid frame with silero's hysteresis (speech from
    probability 0.5, kept down to 0.35) where it is sure (:data:`VAD_SURE`) or the 30 ms level
    also stands :data:`EDGE_DB` over the median level of the detector's non-speech frames (the
-   detector's hangover and a real pause inside one of its segments become pause), padded by :data:`PAD_S` each way; gaps shorter than
+   detector's hangover and a real pause inside one of its segments become pause; each stretch
+   starts and ends where the level says), padded by :data:`PAD_S` each way; gaps shorter than
    ``min_pause_ms`` are merged into the phrase, and detections shorter than ``min_phrase_ms``
    (a breath, a click the detector took for speech) are left to the pause around them. Without a
    track (voice activity not installed) an energy detector against the file's own floor (10 dB
@@ -37,8 +38,8 @@ processor state, like the room tone, so a render from any playhead equals the fu
    is not a voice). Leveling toward the louder voice raises the quiet voices and leaves the loud
    one where it was, so the file's
    overall loudness stays about where its main voice is (the loudness stage after it then sets
-   the delivery level). When the quietest voice (the same cluster rule from the 10th
-   percentile) needs more than ``max_gain_up_db``, the whole file moves down by the excess, up to
+   the delivery level). When the quieter half of the quietest voice (the 25th
+   percentile of the same cluster rule from the 10th percentile) needs more than ``max_gain_up_db``, the whole file moves down by the excess, up to
    ``max_gain_down_db`` (the *offset*): the reference is ``anchor + offset``.
 5. *Phrase gains.* Each phrase's *voice level* is the duration-weighted mean loudness of it and
    its neighbours (two each way) within :data:`CONTEXT_LU` of it: a phrase's natural dip inside
@@ -49,8 +50,10 @@ processor state, like the room tone, so a render from any playhead equals the fu
    between; a phrase over the anchor (emphasis, a laugh, a shout) likewise with four times the
    widths (a voice's emphasis is kept; cuts in the loud voice would also lower the room tone in
    the pauses around them). Gain = ``offset + c(d)``, clamped to ``[-max_gain_down_db, max_gain_up_db]``. Phrases
-   longer than ``long_phrase_s`` are measured in :data:`WINDOW_S` windows every 0.5 s, and their
-   gain curve is limited to ``rate_db_per_s`` (never more gain than any window wants: a
+   longer than ``long_phrase_s`` are measured in :data:`WINDOW_S` windows every 0.5 s; a window
+   that strays from the phrase's own level by more than twice the spread (the same correction
+   rule with twice the widths: a speaker turning away, a second voice with no pause before it)
+   adds its correction, and the curve is limited to ``rate_db_per_s`` (never more gain than any window wants: a
    min-plus cone, so a loud passage is never boosted by the slow curve). A phrase shorter than
    :data:`SHORT_PHRASE_S` (a breath or click the detector took for speech, or a single word) gets
    at most the gain of a longer phrase on either side whose loudness it lies within
@@ -93,7 +96,7 @@ from dsp.loudness import k_weighting_sos
 #: The plan's grid (s): levels are measured and the gain envelope is set per 10 ms.
 GRID_S = 0.01
 #: Speech detections are padded by this much on each side (s) before merging.
-PAD_S = 0.02
+PAD_S = 0.01
 #: Speech starts at this voice activity probability and stays until it falls below the second
 #: (silero's own hysteresis, as ``get_speech_timestamps``).
 VAD_ON, VAD_OFF = 0.5, 0.35
@@ -105,8 +108,9 @@ VAD_SURE = 0.97
 ENERGY_ON_DB, ENERGY_OFF_DB = 10.0, 6.0
 #: A voice's phrases lie within this many LU of each other (finding the loud and quiet voices).
 CLUSTER_LU = 5.0
-#: ... and hold at least this share of the speech (one short loud phrase is not a voice).
-CLUSTER_SHARE = 0.25
+#: ... and hold at least this share of the speech (one short loud phrase is not a voice); the
+#: quietest voice, which may speak less (a guest's short answers), this share.
+CLUSTER_SHARE, QUIET_SHARE = 0.25, 0.1
 #: A phrase's voice level is measured with this many neighbours each way, those within CONTEXT_LU.
 CONTEXT_PHRASES, CONTEXT_LU = 2, 4.0
 #: Phrases shorter than this (s) get at most the gain of the longer phrases around them.
@@ -115,7 +119,7 @@ SHORT_PHRASE_S = 1.0
 WINDOW_S, WINDOW_HOP_S = 3.0, 0.5
 #: The gain leaves a phrase's value over this long after it ends, and reaches the next phrase's
 #: this long before it starts (s); both lie inside the pause.
-RELEASE_S, ATTACK_S = 0.06, 0.03
+RELEASE_S, ATTACK_S = 0.04, 0.02
 #: Percentile of a pause's 10 ms levels taken as its floor (the median: a breath in the pause can
 #: only lower the gain the pause may get).
 FLOOR_PERCENTILE = 50.0
@@ -323,12 +327,22 @@ def _refine_edges(mask: np.ndarray, prob: np.ndarray, level: np.ndarray) -> np.n
     """The detector's speech where it is sure (probability >= :data:`VAD_SURE`), or where the
     level (30 ms) also stands :data:`EDGE_DB` over the floor (the median level of the frames the
     detector calls non-speech): its hangover after speech becomes pause, and a real pause inside
-    one of its segments splits it, while quiet speech it is sure of (a far voice in noise) stays."""
+    one of its segments splits it, while quiet speech it is sure of (a far voice in noise) stays.
+    Each stretch starts and ends where the level stands over the floor (the detector stays sure a
+    little past the speech)."""
     if not np.any(~mask) or not np.any(mask):
         return mask
     floor = float(np.median(level[~mask]))
     smooth = _level_db(uniform_filter1d(10.0 ** (level / 10.0), size=3, mode="nearest"))
-    return mask & ((prob >= VAD_SURE) | (smooth > floor + EDGE_DB))
+    loud = smooth > floor + EDGE_DB
+    out = mask & ((prob >= VAD_SURE) | loud)
+    # the ends of each stretch are where the level says (the detector stays sure a little past the speech)
+    for s, e in _runs(out):
+        idx = np.flatnonzero(loud[s:e])
+        if idx.size:
+            out[s : s + idx[0]] = False
+            out[s + idx[-1] + 1 : e] = False
+    return out
 
 
 def segment_phrases(mask: np.ndarray, settings: LevelerSettings) -> np.ndarray:
@@ -374,17 +388,17 @@ def _weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> flo
     return float(np.interp(q * w.sum(), c, v))
 
 
-def _cluster(values: np.ndarray, weights: np.ndarray, *, top: bool) -> float:
-    """Duration-weighted median of the loudest (``top``) or quietest voice's phrases: those within
+def _cluster(values: np.ndarray, weights: np.ndarray, *, top: bool, at: float = 0.5) -> float:
+    """Duration-weighted quantile ``at`` of the loudest (``top``) or quietest voice's phrases: those within
     CLUSTER_LU under the 90th percentile and above (over the 10th and below), the percentile
-    moved inward in steps of 5 until they hold at least CLUSTER_SHARE of the speech."""
+    moved inward in steps of 5 until they hold at least CLUSTER_SHARE (QUIET_SHARE) of the speech."""
     total = weights.sum()
     for q in np.arange(0.9, 0.49, -0.05):
         edge = _weighted_quantile(values, weights, q if top else 1.0 - q)
         sel = values >= edge - CLUSTER_LU if top else values <= edge + CLUSTER_LU
-        if weights[sel].sum() >= CLUSTER_SHARE * total:
+        if weights[sel].sum() >= (CLUSTER_SHARE if top else QUIET_SHARE) * total:
             break
-    return _weighted_quantile(values[sel], weights[sel], 0.5)
+    return _weighted_quantile(values[sel], weights[sel], at)
 
 
 def _cluster_spread(values: np.ndarray, weights: np.ndarray) -> float:
@@ -484,7 +498,7 @@ def plan_levels(source: Any, sample_rate: int, track: Any, settings: LevelerSett
                          anchor, offset, float("nan"), detector, tuple(warnings))
     w = (phrases[ok, 1] - phrases[ok, 0]).astype(np.float64)
     anchor = _cluster(lufs[ok], w, top=True)
-    quiet = _cluster(lufs[ok], w, top=False)
+    quiet = _cluster(lufs[ok], w, top=False, at=0.25)
     need_up = float(correction_db(quiet - anchor, settings.target_spread_lu))
     offset = -min(max(need_up - settings.max_gain_up_db, 0.0), settings.max_gain_down_db)
 
@@ -506,7 +520,10 @@ def plan_levels(source: Any, sample_rate: int, track: Any, settings: LevelerSett
             continue
         centres = np.arange(s + win // 2, e - win // 2 + 1, win_hop)
         wl = np.array([gated_loudness(power[c - win // 2 : c + win // 2]) for c in centres])
-        wg = np.where(np.isfinite(wl), gain_for(np.nan_to_num(wl, nan=lufs[i])), gains[i])
+        # a window that strays from the phrase's own level by more than twice the spread moves the
+        # gain (slowly); the phrase's ordinary ups and downs do not
+        extra = correction_db(np.nan_to_num(wl, nan=lufs[i]) - lufs[i], 2.0 * settings.target_spread_lu)
+        wg = np.clip(gains[i] + extra, -settings.max_gain_down_db, settings.max_gain_up_db)
         curve = np.interp(np.arange(s, e), centres, wg)
         env[s:e] = _rate_limit(curve, step)
     # A short phrase (a breath or a click the detector took for speech, or a word) gets at most
