@@ -34,7 +34,8 @@ also with the ``podcast`` preset + leveler. Scores (ground truth from the constr
 
 Writes ``bench/results/leveling.md``. Usage::
 
-    .venv/bin/python bench/leveling.py            # build (cached), render, score
+    .venv/bin/python bench/leveling.py            # build, render, score (about 40 s)
+    .venv/bin/python bench/leveling.py --speed-preset   # the podcast + leveler preset for bench_speed.py
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ import scipy.signal  # noqa: E402
 import soundfile as sf  # noqa: E402
 
 from app.pipeline import prepare_processor  # noqa: E402
-from dsp.chain import ChainSettings, StageSpec, load_preset  # noqa: E402
+from dsp.chain import ChainSettings, StageSpec, load_preset, preset_to_toml  # noqa: E402
 from dsp.leveler import PLAN_KEY, LevelerSettings  # noqa: E402
 from dsp.loudness import k_weighting_sos  # noqa: E402
 from dsp.render import ArraySource, render_blocks  # noqa: E402
@@ -68,6 +69,7 @@ from dsp.render import ArraySource, render_blocks  # noqa: E402
 DATA = Path(os.environ.get("ROOMTONE_DEV_DATA", REPO.parent / "shared" / "data"))
 OUT = BENCH / "out" / "leveling"
 RESULTS = BENCH / "results" / "leveling.md"
+SPEED_PRESET = OUT / "podcast-leveler.toml"
 SR = 16000
 SEED = 21
 READERS = ["s03_libri_198", "s04_libri_3436", "s05_libri_5703", "s06_arctic_aew", "s07_arctic_axb"]
@@ -371,7 +373,18 @@ def render(f: TestFile, settings: ChainSettings) -> tuple[np.ndarray, dict, floa
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--no-preset", action="store_true", help="skip the podcast preset + leveler render")
+    ap.add_argument("--speed-preset", action="store_true",
+                    help=f"only write {SPEED_PRESET.relative_to(REPO)} (podcast + leveler) for bench/bench_speed.py")
     args = ap.parse_args(argv)
+    if args.speed_preset:
+        preset = load_preset("podcast")
+        chain = dataclasses.replace(preset, stages=(*preset.stages, StageSpec("leveler", LevelerSettings())),
+                                    name="podcast-leveler", description="podcast + leveler (bench, issue 21)")
+        SPEED_PRESET.parent.mkdir(parents=True, exist_ok=True)
+        SPEED_PRESET.write_text(preset_to_toml(chain), encoding="utf-8")
+        print(f"wrote {SPEED_PRESET}; time it with: python bench/bench_speed.py --minutes 60 --source podcast "
+              f"--chain preset:{SPEED_PRESET.relative_to(REPO)} --results bench/results/speed_podcast-leveler.md")
+        return 0
     files = build_set()
     alone = ChainSettings(stages=(StageSpec("leveler", LevelerSettings()),), name="leveler")
     preset = load_preset("podcast")
