@@ -526,8 +526,9 @@ def plan_levels(source: Any, sample_rate: int, track: Any, settings: LevelerSett
         wg = np.clip(gains[i] + extra, -settings.max_gain_down_db, settings.max_gain_up_db)
         curve = np.interp(np.arange(s, e), centres, wg)
         env[s:e] = _rate_limit(curve, step)
-    # A short phrase (a breath or a click the detector took for speech, or a word) gets at most
-    # the larger gain of the longer phrases around it, so a breath is never raised above the speech.
+    # A short phrase (a breath or a click the detector took for speech, or a word) gets at most the
+    # gain of the longer phrases around it (see the module docstring), so a breath is never raised
+    # above the speech.
     long_ok = ok & ((phrases[:, 1] - phrases[:, 0]) >= int(round(SHORT_PHRASE_S / GRID_S)))
     long_idx = np.flatnonzero(long_ok)
     if long_idx.size:
@@ -543,7 +544,7 @@ def plan_levels(source: Any, sample_rate: int, track: Any, settings: LevelerSett
                 gains[i] = limit
                 s, e = phrases[i]
                 env[s:e] = gains[i]
-    # phrases with no level above the gates take their neighbours' gain (set below with the pauses)
+    # phrases with no level above the gates are treated as pause (they lie inside the spans below)
     keep = phrases[ok]
     gains[~ok] = np.nan
     # pauses: floors, then gains
