@@ -139,14 +139,19 @@ class LevelerSettings:
     Attributes
     ----------
     target_spread_lu : float
-        Phrases within half this (LU) of the main voice's level are left alone (a voice's own
-        phrase-to-phrase variation, typically +-2-3 LU for read or conversational speech); beyond
-        the full spread they are brought to it, linearly in between. Default 6 LU: a single voice
-        is left as it is, a second voice 6 dB or more down is corrected fully.
+        Voice levels (a phrase measured with its neighbours, see the module docstring) within
+        half this (LU) under the main voice's level are left alone, beyond the full spread they
+        are brought to it, linearly in between (four times the widths over it). Default 3 LU: a
+        single voice at one level is left as it is (its phrases' voice levels stay within
+        +-1.5 LU; a dev reader's single phrases vary by up to +-3 LU), and a second voice 3 dB or
+        more down is corrected fully. Smaller values also even out two voices 1-1.5 LU apart, but
+        cut more of the loud voice's emphasis (and the room tone around it) and flatten more of a
+        voice's own phrase-to-phrase dynamics (bench/README.md, "Leveling").
     max_gain_up_db, max_gain_down_db : float
         The largest boost and cut (dB). Default +15 / -10 dB: voices 6-18 dB apart (the span of
-        mic distances in practice) are evened out, an 18 dB gap by lifting the quiet voice 15 dB
-        and lowering the whole file 3 dB, without lifting a whisper or a far voice into noise.
+        mic distances in practice) are evened out, an 18 dB gap by lifting the quiet voice up to
+        15 dB and lowering the whole file by the rest (the offset), without lifting a whisper or
+        a far voice 20 dB and more into the noise.
     rate_db_per_s : float
         How fast the gain may move inside a long phrase (dB per second). Default 2 dB/s: slower
         than a syllable (5 per second), fast enough to follow a speaker who moves off the mic.
