@@ -217,8 +217,9 @@ def adjust_settings(
 def used_model_versions(settings: ChainSettings, profile: Any) -> dict:
     """Names, versions and checksums of the learned models this render used (for its record)."""
     uses_dfn = any(s.kind == "deepfilter" and not s.bypass for s in settings.stages)
-    # the voice activity model ran for the room tone, or for the passes' speech presence
-    uses_vad = (profile is not None and getattr(profile, "method", "") == "vad") or settings.speech.detector == "vad"
+    # the voice activity model ran for the room tone, for the passes' speech presence, or for the leveler
+    uses_vad = ((profile is not None and getattr(profile, "method", "") == "vad") or settings.speech.detector == "vad"
+                or _needs_speech_track(settings))
     if not (uses_dfn or uses_vad):
         return {}
     try:
@@ -354,7 +355,7 @@ def prepare_processor(
         source, settings, profile=profile, learn=learn, auto_profile=auto_profile, source_name=source_name
     )
     context = BuildContext(source.sample_rate, source.channels, profile=profile)
-    if settings.speech.detector == "vad":
+    if settings.speech.detector == "vad" or _needs_speech_track(settings):
         context = dataclasses.replace(context, extras={**context.extras, **speech_track(source, live=live)})
     try:
         context = analyse_source(source, settings, context)
@@ -364,15 +365,22 @@ def prepare_processor(
         raise
 
 
+def _needs_speech_track(settings: ChainSettings) -> bool:
+    """An active stage plans from the voice activity track (the leveler's phrases)."""
+    return any(s.kind == "leveler" and not s.bypass for s in settings.stages)
+
+
 def speech_track(source: BlockSource, *, live: bool = False) -> dict:
     """The voice activity model's speech probability over ``source`` as a
     :class:`~dsp.presence.SpeechTrack` (``{"speech": track}``), for the chain's ``speech.detector =
-    "vad"``; where the model cannot run, ``{"speech_detector": why}`` and the passes keep their
-    own presence (the render record says so).
+    "vad"`` and for an active leveler (its phrases); where the model cannot run,
+    ``{"speech_detector": why}`` and the passes keep their own presence, the leveler finds phrases
+    from the signal's level (the render record says so).
 
     With ``live``, the model runs on a thread of its own over its own reader of the file and the
     track is a :class:`~dsp.presence.LiveSpeechTrack` that the render reads as it fills (the
     model costs about as much as the render: side by side on two cores, the wait is about halved).
+    A whole-file plan that needs the finished track (the leveler's) waits for it.
     """
     try:
         from models.vad import FRAME_S, load_model, speech_probabilities

@@ -50,6 +50,15 @@ SETTING_LABELS: dict[str, tuple[str, str]] = {
     "bandwidth_hz": ("Notch width", " Hz"),
     "depth": ("Depth (0-1)", ""),
     "analysis_s": ("Analysed length", " s"),
+    # speaker leveler
+    "target_spread_lu": ("Target spread", " LU"),
+    "max_gain_up_db": ("Max gain up", " dB"),
+    "max_gain_down_db": ("Max gain down", " dB"),
+    "rate_db_per_s": ("Gain speed in long phrases", " dB/s"),
+    "long_phrase_s": ("Long phrase from", " s"),
+    "min_pause_ms": ("Shortest pause", " ms"),
+    "min_phrase_ms": ("Shortest phrase", " ms"),
+    "pause_floor_margin_db": ("Pause floor margin", " dB"),
     # hole refill
     "source": ("Fill with", ""),
     "margin_db": ("Margin under the floor", " dB"),

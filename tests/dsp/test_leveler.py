@@ -1,0 +1,271 @@
+"""Speaker leveler: engine invariants, the plan on real speech, settings, the kernel's reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.signal
+import soundfile as sf
+
+from dsp.chain import (
+    BuildContext,
+    ChainSettings,
+    StageSpec,
+    analyse_source,
+    build_chain,
+    stage_kind,
+)
+from dsp.errors import ParameterError
+from dsp.leveler import (
+    PLAN_KEY,
+    Leveler,
+    LevelerSettings,
+    LevelPlan,
+    apply_envelope,
+    correction_db,
+    k_weighted_frame_power,
+    plan_levels,
+)
+from dsp.loudness import k_weighting_sos
+from dsp.presence import SpeechTrack
+from dsp.render import ArraySource, render_array, render_blocks
+
+SR = 16000
+BLOCKS = [1, 17, 512, 4096]
+
+
+def random_plan(frames: int, seed: int = 0, sr: int = SR) -> LevelPlan:
+    """A plan with a wiggly envelope (every grid point different), for the engine invariants."""
+    hop = sr // 100
+    n = -(-frames // hop)
+    rng = np.random.default_rng(seed)
+    env = np.cumsum(rng.normal(0, 0.8, n + 1)).astype(np.float32)
+    return LevelPlan(sr, hop, env, np.zeros((0, 2), np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32))
+
+
+def signal(seconds: float = 1.0, channels: int = 1, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((channels, int(seconds * SR))) * 0.1).astype(np.float32)
+
+
+# -- engine invariants ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("block", BLOCKS)
+def test_block_size_invariance(block):
+    x = signal(0.3 if block == 1 else 1.3)
+    plan = random_plan(x.shape[1])
+    ref = render_array(x, SR, Leveler(plan=plan), block_size=4096)
+    np.testing.assert_array_equal(render_array(x, SR, Leveler(plan=plan), block_size=block), ref)
+
+
+@pytest.mark.parametrize("start", [0, 1, 159, 161, 7777])
+def test_playhead_equals_full_render(start):
+    x = signal(1.0)
+    plan = random_plan(x.shape[1], seed=3)
+    full = render_array(x, SR, Leveler(plan=plan))
+    p = Leveler(plan=plan)
+    part = np.concatenate(list(render_blocks(ArraySource(x, SR), p, start=start, stop=start + 3001, block_size=333)),
+                          axis=1)
+    assert p.latency == 0 and p.preroll == 0
+    np.testing.assert_array_equal(part, full[:, start : start + 3001])
+
+
+def test_reset_equals_fresh_and_stereo_is_linked():
+    x = signal(1.0, channels=2)
+    plan = random_plan(x.shape[1], seed=5)
+    p = Leveler(plan=plan)
+    render_array(x[::-1].copy(), SR, p)
+    both = render_array(x, SR, p)
+    np.testing.assert_array_equal(both, render_array(x, SR, Leveler(plan=plan)))
+    for c in range(2):  # one gain for all channels: stereo equals each channel on its own
+        np.testing.assert_array_equal(both[c : c + 1], render_array(x[c : c + 1], SR, Leveler(plan=plan)))
+
+
+def test_kernel_matches_numpy_reference_and_positions_outside_the_plan():
+    x = signal(0.5)
+    plan = random_plan(2000, seed=7)  # shorter than the signal: the tail takes the last value
+    env = 10.0 ** (plan.gain_db.astype(np.float64) / 20.0)
+    for start in (-500, 0, 123):
+        got = apply_envelope(x, env, plan.hop, start)
+        pos = np.arange(start, start + x.shape[1], dtype=np.float64)
+        g = np.interp(pos, np.arange(env.size) * plan.hop, env)  # clamps at both ends
+        np.testing.assert_allclose(got[0], x[0] * g, rtol=1e-6, atol=1e-9)
+
+
+def test_no_plan_is_an_exact_passthrough_and_a_wrong_rate_is_refused():
+    x = signal(0.2)
+    np.testing.assert_array_equal(render_array(x, SR, Leveler()), x)
+    with pytest.raises(ParameterError, match="analyse the file again"):
+        render_array(x, 48000, Leveler(plan=random_plan(x.shape[1])))
+
+
+# -- settings ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("field,value,unit", [
+    ("target_spread_lu", -1.0, "LU"), ("max_gain_up_db", 40.0, "dB"), ("max_gain_down_db", -2.0, "dB"),
+    ("rate_db_per_s", 0.0, "dB per second"), ("min_pause_ms", 50.0, "ms"), ("pause_floor_margin_db", float("nan"), "dB"),
+])
+def test_bad_settings_name_the_range_and_unit(field, value, unit):
+    with pytest.raises(ParameterError, match=rf"leveler\.{field} must be between .* {unit}, got"):
+        LevelerSettings(**{field: value})
+
+
+def test_registered_as_a_time_domain_utility_not_a_pass():
+    kind = stage_kind("leveler")
+    assert kind.domain == "time" and kind.role == "utility" and kind.analyse is not None
+    chain = ChainSettings(stages=(StageSpec("leveler", LevelerSettings()),))
+    chain = chain.with_overrides(["leveler.max_gain_up_db=12", "leveler.target_spread_lu=2"])
+    assert chain.stages[0].settings.max_gain_up_db == 12.0 and chain.stages[0].settings.target_spread_lu == 2.0
+
+
+def test_correction_is_continuous_and_zero_inside_the_spread():
+    d = np.linspace(-20, 20, 4001)
+    c = correction_db(d, 3.0)
+    assert np.all(c[np.abs(d) <= 1.5] == 0.0)
+    np.testing.assert_allclose(c[d <= -3.0], -d[d <= -3.0])
+    assert np.max(np.abs(np.diff(c))) < 0.03  # no jumps
+
+
+# -- the plan on real speech ---------------------------------------------------------------------------
+def loudness(x: np.ndarray, sr: int) -> float:
+    """BS.1770 integrated loudness (400 ms blocks, gated) of a mono signal."""
+    y = scipy.signal.sosfilt(k_weighting_sos(sr), x.astype(np.float64))
+    blk, hop = int(0.4 * sr), int(0.1 * sr)
+    m = np.array([np.mean(y[s : s + blk] ** 2) for s in range(0, y.size - blk + 1, hop)])
+    lk = -0.691 + 10 * np.log10(m + 1e-15)
+    keep = lk > -70
+    keep &= lk > -0.691 + 10 * np.log10(m[keep].mean()) - 10
+    return float(-0.691 + 10 * np.log10(m[keep].mean()))
+
+
+def room_tone(n: int, level_dbfs: float, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    b, a = scipy.signal.butter(1, 0.05)
+    y = scipy.signal.lfilter(b, a, rng.standard_normal(n)) + 0.2 * rng.standard_normal(n)
+    return (y / np.sqrt(np.mean(y**2)) * 10 ** (level_dbfs / 20)).astype(np.float32)
+
+
+def dialogue(dev_data, gains_db, readers=("s03_libri_198", "s06_arctic_aew"), pause_s=(0.8, 1.2, 0.6, 1.5, 0.9)):
+    """Turns alternating between the readers (each clip cut in two turns), with pauses, over room tone.
+    Returns the mix and each turn's (start, end, reader index)."""
+    clips = [sf.read(dev_data / "clean" / f"{r}.flac", dtype="float32")[0] for r in readers]
+    halves = [np.array_split(c, 2) for c in clips]
+    parts, turns, pos = [np.zeros(int(0.7 * SR), np.float32)], [], int(0.7 * SR)
+    k = 0
+    for h in range(2):
+        for i, _ in enumerate(readers):
+            seg = halves[i][h] * np.float32(10 ** (gains_db[i] / 20))
+            turns.append((pos, pos + seg.size, i))
+            parts.append(seg)
+            pos += seg.size
+            pause = np.zeros(int(pause_s[k % len(pause_s)] * SR), np.float32)
+            parts.append(pause)
+            pos += pause.size
+            k += 1
+    x = np.concatenate(parts)
+    return x + room_tone(x.size, -26.0 - 40.0), turns
+
+
+def vad_track(x: np.ndarray) -> SpeechTrack | None:
+    try:
+        from app.pipeline import speech_track
+    except ImportError:
+        return None
+    return speech_track(ArraySource(x[None], SR)).get("speech")
+
+
+def render_leveler(x: np.ndarray, track, settings: LevelerSettings | None = None):
+    settings = settings or LevelerSettings()
+    plan = plan_levels(ArraySource(x[None], SR), SR, track, settings)
+    return render_array(x[None], SR, Leveler(settings, plan=plan))[0], plan
+
+
+@pytest.mark.parametrize("detector", ["vad", "energy"])
+def test_two_voices_12_db_apart_come_out_within_1_lu(dev_data, detector):
+    x, turns = dialogue(dev_data, [0.0, -12.0])
+    track = vad_track(x) if detector == "vad" else None
+    if detector == "vad" and track is None:
+        pytest.skip("voice activity model not available")
+    y, plan = render_leveler(x, track)
+    before = [np.median([loudness(x[s:e], SR) for s, e, w in turns if w == i]) for i in (0, 1)]
+    after = [np.median([loudness(y[s:e], SR) for s, e, w in turns if w == i]) for i in (0, 1)]
+    assert before[0] - before[1] > 10.0  # the input really is uneven
+    assert abs(after[0] - after[1]) <= 1.0, (before, after, plan.to_dict())
+    assert plan.detector == detector and (detector == "vad") == (not plan.warnings)
+
+
+def test_single_voice_at_one_level_gets_one_constant_gain(dev_data):
+    x, _ = dialogue(dev_data, [0.0, 0.0], readers=("s06_arctic_aew", "s06_arctic_aew"))
+    y, plan = render_leveler(x, vad_track(x))
+    g = plan.gain_db
+    assert float(g.max() - g.min()) <= 0.1, plan.to_dict()
+    ratio = 20 * np.log10(np.abs(y[np.abs(x) > 1e-3]) / np.abs(x[np.abs(x) > 1e-3]))
+    assert float(np.ptp(ratio)) <= 0.1
+
+
+def test_pause_floor_stays_even_and_phrases_keep_their_dynamics(dev_data):
+    x, turns = dialogue(dev_data, [0.0, -12.0])
+    y, plan = render_leveler(x, vad_track(x))
+    busy = np.zeros(x.size, bool)
+    for s, e, _ in turns:
+        busy[s:e] = True
+    edges = np.flatnonzero(np.diff(np.concatenate([[1], busy.astype(np.int8), [1]])))
+    pauses = [(s + 800, e - 800) for s, e in zip(edges[::2], edges[1::2], strict=True) if e - s >= int(0.3 * SR)]
+    assert len(pauses) >= 4
+
+    def level(z, s, e):  # the pause's room-tone level: the median of its 10 ms levels (as bench/leveling.py)
+        k = (e - s) // 160
+        return float(np.median(10 * np.log10(np.mean(z[s : s + k * 160].astype(np.float64).reshape(k, 160) ** 2, axis=1))))
+
+    out = np.array([level(y, s, e) for s, e in pauses])
+    inp = np.array([level(x, s, e) for s, e in pauses])
+    assert np.ptp(out) <= 2.0, (inp, out)
+    # inside each turn the gain is one number: the loudness range of its 400 ms windows is kept
+    def lra(z):
+        yk = scipy.signal.sosfilt(k_weighting_sos(SR), z.astype(np.float64))
+        m = np.array([np.mean(yk[i : i + 6400] ** 2) for i in range(0, yk.size - 6400, 1600)])
+        lk = 10 * np.log10(m + 1e-15)
+        lk = lk[lk > lk.max() - 20]
+        return np.percentile(lk, 95) - np.percentile(lk, 10)
+
+    for s, e, _ in turns:
+        assert abs(lra(y[s:e]) - lra(x[s:e])) <= 1.0
+
+
+def test_breaths_in_a_pause_are_not_raised_above_the_speech_around():
+    """Synthetic phrases (speech-like noise bursts) with a breath in a pause: energy detector."""
+    rng = np.random.default_rng(4)
+    n = SR * 12
+    x = room_tone(n, -70.0, seed=2)
+    b, a = scipy.signal.butter(2, [200 / 8000, 3000 / 8000], "band")
+    for (s, e), g in zip([(1.0, 3.0), (3.8, 5.5), (7.0, 9.0), (9.8, 11.5)], [0.1, 0.1, 0.01, 0.01], strict=True):
+        seg = scipy.signal.lfilter(b, a, rng.standard_normal(int((e - s) * SR))) * g
+        seg *= 0.6 + 0.4 * np.sin(2 * np.pi * 4 * np.arange(seg.size) / SR) ** 2  # syllables
+        x[int(s * SR) : int(s * SR) + seg.size] += seg.astype(np.float32)
+    br = slice(int(6.1 * SR), int(6.5 * SR))
+    x[br] += (rng.standard_normal(br.stop - br.start) * 0.002 * np.hanning(br.stop - br.start)).astype(np.float32)
+    y, plan = render_leveler(x, None)
+    gain = lambda sl: 10 * np.log10(np.mean(y[sl] ** 2) / np.mean(x[sl] ** 2))  # noqa: E731
+    around = max(gain(slice(int(4.0 * SR), int(5.3 * SR))), gain(slice(int(7.2 * SR), int(8.8 * SR))))
+    assert gain(slice(int(7.2 * SR), int(8.8 * SR))) > 10.0  # the quiet phrases were raised
+    assert gain(br) <= around + 0.1, (gain(br), around)
+    assert gain(br) < 3.0  # and the breath, in its pause, not with them
+
+
+def test_streamed_frame_power_equals_the_whole_file_at_once():
+    x = signal(3.3, channels=2)
+    got = k_weighted_frame_power(ArraySource(x, SR), 160)
+    y = scipy.signal.sosfilt(k_weighting_sos(SR), x.astype(np.float64), axis=-1)
+    p = (y**2).sum(axis=0)
+    ref = np.array([p[i : i + 160].mean() for i in range(0, p.size, 160)])
+    np.testing.assert_allclose(got, ref, rtol=1e-5)
+
+
+def test_the_stage_analyses_through_the_chain():
+    x, sr = signal(2.0), SR
+    settings = ChainSettings(stages=(StageSpec("leveler", LevelerSettings()),))
+    ctx = analyse_source(ArraySource(x, sr), settings, BuildContext(sr, 1))
+    plan = ctx.extras[PLAN_KEY]
+    assert plan.detector == "energy" and "not from voice activity" in plan.warnings[0]
+    y = render_array(x, sr, build_chain(settings, ctx))
+    assert y.shape == x.shape and np.all(np.isfinite(y))
+    assert set(plan.to_dict()) >= {"phrases", "reference_lufs", "gain_db_min", "gain_db_max", "spread_before_lu",
+                                   "spread_after_lu", "warnings"}
