@@ -218,8 +218,7 @@ def used_model_versions(settings: ChainSettings, profile: Any) -> dict:
     """Names, versions and checksums of the learned models this render used (for its record)."""
     uses_dfn = any(s.kind == "deepfilter" and not s.bypass for s in settings.stages)
     # the voice activity model ran for the room tone, for the passes' speech presence, or for the leveler
-    uses_vad = ((profile is not None and getattr(profile, "method", "") == "vad") or settings.speech.detector == "vad"
-                or _needs_speech_track(settings))
+    uses_vad = (profile is not None and getattr(profile, "method", "") == "vad") or needs_speech_track(settings)
     if not (uses_dfn or uses_vad):
         return {}
     try:
@@ -320,6 +319,7 @@ def prepare_processor(
     auto_profile: bool = False,
     source_name: str = "",
     live: bool = False,
+    speech: dict | None = None,
 ) -> tuple[DryWet, BuildContext]:
     """Gather whole-file knowledge for ``settings`` on ``source`` and build the chain.
 
@@ -343,6 +343,9 @@ def prepare_processor(
         model's track is filled on another thread while the render runs
         (:class:`~dsp.presence.LiveSpeechTrack`; the same values, so the same output). Call
         :func:`release` on the context when the render ends. Monitoring leaves it off.
+    speech : dict, optional
+        What :func:`speech_track` returned for this source, started earlier (batch starts the
+        model while it measures the source); used instead of running it here.
 
     Returns
     -------
@@ -355,8 +358,9 @@ def prepare_processor(
         source, settings, profile=profile, learn=learn, auto_profile=auto_profile, source_name=source_name
     )
     context = BuildContext(source.sample_rate, source.channels, profile=profile)
-    if settings.speech.detector == "vad" or _needs_speech_track(settings):
-        context = dataclasses.replace(context, extras={**context.extras, **speech_track(source, live=live)})
+    if needs_speech_track(settings):
+        found = speech if speech is not None else speech_track(source, live=live)
+        context = dataclasses.replace(context, extras={**context.extras, **found})
     try:
         context = analyse_source(source, settings, context)
         return build_chain(settings, context), context
@@ -365,9 +369,10 @@ def prepare_processor(
         raise
 
 
-def _needs_speech_track(settings: ChainSettings) -> bool:
-    """An active stage plans from the voice activity track (the leveler's phrases)."""
-    return any(s.kind == "leveler" and not s.bypass for s in settings.stages)
+def needs_speech_track(settings: ChainSettings) -> bool:
+    """Whether a render of ``settings`` needs the voice activity track: the passes' speech presence
+    (``speech.detector = "vad"``) or an active stage that plans from it (the leveler's phrases)."""
+    return settings.speech.detector == "vad" or any(s.kind == "leveler" and not s.bypass for s in settings.stages)
 
 
 def speech_track(source: BlockSource, *, live: bool = False) -> dict:
@@ -445,11 +450,12 @@ def _own_reader(source: BlockSource) -> BlockSource | None:
     return None
 
 
-def release(context: BuildContext | None) -> None:
-    """Stop what a live render's context still runs (the voice activity thread) and wait for it
-    (at most one block of the model: a thread left inside onnxruntime when the interpreter exits
-    aborts the process); idempotent."""
-    track = None if context is None else context.extras.get("speech")
+def release(context: BuildContext | dict | None) -> None:
+    """Stop what a live render's context (or :func:`speech_track`'s result) still runs (the voice
+    activity thread) and wait for it (at most one block of the model: a thread left inside
+    onnxruntime when the interpreter exits aborts the process); idempotent."""
+    extras = context if isinstance(context, dict) else None if context is None else context.extras
+    track = None if extras is None else extras.get("speech")
     if isinstance(track, LiveSpeechTrack):
         _stop(track)
 

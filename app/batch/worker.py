@@ -239,7 +239,7 @@ class _Scaled:
 
 
 def _render_chain(in_path: Path, out_path: Path, settings, profile, *, fmt: str, pre_gain: float,
-                  progress: Callable[[int, int], None] | None = None):
+                  progress: Callable[[int, int], None] | None = None, speech: dict | None = None):
     """Render the chain once into ``out_path`` (times ``pre_gain``), metering its output on the way.
 
     The processor is :func:`app.pipeline.prepare_processor`'s, so the audio equals ``roomtone
@@ -251,7 +251,7 @@ def _render_chain(in_path: Path, out_path: Path, settings, profile, *, fmt: str,
     from dsp.io import AudioReader
 
     with AudioReader(in_path) as reader:
-        processor, context = prepare_processor(reader, settings, profile=profile, live=True)
+        processor, context = prepare_processor(reader, settings, profile=profile, live=True, speech=speech)
         sr, ch = reader.sample_rate, reader.channels
     try:
         rec, stats, pre_gain = render_chain_measured(
@@ -419,10 +419,13 @@ def _process(job: dict, tmp_dir: Path) -> dict:
     from app.batch.report import SpectrogramAccumulator, speaker_levels, write_file_report
     from app.pipeline import (
         intermediate_format,
+        needs_speech_track,
         normalise_loudness,
         pre_gain_for,
         profile_summary,
+        release,
         resolve_profile,
+        speech_track,
     )
     from dsp.chain import ChainSettings
     from dsp.errors import OutputError
@@ -446,10 +449,13 @@ def _process(job: dict, tmp_dir: Path) -> dict:
         raise OutputError(f"{out_path.parent}: cannot create the output folder ({exc.strerror or exc})") from None
 
     # 1. the source's figures, measured on a second thread while 2. the room tone is found (as
-    # prepare_processor finds it, so the render equals `roomtone clean`); a worker has two cores
+    # prepare_processor finds it, so the render equals `roomtone clean`); a worker has two cores.
+    # The voice activity model starts now too, on a thread of its own (the render reads its
+    # track as it fills): it overlaps the measuring instead of the render
     t = time.perf_counter()
     side = _side_pool()
     with AudioReader(in_path) as reader, AudioReader(in_path) as measured:
+        speech = speech_track(reader, live=True) if needs_speech_track(settings) else None
         sr, ch, frames = reader.sample_rate, reader.channels, reader.frames
         src_info = {"format": reader.info.format, "subtype": reader.info.subtype}
         spec_before, before_meter = SpectrogramAccumulator(sr, ch, frames), ProgramMeter(sr, ch)
@@ -460,10 +466,14 @@ def _process(job: dict, tmp_dir: Path) -> dict:
             from dsp.roomtone import NoiseProfile
 
             given = NoiseProfile.load(opts.profile_path)
-        profile, origin = resolve_profile(
-            reader, settings, profile=given, auto_profile=opts.auto_profile, source_name=str(in_path)
-        )
-        before = measuring.result()
+        try:
+            profile, origin = resolve_profile(
+                reader, settings, profile=given, auto_profile=opts.auto_profile, source_name=str(in_path)
+            )
+            before = measuring.result()
+        except BaseException:
+            release(speech)
+            raise
         nonfinite = measured.nonfinite_count
     timings["measure_s"] = time.perf_counter() - t
 
@@ -477,9 +487,10 @@ def _process(job: dict, tmp_dir: Path) -> dict:
     else:
         chain_path = tmp_dir / "chain.flac"
         pre_gain = pre_gain_for(before, target)
-    rec, chain_stats, pre_gain, hum = _render_chain(in_path, chain_path, settings, profile, fmt=fmt if target is None else
-                                               intermediate_format(fmt), pre_gain=pre_gain,
-                                               progress=progress.samples("render"))
+    rec, chain_stats, pre_gain, hum = _render_chain(in_path, chain_path, settings, profile, speech=speech,
+                                                    fmt=fmt if target is None else intermediate_format(fmt),
+                                                    pre_gain=pre_gain,
+                                                    progress=progress.samples("render"))
     timings["render_s"] = time.perf_counter() - t
 
     # 4. holes, found on a second thread while 5. (below) writes the output
