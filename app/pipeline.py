@@ -354,13 +354,16 @@ def prepare_processor(
     context : BuildContext
         The whole-file knowledge it was built with (``context.profile`` may be None).
     """
-    profile, _ = resolve_profile(
-        source, settings, profile=profile, learn=learn, auto_profile=auto_profile, source_name=source_name
-    )
-    context = BuildContext(source.sample_rate, source.channels, profile=profile)
-    if needs_speech_track(settings):
-        found = speech if speech is not None else speech_track(source, live=live)
-        context = dataclasses.replace(context, extras={**context.extras, **found})
+    # a live track starts first: the model then runs beside the room tone and the other analyses too
+    found = (speech if speech is not None else speech_track(source, live=live)) if needs_speech_track(settings) else {}
+    try:
+        profile, _ = resolve_profile(
+            source, settings, profile=profile, learn=learn, auto_profile=auto_profile, source_name=source_name
+        )
+        context = BuildContext(source.sample_rate, source.channels, profile=profile, extras=dict(found))
+    except BaseException:
+        release(found)
+        raise
     try:
         context = analyse_source(source, settings, context)
         return build_chain(settings, context), context

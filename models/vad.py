@@ -278,6 +278,62 @@ def _mono_16k_blocks(source, block_s: float):
         yield y
 
 
+class _prefetched:
+    """Iterate ``items`` (a generator) one item ahead on a thread of its own.
+
+    The voice activity model waits for nothing while the next block is read and resampled (about
+    a third of its time an hour). The items are the same, in the same order. :meth:`close` stops
+    the thread early; an exception in the generator is raised where the item would have been.
+    """
+
+    _END = object()
+
+    def __init__(self, items: Any, depth: int = 1) -> None:
+        import queue
+
+        self._queue: Any = queue.Queue(maxsize=depth)
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(items,), name="roomtone-vad-read", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: Any) -> bool:
+        import queue
+
+        while not self._closed.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, items: Any) -> None:
+        try:
+            for item in items:
+                if not self._put((item, None)):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader
+            self._put((self._END, exc))
+            return
+        self._put((self._END, None))
+
+    def __iter__(self) -> _prefetched:
+        return self
+
+    def __next__(self) -> Any:
+        item, error = self._queue.get()
+        if item is self._END:
+            self._thread.join()
+            if error is not None:
+                raise error
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join()
+
+
 def speech_probabilities(
     audio: np.ndarray | Any,
     sample_rate: int,
@@ -319,8 +375,10 @@ def speech_probabilities(
     carry = np.zeros(0, np.float32)
     done = 0
     keep = probs.append if sink is None else sink
-    for piece in _mono_16k_blocks(src, block_s):
+    pieces = _prefetched(_mono_16k_blocks(src, block_s))  # reading and resampling beside the model
+    for piece in pieces:
         if stop is not None and stop():
+            pieces.close()
             break
         buf = np.concatenate([carry, piece]) if carry.size else piece
         k = buf.size // FRAME
