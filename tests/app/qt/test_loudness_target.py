@@ -97,3 +97,17 @@ def test_the_target_is_saved_in_the_project_file(tmp_path, source):
     data.pop("loudness")  # a project saved before the field existed
     path.write_text(json.dumps(data))
     assert load_project(path)[0].loudness == "off"
+
+
+def test_add_pass_offers_the_leveler_and_adds_it_undoably(make_window, qtbot, source):
+    w = make_window()
+    assert w.open_path(source)
+    wait_for_jobs(w, qtbot)
+    panel = w.chain_panel
+    before = w.session.project.chain
+    action = next(a for a in panel.add_menu.actions() if a.text() == "Speaker leveler")
+    action.trigger()
+    stages = w.session.project.chain.stages
+    assert len(stages) == len(before.stages) + 1 and any(s.kind == "leveler" for s in stages)
+    w.session.undo()
+    assert w.session.project.chain == before

@@ -303,3 +303,26 @@ def test_session_checks_group_fields_like_set(make_window):
         s.set_chain_field("speech.detector", "magic")
     with pytest.raises(ParameterError, match="strength"):
         s.set_chain_field("strength.speech_fraction", 0)
+
+
+@pytest.mark.parametrize("width", [1280, 1100])
+def test_the_output_groups_check_boxes_are_not_clipped(app_theme, make_window, qtbot, tmp_path, width):
+    """The chain panel's Output group on a laptop screen: every check box shows its whole text
+    (one was cut to 'voice activity mode' once the Loudness view narrowed the panel)."""
+    from PySide6.QtWidgets import QCheckBox
+
+    w = make_window()
+    w.resize(width, 760)
+    w.show()
+    assert w.open_path(tone_file(tmp_path / "a.wav"))
+    wait_for_jobs(w, qtbot)
+    dock = w.side_tabs.parentWidget()  # the side panel's dock, squeezed to its minimum width
+    w.resizeDocks([dock], [0], Qt.Orientation.Horizontal)
+    qtbot.wait(100)
+    assert w.side_tabs.width() <= w.side_tabs.minimumWidth() + 2
+    panel = w.chain_panel
+    boxes = [panel.refill_check, panel.speech_check, panel.strength_check]
+    assert all(isinstance(b, QCheckBox) for b in boxes)
+    for box in boxes:
+        assert box.isVisible()
+        assert box.width() >= box.sizeHint().width(), (box.text(), box.width(), box.sizeHint().width())
