@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 
-.PHONY: setup run test demo bench bench-quality bench-gui screenshots dist dist-test clean
+.PHONY: setup run test test-fast demo bench bench-quality bench-gui screenshots dist dist-test clean
 
 setup:
 	@bash scripts/setup.sh
@@ -13,6 +13,11 @@ run: setup
 
 test: setup
 	@$(PY) -m pytest -q
+
+# The edit-test loop: everything but the tests marked slow (subprocess CLIs, real-time audio,
+# whole batches, DNSMOS); about a minute. `make test` still runs everything.
+test-fast: setup
+	@$(PY) -m pytest -q -m "not slow"
 
 demo: setup
 	@$(PY) scripts/make_demo.py

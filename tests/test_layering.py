@@ -37,6 +37,7 @@ def _dsp_modules() -> list[str]:
     return ["dsp"] + [f"dsp.{m.name}" for m in pkgutil.iter_modules(dsp.__path__)]
 
 
+@pytest.mark.slow
 def test_dsp_loads_no_gui_device_model_or_app():
     mods = _dsp_modules()
     assert "dsp.io" in mods and "dsp.stft" in mods
@@ -45,6 +46,7 @@ def test_dsp_loads_no_gui_device_model_or_app():
     assert not bad, f"importing dsp loaded {sorted(bad)}"
 
 
+@pytest.mark.slow
 def test_cli_loads_no_qt(tmp_path):
     wav = tmp_path / "a.wav"
     sf.write(str(wav), np.zeros(4800, np.float32), 48000)
@@ -57,6 +59,7 @@ def test_cli_loads_no_qt(tmp_path):
     assert "numba" in loaded or "dsp" in loaded  # the probe really ran the command
 
 
+@pytest.mark.slow
 def test_models_import_no_torch_at_import_time():
     import models
 

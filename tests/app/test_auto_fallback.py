@@ -105,6 +105,7 @@ def _cases(dev_data):
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["short clip", "no pause", "ambience"])
 def test_automatic_mode_gives_output_a_warning_and_a_record(dev_data, tmp_path, case):
     x = _cases(dev_data)[case]
@@ -129,6 +130,7 @@ def test_automatic_mode_gives_output_a_warning_and_a_record(dev_data, tmp_path, 
         assert prof["method"] == "minimum"
 
 
+@pytest.mark.slow
 def test_the_three_automatic_paths_give_the_same_profile(dev_data, tmp_path):
     from app.session import Session
 

@@ -213,6 +213,7 @@ def test_help_documents_exit_codes(capsys):
     assert "clean" in out and "info" in out
 
 
+@pytest.mark.slow
 def test_console_script_in_a_subprocess(stereo, tmp_path):
     path, _ = stereo
     env_cmd = [sys.executable, "-c", "import sys; from app.cli import main; sys.exit(main())"]
@@ -354,6 +355,7 @@ def _start_clean_and_wait_for_its_temp(src: Path, out: Path) -> tuple[subprocess
     pytest.fail(f"no temporary output appeared (rc={proc.poll()}): {proc.communicate()[1][-500:]}")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_sigterm_cancels_like_ctrl_c_and_removes_the_temp(tmp_path):
     import signal
@@ -369,6 +371,7 @@ def test_sigterm_cancels_like_ctrl_c_and_removes_the_temp(tmp_path):
     assert _files(out_dir) == []
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals; stale temps are kept on Windows")
 def test_a_killed_runs_temp_is_removed_by_the_next_run_there(tmp_path, capsys):
     import signal

@@ -41,6 +41,7 @@ def _band_db(x, sr, lo, hi):
     return 10 * np.log10(np.sum(spec[(f >= lo) & (f < hi)]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", FACTORY)
 def test_every_factory_preset_does_no_harm_on_the_dev_podcast(dev_data, name):
     noisy, clean, sr = _podcast_excerpt(dev_data)
@@ -53,6 +54,7 @@ def test_every_factory_preset_does_no_harm_on_the_dev_podcast(dev_data, name):
     assert _band_db(y, sr, 100, 250) > voice - 3.0
 
 
+@pytest.mark.slow
 def test_podcast_ml_takes_the_hum_down_like_podcast(dev_data):
     noisy, _, sr = _podcast_excerpt(dev_data, 120.0)  # the whole file: the hum is found over it
     assert any(s.kind == "dehum" and not s.bypass for s in load_preset("podcast-ml").stages)

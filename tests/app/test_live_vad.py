@@ -19,6 +19,8 @@ from dsp.io import AudioReader
 from dsp.presence import LiveSpeechTrack, SpeechTrack
 from dsp.render import render_blocks
 
+pytestmark = pytest.mark.model  # needs a learned model package
+
 pytest.importorskip("onnxruntime")
 
 

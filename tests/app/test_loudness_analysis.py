@@ -44,6 +44,7 @@ def test_without_the_vad_the_energy_detector_is_used_and_named(two_voice_file):
     assert text.startswith("Speaker-level spread ") and "\u2192" in text and text.endswith("LU")
 
 
+@pytest.mark.slow
 @pytest.mark.model
 def test_with_the_vad(two_voice_file):
     pytest.importorskip("silero_vad")

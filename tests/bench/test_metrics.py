@@ -161,6 +161,7 @@ def test_pesq_resamples_other_rates(speech):
     assert metrics.pesq_wb(up, up, 48000) > 4.5
 
 
+@pytest.mark.slow
 def test_dnsmos_scores_clean_speech_above_noisy_speech(speech):
     x, y, sr = speech
     d = metrics.Dnsmos()
@@ -169,6 +170,7 @@ def test_dnsmos_scores_clean_speech_above_noisy_speech(speech):
     assert clean["bak"] > noisy["bak"]
 
 
+@pytest.mark.slow
 def test_dnsmos_matches_speechmos_reference_windowing(speech):
     from speechmos import dnsmos
 

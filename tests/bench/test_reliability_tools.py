@@ -29,6 +29,7 @@ def test_output_check_names_a_container_that_contradicts_the_extension(tmp_path)
     assert reliability.output_check(tmp_path / "missing.wav") == "-"
 
 
+@pytest.mark.slow
 def test_a_refusal_row_through_the_real_cli():
     [case] = [c for c in reliability._cases() if c.name == "output == input"]
     row = reliability.run_case(case)

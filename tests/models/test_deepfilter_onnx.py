@@ -16,6 +16,8 @@ from models import ml_denoise
 from models.ml_denoise import DeepFilterProcessor, resolve_backend
 from models.versions import DFN_MODEL, ModelUnavailable, verified_model_path
 
+pytestmark = pytest.mark.model  # needs a learned model package
+
 OK_ONNX, WHY_ONNX = dfo.availability()
 OK_LIBDF, WHY_LIBDF = dfn.availability()
 needs_onnx = pytest.mark.skipif(not OK_ONNX, reason=f"onnx backend unavailable: {WHY_ONNX}")

@@ -20,6 +20,8 @@ from models import ml_denoise
 from models.ml_denoise import DeepFilterProcessor, DeepFilterSettings, PolyphaseResampler, geometry
 from models.versions import ModelUnavailable
 
+pytestmark = pytest.mark.model  # needs a learned model package
+
 OK, WHY = dfn.availability()
 needs_dfn = pytest.mark.skipif(not OK, reason=f"DeepFilterNet3 runtime unavailable: {WHY}")
 OK_ONNX, WHY_ONNX = dfo.availability()
@@ -92,6 +94,7 @@ def test_resampler_streams_exactly_and_matches_resample_poly(up, down):
 
 
 # -- the processor ---------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKEND_PARAMS)
 @pytest.mark.parametrize("sr", [48000, 16000])
 def test_block_size_invariance(sr, backend):

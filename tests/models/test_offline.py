@@ -25,6 +25,7 @@ from models.vad import available_backends
 REPO = Path(__file__).resolve().parents[2]
 OK_DFN, WHY_DFN = dfn.availability()
 pytestmark = [
+    pytest.mark.model,
     pytest.mark.skipif(not available_backends(), reason="silero-vad with onnxruntime or torch is not installed"),
     pytest.mark.skipif(not OK_DFN, reason=f"DeepFilterNet3 runtime unavailable: {WHY_DFN}"),
 ]
@@ -79,6 +80,7 @@ def _check(result: dict) -> None:
     assert result["versions"]["silero-vad"]["sha256"]
 
 
+@pytest.mark.slow
 def test_models_run_under_unshare_without_network(tmp_path):
     why = _unshare_works()
     if why:
@@ -136,6 +138,7 @@ import time; time.sleep(1.0)  # give a telemetry thread time to start
 """
 
 
+@pytest.mark.slow
 def test_onnxruntime_telemetry_is_off(tmp_path):
     """onnxruntime >= 1.29 writes a device id and uploads usage events unless told not to; every
     Roomtone model path turns that off (``models/__init__.py``)."""

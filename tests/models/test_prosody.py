@@ -221,6 +221,7 @@ def notes_verdicts(dev_data):
     return out
 
 
+@pytest.mark.slow
 def test_plain_yin_reproduces_notes(notes_verdicts):
     # the reference tracker is NOTES.md's own: without this the octave-error evidence below
     # would be about some other YIN

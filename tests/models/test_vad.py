@@ -26,7 +26,8 @@ from models.vad import (
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "assets" / "demo" / "demo_episode.flac"
-pytestmark = pytest.mark.skipif(not available_backends(), reason="silero-vad with onnxruntime or torch is not installed")
+pytestmark = [pytest.mark.model,
+              pytest.mark.skipif(not available_backends(), reason="silero-vad with onnxruntime or torch is not installed")]
 
 
 def _mask(segments, times):
@@ -261,6 +262,7 @@ def test_quiet_screen_on_the_dev_podcast_learns_the_noise_bed_from_part_of_the_f
     assert abs(prof.level_dbfs - _level_db(bed)) < 1.0
 
 
+@pytest.mark.slow
 def test_quiet_screen_runs_the_model_on_a_bounded_share_of_a_long_file(podcast, monkeypatch):
     import models.auto_profile as ap
 

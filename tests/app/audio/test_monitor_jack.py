@@ -124,6 +124,7 @@ def tone(seconds, freq=440.0, amp=0.3, sr=RATE, channels=1):
     return np.repeat((amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)[None], channels, axis=0)
 
 
+@pytest.mark.slow
 @clean_run()
 def test_ten_seconds_of_the_demo_through_the_full_chain_equal_the_offline_render(jack_server, demo, full_chain, record_property):
     factory, what = full_chain
@@ -151,6 +152,7 @@ def _first_change(captured, c0, predicate, block=64):
     raise AssertionError("the change never showed up in the output")
 
 
+@pytest.mark.slow
 @clean_run()
 def test_a_settings_change_is_heard_within_100_ms(jack_server):
     src = ArraySource(tone(4.0), RATE)
@@ -173,6 +175,7 @@ def test_a_settings_change_is_heard_within_100_ms(jack_server):
     assert stats.underruns == 0 and stats.xruns == 0, stats
 
 
+@pytest.mark.slow
 @clean_run()
 def test_a_podcast_chain_change_is_heard_within_100_ms_then_becomes_exact(jack_server, demo, full_chain):
     """Mix 0 (the original, exactly) -> mix 1 on the full chain: the fast voice, then the exact one."""
@@ -215,6 +218,7 @@ def _with_mix(p, mix):
     return p
 
 
+@pytest.mark.slow
 @clean_run()
 def test_listen_switches_are_time_aligned_and_click_free(jack_server):
     amp, f = 0.3, 440.0
@@ -245,6 +249,7 @@ def test_listen_switches_are_time_aligned_and_click_free(jack_server):
         assert level == pytest.approx(want, abs=0.02), (mode, level)
 
 
+@pytest.mark.slow
 @clean_run()
 def test_a_44k1_file_is_resampled_to_the_48k_device(jack_server):
     sr = 44100
@@ -265,6 +270,7 @@ def test_a_44k1_file_is_resampled_to_the_48k_device(jack_server):
     np.testing.assert_allclose(captured[k + a : k + b, 0], ref[0, a:b], atol=1e-5)
 
 
+@pytest.mark.slow
 @clean_run()
 def test_loop_seek_position_and_stop(jack_server, demo):
     factory = lambda: DryWet(Chain([StftProcessor(settings=StftSettings(n_fft=2048)), Gain(-3.0)]))  # noqa: E731
@@ -312,6 +318,7 @@ def test_missing_device_gives_a_clear_error_and_the_monitor_stays_off(jack_serve
     assert ListenMode("removed") is ListenMode.REMOVED
 
 
+@pytest.mark.slow
 def test_switching_to_the_ml_chain_while_playing_does_not_drop_out(jack_server, demo, full_chain, monkeypatch):
     """The first chain with DeepFilterNet3 is built by the feeder thread; with the model preloaded
     (as the workstation does at start-up) that takes milliseconds, not the model's ~1.1 s load.

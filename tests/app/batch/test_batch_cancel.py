@@ -63,6 +63,7 @@ def _check_truth(out: Path) -> None:
     assert not tmp.exists() or not any(tmp.iterdir())
 
 
+@pytest.mark.slow
 def test_cancel_stops_workers_before_returning(dev_data, tmp_path):
     src = _folder(dev_data, tmp_path)
     out = tmp_path / "out"
@@ -104,6 +105,7 @@ def test_cancel_stops_workers_before_returning(dev_data, tmp_path):
     assert "run the same command again" in outcome["cancelled"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="process groups and SIGINT")
 def test_ctrl_c_in_a_terminal_stops_the_batch_cleanly(dev_data, tmp_path):
     src = _folder(dev_data, tmp_path)

@@ -65,6 +65,7 @@ def test_oversampling_grid_holds_the_reference_meters_and_chunk_skipping_changes
     assert np.count_nonzero(skipped) < full.size / 4  # most chunks were not computed
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not ffmpeg_available(), reason="needs ffmpeg")
 def test_batch_outputs_meet_ceiling_by_independent_meters(dev_data, tmp_path):
     src = tmp_path / "in"

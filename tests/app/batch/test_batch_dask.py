@@ -15,6 +15,7 @@ from tests.app.batch.conftest import make_folder
 distributed = pytest.importorskip("distributed")
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_matches_local_pool(dev_data, tmp_path):
     src = make_folder(dev_data, tmp_path, bad=True)
     opts = BatchOptions(chain=load_preset("podcast").to_dict(), hole_audit=False)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
+
 from app.batch.worker import BatchOptions, process_job
 from dsp.chain import load_preset
 
@@ -34,6 +36,7 @@ class _Largest:
         return self.size
 
 
+@pytest.mark.slow
 def test_one_render_one_gain_pass_small_temporaries(dev_data, tmp_path, monkeypatch):
     import app.pipeline
     import dsp.render

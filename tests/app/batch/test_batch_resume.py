@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import soundfile as sf
 
 from app.batch.runner import STATE_DIR
@@ -31,6 +32,7 @@ def _done(db_path: Path) -> dict[str, tuple[str, str]]:
         return {}
 
 
+@pytest.mark.slow
 def test_sigkill_midway_then_rerun_finishes_the_rest(dev_data, tmp_path, capsys):
     src = tmp_path / "in"
     src.mkdir()

@@ -35,6 +35,7 @@ def _reference_tp(x: np.ndarray) -> float:
     return 20 * math.log10(np.abs(y).max())
 
 
+@pytest.mark.slow
 def test_batch_cli_meets_loudness_reports_bad_files_and_writes_report(batch_folder, tmp_path, capsys):
     out = tmp_path / "out"
     rc = main(["batch", str(batch_folder), str(out), "--loudness", "podcast", "--workers", "2"])
@@ -85,6 +86,7 @@ def test_batch_cli_meets_loudness_reports_bad_files_and_writes_report(batch_fold
     assert {p: os.stat(p).st_mtime_ns for p in outputs} == stamps
 
 
+@pytest.mark.slow
 def test_batch_without_loudness_equals_roomtone_clean(dev_data, tmp_path):
     from tests.app.batch.conftest import make_folder
 
@@ -103,6 +105,7 @@ def test_batch_refuses_output_inside_or_equal_to_input(batch_folder, capsys):
     assert "output folder is the input folder" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_report_names_never_collide(dev_data, tmp_path):
     """'ep 1.wav' and 'ep_1.wav' (and 'é.wav' and 'ü.wav') each get their own report JSON and pictures."""
     import shutil

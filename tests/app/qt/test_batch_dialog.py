@@ -13,6 +13,7 @@ from app.qt.batch_dialog import BatchDialog  # noqa: E402
 pytestmark = pytest.mark.gui
 
 
+@pytest.mark.slow
 def test_batch_dialog_runs_the_batch_and_opens_the_report(qtbot, dev_data, tmp_path, monkeypatch):
     src = tmp_path / "in"
     src.mkdir()

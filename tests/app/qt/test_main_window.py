@@ -180,6 +180,7 @@ def test_chain_structure_edits_are_undoable(make_window, qtbot, source):
     assert panel.stage_list.count() == n
 
 
+@pytest.mark.slow
 def test_save_and_reopen_project_gives_identical_settings(make_window, qtbot, source, tmp_path, settings):
     w = make_window()
     _open_and_learn(w, qtbot, source)

@@ -48,6 +48,7 @@ def _wait_until(qtbot, cond, seconds, what):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.slow
 def test_retry_finds_a_sound_server_started_after_launch(make_window, qtbot, tmp_path):
     _need_jack()
     import sounddevice as sd
@@ -163,6 +164,7 @@ def _stop_child_jackd(out: str) -> None:
                 pass
 
 
+@pytest.mark.slow
 def test_the_sound_server_disappearing_while_playing_is_reported_and_the_app_keeps_running(tmp_path):
     _need_jack()
     script = tmp_path / "child.py"

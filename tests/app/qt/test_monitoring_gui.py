@@ -359,6 +359,7 @@ def test_preferences_without_any_device(make_window, qtbot, monkeypatch):
 
 
 # == device errors ==================================================================================
+@pytest.mark.slow
 def test_missing_device_shows_a_message_and_monitoring_goes_off(make_window, qtbot, source):
     fake = FakeMonitor()
     w = make_window(fake)
@@ -383,6 +384,7 @@ def test_missing_device_shows_a_message_and_monitoring_goes_off(make_window, qtb
     assert not w.banner.isVisible()
 
 
+@pytest.mark.slow
 def test_device_vanishing_while_playing_is_reported(make_window, qtbot, source):
     fake = FakeMonitor()
     w = make_window(fake)
@@ -410,6 +412,7 @@ def _wait_until(qtbot, cond, timeout_s: float, what: str) -> None:
         qtbot.wait(20)
 
 
+@pytest.mark.slow
 def test_real_monitor_on_a_fake_stream(make_window, qtbot, source, monkeypatch):
     """MonitorAdapter + Monitor: the file and chain reach the monitor, play advances, edits and
     listen switches are applied live, a vanished device turns monitoring off with a message."""
@@ -456,6 +459,7 @@ def test_real_monitor_on_a_fake_stream(make_window, qtbot, source, monkeypatch):
     _wait_until(qtbot, lambda: adapter.playing and len(opener.streams) == 2, 10, "monitoring to come back")
 
 
+@pytest.mark.slow
 @pytest.mark.audio
 def test_demo_in_the_real_window_on_the_jack_dummy_device(jack_server, make_window, qtbot):
     """The demo through the podcast chain on a real-time device: 2 s of play, 0 underruns."""

@@ -46,6 +46,7 @@ def test_status_bar_texts_use_only_glyphs_the_font_has(make_window, qtbot, tmp_p
     assert "0:00.750" in w.position_label.text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("width", [1280, 1100])
 def test_status_messages_and_the_job_label_are_not_truncated(app_theme, make_window, qtbot, tmp_path, width):
     import threading
@@ -114,6 +115,7 @@ def app_theme(qapp):
     pg.setConfigOptions(background=bg, foreground=fg)
 
 
+@pytest.mark.slow
 def test_docked_prosody_panel_shows_rows_and_readable_plots(app_theme, make_window, qtbot):
     w = make_window()
     w.resize(1280, 760)
@@ -305,6 +307,7 @@ def test_session_checks_group_fields_like_set(make_window):
         s.set_chain_field("strength.speech_fraction", 0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("width", [1280, 1100])
 def test_the_output_groups_check_boxes_are_not_clipped(app_theme, make_window, qtbot, tmp_path, width):
     """The chain panel's Output group on a laptop screen: every check box shows its whole text

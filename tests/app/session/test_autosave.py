@@ -93,6 +93,7 @@ def test_save_only_when_dirty(folder, session):
     a.mark_clean_exit()
 
 
+@pytest.mark.slow
 def test_crashed_run_is_offered_and_recovered(folder, tmp_path):
     wav = write_test_wav(tmp_path / "ep.wav")
     me = Autosave(folder)
@@ -113,6 +114,7 @@ def test_crashed_run_is_offered_and_recovered(folder, tmp_path):
     assert list(folder.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_recovery_keeps_the_project_file_path(folder, tmp_path, session):
     path = session.save(tmp_path / "show.roomtone")
     crash_run(folder, Path(session.project.source.path), project_path=path)
@@ -128,6 +130,7 @@ def test_recovery_keeps_the_project_file_path(folder, tmp_path, session):
     me.mark_clean_exit()
 
 
+@pytest.mark.slow
 def test_clean_exit_leaves_nothing_to_recover(folder, tmp_path):
     crash_run(folder, write_test_wav(tmp_path / "ep.wav"), clean=True)
     assert Autosave(folder).recovery_candidate() is None
@@ -168,6 +171,7 @@ def test_dead_pid_marker_counts_as_crash(folder, session, tmp_path):
     assert list(folder.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_offered_leftover_is_removed_at_clean_exit(folder, tmp_path):
     """Recovered (or ignored) work is not offered again after this run exits cleanly."""
     crash_run(folder, write_test_wav(tmp_path / "ep.wav"))
