@@ -311,7 +311,9 @@ class ChainPanel(QWidget):
             self.loudness_combo.addItem(loudness_label(name), name)
         self.loudness_combo.setToolTip("Loudness of the exported file: after the chain, a gain to this integrated "
                                        "loudness (ITU-R BS.1770) and a true-peak limiter at -1 dBTP. Measured on "
-                                       "the whole file when exporting; saved with the project.")
+                                       "the whole file when exporting; saved with the project. Headphone monitoring plays "
+                                       "the chain without this gain (it needs the whole file), so an export with a "
+                                       "target can sound louder than playback.")
         self.loudness_combo.activated.connect(
             lambda i: self._call(self.session.set_loudness, self.loudness_combo.itemData(i)))
         of.addRow("Loudness", self.loudness_combo)
