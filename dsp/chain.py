@@ -90,6 +90,11 @@ def register(kind: StageKind) -> StageKind:
     return kind
 
 
+def unregister(name: str) -> None:
+    """Remove the stage kind ``name`` (tests' stand-in kinds clean up after themselves); no error if absent."""
+    _REGISTRY.pop(name, None)
+
+
 def extend_stage_modules(*modules: str) -> None:
     """Let :func:`registry` also import these modules (optional: a missing one is skipped)."""
     for mod in modules:
