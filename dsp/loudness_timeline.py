@@ -55,10 +55,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.signal
 
 from dsp.errors import ParameterError
-from dsp.loudness import k_weighting_sos
+from dsp.loudness import ProgramMeter
 from dsp.presence import SpeechTrack
 
 #: Spacing of the curves' values (a BS.1770 sub-block), seconds.
@@ -81,17 +80,6 @@ MIN_PHRASE_MS = 200.0
 READ_BLOCK = 1 << 16
 
 
-def channel_weights(channels: int) -> np.ndarray:
-    """BS.1770 channel weights (1.0; 1.41 for surrounds of 5.0/5.1; LFE 0)."""
-    w = np.ones(int(channels), np.float64)
-    if channels == 5:
-        w[3:] = 1.41
-    elif channels == 6:
-        w[3] = 0.0
-        w[4:] = 1.41
-    return w
-
-
 def lufs(energy: Any) -> np.ndarray:
     """BS.1770 loudness of mean-square energies: ``-0.691 + 10 log10(e)`` (-inf for 0)."""
     e = np.asarray(energy, np.float64)
@@ -110,7 +98,8 @@ class TimelineMeter:
     Notes
     -----
     :meth:`energies` may be called at any time; a trailing partial sub-block is not included
-    (as BS.1770 meters do). Equal to :class:`app.batch.loudness.ProgramMeter`'s sub-blocks.
+    (as BS.1770 meters do). It is :class:`dsp.loudness.ProgramMeter`'s own sub-block series (one
+    K-weighting for both: the batch reads it from the meters it already runs).
     """
 
     def __init__(self, sample_rate: int, channels: int) -> None:
@@ -119,52 +108,16 @@ class TimelineMeter:
                                  f"{channels} channels")
         self.sample_rate = int(sample_rate)
         self.channels = int(channels)
-        self._sos = k_weighting_sos(self.sample_rate)
-        self._zi = np.zeros((self.channels, self._sos.shape[0], 2), np.float64)
-        self._weights = channel_weights(self.channels)
+        self._meter = ProgramMeter(self.sample_rate, self.channels, true_peak=False)
         self.sub = max(1, int(round(STEP_S * self.sample_rate)))
-        self._acc = np.zeros(self.channels, np.float64)
-        self._fill = 0
-        self._out: list[np.ndarray] = []
 
     def add(self, block: np.ndarray) -> None:
         """Meter the next ``(channels, n)`` block."""
-        x = np.asarray(block)
-        if x.ndim != 2 or x.shape[0] != self.channels:
-            raise ParameterError(f"expected ({self.channels}, n) blocks, got shape {x.shape}")
-        n = x.shape[1]
-        if n == 0:
-            return
-        sq = np.empty((self.channels, n), np.float64)
-        for c in range(self.channels):
-            y, self._zi[c] = scipy.signal.sosfilt(self._sos, x[c].astype(np.float64), zi=self._zi[c])
-            np.multiply(y, y, out=sq[c])
-        pos = 0
-        if self._fill:
-            take = min(self.sub - self._fill, n)
-            self._acc += sq[:, :take].sum(axis=1)
-            self._fill += take
-            pos = take
-            if self._fill == self.sub:
-                self._out.append(np.array([self._weights @ self._acc / self.sub]))
-                self._acc[:] = 0.0
-                self._fill = 0
-        whole = (n - pos) // self.sub
-        if whole:
-            seg = sq[:, pos : pos + whole * self.sub].reshape(self.channels, whole, self.sub).sum(axis=2)
-            self._out.append(self._weights @ seg / self.sub)
-            pos += whole * self.sub
-        if pos < n:
-            self._acc += sq[:, pos:].sum(axis=1)
-            self._fill += n - pos
+        self._meter.add(block)
 
     def energies(self) -> np.ndarray:
         """Weighted K-weighted mean square per complete 100 ms sub-block, float64."""
-        if not self._out:
-            return np.zeros(0, np.float64)
-        if len(self._out) > 1:
-            self._out = [np.concatenate(self._out)]
-        return self._out[0].copy()
+        return self._meter.sub_block_energies().copy()
 
 
 @dataclass(frozen=True)
