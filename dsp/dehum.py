@@ -48,6 +48,9 @@ from dsp.engine import AudioSpec, Processor, check_block
 from dsp.errors import ParameterError
 from dsp.jit import realtime_kernel
 
+#: The mains frequencies ``mains_hz`` takes, with the words a user reads for each (a choice, not a range).
+MAINS_HZ_CHOICES = {0.0: "Detect (50 or 60 Hz)", 50.0: "50 Hz", 60.0: "60 Hz"}
+
 
 @dataclass(frozen=True)
 class DehumSettings:
@@ -87,7 +90,7 @@ class DehumSettings:
     analysis_s: float = 120.0
 
     def __post_init__(self) -> None:
-        if self.mains_hz not in (0.0, 50.0, 60.0):
+        if self.mains_hz not in MAINS_HZ_CHOICES:
             raise ParameterError(f"dehum.mains_hz must be 0 (detect), 50 or 60, got {self.mains_hz}")
         if not 60.0 <= self.max_frequency_hz <= 20000.0:
             raise ParameterError(f"dehum.max_frequency_hz must be between 60 and 20000 Hz, got {self.max_frequency_hz}")

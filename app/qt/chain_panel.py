@@ -116,6 +116,16 @@ def field_range(name: str, default: Any, sample_rate: int = 48000) -> tuple[floa
     return min(0.0, 4 * d), max(1.0, 4 * d)
 
 
+def field_value_choices(cls: type, name: str) -> dict | None:
+    """A numeric field's fixed values and their labels: the module constant ``NAME_CHOICES``
+    (``{value: label}``, e.g. ``dsp.dehum.MAINS_HZ_CHOICES``), or None for a range."""
+    mod = sys.modules.get(cls.__module__)
+    value = getattr(mod, name.upper() + "_CHOICES", None) if mod else None
+    if isinstance(value, dict) and value and all(isinstance(k, (int, float)) for k in value):
+        return dict(value)
+    return None
+
+
 def field_choices(cls: type, name: str) -> list[str] | None:
     mod = sys.modules.get(cls.__module__)
     value = getattr(mod, name.upper() + "S", None) if mod else None
@@ -443,6 +453,13 @@ class ChainPanel(QWidget):
             w = QCheckBox()
             w.toggled.connect(lambda on, n=name: self._set_field(n, bool(on), True))
             return w
+        valued = field_value_choices(cls, name) if isinstance(value, (int, float)) else None
+        if valued:
+            w = QComboBox()
+            for v, text in valued.items():
+                w.addItem(text, v)
+            w.activated.connect(lambda i, n=name, w=w: self._set_field(n, w.itemData(i), True))
+            return w
         if isinstance(value, (int, float)):
             lo, hi = field_range(name, value, self._sample_rate)
             if isinstance(value, int) and hi - lo > 100000:
@@ -492,7 +509,8 @@ class ChainPanel(QWidget):
                 elif isinstance(w, QSpinBox):
                     w.setValue(int(value))
                 elif isinstance(w, QComboBox):
-                    w.setCurrentIndex(max(0, w.findText(str(value))))
+                    valued = w.findData(value) if not isinstance(value, str) else -1
+                    w.setCurrentIndex(max(0, valued if valued >= 0 else w.findText(str(value))))
                 elif isinstance(w, QLineEdit):
                     w.setText(", ".join(f"{x:g}" for x in value) if isinstance(value, tuple) else str(value))
             finally:

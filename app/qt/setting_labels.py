@@ -41,7 +41,7 @@ SETTING_LABELS: dict[str, tuple[str, str]] = {
     "max_noise_rise_db": ("Max noise rise over room tone", " dB"),
     "backend": ("Backend", ""),
     # de-hum
-    "mains_hz": ("Mains frequency (0 = detect)", " Hz"),
+    "mains_hz": ("Mains frequency", ""),
     "max_frequency_hz": ("Highest harmonic", " Hz"),
     "threshold_db": ("Harmonic threshold", " dB"),
     "confirm_db": ("Confirm threshold", " dB"),

@@ -329,3 +329,26 @@ def test_the_output_groups_check_boxes_are_not_clipped(app_theme, make_window, q
     for box in boxes:
         assert box.isVisible()
         assert box.width() >= box.sizeHint().width(), (box.text(), box.width(), box.sizeHint().width())
+
+
+def test_the_mains_setting_is_a_choice_box_not_a_slider(make_window, qtbot):
+    """De-hum's Mains takes three values (detect, 50, 60 Hz): a choice box with words, not a
+    0-24 kHz slider whose every other value pops an error naming an internal key."""
+    from PySide6.QtWidgets import QComboBox
+
+    w = make_window()
+    s = w.session
+    s.add_stage("dehum")
+    row = len(s.project.chain.stages) - 1
+    w.chain_panel.stage_list.setCurrentRow(row)
+    qtbot.wait(5)
+    box = w.chain_panel._field_widgets["mains_hz"]
+    assert isinstance(box, QComboBox)
+    assert [box.itemText(i) for i in range(box.count())] == ["Detect (50 or 60 Hz)", "50 Hz", "60 Hz"]
+    assert box.currentText() == "Detect (50 or 60 Hz)"
+    box.activated.emit(box.findData(60.0))
+    assert s.project.chain.stages[row].settings.mains_hz == 60.0
+    s.undo()
+    qtbot.wait(5)
+    assert s.project.chain.stages[row].settings.mains_hz == 0.0
+    assert w.chain_panel._field_widgets["mains_hz"].currentText() == "Detect (50 or 60 Hz)"
