@@ -903,17 +903,71 @@ def write_loudness(
 
     meter = ProgramMeter(source.sample_rate, source.channels)
     quantise = quantiser(fmt)
+
+    def measure(block: np.ndarray) -> None:
+        meter.add(block)
+        if add is not None:
+            add(block)
+
     with AtomicWriter(out_path, source.sample_rate, source.channels, fmt, sources=sources) as writer:
-        for block in render_blocks(source, stages, block_size=block_size, progress=progress, cancel=cancel):
-            if quantise is not None:
-                block = quantise(block)
-            meter.add(block)
-            if add is not None:
-                add(block)
-            writer.write(block)
+        with _Beside(measure) as beside:  # the meter (true peak, K-weighting) on a thread of its own
+            for block in render_blocks(source, stages, block_size=block_size, progress=progress, cancel=cancel):
+                if quantise is not None:
+                    block = quantise(block)
+                beside.put(block)
+                writer.write(block)
         writer.commit()
     limiter = stages.processors[-1]
     return LoudnessPass(meter.result(), float(limiter.max_reduction_db), writer.clipped_samples, stages, meter)
+
+
+class _Beside:
+    """Feeds blocks, in order, to ``fn`` on a thread of its own (a context manager).
+
+    The loudness pass's meter costs about as much as its limiter and encoder; beside them it takes
+    the other core. ``fn`` sees every block in order, so what it measures is unchanged. Leaving
+    the block waits for the last block; an exception in ``fn`` is raised there (or at the next
+    :meth:`put`), and an exception in the caller's loop stops the thread without waiting for it.
+    """
+
+    _END = object()
+
+    def __init__(self, fn: Callable[[np.ndarray], None], depth: int = 4) -> None:
+        import queue
+
+        self._fn = fn
+        self._queue: Any = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="roomtone-meter", daemon=True)
+
+    def __enter__(self) -> _Beside:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is self._END or self._stop.is_set():
+                return
+            if self._error is None:
+                try:
+                    self._fn(item)
+                except BaseException as exc:  # noqa: BLE001 - raised on the caller's thread
+                    self._error = exc
+
+    def put(self, block: np.ndarray) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(block)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self._stop.set()
+        self._queue.put(self._END)
+        self._thread.join()
+        if exc_type is None and self._error is not None:
+            raise self._error
 
 
 def render_chain_measured(
