@@ -9,50 +9,15 @@ Prints the level, the duration and regions it was learned from, and any warnings
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
 from app.pipeline import find_room_tone
-from dsp.errors import OutputError, ParameterError
+from app.timecode import parse_ranges
+from dsp.errors import OutputError
 from dsp.io import AudioReader
 from dsp.roomtone import RoomToneSettings, estimate_room_tone
 from dsp.stft import StftSettings
-
-_TIME = re.compile(r"^\s*(?:(\d+):)?(?:(\d+):)?(\d+(?:\.\d*)?|\.\d+)\s*$")
-
-
-def parse_time(text: str) -> float:
-    """Seconds from ``S``, ``M:SS(.s)`` or ``H:MM:SS(.s)`` (own small parser; see the report)."""
-    m = _TIME.match(text)
-    if not m:
-        raise ParameterError(f"cannot read time {text!r}; write seconds (1.5), M:SS.s (0:01.5) or H:MM:SS (1:02:03)")
-    a, b, sec = m.groups()
-    if b is not None:  # H:MM:SS
-        return int(a) * 3600 + int(b) * 60 + float(sec)
-    if a is not None:  # M:SS
-        return int(a) * 60 + float(sec)
-    return float(sec)
-
-
-def parse_range(text: str) -> tuple[float, float]:
-    """``A-B`` (times as in :func:`parse_time`) -> ``(start_s, stop_s)``."""
-    parts = text.split("-")
-    if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
-        raise ParameterError(f"cannot read region {text!r}; write START-END, for example 0:01.5-0:03")
-    a, b = parse_time(parts[0]), parse_time(parts[1])
-    if b <= a:
-        raise ParameterError(f"region {text!r} ends before it starts; write START-END with START < END")
-    return a, b
-
-
-def _regions(values: list[str]) -> list[tuple[float, float]]:
-    out = []
-    for v in values:
-        for piece in v.split(","):
-            if piece.strip():
-                out.append(parse_range(piece))
-    return out
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -84,7 +49,7 @@ def run(args) -> int:
     if out.parent and not out.parent.exists():
         raise OutputError(f"{out.parent}: folder does not exist; create it or choose another output path")
     settings = RoomToneSettings(stft=StftSettings(n_fft=args.n_fft, overlap=args.overlap))
-    regions = _regions(args.learn) if args.learn else None
+    regions = parse_ranges(args.learn) if args.learn else None
     with AudioReader(src) as reader:
         if regions is None:  # the one automatic method, as in `clean` and the workstation
             profile = find_room_tone(reader, settings.stft, source_name=str(src))

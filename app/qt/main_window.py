@@ -68,7 +68,7 @@ from app.qt.roomtone_panel import RoomtonePanel
 from app.qt.session_bridge import JobPoller, SessionBridge
 from app.qt.spectrogram_view import SpectrogramView
 from app.qt.transport_panel import LISTEN_BUTTONS, NullMonitor, TransportPanel
-from app.qt.waveform_view import WaveformView, format_time
+from app.qt.waveform_view import WaveformView
 from app.session import (
     FIND_LABEL,
     PROJECT_SUFFIX,
@@ -83,6 +83,7 @@ from app.session import (
     render_project,
 )
 from app.session.project import profiles_equal
+from app.timecode import format_time
 from dsp.errors import Cancelled, DeviceError, InputError, ParameterError, RoomtoneError
 from dsp.io import READ_FORMATS, AtomicWriter, AudioReader, audio_info, format_for_source
 from dsp.loudness_timeline import TimelineMeter, build_timeline

@@ -34,7 +34,7 @@ from typing import Any
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QButtonGroup, QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
-from app.qt.waveform_view import format_time
+from app.timecode import format_time
 
 log = logging.getLogger(__name__)
 

@@ -22,21 +22,10 @@ from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 
 from app.overview import Envelope, WaveformPyramid
 from app.qt import theme
+from app.timecode import format_time
 
 LEFT_AXIS_WIDTH = 58
 EMPTY_SPAN_S = 1.0  # the time ruler spans the first second while no file is open
-
-
-def format_time(seconds: float, *, decimals: int = 3) -> str:
-    """``m:ss.mmm`` (or ``h:mm:ss.mmm``) for rulers and the status bar."""
-    sign = "-" if seconds < 0 else ""
-    seconds = abs(seconds)
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    sec = f"{s:0{3 + decimals if decimals else 2}.{decimals}f}"
-    if h >= 1:
-        return f"{sign}{int(h)}:{int(m):02d}:{sec}"
-    return f"{sign}{int(m)}:{sec}"
 
 
 class TimeAxisItem(pg.AxisItem):

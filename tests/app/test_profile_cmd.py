@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from app.cli import main
 from app.commands import profile as cmd
 from dsp.errors import OutputError, ParameterError
 from dsp.roomtone import NoiseProfile
@@ -34,18 +35,21 @@ def recording(tmp_path):
 
 
 @pytest.mark.parametrize("times,expect", [("1.5", 1.5), ("0:01.5", 1.5), ("1:02", 62.0), ("1:00:03.25", 3603.25), (".5", 0.5)])
-def test_parse_time(times, expect):
-    assert cmd.parse_time(times) == pytest.approx(expect)
+def test_profile_reads_times_as_every_command_does(times, expect):
+    from app.timecode import parse_time
+
+    assert parse_time(times) == pytest.approx(expect)
+    assert not hasattr(cmd, "parse_time")  # one time parser: app.timecode
 
 
-def test_parse_range_errors():
-    assert cmd.parse_range("0:01.5-0:03") == (1.5, 3.0)
-    with pytest.raises(ParameterError, match="START-END"):
-        cmd.parse_range("0:03")
-    with pytest.raises(ParameterError, match="ends before it starts"):
-        cmd.parse_range("3-1")
-    with pytest.raises(ParameterError, match="cannot read time"):
-        cmd.parse_time("abc")
+@pytest.mark.parametrize("bad, why", [("0:75-0:80", "below 60"), ("0:03", "START-END"), ("3-1", "ends before it starts"),
+                                      ("abc-1", "is not a time")])
+def test_profile_refuses_the_regions_clean_refuses(recording, tmp_path, capsys, bad, why):
+    """``0:75`` (75 seconds past a minute) was read by profile and refused by clean: one parser now."""
+    code = main(["profile", str(recording), "--learn", bad, "-o", str(tmp_path / "room.json")])
+    err = capsys.readouterr().err
+    assert code == 2 and why in err and "Traceback" not in err
+    assert not (tmp_path / "room.json").exists()
 
 
 def test_learn_writes_a_profile_and_prints_its_summary(recording, tmp_path, capsys):
@@ -92,7 +96,7 @@ def test_errors_are_clear(recording, tmp_path):
 
 def test_profile_and_clean_share_one_region_rule(recording, tmp_path, capsys):
     """A region running past the end is cut at the end by both; one starting after it is refused by both."""
-    from app.cli import main
+
 
     assert main(["profile", str(recording), "--learn", "4.5-9", "-o", str(tmp_path / "r.json")]) == 0
     assert "runs past the end of the file, which lasts 0:05.00 (5.000 s); used up to the end" in capsys.readouterr().out
@@ -124,7 +128,7 @@ def test_speech_louder_than_the_room_warns_even_when_steady(tmp_path, capsys):
     args = parser().parse_args(["profile", str(path), "--learn", "0.5-2.5", "-o", str(tmp_path / "q.json")])
     assert args.func(args) == 0
     assert "louder than the quiet parts" not in capsys.readouterr().out  # the real room tone: no warning
-    from app.cli import main
+
 
     assert main(["clean", str(path), "--learn", "3.5-6.5", "-o", str(tmp_path / "c.wav")]) == 0
     err = capsys.readouterr().err  # clean says it too, not only the record
