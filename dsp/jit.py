@@ -43,18 +43,8 @@ import numba  # noqa: E402  (the cache folder must be set before numba reads its
 #: Flags for kernels that may run in the monitoring feeder thread: no GIL, cached, exact math
 #: (fastmath would make results depend on vectorisation and break block-size invariance).
 REALTIME_FLAGS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy")
-#: Flags for offline kernels (whole-file analyses) that may use ``prange`` with per-thread outputs.
-OFFLINE_FLAGS = dict(cache=True, nogil=True, fastmath=False, error_model="numpy", parallel=True)
 
 
 def realtime_kernel(fn):
     """Compile ``fn`` with :data:`REALTIME_FLAGS`."""
     return numba.njit(**REALTIME_FLAGS)(fn)
-
-
-def offline_kernel(fn):
-    """Compile ``fn`` with :data:`OFFLINE_FLAGS` (``prange`` allowed)."""
-    return numba.njit(**OFFLINE_FLAGS)(fn)
-
-
-prange = numba.prange

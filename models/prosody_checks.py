@@ -31,8 +31,6 @@ import numpy as np
 from dsp.errors import ParameterError
 from models.prosody import ClipAnalysis
 
-VERDICTS = ("pass", "warn", "fail")
-
 
 @dataclass(frozen=True)
 class CheckThresholds:

@@ -17,7 +17,6 @@ import hashlib
 import importlib.util
 import sys
 import threading
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -37,19 +36,6 @@ class ModelUnavailable(RoomtoneError):
     """A learned model (or the package or runtime that brings it) is missing or not the expected one."""
 
     exit_code = 6
-
-
-@dataclass(frozen=True)
-class ModelFile:
-    """A packaged model file and its expected checksum."""
-
-    package: str
-    relpath: str
-    sha256: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.package}/{self.relpath}"
 
 
 def checksums_path() -> Path:

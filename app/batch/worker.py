@@ -203,12 +203,6 @@ class _Progress:
         return lambda done, total: self(phase, done / total if total else 1.0)
 
 
-def _round(v: Any, digits: int = 2) -> Any:
-    if isinstance(v, float):
-        return round(v, digits) if math.isfinite(v) else None
-    return v
-
-
 # -- the passes ------------------------------------------------------------------------------------
 def _measure(reader, *, spectrogram: Any = None, progress: Callable[[int, int], None] | None = None, meter: Any = None):
     from app.batch.loudness import ProgramMeter

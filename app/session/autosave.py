@@ -26,7 +26,6 @@ from app.session.project import project_to_json, read_project_json, write_text_a
 from dsp.errors import OutputError
 
 #: Seconds between autosaves the GUI is expected to use (a QTimer calls save_if_dirty).
-DEFAULT_INTERVAL_S = 30.0
 
 _LIVE_RUNS: set[str] = set()  # run ids of Autosave objects alive in this process
 
