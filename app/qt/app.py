@@ -45,7 +45,7 @@ def run(argv: list[str] | None = None) -> int:
 
     if args.self_test:
         return _self_test(app)
-    from app.qt.transport_panel import make_monitor
+    from app.audio.project_monitor import make_monitor
 
     window = MainWindow(autosave=Autosave(), monitor=make_monitor())
     window.show()

@@ -55,6 +55,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.audio.project_monitor import NullMonitor
 from app.loudness_timeline import analyse_source
 from app.overview import WaveformPyramid, difference_db, long_term_spectrum, spectrogram_tile
 from app.qt import theme
@@ -67,7 +68,7 @@ from app.qt.overview_view import OverviewView
 from app.qt.roomtone_panel import RoomtonePanel
 from app.qt.session_bridge import JobPoller, SessionBridge
 from app.qt.spectrogram_view import SpectrogramView
-from app.qt.transport_panel import LISTEN_BUTTONS, NullMonitor, TransportPanel
+from app.qt.transport_panel import LISTEN_BUTTONS, TransportPanel
 from app.qt.waveform_view import WaveformView
 from app.session import (
     FIND_LABEL,

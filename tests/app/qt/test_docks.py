@@ -9,8 +9,8 @@ from PySide6.QtCore import Qt
 
 pytestmark = pytest.mark.gui
 
+from app.audio.project_monitor import NullMonitor  # noqa: E402
 from app.qt.main_window import MainWindow  # noqa: E402
-from app.qt.transport_panel import NullMonitor  # noqa: E402
 from app.session import Autosave  # noqa: E402
 from dsp.io import write_audio  # noqa: E402
 

@@ -122,7 +122,7 @@ def test_the_export_dialog_chooses_what_is_exported(make_window, qtbot, source, 
 def test_the_monitor_adapter_does_not_follow_the_projects_listen_setting(tmp_path, source):
     from types import SimpleNamespace
 
-    from app.qt.transport_panel import MonitorAdapter
+    from app.audio.project_monitor import MonitorAdapter
     from app.session import Session, SourceRef
 
     s = Session()

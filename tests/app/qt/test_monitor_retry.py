@@ -54,7 +54,7 @@ def test_retry_finds_a_sound_server_started_after_launch(make_window, qtbot, tmp
     import sounddevice as sd
 
     from app.audio import Monitor, OutputSettings
-    from app.qt.transport_panel import MonitorAdapter
+    from app.audio.project_monitor import MonitorAdapter
     from tests.app.audio.jack_rig import start_jackd
 
     name = f"roomtone-retry-{os.getpid()}"
@@ -112,7 +112,7 @@ CHILD = textwrap.dedent("""
     app = QApplication([])
     from app.audio import Monitor, OutputSettings
     from app.qt.main_window import MainWindow
-    from app.qt.transport_panel import MonitorAdapter
+    from app.audio.project_monitor import MonitorAdapter
     from dsp.io import write_audio
     tmp = Path(sys.argv[1])
     t = np.arange(4 * 48000) / 48000
@@ -192,7 +192,7 @@ def test_preferences_list_the_devices_there_now_not_at_launch(make_window, monke
     """Opening Preferences re-enumerates first (while not playing), so a device started after
     launch is offered; a monitor that cannot rescan says so and the dialog still opens."""
     from app.audio import devices as audio_devices
-    from app.qt.transport_panel import NullMonitor
+    from app.audio.project_monitor import NullMonitor
     from dsp.errors import DeviceError
 
     jack = audio_devices.OutputDevice(3, "system", "JACK Audio Connection Kit", 2, 48000.0, 0.005, 0.02, True)

@@ -3,7 +3,7 @@ preferences, device errors; the real monitor on a fake stream and on the JACK du
 
 Most tests drive the window with :class:`FakeMonitor`, which records every call the window
 makes and lets the test set what the monitor reports (position, meters, errors). Two tests use
-the real :class:`app.audio.Monitor` through :class:`app.qt.transport_panel.MonitorAdapter`: one
+the real :class:`app.audio.Monitor` through :class:`app.audio.project_monitor.MonitorAdapter`: one
 on a fake stream paced by a thread (always runs), one on JACK's real-time dummy driver
 (marked ``audio``).
 """
@@ -417,7 +417,7 @@ def test_real_monitor_on_a_fake_stream(make_window, qtbot, source, monkeypatch):
     """MonitorAdapter + Monitor: the file and chain reach the monitor, play advances, edits and
     listen switches are applied live, a vanished device turns monitoring off with a message."""
     from app.audio import Monitor
-    from app.qt.transport_panel import MonitorAdapter
+    from app.audio.project_monitor import MonitorAdapter
     from tests.app.audio.fake_stream import FakeOpener
 
     dev = audio_devices.OutputDevice(0, "Fake Phones", "test", 2, 48000.0, 0.005, 0.02, True)
@@ -464,8 +464,8 @@ def test_real_monitor_on_a_fake_stream(make_window, qtbot, source, monkeypatch):
 def test_demo_in_the_real_window_on_the_jack_dummy_device(jack_server, make_window, qtbot):
     """The demo through the podcast chain on a real-time device: 2 s of play, 0 underruns."""
     from app.audio import Monitor
+    from app.audio.project_monitor import MonitorAdapter
     from app.qt.main_window import DEMO
-    from app.qt.transport_panel import MonitorAdapter
 
     if not DEMO.exists():
         pytest.skip("the demo episode has not been generated")
