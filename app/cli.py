@@ -20,6 +20,8 @@ import traceback
 from datetime import datetime
 from pathlib import Path
 
+from app.paths import log_dir
+
 #: Subcommand modules, in help order; a module that does not exist yet is skipped.
 COMMANDS = ("info", "clean", "profile", "holes", "prosody", "batch")
 
@@ -62,17 +64,6 @@ class RoomtoneArgumentParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def state_dir() -> Path:
-    """Per-user state folder (crash logs): XDG_STATE_HOME/roomtone and the usual places elsewhere."""
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Logs"
-    else:
-        base = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state"))
-    return base / "roomtone"
-
-
 def build_parser() -> argparse.ArgumentParser:
     from dsp import __version__
 
@@ -108,7 +99,7 @@ def _crash_log(exc: BaseException) -> Path | None:
         f"argv: {sys.argv!r}\npython: {sys.version}\n\n"
         + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     )
-    for folder in (state_dir(), Path(os.environ.get("TMPDIR", "/tmp"))):
+    for folder in (log_dir(), Path(os.environ.get("TMPDIR", "/tmp"))):
         try:
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"crash-{stamp}-{os.getpid()}.log"

@@ -22,23 +22,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from app.paths import state_dir
 from app.session.project import project_to_json, read_project_json, write_text_atomic
 from dsp.errors import OutputError
 
 #: Seconds between autosaves the GUI is expected to use (a QTimer calls save_if_dirty).
 
 _LIVE_RUNS: set[str] = set()  # run ids of Autosave objects alive in this process
-
-
-def state_dir() -> Path:
-    """The user state folder for Roomtone (created on demand by callers)."""
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    return base / "roomtone"
 
 
 def _pid_alive(pid: int) -> bool:
