@@ -37,13 +37,16 @@ class BandMixSettings:
     mix_above: float = 0.7
     transition_octaves: float = 0.5
 
+    def __post_init__(self) -> None:
+        self.validate()  # every settings object is valid from birth (issue 20)
+
     def validate(self) -> None:
         for name in ("mix_below", "mix_above"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ParameterError(f"bandmix {name} must be between 0 and 1, got {v}")
-        if self.crossover_hz <= 0:
-            raise ParameterError(f"bandmix crossover_hz must be > 0 Hz, got {self.crossover_hz}")
+        if not 20.0 <= self.crossover_hz <= 96000.0:
+            raise ParameterError(f"bandmix crossover_hz must be between 20 and 96000 Hz, got {self.crossover_hz}")
         if not 0.0 <= self.transition_octaves <= 4.0:
             raise ParameterError(f"bandmix transition_octaves must be between 0 and 4, got {self.transition_octaves}")
 

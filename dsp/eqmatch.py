@@ -63,6 +63,9 @@ class EqMatchSettings:
     low_hz: float = 60.0
     high_hz: float = 0.0
 
+    def __post_init__(self) -> None:
+        self.validate()  # every settings object is valid from birth (issue 20)
+
     def validate(self) -> None:
         if not 0.0 <= self.max_boost_db <= 12.0:
             raise ParameterError(f"eqmatch max_boost_db must be between 0 and 12 dB, got {self.max_boost_db}")

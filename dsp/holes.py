@@ -93,6 +93,9 @@ class HoleSettings:
     low_hz: float = 20.0
     high_hz: float = 0.0
 
+    def __post_init__(self) -> None:
+        self.validate()  # every settings object is valid from birth (issue 20)
+
     def validate(self) -> None:
         if not 0.0 <= self.threshold_db <= 60.0:
             raise ParameterError(f"threshold_db must be between 0 and 60 dB, got {self.threshold_db}")

@@ -113,6 +113,9 @@ class RefillSettings:
     speech_snr_db: float = 7.0
     presence_release_ms: float = 100.0
 
+    def __post_init__(self) -> None:
+        self.validate()  # every settings object is valid from birth (issue 20)
+
     def validate(self) -> None:
         if self.source not in SOURCES:
             raise ParameterError(f"refill source must be one of {list(SOURCES)}, got {self.source!r}")

@@ -100,6 +100,9 @@ class AutoProfileSettings:
     screen_accept_s: float = 5.0
     context_s: float = 1.0
 
+    def __post_init__(self) -> None:
+        self.validate()  # every settings object is valid from birth (issue 20)
+
     def validate(self) -> None:
         if self.guard_ms < 0 or self.min_stretch_ms < 0:
             raise ParameterError("auto profile guard_ms and min_stretch_ms must be >= 0")

@@ -140,6 +140,9 @@ class DeepFilterSettings:
     preroll_ms: float = 6000.0
     backend: str = "auto"
 
+    def __post_init__(self) -> None:
+        self.validate()  # every settings object is valid from birth (issue 20)
+
     def validate(self) -> None:
         if self.backend not in BACKENDS:
             raise ParameterError(f"deepfilter backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")

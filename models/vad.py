@@ -91,6 +91,9 @@ class VadSettings:
     min_silence_ms: float = 100.0
     speech_pad_ms: float = 30.0
 
+    def __post_init__(self) -> None:
+        self.validate()  # every settings object is valid from birth (issue 20)
+
     def validate(self) -> None:
         if not 0.0 < self.threshold < 1.0:
             raise ParameterError(f"VAD threshold must be between 0 and 1, got {self.threshold}")

@@ -298,6 +298,8 @@ def test_relink_through_session_is_undoable(session, wav, tmp_path):
 # -- room tone ----------------------------------------------------------------------------------
 @pytest.fixture
 def fake_estimator(monkeypatch):
+    import app.pipeline  # before the patch below: its own RoomToneSettings must stay the real one
+
     calls = []
 
     @dataclasses.dataclass(frozen=True)
@@ -315,8 +317,6 @@ def fake_estimator(monkeypatch):
 
     monkeypatch.setattr(dsp.roomtone, "estimate_room_tone", estimate, raising=False)
     monkeypatch.setattr(dsp.roomtone, "RoomToneSettings", FakeSettings, raising=False)
-    import app.pipeline
-
     monkeypatch.setattr(app.pipeline, "find_room_tone", find)
     return calls
 
@@ -473,3 +473,25 @@ def test_save_fills_in_a_missing_hash(wav, tmp_path):
     path = s.save(tmp_path / "p.roomtone")
     assert s.project.source.sha256 == hashlib.sha256(wav.read_bytes()).hexdigest() and not s.dirty
     assert load_project(path)[0] == s.project
+
+
+@pytest.mark.parametrize("kind, field, bad, range_text", [
+    ("refill", "margin_db", 500.0, "between 0 and 30 dB"),
+    ("bandmix", "mix_above", 2.0, "between 0 and 1"),
+    ("bandmix", "crossover_hz", 1e9, "between 20 and 96000 Hz"),
+    ("eqmatch", "max_boost_db", 100.0, "max_boost_db"),
+])
+def test_every_stage_refuses_out_of_range_settings_when_set(kind, field, bad, range_text):
+    """Settings validate when they are made (issue 20): refill's margin_db=500 was accepted by the
+    session because RefillSettings only checked itself in validate(), which nobody called there."""
+    from dsp.chain import StageSpec, stage_kind
+
+    s = Session()
+    settings_cls = stage_kind(kind).settings_cls
+    s.apply(f"Add {kind}", lambda p: dataclasses.replace(
+        p, chain=dataclasses.replace(p.chain, stages=(*p.chain.stages, StageSpec(kind, settings_cls())))))
+    index = len(s.project.chain.stages) - 1
+    before = s.project
+    with pytest.raises(ParameterError, match=range_text):
+        s.set_stage_setting(index, field, bad)
+    assert s.project == before
