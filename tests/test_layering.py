@@ -109,3 +109,26 @@ def test_dsp_imports_only_its_allowed_packages():
         if extra:
             offenders[str(path.relative_to(REPO))] = sorted(extra)
     assert not offenders, f"dsp imports outside numpy/scipy/numba/soundfile: {offenders}"
+
+
+#: What the workstation's widgets may not do themselves: render, or write audio or files. They ask
+#: app.session / app.pipeline (issue 20: "app.qt renders nothing itself").
+QT_FORBIDDEN = {
+    "dsp.render": None,  # the whole module
+    "dsp.io": {"AtomicWriter", "write_audio", "write_text_atomic", "stage_text", "make_temp"},
+}
+
+
+def test_the_workstation_renders_and_writes_nothing_itself():
+    offenders = []
+    for path in (REPO / "app" / "qt").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module in QT_FORBIDDEN:
+                names = QT_FORBIDDEN[node.module]
+                bad = [a.name for a in node.names if names is None or a.name in names]
+                if bad:
+                    offenders.append(f"{path.relative_to(REPO)}:{node.lineno} {node.module}: {bad}")
+            elif isinstance(node, ast.Import) and any(a.name == "dsp.render" for a in node.names):
+                offenders.append(f"{path.relative_to(REPO)}:{node.lineno} dsp.render")
+    assert not offenders, f"app/qt renders or writes by itself: {offenders}"

@@ -23,7 +23,6 @@ import logging
 import shutil
 import tempfile
 import traceback
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,17 +77,16 @@ from app.session import (
     Selection,
     Session,
     SourceRef,
-    build_processor,
     estimate_profile,
     learn_label,
     render_project,
 )
+from app.session.preview import RenderResult, render_preview
 from app.session.project import profiles_equal
 from app.timecode import format_time
 from dsp.errors import Cancelled, DeviceError, InputError, ParameterError, RoomtoneError
-from dsp.io import READ_FORMATS, AtomicWriter, AudioReader, audio_info, format_for_source
-from dsp.loudness_timeline import TimelineMeter, build_timeline
-from dsp.render import render_blocks
+from dsp.io import READ_FORMATS, AudioReader, audio_info, format_for_source
+from dsp.loudness_timeline import build_timeline
 from dsp.stft import default_n_fft
 
 log = logging.getLogger(__name__)
@@ -106,18 +104,6 @@ AUDIO_FILTER = "Audio (" + " ".join(f"*{e}" for e in READ_FORMATS) + ")"
 PROJECT_FILTER = f"Roomtone project (*{PROJECT_SUFFIX} *.json)"
 
 
-@dataclass
-class RenderResult:
-    """What Apply produced: the project it rendered, the output file, its pyramid and holes."""
-
-    project: Any
-    path: Path
-    pyramid: WaveformPyramid
-    holes: Any = None  # dsp.holes.HoleMap | None
-    seconds: float = 0.0
-    loudness_energy: np.ndarray | None = None  # 100 ms K-weighted energies (dsp.loudness_timeline)
-
-
 def _listening_to(project, listen: str):
     """``project`` rendering ``listen`` (processed / removed / original) instead of its own setting.
 
@@ -133,19 +119,6 @@ def _hole_regions(holes) -> np.ndarray | None:
     if holes is None:
         return None
     return np.array([(r.start_s, r.end_s, r.low_hz, r.high_hz) for r in holes.regions], float).reshape(-1, 4)
-
-
-def _detect_holes(project, original_path, processed_path):
-    """dsp.holes.detect_holes on the source and the render (None when it is not available)."""
-    if project.profile is None or project.chain.listen != "processed":
-        return None
-    try:
-        from dsp.holes import detect_holes
-    except ImportError:
-        return None
-    with AudioReader(original_path) as a, AudioReader(processed_path) as b:
-        return detect_holes(a, b, project.profile, a.sample_rate,
-                            max_total_reduction_db=project.chain.max_total_reduction_db, keep_level=False)
 
 
 def _batch_dialog_class():
@@ -1053,23 +1026,7 @@ class MainWindow(QMainWindow):
         out = self._render_dir / f"after-{self._render_count}.wav"
 
         def work(progress, cancelled):
-            import time as _time
-
-            t0 = _time.perf_counter()
-            processor = build_processor(project)
-            with AudioReader(src.path) as reader:
-                loudness = TimelineMeter(reader.sample_rate, reader.channels)  # the Loudness view's after curve
-                with AtomicWriter(out, reader.sample_rate, reader.channels, "float32") as w:
-                    for block in render_blocks(reader, processor, progress=lambda d, t: progress(0.85 * d / t),
-                                               cancel=cancelled):
-                        w.write(block)
-                        loudness.add(block)
-                    w.commit()
-            with AudioReader(out) as r:
-                pyr = WaveformPyramid.build(r, cancel=cancelled)
-            progress(0.9)
-            holes = _detect_holes(project, src.path, out)
-            return RenderResult(project, out, pyr, holes, _time.perf_counter() - t0, loudness.energies())
+            return render_preview(project, out, progress, cancelled)
 
         self._apply_job = self.jobs.submit("Applying the chain", work, self._apply_done)
 
