@@ -18,7 +18,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -85,6 +85,21 @@ def leveler_stage() -> StageSpec:
     return StageSpec(LEVELER_KIND, stage_kind(LEVELER_KIND).settings_cls())
 
 
+def place_stage(stages: list[StageSpec], spec: StageSpec) -> list[StageSpec]:
+    """``stages`` with ``spec`` inserted where its kind belongs: before the first stage whose
+    kind has a larger :attr:`~dsp.chain.StageKind.placement` (kinds this build lacks count as
+    "after everything"), else at the end. Returns a new list."""
+    reg = registry()
+    rank = reg[spec.kind].placement if spec.kind in reg else 1000
+    out = list(stages)
+    for i, s in enumerate(out):
+        if (reg[s.kind].placement if s.kind in reg else 1000) > rank:
+            out.insert(i, spec)
+            return out
+    out.append(spec)
+    return out
+
+
 def _new_stage(kind_name: str, where: str) -> StageSpec:
     reg = registry()
     if kind_name not in reg:
@@ -103,6 +118,7 @@ def adjust_settings(
     refill: str | None = None,
     eq_match: bool = False,
     level: bool = False,
+    enable: Mapping[str, Mapping[str, Any]] | None = None,
     mix: float | None = None,
     listen: str | None = None,
     overrides: list[str] | None = None,
@@ -114,6 +130,7 @@ def adjust_settings(
     passes : list of str, optional
         Stage kinds of role ``"pass"`` to keep active, in any order; every other pass is
         bypassed. A listed kind the chain lacks is added (default settings) after the last pass.
+        ``["none"]`` bypasses every noise-reduction pass (to hear a repair stage alone).
     max_reduction_db : float, optional
         Sets ``max_reduction_db`` on every active pass.
     refill : {"roomtone", "pink", "off"}, optional
@@ -125,6 +142,11 @@ def adjust_settings(
         Enable the leveler (``--level``): an existing ``leveler`` stage is un-bypassed, else one
         with default settings is appended at the end of the stages (after the passes and refill;
         loudness, when asked for, comes after the whole chain).
+    enable : mapping of kind -> {setting: value}, optional
+        Stage kinds to switch on (``--dereverb 60``, ``--declick``...): an existing stage of the
+        kind is un-bypassed, else one with default settings is added where its kind belongs
+        (:func:`place_stage`); the given settings are then set on it. The option's name in
+        messages is ``--kind``.
     mix, listen : optional
         Whole-chain dry/wet mix (0..1) and listen mode.
     overrides : list of str, optional
@@ -142,7 +164,13 @@ def adjust_settings(
         pass_kinds = sorted(k for k, v in reg.items() if v.role == "pass")
         wanted = [p.strip() for p in passes if p.strip()]
         if not wanted:
-            raise ParameterError(f"--passes needs at least one pass kind (available: {', '.join(pass_kinds) or 'none'})")
+            raise ParameterError(
+                f"--passes needs at least one pass kind, or none (available: {', '.join(pass_kinds) or 'none'})"
+            )
+        if "none" in wanted:
+            if len(wanted) > 1:
+                raise ParameterError(f"--passes none cannot be combined with pass kinds (got {','.join(wanted)})")
+            wanted = []
         for name in wanted:
             if name not in reg:
                 raise ParameterError(
@@ -192,14 +220,22 @@ def adjust_settings(
             for i in idx:
                 stages[i] = dataclasses.replace(stages[i], bypass=False)
         else:
-            stages.append(_new_stage("eqmatch", "--eq-match"))
+            stages = place_stage(stages, _new_stage("eqmatch", "--eq-match"))
     if level:
         idx = [i for i, s in enumerate(stages) if s.kind == LEVELER_KIND]
         if idx:
             for i in idx:
                 stages[i] = dataclasses.replace(stages[i], bypass=False)
         else:
-            stages.append(leveler_stage())
+            stages = place_stage(stages, leveler_stage())
+    for kind_name, values in (enable or {}).items():
+        where = f"--{kind_name}"
+        if not any(s.kind == kind_name for s in stages):
+            stages = place_stage(stages, _new_stage(kind_name, where))
+        for i, s in enumerate(stages):
+            if s.kind == kind_name:
+                s = dataclasses.replace(s, bypass=False)
+                stages[i] = _replace_settings(s, where, **dict(values)) if values else s
     changes: dict[str, Any] = {"stages": tuple(stages)}
     if mix is not None:
         changes["mix"] = float(mix)

@@ -111,5 +111,6 @@ BANDMIX = register(
         factory=_factory,
         description="Per-band dry/wet of everything before it (e.g. keep more dry above 8 kHz for consonants).",
         role="repair",
+        placement=55,
     )
 )

@@ -78,6 +78,11 @@ class StageKind:
     #: context with what the stage needs added (e.g. the hum estimate, the EQ-match curve).
     #: ``source`` is a dsp.render.BlockSource; stream it in blocks (bounded memory).
     analyse: Callable[[Any, Any, BuildContext], BuildContext] | None = None
+    #: Where a stage of this kind goes when it is added to a chain that lacks it (by an option
+    #: such as ``--level``, or Add pass): before the first stage whose kind has a larger
+    #: ``placement``. Repairs of the raw signal (de-hum, de-click) 10-19, de-reverb 20-29, noise
+    #: passes 30-39, refill 40-49, tone shaping (EQ match, de-ess) 50-59, breath 60-69, leveler 90.
+    placement: int = 50
 
 
 _REGISTRY: dict[str, StageKind] = {}

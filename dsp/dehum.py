@@ -461,5 +461,5 @@ def _factory(settings: DehumSettings, context: BuildContext) -> Dehummer:
 DEHUM = register(StageKind(
     name="dehum", label="De-hum", settings_cls=DehumSettings, domain="time", factory=_factory,
     description="Finds mains hum (50/60 Hz and harmonics) and removes it with narrow notches, only where present",
-    needs_profile=False, role="pass", analyse=_analyse,
+    needs_profile=False, role="pass", analyse=_analyse, placement=10,
 ))

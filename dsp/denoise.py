@@ -731,10 +731,10 @@ def _mmse_factory(settings: MmseSettings, context: BuildContext) -> MmseDenoiser
 GATE = register(StageKind(
     name="gate", label="Room-tone gate", settings_cls=GateSettings, domain="spectral", factory=_gate_factory,
     description="Soft spectral gate against the learned room tone (decision-directed Wiener-type gain)",
-    needs_profile=True, role="pass",
+    needs_profile=True, role="pass", placement=30,
 ))
 MMSE = register(StageKind(
     name="mmse", label="Adaptive MMSE", settings_cls=MmseSettings, domain="spectral", factory=_mmse_factory,
     description="Adaptive noise tracking with MMSE log-spectral-amplitude gains (for noise that changes)",
-    needs_profile=False, role="pass",
+    needs_profile=False, role="pass", placement=31,
 ))

@@ -213,5 +213,6 @@ EQMATCH = register(
         description="Gently restores bands the passes over-suppressed in speech (bounded, smooth boost).",
         role="repair",
         analyse=_analyse,
+        placement=50,
     )
 )

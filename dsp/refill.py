@@ -475,5 +475,6 @@ REFILL = register(
         description="Refills spectral holes with room tone (or pink noise) just under the floor; optional room-tone bed.",
         needs_profile=True,
         role="repair",
+        placement=40,
     )
 )

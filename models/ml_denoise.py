@@ -444,6 +444,7 @@ KIND = StageKind(
     ),
     needs_profile=False,
     role="pass",
+    placement=35,
 )
 
 

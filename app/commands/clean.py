@@ -79,7 +79,7 @@ def register(subparsers) -> None:
     prof.add_argument("--profile", metavar="room.json", help="use this saved room-tone profile")
     prof.add_argument("--learn", action="append", metavar="A-B", help="learn room tone from these time ranges")
     prof.add_argument("--auto-profile", action="store_true", help="find room tone automatically")
-    p.add_argument("--passes", metavar="KIND,...", help="noise-reduction passes to keep (others are bypassed), e.g. gate,mmse")
+    p.add_argument("--passes", metavar="KIND,...", help="noise-reduction passes to keep (others are bypassed), e.g. gate,mmse; none bypasses them all")
     p.add_argument("--max-reduction-db", type=float, metavar="DB", help="maximum reduction of every active pass, dB")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="override any setting (repeatable)")

@@ -97,6 +97,39 @@ def test_adjust_settings(fake_kinds):
         pipeline.adjust_settings(ChainSettings(), max_reduction_db=3)
 
 
+def test_passes_none_bypasses_every_pass(fake_kinds):
+    s = ChainSettings(stages=(StageSpec("tpass_a", FakePassSettings()), StageSpec("tpass_b", FakePassSettings())))
+    out = pipeline.adjust_settings(s, passes=["none"])
+    assert [x.bypass for x in out.stages] == [True, True]
+    with pytest.raises(ParameterError, match="cannot be combined"):
+        pipeline.adjust_settings(s, passes=["none", "tpass_a"])
+    with pytest.raises(ParameterError, match="no active noise-reduction pass"):
+        pipeline.adjust_settings(s, passes=["none"], max_reduction_db=3)
+
+
+def test_enable_places_a_stage_where_its_kind_belongs(fake_kinds):
+    reg = dchain.registry()
+    s = ChainSettings(stages=(StageSpec("dehum", reg["dehum"].settings_cls()),
+                              StageSpec("tpass_a", FakePassSettings()),
+                              StageSpec("refill", reg["refill"].settings_cls()),
+                              StageSpec("leveler", reg["leveler"].settings_cls(), bypass=True)))
+    # eqmatch (placement 50) lands after refill (40), before the leveler (90)
+    out = pipeline.adjust_settings(s, enable={"eqmatch": {}})
+    assert [x.kind for x in out.stages] == ["dehum", "tpass_a", "refill", "eqmatch", "leveler"]
+    # an existing stage is switched on and given the settings; nothing is added twice
+    out2 = pipeline.adjust_settings(out, enable={"leveler": {"max_gain_up_db": 6.0}})
+    lev = [x for x in out2.stages if x.kind == "leveler"]
+    assert len(lev) == 1 and not lev[0].bypass and lev[0].settings.max_gain_up_db == 6.0
+    with pytest.raises(ParameterError, match="--leveler: the 'leveler' stage has no setting nosuch"):
+        pipeline.adjust_settings(s, enable={"leveler": {"nosuch": 1}})
+    with pytest.raises(ParameterError, match="--nosuchkind: this Roomtone has no 'nosuchkind' stage"):
+        pipeline.adjust_settings(s, enable={"nosuchkind": {}})
+    # place_stage: an empty chain takes it at the end; a chain of later kinds takes it first
+    spec = StageSpec("dehum", reg["dehum"].settings_cls())
+    assert pipeline.place_stage([], spec) == [spec]
+    assert pipeline.place_stage(list(s.stages[1:]), spec)[0] is spec
+
+
 def test_refill_and_eq_match_options(fake_kinds):
     s = ChainSettings(stages=(StageSpec("tpass_a", FakePassSettings()),))
     on = pipeline.adjust_settings(s, refill="pink")
