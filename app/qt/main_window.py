@@ -395,6 +395,11 @@ class MainWindow(QMainWindow):
             "Outline the places the processing pushed below the room's natural floor (audible as 'sucked-out' gaps).",
             checkable=True, menu=m)
         self.holes_action.setChecked(True)
+        self.events_action = self._action(
+            "Show Detected &Events", self.waveform.set_events_visible, "E",
+            "Mark on the waveform what the chain's detectors found at the last Apply (clicks, breaths, "
+            "sibilants, pops), one colour per kind.", checkable=True, menu=m)
+        self.events_action.setChecked(True)
         self.rect_action = self._action(
             "Time-Frequency Selection", self._set_rect_mode, "R",
             "Dragging on a spectrogram selects a time-frequency rectangle instead of a time range.", checkable=True, menu=m)
@@ -464,7 +469,7 @@ class MainWindow(QMainWindow):
             tb.addAction(act)
         tb.addSeparator()
         for act, text in ((self.rect_action, "T–F select"), (self.difference_action, "Removed"),
-                          (self.holes_action, "Holes")):
+                          (self.holes_action, "Holes"), (self.events_action, "Events")):
             tb.addWidget(self._toggle_button(act, text))
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
@@ -777,6 +782,7 @@ class MainWindow(QMainWindow):
         self._source_key = (ref.path, ref.sha256) if ref is not None else None
         for v in (self.before_view, self.after_view):
             v.set_holes(None)
+        self.waveform.set_events(None)
         self._loudness_before = self._loudness_after = None
         if self._loudness_job is not None:
             self._loudness_job.cancel()
@@ -1044,6 +1050,7 @@ class MainWindow(QMainWindow):
         if old is not None and old.path != result.path:
             old.path.unlink(missing_ok=True)
         self.waveform.set_layer("after", result.pyramid)
+        self.waveform.set_events(result.events)
         self.overview.set_pyramid(self._pyramid, result.pyramid)
         self._update_after_state(force=True)
         n = len(result.holes.regions) if result.holes is not None else 0
