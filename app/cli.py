@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from app.paths import log_dir
+from app.remedies import explain
 
 #: Subcommand modules, in help order; a module that does not exist yet is skipped.
 COMMANDS = ("info", "clean", "profile", "holes", "prosody", "batch")
@@ -146,7 +147,7 @@ def _run(argv: list[str] | None) -> int:
     except SystemExit as exc:  # argparse: --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     except RoomtoneError as exc:
-        sys.stderr.write(f"roomtone: error: {_one_line(exc)}\n")
+        sys.stderr.write(f"roomtone: error: {_one_line(explain(exc, 'cli'))}\n")
         return exc.exit_code
     except KeyboardInterrupt as exc:
         sys.stderr.write("\nroomtone: cancelled; nothing was written\n")

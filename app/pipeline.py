@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from app.presets import apply_overrides
 from dsp.chain import (
     BuildContext,
     ChainSettings,
@@ -150,7 +151,7 @@ def adjust_settings(
     mix, listen : optional
         Whole-chain dry/wet mix (0..1) and listen mode.
     overrides : list of str, optional
-        ``key=value`` strings for :meth:`ChainSettings.with_overrides`.
+        ``key=value`` strings for :func:`app.presets.apply_overrides`.
 
     Raises
     ------
@@ -243,7 +244,7 @@ def adjust_settings(
         changes["listen"] = listen
     out = dataclasses.replace(settings, **changes)
     if overrides:
-        out = out.with_overrides(list(overrides))
+        out = apply_overrides(out, list(overrides))
     return out
 
 

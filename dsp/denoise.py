@@ -67,7 +67,7 @@ import numpy as np
 import scipy.special
 
 from dsp.chain import BuildContext, StageKind, register
-from dsp.errors import ParameterError
+from dsp.errors import NEEDS_PROFILE, ParameterError
 from dsp.jit import realtime_kernel
 from dsp.presence import frame_presence
 from dsp.stft import FrameBlock, SpectralStage, StftGeometry
@@ -607,10 +607,7 @@ class SpectralGate(_PassBase):
 
     def __init__(self, settings: GateSettings = GateSettings(), *, profile=None) -> None:
         if profile is None:
-            raise ParameterError(
-                "the spectral gate needs a room-tone profile: learn one (--learn A-B), find one "
-                "automatically (--auto-profile) or load one (--profile room.json)"
-            )
+            raise ParameterError("the spectral gate needs a room-tone profile", remedy=NEEDS_PROFILE)
         self.settings = settings
         self.profile = profile
         self.mix = 1.0

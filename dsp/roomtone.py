@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import scipy.fft
 
-from dsp.errors import InputError, ParameterError
+from dsp.errors import GIVE_NOISE_REGION, LEARN_PROFILE_AGAIN, InputError, ParameterError
 from dsp.jsonfields import as_fields
 from dsp.stft import StftSettings, frame_signal, stft_windows
 
@@ -133,8 +133,8 @@ class NoiseProfile:
             raise ParameterError(
                 f"this room-tone profile was learned at {self.sample_rate} Hz and only knows frequencies up to "
                 f"{self.sample_rate / 2:.0f} Hz; the audio is at {sample_rate} Hz (up to {sample_rate / 2:.0f} Hz). "
-                "Learn the profile again from this recording (--learn A-B or --auto-profile), "
-                f"or resample the audio to {self.sample_rate} Hz"
+                f"Learn the profile again from this recording, or resample the audio to {self.sample_rate} Hz",
+                remedy=LEARN_PROFILE_AGAIN,
             )
         new_analysis, _ = stft_windows(n_fft, hop_length)
         w_new = float(np.sum(new_analysis.astype(np.float64) ** 2))
@@ -223,7 +223,7 @@ class NoiseProfile:
         """
         from dsp.io import MAX_RATE, MIN_RATE
 
-        fix = "learn the profile again (roomtone profile IN --learn A-B -o room.json)"
+        fix = "learn the profile again from the recording and save it"
         f = as_fields(d, where, fix, "Roomtone room-tone profile")
         if f.raw("format") != PROFILE_FORMAT:
             raise InputError(f"{where}: not a Roomtone room-tone profile (format {f.raw('format')!r})")
@@ -586,7 +586,8 @@ def estimate_room_tone(
             raise ParameterError(
                 "found no frame to learn the room tone from: the file is digital silence"
                 + (" or all speech" if speech_regions else "")
-                + "; give a noise-only region (--learn A-B) or load a profile"
+                + "; give a noise-only region or load a profile",
+                remedy=GIVE_NOISE_REGION,
             )
         ev = e[valid]
         ref = float(np.median(np.sort(ev)[: max(1, int(math.ceil(settings.auto_fraction * ev.size)))]))
@@ -596,7 +597,8 @@ def estimate_room_tone(
             raise ParameterError(
                 "the quiet parts of the file hold only "
                 + _need_message(int(idx.size * hop + n_fft - hop), need, sample_rate)
-                + "; give a region (--learn A-B)"
+                + "; give a noise-only region",
+                remedy=GIVE_NOISE_REGION,
             )
         # Pass 2: accumulate the spectra of the selected frames, batch by batch.
         for pos, frames in _iter_frames(src, 0, total, n_fft, hop, analysis, settings.block_frames):
@@ -630,7 +632,7 @@ def estimate_room_tone(
                 f"the region{'s' if len(used_regions) > 1 else ''} ({level:.1f} dBFS) "
                 f"{'are' if len(used_regions) > 1 else 'is'} {level - floor:.0f} dB louder than the quiet parts "
                 f"of the file ({floor:.1f} dBFS): probably speech or events, not room tone; pick a stretch "
-                "where nobody speaks (or let Roomtone find one: --auto / --auto-profile)"
+                "where nobody speaks (or let Roomtone find one automatically)"
             )
     duration_s = used_samples / sample_rate
     if duration_s < settings.short_warning_s:

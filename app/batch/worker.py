@@ -54,6 +54,8 @@ from typing import Any
 
 import numpy as np
 
+from app.remedies import explain
+
 #: Samples per block of the loudness passes.
 BLOCK = 65536
 #: The output is written again with a corrected gain only when the limiter took the written
@@ -396,7 +398,7 @@ def process_job(job: dict) -> dict:
         if _stop_requested() and isinstance(exc, RoomtoneError):
             result["status"] = "cancelled"  # stopped on request: nothing was written
         elif isinstance(exc, RoomtoneError):
-            result["error"] = " ".join(str(exc).split())
+            result["error"] = " ".join(explain(exc, "cli").split())
             result["error_kind"] = type(exc).__name__
         else:
             result["error"] = f"internal error (a bug in Roomtone): {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"

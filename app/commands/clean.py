@@ -102,7 +102,8 @@ def register(subparsers) -> None:
 
 def load_settings(preset: str | None):
     """The named preset; with no name, ``podcast`` (or an empty chain while no preset exists)."""
-    from dsp.chain import DEFAULT_PRESET, ChainSettings, list_presets, load_preset
+    from app.presets import DEFAULT_PRESET, list_presets, load_preset
+    from dsp.chain import ChainSettings
 
     if preset is not None:
         return load_preset(preset), None

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.batch.loudness import TARGET_CHOICES
+from app.remedies import explain
 from app.timecode import format_duration
 from dsp.io import WRITE_FORMATS
 
@@ -87,7 +88,7 @@ class BatchDialog(QDialog):
         form.addRow("Output folder", out_row)
         self.preset_combo = QComboBox()
         try:
-            from dsp.chain import DEFAULT_PRESET, list_presets
+            from app.presets import DEFAULT_PRESET, list_presets
 
             names = sorted(list_presets())
         except Exception:  # noqa: BLE001 - a broken preset folder must not stop the dialog
@@ -197,7 +198,7 @@ class BatchDialog(QDialog):
         """The :class:`app.batch.worker.BatchOptions` the form describes."""
         from app.batch.worker import BatchOptions
         from app.pipeline import adjust_settings
-        from dsp.chain import load_preset
+        from app.presets import load_preset
 
         preset = self.preset_combo.currentText() or "podcast"
         chain = load_preset(preset)
@@ -225,7 +226,7 @@ class BatchDialog(QDialog):
         try:
             options = self.options()
         except RoomtoneError as exc:
-            self.status_label.setText(f"Cannot start: {exc}")
+            self.status_label.setText(f"Cannot start: {explain(exc, 'gui')}")
             return
         self.summary, self.error, self.finished_run = None, None, False
         self.runner = BatchRunner(src, dst, options, workers=self.workers_spin.value())
@@ -245,7 +246,7 @@ class BatchDialog(QDialog):
             self.error = "Stopped. Finished files are kept; start again to do the rest."
             self.summary = self.runner.summary
         except RoomtoneError as exc:
-            self.error = str(exc)
+            self.error = explain(exc, "gui")
         except Exception as exc:  # noqa: BLE001 - shown in the dialog, never a silent thread death
             self.error = f"internal error: {type(exc).__name__}: {exc}"
 

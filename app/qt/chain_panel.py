@@ -43,9 +43,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.presets import list_presets, save_user_preset
 from app.qt.setting_labels import human_text, setting_label
 from app.session import loudness_label, loudness_menu
-from dsp.chain import list_presets, registry, save_user_preset
+from dsp.chain import registry
 from dsp.errors import RoomtoneError
 
 #: field-name suffix -> the unit in words, for tooltips (the unit shown is in SETTING_LABELS)

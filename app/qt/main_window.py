@@ -69,6 +69,7 @@ from app.qt.session_bridge import JobPoller, SessionBridge
 from app.qt.spectrogram_view import SpectrogramView
 from app.qt.transport_panel import LISTEN_BUTTONS, TransportPanel
 from app.qt.waveform_view import WaveformView
+from app.remedies import explain
 from app.session import (
     FIND_LABEL,
     PROJECT_SUFFIX,
@@ -554,7 +555,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Cancelled.", 4000)
             return
         if isinstance(exc, RoomtoneError):
-            title, text, detail = "Roomtone", str(exc), None
+            title, text, detail = "Roomtone", explain(exc, "gui"), None
         else:
             title = "Roomtone: internal error"
             text = f"Something went wrong inside Roomtone ({type(exc).__name__}: {exc}). This is a bug; please report it."
@@ -692,7 +693,7 @@ class MainWindow(QMainWindow):
             region = tuple(meta.get("room_tone_only", [region])[0])
         except (OSError, ValueError, IndexError, TypeError):
             pass
-        from dsp.chain import list_presets
+        from app.presets import list_presets
 
         if "podcast" in list_presets():
             self._guard(self.session.load_preset, "podcast")

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from app.presets import apply_overrides, load_preset
 from app.session.history import History
 from app.session.project import (
     PROJECT_SUFFIX,
@@ -519,7 +520,7 @@ class Session:
         are checked by the same rule as ``--set``."""
         chain = self.project.chain
         if field.startswith(("strength.", "speech.")):
-            new_chain = chain.with_overrides([f"{field}={value}"])
+            new_chain = apply_overrides(chain, [f"{field}={value}"])
         elif field.startswith("stft."):
             sub = field[5:]
             stft_names = [f.name for f in dataclasses.fields(chain.stft)]
@@ -557,8 +558,6 @@ class Session:
 
     def load_preset(self, name: str) -> None:
         """Replace the chain with a factory or user preset ("Load preset podcast")."""
-        from dsp.chain import load_preset
-
         chain = load_preset(name)
         self.apply(f"Load preset {chain.name or name}", lambda p: dataclasses.replace(p, chain=chain))
 

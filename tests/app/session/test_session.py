@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import dsp.roomtone
+from app.presets import save_user_preset
 from app.session import session as session_mod
 from app.session.project import Project, Selection, SourceRef, load_project
 from app.session.session import Session, build_processor, field_label
-from dsp.chain import save_user_preset
 from dsp.errors import Cancelled, InputError, ParameterError
 from dsp.io import read_audio
 from dsp.render import render_array
@@ -408,7 +408,7 @@ def test_render_cancel_writes_nothing(session, tmp_path):
 def test_export_matches_cli_render(session, tmp_path):
     """GUI export == `roomtone clean --preset P.toml --profile room.json` of the same project."""
     import app.cli as cli
-    from dsp.chain import preset_to_toml
+    from app.presets import preset_to_toml
 
     session.set_profile(make_profile())
     session.set_stage_setting(0, "max_reduction_db", 4.5)
