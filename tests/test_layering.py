@@ -150,3 +150,16 @@ def test_dsp_knows_no_home_folders_preset_files_or_cli_flags():
         allowed = DSP_FOLDER_EXCEPTIONS.get(rel, set())
         offenders += [f"{rel}: {word}" for word in DSP_FORBIDDEN_TEXT if word in text and word not in allowed]
     assert not offenders, f"dsp holds app-layer knowledge: {offenders}"
+
+
+#: Background work in the workstation runs on app.session.jobs.JobRunner (issue 20): no widget
+#: starts threads or pools of its own.
+QT_THREADING = ("ThreadPoolExecutor", "ProcessPoolExecutor", "threading.Thread", "QThread(")
+
+
+def test_the_workstation_starts_no_threads_of_its_own():
+    offenders = []
+    for path in (REPO / "app" / "qt").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        offenders += [f"{path.relative_to(REPO)}: {word}" for word in QT_THREADING if word in text]
+    assert not offenders, f"app/qt runs background work outside app.session.jobs: {offenders}"

@@ -10,7 +10,6 @@ later run continues where this one stopped).
 from __future__ import annotations
 
 import os
-import threading
 import time
 from pathlib import Path
 
@@ -39,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from app.batch.loudness import TARGET_CHOICES
 from app.remedies import explain
+from app.session.jobs import Job, JobRunner
 from app.timecode import format_duration
 from dsp.io import WRITE_FORMATS
 
@@ -73,7 +73,8 @@ class BatchDialog(QDialog):
         self.runner = None
         self.summary = None
         self.error: str | None = None
-        self._thread: threading.Thread | None = None
+        self.jobs = JobRunner(max_workers=1)  # the batch's own worker: the window's Apply and tiles keep theirs
+        self._job: Job | None = None
         self.finished_run = False
 
         outer = QVBoxLayout(self)
@@ -210,10 +211,10 @@ class BatchDialog(QDialog):
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._job is not None and not self._job.done
 
     def start(self) -> None:
-        """Check the form and start the batch in a background thread."""
+        """Check the form and start the batch as a background job."""
         from app.batch.runner import BatchRunner
         from dsp.errors import RoomtoneError
 
@@ -230,25 +231,27 @@ class BatchDialog(QDialog):
             return
         self.summary, self.error, self.finished_run = None, None, False
         self.runner = BatchRunner(src, dst, options, workers=self.workers_spin.value())
-        self._thread = threading.Thread(target=self._work, name="roomtone-batch", daemon=True)
         self._t0 = time.time()
         self._set_running(True)
         self.status_label.setText("Checking the files\u2026")
-        self._thread.start()
+        runner = self.runner
+        self._job = self.jobs.submit("Batch clean-up", lambda progress, cancelled: runner.run())
         self.timer.start()
 
-    def _work(self) -> None:
+    def _take_outcome(self, job: Job) -> None:
+        """The finished job's summary, or what stopped it, in the dialog's words."""
         from dsp.errors import Cancelled, RoomtoneError
 
-        try:
-            self.summary = self.runner.run()
-        except Cancelled:
+        exc = job.error
+        if job.cancelled or isinstance(exc, Cancelled):
             self.error = "Stopped. Finished files are kept; start again to do the rest."
             self.summary = self.runner.summary
-        except RoomtoneError as exc:
+        elif isinstance(exc, RoomtoneError):
             self.error = explain(exc, "gui")
-        except Exception as exc:  # noqa: BLE001 - shown in the dialog, never a silent thread death
+        elif exc is not None:  # shown in the dialog, never a silent death of the worker
             self.error = f"internal error: {type(exc).__name__}: {exc}"
+        else:
+            self.summary = job.result
 
     def stop(self) -> None:
         if self.runner is not None and self.running:
@@ -270,6 +273,8 @@ class BatchDialog(QDialog):
         if not self.running:
             self.timer.stop()
             self._set_running(False)
+            if self._job is not None and not self.finished_run:
+                self._take_outcome(self._job)
             self.finished_run = True
             s = self.summary
             if self.error:
@@ -329,9 +334,9 @@ class BatchDialog(QDialog):
             self.status_label.setText(f"No web browser could open the report; open it yourself: {path}")
 
     def wait(self, timeout_s: float | None = None) -> bool:
-        """Block until the batch thread ends (tests, shutdown); True if it did."""
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        """Block until the batch job ends (tests, shutdown); True if it did."""
+        if self._job is not None:
+            self._job.wait(timeout_s)
         return not self.running
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
@@ -339,4 +344,5 @@ class BatchDialog(QDialog):
             self.stop()
             self.wait(30.0)
         self.timer.stop()
+        self.jobs.shutdown(wait=False)
         super().closeEvent(event)

@@ -1547,11 +1547,12 @@ class MainWindow(QMainWindow):
         try:
             from app.qt.prosody_panel import ProsodyPanel
 
-            panel = ProsodyPanel()
+            panel = ProsodyPanel(jobs=self.jobs)
         except Exception:  # noqa: BLE001 - the window works without it
             log.exception("prosody panel unavailable")
             return
         panel.seekRequested.connect(self._prosody_seek)
+        panel.analysisFinished.connect(self._keep_prosody)
         dock = QDockWidget("Prosody checks", self)
         dock.setObjectName("prosodyDock")
         dock.setWidget(panel)
@@ -1575,6 +1576,19 @@ class MainWindow(QMainWindow):
         side = max(self.dock.minimumSizeHint().width(), int(PROCESSING_DOCK_SHARE * self.width()))
         if self.dock.isVisible() and self.dock.width() > side:
             self.resizeDocks([self.dock], [side], Qt.Orientation.Horizontal)
+
+    def _keep_prosody(self) -> None:
+        """The prosody checks just shown become part of the project (saved with it, undoable):
+        ``analyses["prosody"]``, the clips' measures and the findings (no contours)."""
+        panel = self.prosody_panel
+        dataset = getattr(panel, "dataset", None)
+        if dataset is None or panel.is_busy():
+            return
+        summary = dataset.to_dict(contours=False)
+        if self.session.project.analyses.get("prosody") != summary:
+            n = len(dataset.clips)
+            self._guard(self.session.set_analysis, "prosody", summary,
+                        f"Prosody checks of {n} clip{'s' if n != 1 else ''}")
 
     def _prosody_seek(self, seconds: float) -> None:
         """A finding in the prosody panel: move the playhead there (in the open file)."""
