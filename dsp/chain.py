@@ -322,7 +322,7 @@ def build_chain(settings: ChainSettings, context: BuildContext) -> DryWet:
         kind = stage_kind(spec.kind)
         if kind.needs_profile and context.profile is None:
             raise ParameterError(f"the {kind.label} stage needs a room-tone profile", remedy=NEEDS_PROFILE)
-        stage = kind.factory(spec.settings, context)
+        stage: Any = kind.factory(spec.settings, context)  # a SpectralStage or a Processor, by domain
         if kind.domain == "spectral":
             stage.mix = spec.mix  # spectral stages blend their own gain (exact, inside the STFT)
             spectral.append(stage)

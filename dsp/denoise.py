@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import scipy.special
@@ -605,6 +606,8 @@ class _PassBase(SpectralStage):
 class SpectralGate(_PassBase):
     """Profile-driven soft spectral gate (stage kind ``gate``); see the module header."""
 
+    settings: GateSettings
+
     def __init__(self, settings: GateSettings = GateSettings(), *, profile=None) -> None:
         if profile is None:
             raise ParameterError("the spectral gate needs a room-tone profile", remedy=NEEDS_PROFILE)
@@ -650,6 +653,8 @@ class SpectralGate(_PassBase):
 
 class MmseDenoiser(_PassBase):
     """Adaptive MMSE log-spectral-amplitude pass (stage kind ``mmse``); see the module header."""
+
+    settings: MmseSettings
 
     def __init__(self, settings: MmseSettings = MmseSettings(), *, profile=None) -> None:
         self.settings = settings
@@ -709,7 +714,10 @@ class MmseDenoiser(_PassBase):
         frames.apply_gain(self.gains(frames), self.mix)
 
 
-def _with_track(stage: _PassBase, context: BuildContext) -> _PassBase:
+_Pass = TypeVar("_Pass", bound=_PassBase)
+
+
+def _with_track(stage: _Pass, context: BuildContext) -> _Pass:
     """Hand the speech detector's presence track (if the chain has one) to a pass."""
     track = context.extras.get("speech_presence")
     if track is not None and stage.settings.speech_presence:

@@ -452,6 +452,7 @@ class HoleRefiller(SpectralStage):
         if self.presence_track is None:
             return None
         g = self.geometry
+        assert g is not None  # prepared
         return frame_presence(self.presence_track, self.presence_frame_s, frames.first_frame, frames.spectra.shape[1],
                               g.hop_length, g.n_fft, g.sample_rate)
 

@@ -468,7 +468,7 @@ def quiet_floor_dbfs(source: Any, n_fft: int, hop: int, *, fraction: float = 0.1
         starts = np.unique(np.linspace(0, total - span, max_windows).astype(np.int64))
     levels = []
     for start in starts:
-        x = np.asarray(source.read(int(start), int(min(span, total - start))), np.float32)
+        x = np.asarray(source.read(int(start), int(min(span, total - int(start)))), np.float32)
         frames = frame_signal(x, n_fft, hop, analysis)
         if frames.shape[1]:
             levels.append(np.mean(np.sum(frames.astype(np.float64) ** 2, axis=-1), axis=0) / w_energy)
@@ -607,19 +607,19 @@ def estimate_room_tone(
             if np.any(sel):
                 acc.add(_power(frames[:, sel]))
         # Regions: runs of selected frames, gaps under 0.25 s bridged.
-        used_regions = []
+        runs: list[tuple[int, int]] = []
         gap = max(1, int(0.25 * sample_rate / hop))
-        run_start = prev = None
-        for f in idx:
-            if run_start is None:
+        run_start = prev = -1
+        for f in (int(i) for i in idx):
+            if run_start < 0:
                 run_start = prev = f
             elif f - prev > gap:
-                used_regions.append((run_start, prev))
+                runs.append((run_start, prev))
                 run_start = f
             prev = f
-        if run_start is not None:
-            used_regions.append((run_start, prev))
-        used_regions = [(a * hop / sample_rate, min(total, b * hop + n_fft) / sample_rate) for a, b in used_regions]
+        if run_start >= 0:
+            runs.append((run_start, prev))
+        used_regions = [(a * hop / sample_rate, min(total, b * hop + n_fft) / sample_rate) for a, b in runs]
         used_samples = int(idx.size * hop)
 
     mean = acc.sum / acc.count
