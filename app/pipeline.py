@@ -62,7 +62,10 @@ def _replace_settings(spec: StageSpec, where: str, **values: Any) -> StageSpec:
         raise ParameterError(
             f"{where}: the {spec.kind!r} stage has no setting {', '.join(missing)} (it has {', '.join(sorted(names))})"
         )
-    return dataclasses.replace(spec, settings=dataclasses.replace(spec.settings, **values))
+    try:
+        return dataclasses.replace(spec, settings=dataclasses.replace(spec.settings, **values))
+    except ParameterError as exc:
+        raise ParameterError(f"{where}: {exc}") from None
 
 
 #: The stage kind ``--level`` adds (registered by ``dsp.leveler``).
@@ -192,16 +195,16 @@ def adjust_settings(
                 last_pass += 1
                 stages.insert(last_pass, _new_stage(name, "--passes"))
                 present.add(name)
-    if max_reduction_db is not None:
-        if not 0.0 <= max_reduction_db <= 60.0:
-            raise ParameterError(f"--max-reduction-db must be between 0 and 60 dB, got {max_reduction_db:g}")
+    if max_reduction_db is not None:  # each pass's own settings say what they accept (dsp.schema)
         touched = 0
         for i, s in enumerate(stages):
-            if not s.bypass and stage_kind(s.kind).role == "pass":
+            # passes with a reduction cap (de-hum is a pass with a notch depth instead: left alone)
+            if not s.bypass and stage_kind(s.kind).role == "pass" and hasattr(s.settings, "max_reduction_db"):
                 stages[i] = _replace_settings(s, "--max-reduction-db", max_reduction_db=float(max_reduction_db))
                 touched += 1
         if not touched:
-            raise ParameterError("--max-reduction-db: the chain has no active noise-reduction pass to set it on")
+            raise ParameterError("--max-reduction-db: the chain has no active noise-reduction pass with a reduction "
+                                 "cap to set it on")
     if refill is not None:
         if refill not in ("roomtone", "pink", "off"):
             raise ParameterError(f"--refill must be roomtone, pink or off, got {refill!r}")
