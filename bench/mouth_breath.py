@@ -199,3 +199,157 @@ def high_shelf(x: np.ndarray, sr: int, f0: float = 5000.0, gain_db: float = 8.0)
     b = np.array([a * ((a + 1) + (a - 1) * c + sa), -2 * a * ((a - 1) + (a + 1) * c), a * ((a + 1) + (a - 1) * c - sa)])
     den = np.array([(a + 1) - (a - 1) * c + sa, 2 * ((a - 1) - (a + 1) * c), (a + 1) - (a - 1) * c - sa])
     return scipy.signal.lfilter(b / den[0], den / den[0], x).astype(np.float32)
+
+
+# -- running Roomtone ---------------------------------------------------------------------------------
+def render(x: np.ndarray, sr: int, stages: tuple, *, preset: str | None = None, extra: dict | None = None
+           ) -> tuple[np.ndarray, dict]:
+    """``x`` (mono) through a chain of ``stages`` (StageSpecs), or ``preset`` with ``extra`` enabled
+    ({kind: {setting: value}}), the way the CLI builds it. Returns the output and the analyses."""
+    from dataclasses import replace as dc_replace
+
+    from app.pipeline import adjust_settings, prepare_processor, release
+    from dsp.chain import ChainSettings, load_preset
+    from dsp.render import ArraySource, render_array
+
+    if preset is not None:
+        settings = load_preset(preset)
+        if extra:
+            settings = adjust_settings(settings, enable=extra)
+    else:
+        settings = dc_replace(ChainSettings(), stages=stages)
+    src = ArraySource(x[None].astype(np.float32), sr)
+    proc, ctx = prepare_processor(src, settings, auto_profile=True)
+    try:
+        y = render_array(src.audio, sr, proc)
+    finally:
+        release(ctx)
+    return y[0], ctx.extras
+
+
+def breath_stage(**values):
+    from dsp.breath import BreathSettings
+    from dsp.chain import StageSpec
+
+    return StageSpec("breath", BreathSettings(**values))
+
+
+def deess_stage(**values):
+    from dsp.chain import StageSpec
+    from dsp.deess import DeessSettings
+
+    return StageSpec("deess", DeessSettings(**values))
+
+
+# -- breath scores --------------------------------------------------------------------------------------
+def score_breath(case: BreathCase, y: np.ndarray, extras: dict, reduction_db: float) -> dict:
+    sr = case.sr
+    hop = int(round(0.01 * sr))
+    events = [(int(round(e["start_s"] * sr)), int(round(e["end_s"] * sr))) for e in extras.get("breath_events", [])]
+    n = len(case.x) // hop
+    det = np.zeros(n, bool)
+    for a, b in events:
+        det[a // hop : -(-b // hop)] = True
+    ins = np.zeros(n, bool)
+    guard = np.zeros(n, bool)
+    g = int(0.05 * sr) // hop
+    found, reductions, below = 0, [], []
+    for a, b in case.breaths:
+        ins[a // hop : -(-b // hop)] = True
+        guard[max(0, a // hop - g) : -(-b // hop) + g] = True
+        cover = det[a // hop : b // hop].mean() if b // hop > a // hop else 0.0
+        if cover >= 0.5:
+            found += 1
+            m0, m1 = a + int(0.2 * (b - a)), b - int(0.2 * (b - a))
+            xin, yout = case.x[m0:m1].astype(np.float64), y[m0:m1].astype(np.float64)
+            reductions.append(10 * math.log10(np.mean(xin**2) / max(np.mean(yout**2), 1e-20)))
+        lv = frame_levels(y[a:b], sr, 0.01, 0.01)
+        below.append(float(lv.min()) - case.room_dbfs if lv.size else 0.0)
+    outside = ~guard
+    sm = case.speech_mask[:n]
+    sm = np.pad(sm, (0, n - sm.size)) & outside
+    fp_events = sum(1 for a, b in events if not any(min(b, d) - max(a, c) > 0 for c, d in case.breaths))
+    return {
+        "breaths": len(case.breaths), "found": found, "events": len(events), "false_events": fp_events,
+        "minutes": len(case.x) / sr / 60.0,
+        "frames_out": int(outside.sum()), "fp_frames": int((det & outside).sum()),
+        "speech_frames": int(sm.sum()), "fp_speech_frames": int((det & sm).sum()),
+        "reductions": reductions, "min_over_room": below, "reduction_db": reduction_db,
+    }
+
+
+def sum_breath(rows: list[dict]) -> dict:
+    tot = {k: sum(r[k] for r in rows) for k in ("breaths", "found", "events", "false_events", "frames_out",
+                                                  "fp_frames", "speech_frames", "fp_speech_frames", "minutes")}
+    red = [v for r in rows for v in r["reductions"]]
+    below = [v for r in rows for v in r["min_over_room"]]
+    target = rows[0]["reduction_db"] if rows else 10.0
+    return {
+        **tot,
+        "detection": tot["found"] / max(tot["breaths"], 1),
+        "specificity": 1.0 - tot["fp_frames"] / max(tot["frames_out"], 1),
+        "speech_specificity": 1.0 - tot["fp_speech_frames"] / max(tot["speech_frames"], 1),
+        "false_per_min": tot["false_events"] / max(tot["minutes"], 1e-9),
+        "red_min": min(red) if red else float("nan"), "red_max": max(red) if red else float("nan"),
+        "red_mean": float(np.mean(red)) if red else float("nan"),
+        "within_1db": float(np.mean([abs(v - target) <= 1.0 for v in red])) if red else float("nan"),
+        "min_over_room": min(below) if below else float("nan"),
+    }
+
+
+# -- de-ess scores --------------------------------------------------------------------------------------
+def _stft_power(x: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray]:
+    n_fft = 2048 if sr > 32000 else 512
+    f, _, z = scipy.signal.stft(x.astype(np.float64), sr, nperseg=n_fft, noverlap=n_fft - n_fft // 4,
+                                boundary=None, padded=False)
+    return f, np.abs(z) ** 2
+
+
+def deess_frames(ref: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sibilant and non-sibilant frame masks of the clean reference, band mask and full-band mask."""
+    f, p = _stft_power(ref, sr)
+    band = (f >= 4000) & (f <= min(10000, 0.47 * sr))
+    full = f >= 80
+    eb, ef = p[band].sum(0), p[full].sum(0) + 1e-20
+    lv = 10 * np.log10(ef)
+    speech = lv >= np.percentile(lv, 95) - 30
+    share = eb / ef
+    sib = speech & (share > 0.5) & (10 * np.log10(eb + 1e-20) >= np.percentile(lv, 95) - 30)
+    near = scipy.ndimage.maximum_filter1d(sib.astype(np.uint8), size=7).astype(bool)
+    non = speech & (share < 0.1) & ~near
+    return sib, non, band, full
+
+
+def score_deess(ref: np.ndarray, inp: np.ndarray, out: np.ndarray, sr: int) -> dict:
+    from dsp.loudness import integrated_loudness
+
+    sib, non, band, full = deess_frames(ref, sr)
+    _, pr = _stft_power(ref, sr)
+    _, pi = _stft_power(inp, sr)
+    _, po = _stft_power(out, sr)
+    m = min(pr.shape[1], pi.shape[1], po.shape[1])
+    sib, non = sib[:m], non[:m]
+
+    def band_db(p):
+        return 10 * math.log10(p[band][:, :m][:, sib].sum() + 1e-20)
+
+    def full_db(p):
+        return 10 * np.log10(p[full][:, :m][:, non].sum(0) + 1e-20)
+
+    return {
+        "sibilant_frames": int(sib.sum()), "nonsib_frames": int(non.sum()),
+        "in_vs_ref_db": band_db(pi) - band_db(pr), "out_vs_ref_db": band_db(po) - band_db(pr),
+        "nonsib_change_db": float(np.mean(np.abs(full_db(po) - full_db(pi)))) if non.any() else float("nan"),
+        "loudness_change_lu": integrated_loudness(out[None].astype(np.float32), sr)
+                              - integrated_loudness(inp[None].astype(np.float32), sr),
+    }
+
+
+def ffmpeg_deesser(x: np.ndarray, sr: int, args: str = "deesser") -> np.ndarray:
+    with tempfile.TemporaryDirectory() as d:
+        a, b = Path(d) / "in.wav", Path(d) / "out.wav"
+        sf.write(a, x, sr, subtype="FLOAT")
+        subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(a), "-af", args,
+                        "-c:a", "pcm_f32le", str(b)], check=True)
+        y, _ = sf.read(b, dtype="float32")
+    return y[: len(x)] if y.ndim == 1 else y[: len(x), 0]

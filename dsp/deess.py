@@ -88,7 +88,9 @@ class DeessSettings:
     Attributes
     ----------
     max_reduction_db : float
-        The most the band is lowered on any frame (dB). Default 10 dB.
+        The most the band is lowered on any frame (dB). Default 6 dB (tuned on the tuning half of
+        the dev speech's +8 dB shelf test, bench/README.md; a sibilant frame of a voice that needs
+        nothing is also lowered by up to this much).
     threshold_db : float
         How far over the voice's typical sibilance level a frame may go before it is reduced
         (dB). Default 0 dB: the excess over the typical level is taken away.
@@ -102,7 +104,7 @@ class DeessSettings:
         vowels are never touched. Default 30 %.
     """
 
-    max_reduction_db: float = 10.0
+    max_reduction_db: float = 6.0
     threshold_db: float = 0.0
     typical_percentile: float = 75.0
     band_low_hz: float = 4000.0
