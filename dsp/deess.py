@@ -28,8 +28,8 @@ The voice's *speech level* ``L`` is the energy mean of ``E_full`` over the speec
 L`` (dB re the voice's speech level; unlike the band's share of the frame it does not saturate on
 strong "s" sounds). The voice's *typical* sibilance level ``T`` is the ``typical_percentile``-th
 percentile of ``m`` over its speech frames. A frame is *sibilant* when its band holds at least
-``min_share_percent`` of its power and ``m > T + threshold_db``; its reduction is ``m - T -
-threshold_db``, at most ``max_reduction_db`` (a hard knee: the excess over the voice's typical
+``min_share_percent`` of its power and ``m > T + threshold_over_typical_db``; its reduction is
+``m - T - threshold_over_typical_db``, at most ``max_reduction_db`` (a hard knee: the excess over the voice's typical
 level is taken away). Reductions are dilated by one frame each way and smoothed with a
 [1/4, 1/2, 1/4] kernel (the STFT's overlap-add smooths further), giving a reduction in dB per
 absolute frame: memory one float32 per hop (1.3 MB an hour at 48 kHz).
@@ -91,7 +91,7 @@ class DeessSettings:
         The most the band is lowered on any frame (dB). Default 6 dB (tuned on the tuning half of
         the dev speech's +8 dB shelf test, bench/README.md; a sibilant frame of a voice that needs
         nothing is also lowered by up to this much).
-    threshold_db : float
+    threshold_over_typical_db : float
         How far over the voice's typical sibilance level a frame may go before it is reduced
         (dB). Default 0 dB: the excess over the typical level is taken away.
     typical_percentile : float
@@ -105,7 +105,7 @@ class DeessSettings:
     """
 
     max_reduction_db: float = 6.0
-    threshold_db: float = 0.0
+    threshold_over_typical_db: float = 0.0
     typical_percentile: float = 75.0
     band_low_hz: float = 4000.0
     band_high_hz: float = 10000.0
@@ -114,7 +114,7 @@ class DeessSettings:
     def __post_init__(self) -> None:
         checks = (
             ("max_reduction_db", 0.0, 30.0, "dB"),
-            ("threshold_db", -20.0, 40.0, "dB"),
+            ("threshold_over_typical_db", -20.0, 40.0, "dB"),
             ("typical_percentile", 1.0, 99.0, "percent"),
             ("band_low_hz", 1000.0, 16000.0, "Hz"),
             ("band_high_hz", 2000.0, 24000.0, "Hz"),
@@ -253,7 +253,7 @@ def analyse_sibilance(source: Any, settings: DeessSettings = DeessSettings(), *,
     m = 10.0 * np.log10(band.astype(np.float64) + _TINY) - level
     typical = float(np.percentile(m[speech], settings.typical_percentile))
     share = band.astype(np.float64) / np.maximum(full.astype(np.float64), _TINY)
-    excess = m - typical - settings.threshold_db
+    excess = m - typical - settings.threshold_over_typical_db
     sib = speech & (share >= settings.min_share_percent / 100.0) & (excess > 0.0)
     red = np.where(sib, np.minimum(excess, settings.max_reduction_db), 0.0)
     red = maximum_filter1d(red, size=3, mode="constant")
