@@ -38,9 +38,11 @@ runs are fricatives (s, f, sh inside words are 50-200 ms), longer ones steady no
 
 Each breath is an event (:class:`BreathEvent`: start, end, level, how far over the room tone,
 the reduction given). The gain per 10 ms frame inside a breath is
-``-min(reduction_db, level - room tone)`` (``-(level - room tone)`` with ``gate_to_room_tone``,
-at most :data:`GATE_MAX_DB`), never below 0 dB over the room tone; the gains are smoothed with a
-raised-cosine ramp of ``ramp_ms`` (half outside the breath on each side). The result is a gain
+``-min(reduction_db, level - room tone - 1 dB)`` (``-(level - room tone - 1 dB)`` with
+``gate_to_room_tone``, at most :data:`GATE_MAX_DB`), never below the room tone (with
+:data:`ROOM_MARGIN_DB` for the estimate's spread); the gains are smoothed with a
+raised-cosine ramp of ``ramp_ms`` (half outside the breath on each side), then capped again frame
+by frame (by the quietest frame within 30 ms) so the ramps never take a frame under the room tone either. The result is a gain
 envelope on the 10 ms grid (data, like the leveler's), applied per sample by
 :class:`BreathController` with linear interpolation, one gain for all channels: latency 0, no
 preroll, a render from any playhead equals the full render.
@@ -60,7 +62,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
+from scipy.ndimage import minimum_filter1d
 
 from dsp.chain import BuildContext, StageKind, register
 from dsp.engine import AudioSpec, Processor, check_block
@@ -85,6 +87,11 @@ VAD_SURE = 0.9
 GATE_MAX_DB = 40.0
 #: Loud-speech reference: frames within this many dB under the 95th percentile level.
 SPEECH_SPAN_DB = 20.0
+#: Breaths stop this far (dB) over the room tone's measured level (the estimate's own spread: an
+#: automatic profile sits 0.5-1 dB under the true level, the quietest frames being picked).
+ROOM_MARGIN_DB = 1.0
+#: The room-tone cap looks this many grid frames each way (the quietest neighbour decides).
+EDGE_FRAMES = 3
 #: Frames read per analysis block.
 _BLOCK_FRAMES = 2048
 _TINY = 1e-12
@@ -331,13 +338,18 @@ def detect_breaths(source: Any, settings: BreathSettings = BreathSettings(), *, 
             continue
         lv = level[s:e].astype(np.float64)
         ev_level = float(10.0 * np.log10(np.mean(10.0 ** (lv / 10.0))))
-        room = np.maximum(lv - floor, 0.0)  # how far each frame may go down
+        room = np.maximum(lv - floor - ROOM_MARGIN_DB, 0.0)  # how far each frame may go down
         want = np.minimum(room, GATE_MAX_DB) if settings.gate_to_room_tone else np.minimum(room, settings.reduction_db)
         target[s:e] = -want
         events.append(BreathEvent(s * hop / sr, min(e * hop, source.frames) / sr, ev_level, ev_level - floor,
                                   float(want.max()) if want.size else 0.0))
     ramp = int(round(settings.ramp_ms * 1e-3 / GRID_S))
-    gain = _smooth(target, ramp)
+    # the ramps must not take a frame next to a breath (room tone, a soft onset) under the room tone
+    # either: after smoothing, no frame goes down by more than it stands over the room tone
+    # (a frame goes down at most as far as the quietest of its neighbours within EDGE_FRAMES stands over it:
+    # the gain is interpolated between grid points, the levels are 40 ms frames)
+    over = minimum_filter1d(level.astype(np.float64) - floor - ROOM_MARGIN_DB, size=2 * EDGE_FRAMES + 1, mode="nearest")
+    gain = np.maximum(_smooth(target, ramp), -np.maximum(over, 0.0)).astype(np.float32)
     env = np.empty(n + 1, np.float32)
     env[:n] = gain
     env[n] = gain[-1]

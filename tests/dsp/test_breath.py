@@ -115,7 +115,9 @@ def test_never_below_the_room_tone_and_gate_goes_to_the_room_tone_not_silence():
     a, b = breaths2[0]
     m0, m1 = a + (b - a) // 4, b - (b - a) // 4
     floor = ctx.extras["breath_plan"].floor_dbfs
-    assert _level(yg[m0:m1]) == pytest.approx(floor, abs=3.0)  # down to the room tone, not silence
+    # down to the room tone (it stops 1 dB over it, and a frame goes only as low as its quietest
+    # neighbour allows), not below, never to silence
+    assert floor - 0.5 <= _level(yg[m0:m1]) <= floor + 5.0
     assert _level(x2[m0:m1]) - _level(yg[m0:m1]) > 15.0
 
 
