@@ -12,8 +12,8 @@ breath 6 dB over the room tone is lowered by at most 6 dB. "Gate to room tone"
 Algorithm
 ---------
 Detection (:func:`detect_breaths`, the stage's ``analyse`` hook) is a whole-file analysis: the
-source is streamed once (channels averaged), every :data:`GRID_S` (10 ms) a Hann frame of
-:data:`FRAME_S` (40 ms) gives
+source is streamed once (channels averaged; low-passed and decimated to about 16 kHz, all the
+features need), every :data:`GRID_S` (10 ms) a Hann frame of :data:`FRAME_S` (40 ms) gives
 
 * its level (dBFS RMS);
 * *periodicity*: the largest normalised autocorrelation at a lag of 2.5-13 ms (a 77-400 Hz
@@ -62,6 +62,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import scipy.signal
 from scipy.ndimage import minimum_filter1d
 
 from dsp.chain import BuildContext, StageKind, register
@@ -92,6 +93,8 @@ SPEECH_SPAN_DB = 20.0
 ROOM_MARGIN_DB = 1.0
 #: The room-tone cap looks this many grid frames each way (the quietest neighbour decides).
 EDGE_FRAMES = 3
+#: The features are measured at this rate or a little over (decimated by an integer factor).
+FEATURE_RATE_MIN = 14000.0
 #: Frames read per analysis block.
 _BLOCK_FRAMES = 2048
 _TINY = 1e-12
@@ -209,7 +212,7 @@ def grid_hop(sample_rate: int) -> int:
     return max(1, int(round(sample_rate * GRID_S)))
 
 
-def frame_features(frames: np.ndarray, sample_rate: int) -> tuple[np.ndarray, ...]:
+def frame_features(frames: np.ndarray, sample_rate: float) -> tuple[np.ndarray, ...]:
     """Level (dBFS RMS), periodicity, flatness and low share of ``frames`` ``(n, frame_len)``.
 
     The numpy reference the analysis streams through: each row is one analysis frame (mono).
@@ -217,16 +220,16 @@ def frame_features(frames: np.ndarray, sample_rate: int) -> tuple[np.ndarray, ..
     n, length = frames.shape
     window = np.hanning(length + 2)[1:-1]
     w = frames * window
-    n_fft = 1 << int(math.ceil(math.log2(2 * length)))
+    hi = min(length - 1, int(MAX_LAG_S * sample_rate))
+    n_fft = 1 << int(math.ceil(math.log2(length + hi + 1)))  # linear autocorrelation up to lag hi
     spec = np.fft.rfft(w, n_fft, axis=1)
     power = spec.real**2 + spec.imag**2
     energy = np.einsum("ij,ij->i", w, w)
     level = 10.0 * np.log10(np.maximum(energy / float(np.sum(window**2)), _TINY))
-    # autocorrelation (linear: n_fft >= 2 * length), normalised by the window's own
-    ac = np.fft.irfft(power, n_fft, axis=1)[:, : length]
+    # autocorrelation (no wrap-around up to lag hi: n_fft > length + hi), normalised by the window's own
+    ac = np.fft.irfft(power, n_fft, axis=1)[:, : hi + 1]
     wac = np.correlate(window, window, mode="full")[length - 1 :]
     lo = max(1, int(MIN_LAG_S * sample_rate))
-    hi = min(length - 1, int(MAX_LAG_S * sample_rate))
     norm = ac[:, lo : hi + 1] / np.maximum(ac[:, :1], _TINY) / (wac[lo : hi + 1] / wac[0])
     periodicity = norm.max(axis=1)
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
@@ -237,28 +240,43 @@ def frame_features(frames: np.ndarray, sample_rate: int) -> tuple[np.ndarray, ..
     return level, periodicity, flatness, low_share
 
 
+def decimation(sample_rate: int) -> int:
+    """The feature path's decimation factor: the largest ``q`` dividing the grid hop with
+    ``sample_rate / q`` at least :data:`FEATURE_RATE_MIN` (48 kHz -> 3, 44.1 kHz -> 3, 16 kHz -> 1)."""
+    hop = grid_hop(sample_rate)
+    return max((q for q in range(1, 13) if hop % q == 0 and sample_rate / q >= FEATURE_RATE_MIN), default=1)
+
+
 def _stream_features(source: Any, settings: BreathSettings) -> tuple[np.ndarray, np.ndarray]:
     """Per 10 ms grid frame of ``source``: level (dBFS, float32) and the unvoiced-broadband flag.
 
-    Frame ``k`` is centred on sample ``k * hop + hop / 2`` (zero outside the file)."""
+    Frame ``k`` is centred on sample ``k * hop + hop / 2`` (zero outside the file). The features
+    need nothing over 6 kHz: they are measured on the signal low-passed (linear-phase FIR, 0.9 x
+    the new Nyquist) and decimated by :func:`decimation` (a third of the work at 48 kHz)."""
     sr, total = int(source.sample_rate), int(source.frames)
     hop = grid_hop(sr)
+    q = decimation(sr)
     length = max(hop, int(round(FRAME_S * sr)))
+    length -= length % q
     n_frames = -(-total // hop)
     level = np.empty(n_frames, np.float32)
     flag = np.empty(n_frames, bool)
     first_offset = hop // 2 - length // 2  # frame k starts at k * hop + first_offset
+    taps = scipy.signal.firwin(16 * q + 1, 0.9 * sr / q / 2.0, fs=sr) if q > 1 else np.ones(1)
+    half = taps.size // 2
     k = 0
     while k < n_frames:
         m = min(_BLOCK_FRAMES, n_frames - k)
-        a = k * hop + first_offset
-        b = (k + m - 1) * hop + first_offset + length
+        a = k * hop + first_offset - half
+        b = (k + m - 1) * hop + first_offset + length + half
         lo, hi = max(a, 0), min(b, total)
         x = np.zeros(b - a, np.float64)
         if hi > lo:
             x[lo - a : hi - a] = np.asarray(source.read(lo, hi - lo), np.float64).mean(axis=0)
-        frames = np.lib.stride_tricks.sliding_window_view(x, length)[::hop][:m]
-        lv, per, flat, low = frame_features(frames, sr)
+        if q > 1:
+            x = scipy.signal.oaconvolve(x, taps, mode="valid")[::q]
+        frames = np.lib.stride_tricks.sliding_window_view(x, length // q)[:: hop // q][:m]
+        lv, per, flat, low = frame_features(frames, sr / q)
         level[k : k + m] = lv
         flag[k : k + m] = (per <= settings.max_periodicity) & (flat >= settings.min_flatness) & (low <= MAX_LOW_SHARE)
         k += m

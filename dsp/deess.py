@@ -61,6 +61,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
+import scipy.fft
 from scipy.ndimage import maximum_filter1d
 
 from dsp.chain import BuildContext, StageKind, register
@@ -215,12 +216,12 @@ def frame_band_powers(source: Any, n_fft: int, hop: int, lo: float, hi: float) -
         a = f * hop - (n_fft - hop)
         b = (f + m - 1) * hop - (n_fft - hop) + n_fft
         lo_s, hi_s = max(a, 0), min(b, total)
-        x = np.zeros((max(1, int(source.channels)), b - a), np.float64)
+        x = np.zeros((max(1, int(source.channels)), b - a), np.float32)
         if hi_s > lo_s:
-            x[:, lo_s - a : hi_s - a] = np.asarray(source.read(lo_s, hi_s - lo_s), np.float64)
+            x[:, lo_s - a : hi_s - a] = np.asarray(source.read(lo_s, hi_s - lo_s), np.float32)
         frames = np.lib.stride_tricks.sliding_window_view(x, n_fft, axis=1)[:, ::hop][:, :m]
-        spec = np.fft.rfft(frames * window, axis=-1)
-        p = (spec.real**2 + spec.imag**2).sum(axis=0)  # channels summed
+        spec = scipy.fft.rfft(frames * window, axis=-1)
+        p = (spec.real**2 + spec.imag**2).sum(axis=0, dtype=np.float64)  # channels summed
         band[f : f + m] = p @ wb
         full[f : f + m] = p @ wf
         f += m
