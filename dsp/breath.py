@@ -292,7 +292,7 @@ def _runs(mask: np.ndarray) -> np.ndarray:
 def _close_gaps(mask: np.ndarray, gap: int) -> np.ndarray:
     out = mask.copy()
     runs = _runs(mask)
-    for (s0, e0), (s1, _) in zip(runs[:-1], runs[1:], strict=False):
+    for (_, e0), (s1, _) in zip(runs[:-1], runs[1:], strict=False):
         if s1 - e0 <= gap:
             out[e0:s1] = True
     return out

@@ -36,7 +36,7 @@ def _signal(breath_db=(-40.0, -45.0, -50.0), room_db=-75.0, seed=1):
     """Phrases of a harmonic voice at -20 dBFS, breaths between them at known places, over noise."""
     rng = np.random.default_rng(seed)
     parts, breaths, pos = [], [], 0
-    for i, bdb in enumerate([*breath_db, None]):
+    for bdb in [*breath_db, None]:
         v = _voice(int(1.2 * SR), rng) * 10 ** (-20 / 20) * np.hanning(int(1.2 * SR)) ** 0.2
         parts.append(v)
         pos += v.size
@@ -53,7 +53,8 @@ def _signal(breath_db=(-40.0, -45.0, -50.0), room_db=-75.0, seed=1):
     return x.astype(np.float32), breaths
 
 
-def _render(x, settings=BreathSettings(), floor=None):
+def _render(x, settings=None):
+    settings = settings or BreathSettings()
     from app.pipeline import prepare_processor
 
     chain = ChainSettings(stages=(StageSpec("breath", settings),))

@@ -38,7 +38,8 @@ def _signal(seed=0):
     return x.astype(np.float32), bursts
 
 
-def _render(x, settings=DeessSettings()):
+def _render(x, settings=None):
+    settings = settings or DeessSettings()
     from app.pipeline import prepare_processor
 
     chain = ChainSettings(stages=(StageSpec("deess", settings),))
