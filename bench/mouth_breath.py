@@ -210,7 +210,8 @@ def render(x: np.ndarray, sr: int, stages: tuple, *, preset: str | None = None, 
     from dataclasses import replace as dc_replace
 
     from app.pipeline import adjust_settings, prepare_processor, release
-    from dsp.chain import ChainSettings, load_preset
+    from app.presets import load_preset
+    from dsp.chain import ChainSettings
     from dsp.render import ArraySource, render_array
 
     if preset is not None:
@@ -456,7 +457,7 @@ def run_speed(minutes: float = 10.0) -> dict:
     """Real-time factor of podcast + breath + deess on a ``minutes`` 48 kHz file (clean speech over room
     tone, rendered by the CLI's own path: analyses + render)."""
     from app.pipeline import adjust_settings, prepare_processor, release
-    from dsp.chain import load_preset
+    from app.presets import load_preset
     from dsp.render import ArraySource, render_blocks
 
     sr = 48000

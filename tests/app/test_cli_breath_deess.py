@@ -77,3 +77,22 @@ def test_batch_takes_the_options(tmp_path):
     opts = build_options(args)
     kinds = {s["kind"]: s for s in opts.chain["stages"]}
     assert not kinds["breath"]["bypass"] and kinds["deess"]["max_reduction_db"] == 5.0
+
+
+def test_the_waveform_reads_the_breath_and_sibilance_events(voice):
+    from app.pipeline import prepare_processor, release
+    from app.session.preview import stage_events
+    from dsp.breath import BreathSettings
+    from dsp.chain import ChainSettings, StageSpec
+    from dsp.deess import DeessSettings
+    from dsp.render import ArraySource
+
+    _, x, breaths = voice
+    chain = ChainSettings(stages=(StageSpec("deess", DeessSettings()), StageSpec("breath", BreathSettings())))
+    _, ctx = prepare_processor(ArraySource(x[None], SR), chain)
+    release(ctx)
+    events = stage_events(ctx.extras)
+    assert events["breath"].shape == (len(breaths), 2)
+    for (a, b), (s, e) in zip(breaths, events["breath"], strict=True):
+        assert abs(s - a / SR) < 0.08 and abs(e - b / SR) < 0.08
+    assert "deess" in events and events["deess"].ndim == 2
