@@ -416,12 +416,9 @@ def needs_speech_track(settings: ChainSettings) -> bool:
     """Whether a render of ``settings`` needs the voice activity track: the passes' speech presence
     (``speech.detector = "vad"``) or an active stage that plans from it (the leveler's phrases,
     breath control's "not speech")."""
-    return settings.speech.detector == "vad" or any(s.kind in SPEECH_TRACK_KINDS and not s.bypass
-                                                    for s in settings.stages)
-
-
-#: Stage kinds whose whole-file analysis reads the voice activity track.
-SPEECH_TRACK_KINDS = frozenset({"leveler", "breath"})
+    reg = registry()
+    return settings.speech.detector == "vad" or any(
+        not s.bypass and s.kind in reg and reg[s.kind].reads_speech_track for s in settings.stages)
 
 
 def speech_track(source: BlockSource, *, live: bool = False) -> dict:

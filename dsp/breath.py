@@ -447,5 +447,5 @@ def _factory(settings: BreathSettings, context: BuildContext) -> BreathControlle
 BREATH = register(StageKind(
     name="breath", label="Breath control", settings_cls=BreathSettings, domain="time", factory=_factory,
     description="Finds breaths between phrases and lowers them by a set amount, never below the room tone",
-    needs_profile=False, role="repair", analyse=_analyse, placement=60,
+    needs_profile=False, role="repair", analyse=_analyse, placement=60, reads_speech_track=True,
 ))

@@ -81,6 +81,9 @@ class StageKind:
     #: ``placement``. Repairs of the raw signal (de-hum, de-click) 10-19, de-reverb 20-29, noise
     #: passes 30-39, refill 40-49, tone shaping (EQ match, de-ess) 50-59, breath 60-69, leveler 90.
     placement: int = 50
+    #: Whether ``analyse`` reads the voice activity track (``context.extras["speech"]``):
+    #: the app runs the voice activity model for a chain with such a stage active.
+    reads_speech_track: bool = False
 
 
 _REGISTRY: dict[str, StageKind] = {}

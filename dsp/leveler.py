@@ -693,5 +693,5 @@ LEVELER = register(StageKind(
     name="leveler", label="Speaker leveler", settings_cls=LevelerSettings, domain="time", factory=_factory,
     description="Evens out the speech loudness of phrases and speakers (gain moves in pauses, room tone and "
                 "breaths are not raised)",
-    needs_profile=False, role="utility", analyse=_analyse, placement=90,
+    needs_profile=False, role="utility", analyse=_analyse, placement=90, reads_speech_track=True,
 ))
