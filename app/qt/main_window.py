@@ -7,17 +7,18 @@ pyramid, spectrogram tiles, Apply (render + hole detection), room-tone analyses 
 jobs (:class:`~app.qt.session_bridge.JobPoller`), polled from timers; their results come back
 here and, where they change the Project, go through the Session.
 
-The window lays out the views and owns the source (reader, pyramid); its collaborators each do
-one job: ``window_actions`` (menus, toolbars), ``after_view_controller`` (Apply and the AFTER
-pane), ``loudness_controller`` (the Loudness view), ``playback_controller`` (transport),
-``output_controller`` (the output device, its banner and Preferences), ``recent_files``,
-``prosody_dock_controller`` and ``status_bar_view``. Export is ``app.session.render_project``
-(the CLI's ``clean_file``), so an exported file equals a CLI render bit for bit.
+The window lays out the views, owns the source (reader, waveform pyramid) and keeps the public
+surface; its collaborators each do one job: ``window_actions`` (menus, toolbars),
+``project_files`` (open, save, relink, demo, autosave), ``after_view_controller`` (Apply and
+the AFTER pane), ``loudness_controller`` (the Loudness view), ``roomtone_controller``,
+``playback_controller`` (transport), ``output_controller`` (the output device, its banner and
+Preferences), ``recent_files``, ``prosody_dock_controller``, ``status_bar_view`` and
+``space_key_filter``. Export is ``app.session.render_project`` (the CLI's ``clean_file``), so an
+exported file equals a CLI render bit for bit.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import traceback
 from pathlib import Path
@@ -28,7 +29,6 @@ from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
-    QFileDialog,
     QMainWindow,
     QMessageBox,
     QSplitter,
@@ -49,6 +49,7 @@ from app.qt.monitor_banner_view import MonitorBannerView
 from app.qt.output_controller import OutputController
 from app.qt.overview_view import OverviewView
 from app.qt.playback_controller import PlaybackController
+from app.qt.project_files import DEMO, ProjectFiles, is_openable
 from app.qt.prosody_dock_controller import ProsodyDockController
 from app.qt.recent_files import RecentFiles
 from app.qt.roomtone_controller import RoomToneController
@@ -61,30 +62,18 @@ from app.qt.tile_providers import tile_provider
 from app.qt.waveform_view import WaveformView
 from app.qt.window_actions import batch_dialog_class, build_actions
 from app.remedies import explain
-from app.session import (
-    PROJECT_SUFFIX,
-    Autosave,
-    JobRunner,
-    Selection,
-    Session,
-    SourceRef,
-    render_project,
-)
+from app.session import Autosave, JobRunner, Selection, Session, render_project
 from app.session.preview import RenderResult
 from app.session.project import profiles_equal
 from app.timecode import format_time
-from dsp.errors import Cancelled, DeviceError, InputError, ParameterError, RoomtoneError
-from dsp.io import READ_FORMATS, AudioReader, audio_info, format_for_source
+from dsp.errors import Cancelled, DeviceError, ParameterError, RoomtoneError
+from dsp.io import AudioReader, audio_info, format_for_source
 from dsp.stft import default_n_fft
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / "assets" / "demo" / "demo_episode.flac"
 AUTOSAVE_MS = 30_000
 TICK_MS = 33  # the GUI polls playhead, meters and monitor health at ~30 Hz
-AUDIO_FILTER = "Audio (" + " ".join(f"*{e}" for e in READ_FORMATS) + ")"
-PROJECT_FILTER = f"Roomtone project (*{PROJECT_SUFFIX} *.json)"
 
 
 class MainWindow(QMainWindow):
@@ -113,6 +102,7 @@ class MainWindow(QMainWindow):
         self.playback = PlaybackController(self)
         self.output = OutputController(self)
         self.roomtone = RoomToneController(self)
+        self.files = ProjectFiles(self)
         self.monitor_errors = self.output.errors  # device / monitoring problems shown in the banner
         self.setWindowTitle("Roomtone")
         self.setAcceptDrops(True)
@@ -305,45 +295,22 @@ class MainWindow(QMainWindow):
         return job.cancelled
 
     # == files =================================================================================
-    def _open_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open audio or project", self._last_folder(), f"{AUDIO_FILTER};;{PROJECT_FILTER};;All files (*)")
-        if path:
-            self.open_path(path)
-
     def open_path(self, path: str | Path) -> bool:
         """Open an audio file (new project on it) or a project file."""
-        path = Path(path)
-        if path.suffix.lower() in (PROJECT_SUFFIX, ".json"):
-            return self.open_project(path)
-        return self.open_audio(path)
+        return self.files.open_path(path)
 
     def open_audio(self, path: str | Path, then=None) -> bool:
-        """Open an audio file as a new project. The header is checked at once; the content hash
-        (seconds on long files) runs as a job while the waveform overview is already being read."""
-        path = Path(path).expanduser().absolute()
-        try:
-            audio_info(path)
-        except RoomtoneError as exc:
-            self.report_error(exc)
-            return False
-        self._start_pyramid(str(path))
+        return self.files.open_audio(path, then)
 
-        def done(job) -> None:
-            if self._job_failed(job):
-                return
-            try:
-                self.session.open_source(job.result)
-            except RoomtoneError as exc:
-                self.report_error(exc)
-                return
-            self.recent.add(path)
-            self.statusBar().showMessage(f"Opened {path.name}", 4000)
-            if then is not None:
-                then()
+    def open_project(self, path: str | Path) -> bool:
+        return self.files.open_project(path)
 
-        self.jobs.submit(f"Opening {path.name}", lambda progress, cancelled: SourceRef.from_path(path), done)
-        return True
+    def save_project(self, ask: bool = False, path: str | Path | None = None) -> Path | None:
+        return self.files.save_project(ask, path)
+
+    def open_demo(self) -> bool:
+        """Open the demo episode, its room tone learned and the podcast preset applied, and Apply."""
+        return self.files.open_demo()
 
     def _start_pyramid(self, path: str) -> WaveformPyramid:
         """The waveform pyramid of ``path``, being built by a job (shared by repeated loads)."""
@@ -362,74 +329,10 @@ class MainWindow(QMainWindow):
         self.jobs.submit(f"Reading {Path(path).name}", build, self._pyramid_done)
         return pyr
 
-    def open_project(self, path: str | Path) -> bool:
-        try:
-            problems = self.session.open_project(path)
-        except RoomtoneError as exc:
-            self.report_error(exc)
-            return False
-        self.recent.add(Path(path))
-        for problem in problems:
-            self.report_error(InputError(problem.message))
-        if problems and self.show_dialogs:
-            self._relink_dialog()
-        return True
-
-    def save_project(self, ask: bool = False, path: str | Path | None = None) -> Path | None:
-        if path is None and (ask or self.session.path is None):
-            default = self.session.path or Path(self._last_folder()) / f"{self.session.project.name}{PROJECT_SUFFIX}"
-            chosen, _ = QFileDialog.getSaveFileName(self, "Save project", str(default), PROJECT_FILTER)
-            if not chosen:
-                return None
-            path = chosen
-        try:
-            saved = self.session.save(path)
-        except RoomtoneError as exc:
-            self.report_error(exc)
-            return None
-        self.recent.add(saved)
-        self.statusBar().showMessage(f"Saved {saved}", 4000)
-        self._update_title()
-        return saved
-
-    def _relink_dialog(self) -> None:
-        src = self.session.project.source
-        if src is None:
-            return
-        path, _ = QFileDialog.getOpenFileName(self, f"Where is {Path(src.path).name} now?", self._last_folder(), AUDIO_FILTER)
-        if path:
-            self._guard(self.session.relink, path)
-
-    def open_demo(self) -> bool:
-        """Open the demo episode: learn the room tone from its room-tone-only stretch, load the
-        podcast preset, and Apply so before/after and the holes show."""
-        if not DEMO.exists():
-            self.report_error(InputError(f"{DEMO}: the demo episode is missing; run: python scripts/make_demo.py"))
-            return False
-        return self.open_audio(DEMO, then=self._build_demo_project)
-
-    def _build_demo_project(self) -> None:
-        meta_path = DEMO.with_suffix(".json")
-        region = (0.0, 2.0)
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            region = tuple(meta.get("room_tone_only", [region])[0])
-        except (OSError, ValueError, IndexError, TypeError):
-            pass
-        from app.presets import list_presets
-
-        if "podcast" in list_presets():
-            self._guard(self.session.load_preset, "podcast")
-        self._guard(self.session.set_selection, Selection.between(*region))
-        self._guard(self.session.learn_profile, *region)  # 2 s of a 25 s file: quick
-        self.session.dirty = False  # the demo as it ships: nothing of the user's to save yet
-        self._update_title()  # the title's "*" and the question on quitting agree
-        self.apply_chain()
-
     # drag and drop
     def dragEnterEvent(self, ev):
         urls = ev.mimeData().urls() if ev.mimeData().hasUrls() else []
-        if urls and Path(urls[0].toLocalFile()).suffix.lower() in (*READ_FORMATS, PROJECT_SUFFIX, ".json"):
+        if urls and is_openable(urls[0].toLocalFile()):
             ev.acceptProposedAction()
         else:
             ev.ignore()
@@ -791,38 +694,11 @@ class MainWindow(QMainWindow):
 
     # == autosave / close ======================================================================
     def autosave_now(self) -> Path | None:
-        if self.autosave is None:
-            return None
-        try:
-            return self.autosave.save_if_dirty(self.session)
-        except (RoomtoneError, OSError) as exc:
-            self.statusBar().showMessage(f"Autosave failed: {exc}", 6000)
-            return None
+        return self.files.autosave_now()
 
     def offer_recovery(self) -> bool:
         """At start: offer the autosave a crashed run left behind. True if it was restored."""
-        if self.autosave is None:
-            return False
-        cand = self.autosave.recovery_candidate()
-        if cand is None:
-            return False
-        if self.show_dialogs:
-            answer = QMessageBox.question(
-                self, "Recover unsaved work?",
-                "Roomtone did not close properly last time. Restore the work it autosaved?\n\n"
-                f"{cand}", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                QMessageBox.StandardButton.Yes)
-            if answer != QMessageBox.StandardButton.Yes:
-                self.autosave.discard()
-                return False
-        try:
-            problems = self.session.recover(cand)
-        except RoomtoneError as exc:
-            self.report_error(exc)
-            return False
-        for problem in problems:
-            self.report_error(InputError(problem.message))
-        return True
+        return self.files.offer_recovery()
 
     def closeEvent(self, ev):
         if self.ask_before_closing and self.session.dirty and self.session.project.source is not None:

@@ -90,7 +90,7 @@ def build_actions(w) -> None:
 
 
 def _file_menu(w, m: QMenu) -> None:
-    w.open_action = add_action(w, "&Open…", w._open_dialog, QKeySequence.StandardKey.Open,
+    w.open_action = add_action(w, "&Open…", w.files.open_dialog, QKeySequence.StandardKey.Open,
                                "Open an audio file (WAV, FLAC, MP3, …) or a Roomtone project.", menu=m)
     w.recent_menu = m.addMenu("Open &Recent")
     w.demo_action = add_action(w, "Open &Demo Episode", w.open_demo, None,
@@ -101,7 +101,7 @@ def _file_menu(w, m: QMenu) -> None:
                                "Save the project (source reference, chain, room tone) as a .roomtone file.", menu=m)
     add_action(w, "Save Project &As…", lambda: w.save_project(ask=True), "Ctrl+Shift+S",
                "Save the project under a new name.", menu=m)
-    w.relink_action = add_action(w, "Re&link Source…", w._relink_dialog, None,
+    w.relink_action = add_action(w, "Re&link Source…", w.files.relink_dialog, None,
                                  "Point the project at its audio file's new location.", menu=m)
     m.addSeparator()
     w.export_action = add_action(w, "&Export…", w.export_dialog, "Ctrl+E",
