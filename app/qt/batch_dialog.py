@@ -76,8 +76,17 @@ class BatchDialog(QDialog):
         self.jobs = JobRunner(max_workers=1)  # the batch's own worker: the window's Apply and tiles keep theirs
         self._job: Job | None = None
         self.finished_run = False
-
         outer = QVBoxLayout(self)
+        outer.addLayout(self._build_form(in_dir, out_dir))
+        self._build_progress(outer)
+        self._build_buttons(outer)
+        self.timer = QTimer(self)
+        self.timer.setInterval(200)
+        self.timer.timeout.connect(self._poll)
+
+    # -- building blocks ------------------------------------------------------------------------------
+    def _build_form(self, in_dir, out_dir) -> QFormLayout:
+        """Folders, preset, loudness target, leveling, output format, workers and the holes audit."""
         form = QFormLayout()
         self.in_edit, in_row = self._folder_row("Folder with the source episodes (searched recursively; never modified)")
         self.out_edit, out_row = self._folder_row("Where the cleaned files and the report go (folder structure is kept)")
@@ -125,8 +134,10 @@ class BatchDialog(QDialog):
         self.audit_check.setChecked(True)
         ol.addWidget(self.audit_check, 1)
         form.addRow("", opts)
-        outer.addLayout(form)
+        return form
 
+    def _build_progress(self, outer: QVBoxLayout) -> None:
+        """The overall progress bar, the status line and the per-file table."""
         self.overall = QProgressBar()
         self.overall.setRange(0, 1000)
         self.overall.setFormat("%p%")
@@ -145,6 +156,8 @@ class BatchDialog(QDialog):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         outer.addWidget(self.table, 1)
 
+    def _build_buttons(self, outer: QVBoxLayout) -> None:
+        """Start, Stop, Open report, Close and the report's path."""
         buttons = QHBoxLayout()
         self.start_button = QPushButton("Start")
         self.start_button.setDefault(True)
@@ -171,11 +184,6 @@ class BatchDialog(QDialog):
         outer.addWidget(self.report_label)
         outer.addLayout(buttons)
 
-        self.timer = QTimer(self)
-        self.timer.setInterval(200)
-        self.timer.timeout.connect(self._poll)
-
-    # -- building blocks ------------------------------------------------------------------------------
     def _folder_row(self, tip: str) -> tuple[QLineEdit, QWidget]:
         row = QWidget()
         rl = QHBoxLayout(row)

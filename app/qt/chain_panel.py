@@ -222,8 +222,15 @@ class ChainPanel(QWidget):
         root = QVBoxLayout(self)
         root.setContentsMargins(8, 8, 8, 8)
         root.setSpacing(8)
+        self._build_presets(root)
+        self._build_stages(root)
+        self._build_pass_settings(root)
+        self._build_output(root)
+        self._populate_add_menu()
+        self._populate_presets()
+        self.set_project(session.project)
 
-        # presets
+    def _build_presets(self, root: QVBoxLayout) -> None:
         row = QHBoxLayout()
         row.addWidget(QLabel("Preset"))
         self.preset_combo = QComboBox()
@@ -238,7 +245,7 @@ class ChainPanel(QWidget):
         row.addWidget(self.save_preset_button)
         root.addLayout(row)
 
-        # stages
+    def _build_stages(self, root: QVBoxLayout) -> None:
         box = QGroupBox("Passes (processed top to bottom)")
         bl = QVBoxLayout(box)
         self.stage_list = QListWidget()
@@ -276,7 +283,8 @@ class ChainPanel(QWidget):
         bl.addLayout(buttons)
         root.addWidget(box)
 
-        # selected stage settings
+    def _build_pass_settings(self, root: QVBoxLayout) -> None:
+        """The selected pass's description and settings form (filled by set_project)."""
         self.stage_box = QGroupBox("Pass settings")
         sl = QVBoxLayout(self.stage_box)
         self.stage_description = QLabel("")
@@ -294,7 +302,8 @@ class ChainPanel(QWidget):
         sl.addWidget(scroll, 1)
         root.addWidget(self.stage_box, 1)
 
-        # output
+    def _build_output(self, root: QVBoxLayout) -> None:
+        """The whole chain's output: dry/wet, the reduction cap, refill, speech, strength, loudness."""
         out = QGroupBox("Output")
         of = QFormLayout(out)
         self.mix_slider = ValueSlider(0.0, 100.0, decimals=0, suffix=" %")
@@ -338,10 +347,6 @@ class ChainPanel(QWidget):
             lambda i: self._call(self.session.set_loudness, self.loudness_combo.itemData(i)))
         of.addRow("Loudness", self.loudness_combo)
         root.addWidget(out)
-
-        self._populate_add_menu()
-        self._populate_presets()
-        self.set_project(session.project)
 
     # -- echo -------------------------------------------------------------------------------
     def set_sample_rate(self, sample_rate: int) -> None:

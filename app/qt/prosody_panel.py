@@ -135,6 +135,28 @@ class ProsodyPanel(QWidget):
     def _build(self) -> None:
         root = QVBoxLayout(self)
         root.setContentsMargins(6, 6, 6, 6)
+        root.addLayout(self._build_bar())
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self._build_tables())
+        self.tabs = QTabWidget()
+        self.clip_view = pg.GraphicsLayoutWidget()
+        self.dataset_view = pg.GraphicsLayoutWidget()
+        self.tabs.addTab(self.clip_view, "Clip")
+        self.tabs.addTab(self.dataset_view, "Dataset")
+        split.addWidget(self.tabs)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        split.setSizes([600, 700])
+        # narrow (docked beside the processing panel): clip names keep their start and end
+        self.clip_table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.findings.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.findings.setColumnWidth(2, 96)
+        root.addWidget(split, 1)
+        self._build_clip_plots()
+        self._build_dataset_plots()
+
+    def _build_bar(self) -> QHBoxLayout:
+        """Open clip / folder / reference, the status line, progress and Export report."""
         bar = QHBoxLayout()
         self.open_clip_button = QPushButton("Open clip…")
         self.open_folder_button = QPushButton("Open folder…")
@@ -154,13 +176,15 @@ class ProsodyPanel(QWidget):
         bar.addWidget(self.status, 1)
         bar.addWidget(self.progress)
         bar.addWidget(self.export_button)
-        root.addLayout(bar)
         self.open_clip_button.clicked.connect(self._ask_clip)
         self.open_folder_button.clicked.connect(self._ask_folder)
         self.reference_button.clicked.connect(self._ask_reference)
         self.export_button.clicked.connect(self._ask_export)
+        return bar
 
-        split = QSplitter(Qt.Orientation.Horizontal)
+    def _build_tables(self) -> QSplitter:
+        """The clip table above the findings list and the selected finding's detail."""
+        left = QSplitter(Qt.Orientation.Vertical)
         left = QSplitter(Qt.Orientation.Vertical)
         self.clip_table = QTableWidget(0, 6)
         self.clip_table.setHorizontalHeaderLabels(["clip", "F0 std st", "span st", "int. dB", "syl/s", "verdict"])
@@ -203,24 +227,7 @@ class ProsodyPanel(QWidget):
         left.addWidget(findings_box)
         left.setChildrenCollapsible(False)
         left.setSizes([330, 420])
-        split.addWidget(left)
-
-        self.tabs = QTabWidget()
-        self.clip_view = pg.GraphicsLayoutWidget()
-        self.dataset_view = pg.GraphicsLayoutWidget()
-        self.tabs.addTab(self.clip_view, "Clip")
-        self.tabs.addTab(self.dataset_view, "Dataset")
-        split.addWidget(self.tabs)
-        split.setStretchFactor(0, 1)
-        split.setStretchFactor(1, 1)
-        split.setSizes([600, 700])
-        # narrow (docked beside the processing panel): clip names keep their start and end
-        self.clip_table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.findings.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.findings.setColumnWidth(2, 96)
-        root.addWidget(split, 1)
-        self._build_clip_plots()
-        self._build_dataset_plots()
+        return left
 
     def _build_clip_plots(self) -> None:
         v = self.clip_view
