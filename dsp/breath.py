@@ -69,6 +69,7 @@ from dsp.chain import BuildContext, StageKind, register
 from dsp.engine import AudioSpec, Processor, check_block
 from dsp.errors import ParameterError
 from dsp.leveler import apply_envelope
+from dsp.schema import check_settings, setting
 
 #: The analysis grid and the gain envelope's point spacing (s).
 GRID_S = 0.01
@@ -127,34 +128,27 @@ class BreathSettings:
         Length of the raised-cosine gain ramps at each breath's edges (ms). Default 40 ms.
     """
 
-    reduction_db: float = 10.0
-    gate_to_room_tone: bool = False
-    min_breath_ms: float = 180.0
-    max_breath_ms: float = 900.0
-    below_speech_db: float = 12.0
-    min_rise_db: float = 6.0
-    max_periodicity: float = 0.45
-    min_flatness: float = 0.08
-    ramp_ms: float = 40.0
+    reduction_db: float = setting(10.0, lo=0.0, hi=40.0, unit="dB",
+                                 doc="How much a breath is lowered, at most down to the room tone.")
+    gate_to_room_tone: bool = setting(False,
+                                     doc="Lower each breath to the room tone's level instead (never below it).")
+    min_breath_ms: float = setting(180.0, lo=50.0, hi=2000.0, unit="ms",
+                                  doc="Shortest run of breath-like frames taken for a breath.")
+    max_breath_ms: float = setting(900.0, lo=100.0, hi=5000.0, unit="ms",
+                                  doc="Longest run of breath-like frames taken for a breath.")
+    below_speech_db: float = setting(12.0, lo=0.0, hi=60.0, unit="dB",
+                                    doc="A breath stays at least this far under the voice's speech level.")
+    min_rise_db: float = setting(6.0, lo=0.0, hi=40.0, unit="dB",
+                                doc="... and at least this far over the room tone.")
+    max_periodicity: float = setting(0.45, lo=0.0, hi=1.0,
+                                    doc="Largest normalised autocorrelation of an unvoiced frame.")
+    min_flatness: float = setting(0.08, lo=0.0, hi=1.0,
+                                 doc="Smallest spectral flatness of a broadband frame.")
+    ramp_ms: float = setting(40.0, lo=0.0, hi=500.0, unit="ms",
+                            doc="Length of the gain ramps at each breath's edges.")
 
     def __post_init__(self) -> None:
-        checks = (
-            ("reduction_db", 0.0, 40.0, "dB"),
-            ("min_breath_ms", 50.0, 2000.0, "ms"),
-            ("max_breath_ms", 100.0, 5000.0, "ms"),
-            ("below_speech_db", 0.0, 60.0, "dB"),
-            ("min_rise_db", 0.0, 40.0, "dB"),
-            ("max_periodicity", 0.0, 1.0, "(a correlation, 0..1)"),
-            ("min_flatness", 0.0, 1.0, "(a flatness, 0..1)"),
-            ("ramp_ms", 0.0, 500.0, "ms"),
-        )
-        for name, lo, hi, unit in checks:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not (isinstance(value, int | float) and math.isfinite(value)
-                                               and lo <= value <= hi):
-                raise ParameterError(f"breath.{name} must be between {lo:g} and {hi:g} {unit}, got {value!r}")
-        if not isinstance(self.gate_to_room_tone, bool):
-            raise ParameterError(f"breath.gate_to_room_tone must be true or false, got {self.gate_to_room_tone!r}")
+        check_settings(self, "breath")
         if self.max_breath_ms <= self.min_breath_ms:
             raise ParameterError(
                 f"breath.max_breath_ms ({self.max_breath_ms:g}) must be larger than breath.min_breath_ms "

@@ -66,6 +66,7 @@ from scipy.ndimage import maximum_filter1d
 
 from dsp.chain import BuildContext, StageKind, register
 from dsp.errors import ParameterError
+from dsp.schema import check_settings, setting
 from dsp.stft import FrameBlock, SpectralStage, StftGeometry, StftSettings, stft_windows
 
 #: Speech frames: full-band power within this many dB under the 95th percentile frame.
@@ -105,27 +106,21 @@ class DeessSettings:
         vowels are never touched. Default 30 %.
     """
 
-    max_reduction_db: float = 6.0
-    threshold_over_typical_db: float = 0.0
-    typical_percentile: float = 75.0
-    band_low_hz: float = 4000.0
-    band_high_hz: float = 10000.0
-    min_share_percent: float = 30.0
+    max_reduction_db: float = setting(6.0, lo=0.0, hi=30.0, unit="dB",
+                                     doc="The most the sibilance band is lowered on any frame.")
+    threshold_over_typical_db: float = setting(0.0, lo=-20.0, hi=40.0, unit="dB",
+                                              doc="How far over the voice's typical sibilance a frame may go before it is reduced.")
+    typical_percentile: float = setting(75.0, lo=1.0, hi=99.0, unit="%",
+                                       doc="The voice's typical sibilance level: this percentile of its speech frames.")
+    band_low_hz: float = setting(4000.0, lo=1000.0, hi=16000.0, unit="Hz",
+                                doc="Bottom of the sibilance band.")
+    band_high_hz: float = setting(10000.0, lo=2000.0, hi=24000.0, unit="Hz",
+                                 doc="Top of the sibilance band (clipped to 0.47 x the sample rate).")
+    min_share_percent: float = setting(30.0, lo=0.0, hi=100.0, unit="%",
+                                      doc="A frame is sibilant only if the band holds at least this share of its power.")
 
     def __post_init__(self) -> None:
-        checks = (
-            ("max_reduction_db", 0.0, 30.0, "dB"),
-            ("threshold_over_typical_db", -20.0, 40.0, "dB"),
-            ("typical_percentile", 1.0, 99.0, "percent"),
-            ("band_low_hz", 1000.0, 16000.0, "Hz"),
-            ("band_high_hz", 2000.0, 24000.0, "Hz"),
-            ("min_share_percent", 0.0, 100.0, "percent"),
-        )
-        for name, lo, hi, unit in checks:
-            value = getattr(self, name)
-            if isinstance(value, bool) or not (isinstance(value, int | float) and math.isfinite(value)
-                                               and lo <= value <= hi):
-                raise ParameterError(f"deess.{name} must be between {lo:g} and {hi:g} {unit}, got {value!r}")
+        check_settings(self, "deess")
         if self.band_high_hz <= self.band_low_hz:
             raise ParameterError(
                 f"deess.band_high_hz ({self.band_high_hz:g} Hz) must be above deess.band_low_hz "

@@ -96,7 +96,10 @@ def schemas(cls_or_obj: Any) -> dict[str, FieldSchema]:
 def check_settings(obj: Any, prefix: str) -> None:
     """Refuse a value outside its field's schema: ``ParameterError`` naming ``prefix.field``,
     what it accepts and what it got."""
+    defaults = {f.name: f.default for f in dataclasses.fields(obj)}
     for name, schema in schemas(obj).items():
         value = getattr(obj, name)
+        if isinstance(defaults.get(name), bool) and not isinstance(value, bool):
+            raise ParameterError(f"{prefix}.{name} must be true or false, got {value!r}")
         if not schema.accepts(value):
             raise ParameterError(f"{prefix}.{name} must be {schema.describe()}, got {value!r}")

@@ -64,6 +64,7 @@ from dsp.chain import BuildContext, StageKind, register
 from dsp.engine import AudioSpec, Processor, check_block
 from dsp.errors import ParameterError
 from dsp.jit import realtime_kernel
+from dsp.schema import check_settings, setting
 from dsp.stft import StftSettings
 from models import deepfilter as dfn
 from models import deepfilter_onnx as dfo
@@ -137,22 +138,18 @@ class DeepFilterSettings:
         about -125 dB; the render record names the one used.
     """
 
-    max_reduction_db: float = 12.0
-    preroll_ms: float = 6000.0
-    backend: str = "auto"
+    max_reduction_db: float = setting(12.0, lo=0.0, hi=100.0, unit="dB",
+                                     doc="This pass's attenuation cap (100 = uncapped, 0 = passthrough).")
+    preroll_ms: float = setting(6000.0, lo=0.0, hi=60000.0, unit="ms",
+                               doc="History a render from a playhead processes first (the model's state converges).")
+    backend: str = setting("auto", choices=BACKENDS,
+                          doc="Who runs the model: onnx, libdf, or auto.")
 
     def __post_init__(self) -> None:
         self.validate()  # every settings object is valid from birth (issue 20)
 
     def validate(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ParameterError(f"deepfilter backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        if not 0.0 <= self.max_reduction_db <= 100.0:
-            raise ParameterError(
-                f"deepfilter max_reduction_db must be between 0 and 100 dB (100 = uncapped), got {self.max_reduction_db}"
-            )
-        if not 0.0 <= self.preroll_ms <= 60000.0:
-            raise ParameterError(f"deepfilter preroll_ms must be between 0 and 60000 ms, got {self.preroll_ms}")
+        check_settings(self, "deepfilter")
 
 
 # -- streaming polyphase resampler ---------------------------------------------------------------

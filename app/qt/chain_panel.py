@@ -129,6 +129,10 @@ def field_range(name: str, default: Any, sample_rate: int = 48000, cls: type | N
 def field_value_choices(cls: type, name: str) -> dict | None:
     """A numeric field's fixed values and their labels: the module constant ``NAME_CHOICES``
     (``{value: label}``, e.g. ``dsp.dehum.MAINS_HZ_CHOICES``), or None for a range."""
+    schema = field_schema(cls, name)
+    if schema is not None and schema.choices and all(isinstance(c, (int, float)) for c in schema.choices):
+        labels = schema.labels or tuple(f"{c:g} {schema.unit}".strip() for c in schema.choices)
+        return dict(zip(schema.choices, labels, strict=True))
     mod = sys.modules.get(cls.__module__)
     value = getattr(mod, name.upper() + "_CHOICES", None) if mod else None
     if isinstance(value, dict) and value and all(isinstance(k, (int, float)) for k in value):
@@ -137,6 +141,10 @@ def field_value_choices(cls: type, name: str) -> dict | None:
 
 
 def field_choices(cls: type, name: str) -> list[str] | None:
+    """A text field's allowed values: its schema's choices, or the module constant ``NAMES``."""
+    schema = field_schema(cls, name)
+    if schema is not None and schema.choices and all(isinstance(c, str) for c in schema.choices):
+        return list(schema.choices)
     mod = sys.modules.get(cls.__module__)
     value = getattr(mod, name.upper() + "S", None) if mod else None
     if isinstance(value, (tuple, list, dict, set, frozenset)) and value and all(isinstance(v, str) for v in value):

@@ -99,10 +99,22 @@ def test_the_workstation_offers_exactly_the_schema_range(qtbot):
             if schema.lo is None or schema.hi is None or isinstance(default, bool):
                 continue
             lo, hi = field_range(name, default, 96000, kind.settings_cls)
-            assert lo == schema.lo and (hi < schema.hi if schema.hi_open else hi == schema.hi), (kind.name, name)
+            top = min(schema.hi, 48000.0) if name.endswith("_hz") and schema.hi > schema.lo + 1 else schema.hi
+            assert lo == schema.lo and (hi < top if schema.hi_open else hi == top), (kind.name, name)  # Hz: to Nyquist
             for end in (lo, hi):  # both ends of the slider pass the field's own check
                 try:
                     kind.settings_cls(**{name: end})
                 except Exception as exc:  # noqa: BLE001 - a reloaded dsp.errors elsewhere in the run has its own class
                     assert type(exc).__name__ == "ParameterError", exc
                     assert f".{name} must be {schema.describe()}" not in str(exc), exc  # only a cross-field rule refuses
+
+
+def test_every_stage_kind_declares_its_fields_in_the_schema():
+    """A new stage's settings say their range, unit and meaning once (or the GUI, the CLI and the
+    session would each guess): every field of every registered kind has a schema with a doc."""
+    real = [k for k in registry().values() if not k.name.startswith(("t_", "tpass"))]  # no test stand-ins
+    missing = {kind.name: sorted({f.name for f in dataclasses.fields(kind.settings_cls)}
+                                 - {n for n, s in schemas(kind.settings_cls).items() if s.doc})
+               for kind in real}
+    missing = {k: v for k, v in missing.items() if v}
+    assert not missing, f"settings fields without a schema: {missing}"

@@ -102,7 +102,7 @@ def test_no_plan_is_an_exact_passthrough_and_a_wrong_rate_is_refused():
 # -- settings ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("field,value,unit", [
     ("target_spread_lu", -1.0, "LU"), ("max_gain_up_db", 40.0, "dB"), ("max_gain_down_db", -2.0, "dB"),
-    ("rate_db_per_s", 0.0, "dB per second"), ("min_pause_ms", 50.0, "ms"), ("pause_floor_margin_db", float("nan"), "dB"),
+    ("rate_db_per_s", 0.0, "dB/s"), ("min_pause_ms", 50.0, "ms"), ("pause_floor_margin_db", float("nan"), "dB"),
 ])
 def test_bad_settings_name_the_range_and_unit(field, value, unit):
     with pytest.raises(ParameterError, match=rf"leveler\.{field} must be between .* {unit}, got"):
