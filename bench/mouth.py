@@ -1,0 +1,357 @@
+"""Mouth-noise benchmark, part 1: mouth clicks (``declick``) and plosive pops (``deplosive``), issue 23.
+
+Builds test sets from the dev clean speech (``/work/shared/data/clean``) with known events inserted,
+runs the stages through the product's own set-up (:func:`app.pipeline.prepare_processor`), and
+scores them against the issue's must-show lines. Tuning half: s01-s03; held-out half: s04-s07;
+robustness: a held-out file resampled to 44.1 kHz and lowered to a quiet -35 dBFS voice.
+
+* Clicks (:func:`click_set`): recorded-like transients of 0.2-5 ms (damped oscillations at
+  1-6 kHz, and asymmetric one-sided pulses), peak -40 to -15 dBFS, half inside words and half
+  in pauses, at least 150 ms apart, positions known. Scored: detection rate, false detections per
+  minute on the *clean* speech, click energy reduction, the output against the input outside the
+  clicks, the energy of p/t/k bursts (:func:`plosive_bursts` finds them in the clean speech), and
+  ffmpeg ``adeclick`` (defaults) on the same files.
+* Pops (:func:`pop_set`): low-frequency bursts (20-80 ms, below 200 Hz) at word onsets. Scored:
+  pop energy reduction, and the change of the band below 200 Hz in frames without a pop.
+
+The breath and de-ess parts live in ``bench/mouth_breath.py``. Run (one job; writes
+``bench/results/mouth_clicks.md``; test files go to ``bench/out/mouth/``)::
+
+    python -m bench.mouth            # everything
+    python -m bench.mouth --quick    # clicks and pops only (no PESQ, no speed)
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import scipy.signal
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+DATA = Path("/work/shared/data")
+OUT = ROOT / "bench" / "out" / "mouth"
+RESULTS = ROOT / "bench" / "results" / "mouth_clicks.md"
+TUNING = ("s01", "s02", "s03")
+HELD_OUT = ("s04", "s05", "s06", "s07")
+
+
+def clean_files() -> dict[str, Path]:
+    return {p.name[:3]: p for p in sorted((DATA / "clean").glob("s0*.flac"))}
+
+
+def read_mono(path: Path) -> tuple[np.ndarray, int]:
+    x, sr = sf.read(str(path), dtype="float64", always_2d=True)
+    return x.mean(axis=1), int(sr)
+
+
+def db(x: float) -> float:
+    return 10.0 * math.log10(max(float(x), 1e-30))
+
+
+def frame_rms_db(x: np.ndarray, sr: int, frame_ms: float = 10.0) -> np.ndarray:
+    n = max(1, int(sr * frame_ms / 1000))
+    m = x.size // n
+    return 10 * np.log10(np.mean(x[: m * n].reshape(m, n) ** 2, axis=1) + 1e-20)
+
+
+def active_level_db(x: np.ndarray, sr: int) -> float:
+    """Rough active speech level: power mean of 10 ms frames within 30 dB of the loudest 5 %."""
+    f = frame_rms_db(x, sr)
+    act = f[f > np.percentile(f, 95) - 30]
+    return db(np.mean(10 ** (act / 10)))
+
+
+# -- clicks ---------------------------------------------------------------------------------------
+@dataclass
+class ClickSet:
+    name: str
+    sr: int
+    clean: np.ndarray
+    clicked: np.ndarray
+    spans: list[tuple[int, int]] = field(default_factory=list)  # [start, end) of each click (samples)
+    where: list[str] = field(default_factory=list)  # "word" or "pause"
+
+
+def make_click(rng: np.random.Generator, sr: int) -> np.ndarray:
+    """One recorded-like mouth click: 0.2-5 ms, unit peak, a damped oscillation or an asymmetric pulse."""
+    dur = rng.uniform(0.2, 5.0) / 1000.0
+    n = max(3, int(round(dur * sr)))
+    t = np.arange(n) / sr
+    if rng.random() < 0.6:
+        f = rng.uniform(1000.0, min(6000.0, 0.4 * sr))
+        tau = dur / rng.uniform(3.0, 6.0)
+        c = np.exp(-t / tau) * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi))
+        c *= np.minimum(1.0, np.arange(1, n + 1) / max(1, int(0.0001 * sr)))  # 0.1 ms onset
+    else:
+        rise = max(1, int(n * rng.uniform(0.05, 0.25)))
+        c = np.concatenate([np.linspace(0, 1, rise, endpoint=False), np.exp(-np.arange(n - rise) / (0.25 * (n - rise) + 1))])
+        c *= rng.choice([-1.0, 1.0])
+        c -= np.linspace(0, 1, n) * c[-1]  # end at zero
+    c[-1] = 0.0
+    return c / np.max(np.abs(c))
+
+
+def click_set(name: str, x: np.ndarray, sr: int, *, seed: int, per_s: float = 1.5, level_shift_db: float = 0.0) -> ClickSet:
+    """``x`` with clicks inserted (about ``per_s`` a second, half in words, half in pauses)."""
+    rng = np.random.default_rng(seed)
+    f = frame_rms_db(x, sr)
+    act = active_level_db(x, sr)
+    hop = int(sr * 0.01)
+    word = np.flatnonzero(f > act - 10)
+    pause = np.flatnonzero(f < act - 30)
+    y = x.copy()
+    spans, where = [], []
+    taken = np.zeros(x.size, bool)
+    gap = int(0.15 * sr)
+    wanted = int(per_s * x.size / sr)
+    tries = 0
+    while len(spans) < wanted and tries < 50 * wanted:
+        tries += 1
+        kind = "word" if len(spans) % 2 == 0 else "pause"
+        pool = word if kind == "word" else pause
+        if pool.size == 0:
+            kind, pool = ("pause", pause) if kind == "word" else ("word", word)
+        fr = int(rng.choice(pool))
+        s = fr * hop + int(rng.integers(0, hop))
+        c = make_click(rng, sr)
+        if s < gap or s + c.size + gap > x.size or taken[s - gap : s + c.size + gap].any():
+            continue
+        level = rng.uniform(-40.0, -15.0) + level_shift_db
+        y[s : s + c.size] += c * 10 ** (level / 20)
+        taken[s : s + c.size] = True
+        spans.append((s, s + c.size))
+        where.append(kind)
+    return ClickSet(name, sr, x, y, spans, where)
+
+
+def plosive_bursts(x: np.ndarray, sr: int) -> list[tuple[int, int]]:
+    """Plosive-like bursts in clean speech: a broadband onset after silence.
+
+    5 ms frames; an onset is a frame at least 25 dB over the quietest of the 40 ms before it and
+    within 25 dB of the active level, whose first 10 ms carry more energy above 2 kHz than below
+    (a burst is broadband/high, a vowel onset is low), after at least 30 ms 30 dB under the active
+    level. The burst region is 5 ms before the onset to 40 ms after it.
+    """
+    hop = max(1, int(sr * 0.005))
+    f = frame_rms_db(x, sr, 5.0)
+    act = active_level_db(x, sr)
+    sos = scipy.signal.butter(4, 2000.0, "highpass", fs=sr, output="sos")
+    hi = scipy.signal.sosfiltfilt(sos, x)
+    out = []
+    k = 8
+    while k < f.size - 8:
+        quiet_before = f[k - 6 : k].max() < act - 30
+        if quiet_before and f[k] > act - 25 and f[k] - f[k - 8 : k].min() > 25:
+            s0 = k * hop
+            seg = x[s0 : s0 + 2 * hop]
+            seg_hi = hi[s0 : s0 + 2 * hop]
+            if np.sum(seg_hi ** 2) > 0.5 * np.sum(seg ** 2):
+                out.append((max(0, s0 - hop), min(x.size, s0 + 8 * hop)))
+                k += 12
+                continue
+        k += 1
+    return out
+
+
+# -- running the stages -----------------------------------------------------------------------------
+def run_stages(x: np.ndarray, sr: int, stages: dict[str, dict]) -> tuple[np.ndarray, dict]:
+    """``x`` through a chain of just ``stages`` (kind -> settings) via the product's set-up."""
+    from app.pipeline import prepare_processor
+    from dsp.chain import ChainSettings, StageSpec, stage_kind
+    from dsp.render import ArraySource, render_array
+
+    specs = tuple(StageSpec(k, stage_kind(k).settings_cls(**v)) for k, v in stages.items())
+    chain = ChainSettings(stages=specs, name="bench-mouth")
+    proc, ctx = prepare_processor(ArraySource(x[None].astype(np.float32), sr), chain)
+    y = render_array(x[None].astype(np.float32), sr, proc)
+    return y[0].astype(np.float64), ctx.extras
+
+
+def ffmpeg_filter(x: np.ndarray, sr: int, filt: str, tag: str) -> np.ndarray:
+    OUT.mkdir(parents=True, exist_ok=True)
+    src, dst = OUT / f"{tag}_in.wav", OUT / f"{tag}_out.wav"
+    sf.write(str(src), x.astype(np.float32), sr, subtype="FLOAT")
+    subprocess.run(["ffmpeg", "-y", "-v", "error", "-i", str(src), "-af", filt, "-c:a", "pcm_f32le", str(dst)], check=True)
+    y, _ = sf.read(str(dst), dtype="float64")
+    return y[: x.size] if y.size >= x.size else np.concatenate([y, np.zeros(x.size - y.size)])
+
+
+def changed_spans(x: np.ndarray, y: np.ndarray, sr: int, tol: float = 1e-6) -> list[tuple[int, int]]:
+    """Where ``y`` differs from ``x``, as spans (gaps under 1 ms joined): ffmpeg's detections."""
+    idx = np.flatnonzero(np.abs(y - x) > tol)
+    if idx.size == 0:
+        return []
+    br = np.flatnonzero(np.diff(idx) > int(0.001 * sr))
+    firsts = np.concatenate([idx[:1], idx[br + 1]])
+    lasts = np.concatenate([idx[br], idx[-1:]])
+    return [(int(a), int(b) + 1) for a, b in zip(firsts, lasts, strict=True)]
+
+
+def match(truth: list[tuple[int, int]], found: list[tuple[int, int]], tol: int) -> tuple[int, int]:
+    """(truth spans hit by a found span, found spans that hit no truth span), ``tol`` samples slack."""
+    if not found:
+        return 0, 0
+    fa = np.array([a for a, _ in found])
+    fb = np.array([b for _, b in found])
+    hit = 0
+    used = np.zeros(len(found), bool)
+    for a, b in truth:
+        ov = (fa < b + tol) & (fb > a - tol)
+        if ov.any():
+            hit += 1
+            used |= ov
+    return hit, int((~used).sum())
+
+
+@dataclass
+class ClickScore:
+    clicks: int = 0
+    detected: int = 0
+    false_in_set: int = 0
+    click_energy: float = 0.0
+    residual_energy: float = 0.0
+    outside_err: float = 0.0
+    outside_energy: float = 0.0
+    ff_detected: int = 0
+    ff_false: int = 0
+    ff_residual: float = 0.0
+    clean_minutes: float = 0.0
+    clean_false: int = 0
+    bursts: int = 0
+    burst_worst_db: float = 0.0
+    burst_changes: list[float] = field(default_factory=list)
+
+    def add(self, o: ClickScore) -> None:
+        for k, v in vars(o).items():
+            if k == "burst_worst_db":
+                self.burst_worst_db = max(self.burst_worst_db, v)
+            elif k == "burst_changes":
+                self.burst_changes += v
+            else:
+                setattr(self, k, getattr(self, k) + v)
+
+    @property
+    def rate(self) -> float:
+        return self.detected / max(1, self.clicks)
+
+    def f1(self, detected: int, false: int) -> float:
+        p = detected / max(1, detected + false)
+        r = detected / max(1, self.clicks)
+        return 2 * p * r / max(1e-9, p + r)
+
+    @property
+    def reduction_db(self) -> float:
+        return db(self.click_energy) - db(self.residual_energy)
+
+    @property
+    def ff_reduction_db(self) -> float:
+        return db(self.click_energy) - db(self.ff_residual)
+
+    @property
+    def outside_db(self) -> float:
+        return db(self.outside_err) - db(self.outside_energy)
+
+    @property
+    def false_per_min(self) -> float:
+        return self.clean_false / max(1e-9, self.clean_minutes)
+
+
+def score_clicks(cs: ClickSet, settings: dict, *, with_ffmpeg: bool = True) -> ClickScore:
+    sr = cs.sr
+    y, extras = run_stages(cs.clicked, sr, {"declick": settings})
+    cm = extras["declick_events"]
+    found = list(zip(cm.starts.tolist(), cm.ends.tolist(), strict=True))
+    tol = int(0.001 * sr)
+    sc = ClickScore(clicks=len(cs.spans))
+    sc.detected, sc.false_in_set = match(cs.spans, found, tol)
+    inside = np.zeros(cs.clean.size, bool)
+    for a, b in cs.spans:
+        inside[max(0, a - tol) : b + tol] = True
+        sc.click_energy += float(np.sum((cs.clicked[a:b] - cs.clean[a:b]) ** 2))
+        sc.residual_energy += float(np.sum((y[max(0, a - tol) : b + tol] - cs.clean[max(0, a - tol) : b + tol]) ** 2))
+    sc.outside_err = float(np.sum((y[~inside] - cs.clicked[~inside]) ** 2))
+    sc.outside_energy = float(np.sum(cs.clicked[~inside] ** 2))
+    if with_ffmpeg:
+        yf = ffmpeg_filter(cs.clicked, sr, "adeclick", f"adeclick_{cs.name}")
+        ffound = changed_spans(cs.clicked, yf, sr)
+        sc.ff_detected, sc.ff_false = match(cs.spans, ffound, tol)
+        for a, b in cs.spans:
+            sc.ff_residual += float(np.sum((yf[max(0, a - tol) : b + tol] - cs.clean[max(0, a - tol) : b + tol]) ** 2))
+    # the clean speech alone: false detections and the p/t/k bursts
+    yc, ex = run_stages(cs.clean, sr, {"declick": settings})
+    sc.clean_minutes = cs.clean.size / sr / 60.0
+    sc.clean_false = int(ex["declick_events"].starts.size)
+    for a, b in plosive_bursts(cs.clean, sr):
+        ch = abs(db(np.sum(yc[a:b] ** 2)) - db(np.sum(cs.clean[a:b] ** 2)))
+        sc.bursts += 1
+        sc.burst_changes.append(ch)
+        sc.burst_worst_db = max(sc.burst_worst_db, ch)
+    return sc
+
+
+def resample(x: np.ndarray, sr: int, to: int) -> np.ndarray:
+    g = math.gcd(sr, to)
+    return scipy.signal.resample_poly(x, to // g, sr // g)
+
+
+def click_cases(half: str) -> list[tuple[str, np.ndarray, int]]:
+    files = clean_files()
+    out = []
+    if half == "robust":
+        x, sr = read_mono(files["s05"])
+        x = resample(x, sr, 44100)
+        x *= 10 ** ((-35.0 - active_level_db(x, 44100)) / 20)
+        return [("s05_44k_quiet", x, 44100)]
+    for key in TUNING if half == "tuning" else HELD_OUT:
+        x, sr = read_mono(files[key])
+        out.append((key, x, sr))
+    return out
+
+
+def evaluate_clicks(half: str, settings: dict, *, seeds=(1, 2), with_ffmpeg: bool = True) -> ClickScore:
+    total = ClickScore()
+    for name, x, sr in click_cases(half):
+        for seed in seeds:
+            shift = -10.0 if half == "robust" else 0.0  # a quiet voice has quieter clicks too
+            cs = click_set(f"{name}_{seed}", x, sr, seed=seed * 1000 + int(name[1:3]) if name[1:3].isdigit() else seed,
+                           level_shift_db=shift)
+            sc = score_clicks(cs, settings, with_ffmpeg=with_ffmpeg)
+            if seed != seeds[0]:  # the clean-speech figures once per file
+                sc.clean_minutes = 0.0
+                sc.clean_false = 0
+                sc.bursts = 0
+                sc.burst_changes = []
+                sc.burst_worst_db = 0.0
+            total.add(sc)
+    return total
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--halves", default="tuning,held-out,robust")
+    args = p.parse_args(argv)
+    for half in args.halves.split(","):
+        t = time.time()
+        sc = evaluate_clicks(half, {}, with_ffmpeg=shutil.which("ffmpeg") is not None)
+        print(half, f"rate {sc.rate:.3f} ({sc.detected}/{sc.clicks}) false-in-set {sc.false_in_set} "
+              f"clean false/min {sc.false_per_min:.2f} red {sc.reduction_db:.1f} dB outside {sc.outside_db:.1f} dB "
+              f"bursts {sc.bursts} worst {sc.burst_worst_db:.2f} dB | ffmpeg det {sc.ff_detected} false {sc.ff_false} "
+              f"red {sc.ff_reduction_db:.1f} F1 {sc.f1(sc.detected, sc.false_in_set):.3f} vs {sc.f1(sc.ff_detected, sc.ff_false):.3f}"
+              f" ({time.time() - t:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
