@@ -402,7 +402,8 @@ class PopScore:
     pops: int = 0
     detected: int = 0
     pop_energy: float = 0.0
-    residual_energy: float = 0.0
+    residual_energy: float = 0.0  # the pops' own remainder (the stage is linear given its events)
+    span_error: float = 0.0  # output minus clean over the pops (adds the voice's low band taken with them)
     lf_in: float = 0.0
     lf_out: float = 0.0
     worst_frame_db: float = 0.0
@@ -421,6 +422,10 @@ class PopScore:
     @property
     def reduction_db(self) -> float:
         return db(self.pop_energy) - db(self.residual_energy)
+
+    @property
+    def span_reduction_db(self) -> float:
+        return db(self.pop_energy) - db(self.span_error)
 
     @property
     def lf_change_db(self) -> float:
@@ -442,10 +447,17 @@ def score_pops(ps: PopSet, settings: dict) -> PopScore:
     found = list(zip(pm.starts.tolist(), pm.ends.tolist(), strict=True))
     sc = PopScore(pops=len(ps.spans))
     sc.detected, _ = match(ps.spans, found, int(0.01 * sr))
+    # the pops alone through the same processor (same events): what is left of them
+    from dsp.deplosive import DeplosiveSettings, PopSuppressor
+    from dsp.render import render_array
+
+    only = (ps.popped - ps.clean)[None].astype(np.float32)
+    left = render_array(only, sr, PopSuppressor(DeplosiveSettings(**settings), pops=pm))[0].astype(np.float64)
     near = np.zeros(ps.clean.size, bool)
     for a, b in ps.spans:
-        sc.pop_energy += float(np.sum((ps.popped[a:b] - ps.clean[a:b]) ** 2))
-        sc.residual_energy += float(np.sum((y[a:b] - ps.clean[a:b]) ** 2))
+        sc.pop_energy += float(np.sum(only[0, a:b].astype(np.float64) ** 2))
+        sc.residual_energy += float(np.sum(left[a : b + int(0.02 * sr)] ** 2))
+        sc.span_error += float(np.sum((y[a:b] - ps.clean[a:b]) ** 2))
         near[max(0, a - int(0.05 * sr)) : b + int(0.05 * sr)] = True
     li, lo = lowband(ps.popped, sr), lowband(y, sr)
     fr = int(0.02 * sr)

@@ -18,11 +18,11 @@ per 5 ms hop (two floats per hop: 0.6 MB an hour). Per 10 ms frame (two hops) it
 
 * the frame's *low-band level* with the voice's own: the median low-band level of the active
   frames (those within :data:`ACTIVE_DB` of the loud end of the high band). A pop stands at
-  least ``level_db`` over it;
+  least ``pop_level_db`` over it;
 * the frame's *low-to-high ratio* with the voice's typical ratio (the 90th percentile over
   active frames, so a deep voice's strong fundamental is its normal): a pop's low band jumps
-  and the high band does not follow, so the ratio stands ``threshold_db`` over the typical one;
-* an *onset*: the low band at the run's loudest frame is at least ``jump_db`` over the quietest
+  and the high band does not follow, so the ratio stands ``pop_ratio_db`` over the typical one;
+* an *onset*: the low band at the run's loudest frame is at least ``pop_jump_db`` over the quietest
   frame of the :data:`ONSET_MS` before it (a pop starts abruptly; a voice's low band rises with
   the vowel).
 
@@ -67,7 +67,7 @@ ONSET_MS = 60.0
 PAD_BEFORE_MS = 5.0
 PAD_AFTER_MS = 10.0
 #: A pop's span goes on while its low band stays within this many dB of its peak (and over the voice's).
-EXTEND_DB = 15.0
+EXTEND_DB = 20.0
 #: Raised-cosine ramps at the span's edges (ms), outside the span.
 RAMP_MS = 5.0
 #: FIR length in periods of the cutoff frequency (sets the transition band: about cutoff / 2).
@@ -80,12 +80,12 @@ class DeplosiveSettings:
 
     Attributes
     ----------
-    threshold_db : float
+    pop_ratio_db : float
         How far (dB) a pop frame's low-to-high band ratio must stand over the voice's typical
         ratio. Lower finds more (and softer) pops.
-    level_db : float
+    pop_level_db : float
         How far (dB) a pop frame's low band must stand over the voice's median low-band level.
-    jump_db : float
+    pop_jump_db : float
         How far (dB) the low band must jump at the pop over the quietest frame shortly before it.
     cutoff_hz : float
         The dynamic high-pass's cutoff: the band below it is the pop's.
@@ -95,20 +95,20 @@ class DeplosiveSettings:
         Longest low-frequency burst taken for a pop.
     """
 
-    threshold_db: float = 7.0
-    level_db: float = 0.0
-    jump_db: float = 10.0
+    pop_ratio_db: float = 7.0
+    pop_level_db: float = 0.0
+    pop_jump_db: float = 10.0
     cutoff_hz: float = 200.0
     max_reduction_db: float = 24.0
     max_pop_ms: float = 100.0
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.threshold_db <= 40.0:
-            raise ParameterError(f"deplosive.threshold_db must be between 0 and 40 dB, got {self.threshold_db}")
-        if not -20.0 <= self.level_db <= 30.0:
-            raise ParameterError(f"deplosive.level_db must be between -20 and 30 dB, got {self.level_db}")
-        if not 0.0 <= self.jump_db <= 40.0:
-            raise ParameterError(f"deplosive.jump_db must be between 0 and 40 dB, got {self.jump_db}")
+        if not 0.0 <= self.pop_ratio_db <= 40.0:
+            raise ParameterError(f"deplosive.pop_ratio_db must be between 0 and 40 dB, got {self.pop_ratio_db}")
+        if not -20.0 <= self.pop_level_db <= 30.0:
+            raise ParameterError(f"deplosive.pop_level_db must be between -20 and 30 dB, got {self.pop_level_db}")
+        if not 0.0 <= self.pop_jump_db <= 40.0:
+            raise ParameterError(f"deplosive.pop_jump_db must be between 0 and 40 dB, got {self.pop_jump_db}")
         if not 60.0 <= self.cutoff_hz <= 400.0:
             raise ParameterError(f"deplosive.cutoff_hz must be between 60 and 400 Hz, got {self.cutoff_hz}")
         if not 0.0 <= self.max_reduction_db <= 60.0:
@@ -208,7 +208,7 @@ def detect_pops(source: Any, settings: DeplosiveSettings = DeplosiveSettings()) 
     voice_lf = float(np.median(lf[active]))
     ratio = lf - hf
     voice_ratio = float(np.percentile(ratio[active], 90))
-    cand = (lf > voice_lf + settings.level_db) & (ratio > voice_ratio + settings.threshold_db)
+    cand = (lf > voice_lf + settings.pop_level_db) & (ratio > voice_ratio + settings.pop_ratio_db)
     hop_ms = 1000.0 * hop / sr
     back = max(1, int(round(ONSET_MS / hop_ms)))
     min_frames = max(1, int(round(MIN_POP_MS / hop_ms)) - 1)  # a frame spans two hops
@@ -225,10 +225,10 @@ def detect_pops(source: Any, settings: DeplosiveSettings = DeplosiveSettings()) 
                 continue
             peak = f + int(np.argmax(lf[f : la + 1]))
             before = lf[max(0, f - back) : f]
-            if before.size and lf[peak] - float(np.min(before)) < settings.jump_db:
+            if before.size and lf[peak] - float(np.min(before)) < settings.pop_jump_db:
                 continue
             # the pop goes on while its low band stays up (the word's own high band rises under it)
-            floor = max(voice_lf + settings.level_db, float(lf[peak]) - EXTEND_DB)
+            floor = max(voice_lf + settings.pop_level_db, float(lf[peak]) - EXTEND_DB)
             while la + 1 < lf.size and la - f + 1 < max_frames and lf[la + 1] > floor:
                 la += 1
             starts.append(f * hop - int(round(PAD_BEFORE_MS * sr / 1000.0)))
