@@ -671,6 +671,7 @@ class Declicker(Processor):
         self._pos = int(position)  # absolute position of the next input sample
         # input history: _buf[:, i] is absolute sample _pos - _buf.shape[1] + i (zeros before `position`)
         self._buf = np.zeros((channels, self._hist if self._g else 0), np.float32)
+        self._fills: dict[int, np.ndarray] = {}  # click index -> its repaired samples, per channel
 
     def process(self, block: np.ndarray) -> np.ndarray:
         spec = self._require_spec()
@@ -695,16 +696,23 @@ class Declicker(Processor):
         i0 = int(np.searchsorted(cm.ends, e0, side="right"))
         i1 = int(np.searchsorted(cm.starts, e0 + n, side="left"))
         ext = g.context + g.t_hi
+        for k in [k for k in self._fills if k < i0]:  # repairs already emitted
+            del self._fills[k]
         for i in range(i0, i1):
             a, b = int(cm.starts[i]), int(cm.ends[i])
             lo, hi = a - ext, b + ext
             if lo < buf_start:  # not enough history (cannot happen with the preroll; be safe)
                 continue
-            for ch in range(buf.shape[0]):
-                seg = buf[ch, lo - buf_start : hi - buf_start].astype(np.float64)
-                fill = repair_span(seg, ext, ext + (b - a), g.context, REPAIR_ORDER_FACTOR * g.order, g.t_lo, g.t_hi)
-                s0, s1 = max(a, e0), min(b, e0 + n)
-                out[ch, s0 - e0 : s1 - e0] = fill[s0 - a : s1 - a].astype(np.float32)
+            fills = self._fills.get(i)
+            if fills is None:  # a span over two blocks is repaired once (the repair is a pure function)
+                fills = np.empty((buf.shape[0], b - a), np.float32)
+                for ch in range(buf.shape[0]):
+                    seg = buf[ch, lo - buf_start : hi - buf_start].astype(np.float64)
+                    fills[ch] = repair_span(seg, ext, ext + (b - a), g.context, REPAIR_ORDER_FACTOR * g.order,
+                                            g.t_lo, g.t_hi)
+                self._fills[i] = fills
+            s0, s1 = max(a, e0), min(b, e0 + n)
+            out[:, s0 - e0 : s1 - e0] = fills[:, s0 - a : s1 - a]
 
     def describe(self) -> dict:
         return {"type": "Declicker", "settings": asdict(self.settings),
