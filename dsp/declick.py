@@ -30,9 +30,9 @@ not depend on the chunking), on the mean of the channels (stereo linked):
    median of that over blocks ``j-2 .. j+2`` (50 ms).
 4. *Candidates.* Samples where ``|e|`` stands more than ``click_threshold_db`` over the level; runs
    closer than :data:`MERGE_MS` are merged. A run longer than ``max_click_ms`` is not a click.
-5. *Onset guard.* The RMS of ``e`` over the :data:`GUARD_MS` after the run (past the model's own
-   echo of the click, ``ar_order`` samples) against the :data:`GUARD_MS` before it: when the
-   error stays ``onset_guard_db`` higher after than before, something started there (a plosive's
+5. *Onset guard.* The RMS of ``e`` over the :data:`ONSET_POST_MS` right after the run (past the
+   model's own echo of the click, ``ar_order`` samples, and its ringing) against the
+   :data:`GUARD_MS` before it: when the error stays ``onset_guard_db`` higher after than before, something started there (a plosive's
    burst, a fricative, a word) and it is not a click.
 6. *Events.* Each click's repair span is the run widened by :data:`PAD_BEFORE_MS` before and
    :data:`PAD_AFTER_MS` after (a click's ringing tail falls below the threshold before it is
@@ -72,6 +72,9 @@ BLOCK_MS = 10.0
 MERGE_MS = 1.0
 #: The onset guard compares the prediction error over this long (ms) after and before a run.
 GUARD_MS = 10.0
+#: ... and over this long (ms) right after the run: a burst or a fricative goes on at once, a
+#: word that follows a click in a pause starts a few ms later.
+ONSET_POST_MS = 3.0
 #: Repair spans start this much (ms) before the first over-threshold sample ...
 PAD_BEFORE_MS = 0.25
 #: ... and end this much after the last (a click's ringing tail).
@@ -432,6 +435,7 @@ class _Geometry:
     context: int
     t_lo: int
     t_hi: int
+    post: int
 
     @property
     def span_max(self) -> int:
@@ -453,6 +457,7 @@ def geometry(settings: DeclickSettings, sample_rate: int) -> _Geometry:
         pad_before=int(round(PAD_BEFORE_MS * ms)), pad_after=int(round(PAD_AFTER_MS * ms)),
         context=max(2 * REPAIR_ORDER_FACTOR * order + 1, int(round(settings.context_ms * ms))),
         t_lo=max(2, int(round(REPAIR_PITCH_MS[0] * ms))), t_hi=int(round(REPAIR_PITCH_MS[1] * ms)),
+        post=max(4, int(round(ONSET_POST_MS * ms))),
     )
 
 
@@ -517,8 +522,8 @@ def _detect_chunk(x: np.ndarray, g: _Geometry, settings: DeclickSettings):
             continue
         pre_lo, pre_hi = max(0, f - g.guard), f
         after = la + 1 + g.order + g.pad_after  # past the model's echo of the click and its ringing
-        post_lo, post_hi = min(e.size, after), min(e.size, after + g.guard)
-        if pre_hi - pre_lo < g.guard // 2 or post_hi - post_lo < g.guard // 2:
+        post_lo, post_hi = min(e.size, after), min(e.size, after + g.post)
+        if pre_hi - pre_lo < g.guard // 2 or post_hi - post_lo < g.post // 2:
             continue
         pre = (e2[pre_hi] - e2[pre_lo]) / (pre_hi - pre_lo)
         post = (e2[post_hi] - e2[post_lo]) / (post_hi - post_lo)

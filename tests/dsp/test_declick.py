@@ -9,15 +9,15 @@ import scipy.linalg
 
 from dsp.declick import (
     ClickMap,
-    DeclickSettings,
-    context_period,
-    repair_span,
     Declicker,
+    DeclickSettings,
     ar_residual,
+    context_period,
     detect_clicks,
     levinson,
     lsar_fill,
     repair_filter,
+    repair_span,
 )
 from dsp.engine import AudioSpec
 from dsp.errors import ParameterError
@@ -99,8 +99,8 @@ def test_context_period_matches_a_brute_force_search():
 
 
 # -- detection ----------------------------------------------------------------------------------
-def _detect(x, settings=DeclickSettings(), sr=SR):
-    return detect_clicks(ArraySource(x[None].astype(np.float32), sr), settings)
+def _detect(x, settings=None, sr=SR):
+    return detect_clicks(ArraySource(x[None].astype(np.float32), sr), settings or DeclickSettings())
 
 
 def _hit(cm: ClickMap, a: int, b: int) -> bool:
