@@ -19,9 +19,14 @@ keeps their energy per 5 ms hop (three floats per hop: 0.9 MB an hour). Per 10 m
 * the frame's *low-band level* with the voice's own: the median low-band level of the active
   frames (those within :data:`ACTIVE_DB` of the loud end of the high band). A pop stands at
   least ``pop_level_db`` over it;
-* the frame's *low-to-high ratio* with the voice's typical ratio (the 90th percentile over
-  active frames, so a deep voice's strong fundamental is its normal): a pop's low band jumps
-  and the high band does not follow, so the ratio stands ``pop_ratio_db`` over the typical one;
+* the frame's *low-to-high ratio* (the band under half the cutoff against the band over twice
+  it) with the voice's typical ratio (the 90th percentile over active frames, so a deep voice's
+  strong fundamental is its normal): a pop's low band jumps and the high band does not follow,
+  so the ratio stands ``pop_ratio_db`` over the typical one. The ratio uses the lower half of
+  the band, where an air blast puts its energy and a voice's fundamental rarely is (with the
+  whole band under 200 Hz a male voice's F0 sets the typical ratio so high that pops at its
+  level were missed: 19 of 63 on the held-out half; on the tuning half the lower half found 39
+  of 40 pops against 37, with 3 false ones on the clean speech against 3);
 * an *onset*: the low band at the run's loudest frame is at least ``pop_jump_db`` over the quietest
   frame of the :data:`ONSET_MS` before it (a pop starts abruptly; a voice's low band rises with
   the vowel).
@@ -90,8 +95,8 @@ class DeplosiveSettings:
     Attributes
     ----------
     pop_ratio_db : float
-        How far (dB) a pop frame's low-to-high band ratio must stand over the voice's typical
-        ratio. Lower finds more (and softer) pops.
+        How far (dB) a pop frame's low-to-high band ratio (under half the cutoff against over
+        twice it) must stand over the voice's typical ratio. Lower finds more (and softer) pops.
     pop_level_db : float
         How far (dB) a pop frame's low band must stand over the voice's median low-band level.
     pop_jump_db : float
@@ -104,7 +109,7 @@ class DeplosiveSettings:
         Longest low-frequency burst taken for a pop.
     """
 
-    pop_ratio_db: float = 7.0
+    pop_ratio_db: float = 10.0
     pop_level_db: float = 0.0
     pop_jump_db: float = 10.0
     cutoff_hz: float = 200.0
@@ -214,7 +219,8 @@ def detect_pops(source: Any, settings: DeplosiveSettings = DeplosiveSettings()) 
     if active.sum() < 10:
         return empty
     voice_lf = float(np.median(lf[active]))
-    ratio = lf - hf
+    sf = 10.0 * np.log10(np.maximum(sub[:-1] + sub[1:], 1e-20) / 2.0)
+    ratio = sf - hf  # the pop's own band (a male voice's fundamental fills the band under the cutoff)
     voice_ratio = float(np.percentile(ratio[active], 90))
     cand = (lf > voice_lf + settings.pop_level_db) & (ratio > voice_ratio + settings.pop_ratio_db)
     hop_ms = 1000.0 * hop / sr

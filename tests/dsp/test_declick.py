@@ -134,6 +134,19 @@ def test_a_plosive_burst_after_silence_is_not_a_click():
     assert _detect(y).rejected_long + _detect(y).rejected_onset > 0  # seen and turned down
 
 
+def test_a_fricative_onset_is_not_a_click():
+    rng = np.random.default_rng(6)
+    x = voice(2.0)
+    s = int(0.4 * SR)  # in the pause between the syllables: an "s" starting abruptly, 150 ms
+    n = int(0.15 * SR)
+    hiss = np.convolve(rng.standard_normal(n), [1.0, -0.95], mode="same") * 0.03
+    hiss[:48] *= np.linspace(0, 1, 48)
+    y = x.copy()
+    y[s : s + n] += hiss
+    cm = _detect(y)
+    assert not _hit(cm, s - 480, s + n)
+
+
 @pytest.mark.parametrize("where_s", [0.5, 0.2])
 def test_repair_takes_the_click_out_and_leaves_every_other_sample(where_s):
     """In a pause (0.5 s) and inside a loud vowel (0.2 s: peak 0.12 against the click's 0.05, where
