@@ -34,7 +34,12 @@ not depend on the chunking), on the mean of the channels (stereo linked):
    model's own echo of the click, ``ar_order`` samples, and its ringing) against the
    :data:`GUARD_MS` before it: when the error stays ``onset_guard_db`` higher after than before, something started there (a plosive's
    burst, a fricative, a word) and it is not a click.
-6. *Events.* Each click's repair span is the run widened by :data:`PAD_BEFORE_MS` before and
+6. *Isolation.* The run's peak error must stand ``pitch_isolation_db`` over the error around it:
+   in voiced speech (the error's autocorrelation at a pitch lag of 2.5-12.5 ms over
+   :data:`VOICED_CORR`) over its peaks one and two pitch periods away, where the next glottal
+   pulses are (the error of voiced speech is a pulse train, and one pulse is not a click);
+   elsewhere over its peaks within :data:`GUARD_MS` on either side.
+7. *Events.* Each click's repair span is the run widened by :data:`PAD_BEFORE_MS` before and
    :data:`PAD_AFTER_MS` after (a click's ringing tail falls below the threshold before it is
    gone), with its strength (peak error over the level, dB).
 
@@ -511,23 +516,22 @@ def _detect_chunk(x: np.ndarray, g: _Geometry, settings: DeclickSettings):
             keep[i] = False
             long_count += 1
             continue
+        pre_lo, pre_hi = max(0, f - g.guard), f
+        after = la + 1 + g.order + g.pad_after  # past the model's echo of the click and its ringing
+        post_lo, post_hi = min(e.size, after), min(e.size, after + g.post)
+        if pre_hi - pre_lo >= g.guard // 2 and post_hi - post_lo >= g.post // 2:
+            pre = (e2[pre_hi] - e2[pre_lo]) / (pre_hi - pre_lo)
+            post = (e2[post_hi] - e2[post_lo]) / (post_hi - post_lo)
+            if post > pre * 10.0 ** (settings.onset_guard_db / 10.0):
+                keep[i] = False
+                onset_count += 1
+                continue
         # isolation: a click stands over the error around it. Voiced speech's error has a peak at
         # every glottal closure (a pulse train): there it is compared with the error one and two
         # pitch periods away, where the next pulses are; elsewhere with the error's peaks within
         # GUARD_MS on either side.
         n_peak = f + int(np.argmax(ae[f : la + 1]))
         if peak < iso * _surroundings(e, ae, f, la, n_peak, g):
-            keep[i] = False
-            onset_count += 1
-            continue
-        pre_lo, pre_hi = max(0, f - g.guard), f
-        after = la + 1 + g.order + g.pad_after  # past the model's echo of the click and its ringing
-        post_lo, post_hi = min(e.size, after), min(e.size, after + g.post)
-        if pre_hi - pre_lo < g.guard // 2 or post_hi - post_lo < g.post // 2:
-            continue
-        pre = (e2[pre_hi] - e2[pre_lo]) / (pre_hi - pre_lo)
-        post = (e2[post_hi] - e2[post_lo]) / (post_hi - post_lo)
-        if post > pre * 10.0 ** (settings.onset_guard_db / 10.0):
             keep[i] = False
             onset_count += 1
     return firsts[keep] + 2 * b, lasts[keep] + 2 * b, strength[keep], long_count, onset_count
