@@ -489,9 +489,10 @@ def _detect_chunk(x: np.ndarray, g: _Geometry, settings: DeclickSettings):
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), 0, 0
     # 1. fits: block j (x[2b + j*b : 2b + (j+1)*b]) from the two blocks on each side of it, its own
     #    samples left out (a click must not teach the model to predict itself)
-    frames = np.lib.stride_tricks.sliding_window_view(x[: (n_blocks + 4) * b], 5 * b)[: n_blocks * b : b]
-    w = np.hanning(2 * b)
-    r = autocorrelation(frames[:, : 2 * b] * w, g.order) + autocorrelation(frames[:, 3 * b :] * w, g.order)
+    # each two-block window is the left window of one block and the right window of another: once
+    pairs = np.lib.stride_tricks.sliding_window_view(x[: (n_blocks + 4) * b], 2 * b)[: (n_blocks + 3) * b : b]
+    pair_r = autocorrelation(pairs * np.hanning(2 * b), g.order)
+    r = pair_r[:n_blocks] + pair_r[3 : n_blocks + 3]
     a = levinson(_regularise(r, 4 * b))
     # 2. prediction error of the blocks
     e = ar_residual(x[: (n_blocks + 2) * b], a, b, 2 * b)[2 * b :]
