@@ -220,6 +220,10 @@ def match(truth: list[tuple[int, int]], found: list[tuple[int, int]], tol: int) 
 class ClickScore:
     clicks: int = 0
     detected: int = 0
+    word_clicks: int = 0
+    word_found: int = 0
+    loud_pause_clicks: int = 0  # in pauses, peak over -27.5 dBFS
+    loud_pause_found: int = 0
     false_in_set: int = 0
     click_energy: float = 0.0
     residual_energy: float = 0.0
@@ -278,6 +282,14 @@ def score_clicks(cs: ClickSet, settings: dict, *, with_ffmpeg: bool = True) -> C
     tol = int(0.001 * sr)
     sc = ClickScore(clicks=len(cs.spans))
     sc.detected, sc.false_in_set = match(cs.spans, found, tol)
+    for (a, b), where in zip(cs.spans, cs.where, strict=True):
+        hit = match([(a, b)], found, tol)[0]
+        if where == "word":
+            sc.word_clicks += 1
+            sc.word_found += hit
+        elif np.max(np.abs(cs.clicked[a:b] - cs.clean[a:b])) > 10 ** (-27.5 / 20):
+            sc.loud_pause_clicks += 1
+            sc.loud_pause_found += hit
     inside = np.zeros(cs.clean.size, bool)
     for a, b in cs.spans:
         inside[max(0, a - tol) : b + tol] = True
@@ -570,6 +582,8 @@ def click_lines(sc: ClickScore, with_ffmpeg: bool) -> list[tuple[str, str, str]]
     f1, ff1 = sc.f1(sc.detected, sc.false_in_set), sc.f1(sc.ff_detected, sc.ff_false)
     rows = [
         ("clicks detected (>= 90 %)", f"{100 * sc.rate:.1f} % ({sc.detected}/{sc.clicks})", verdict(sc.rate >= 0.9)),
+        ("of which (information): in words / in pauses with a peak over -27.5 dBFS",
+         f"{sc.word_found}/{sc.word_clicks} / {sc.loud_pause_found}/{sc.loud_pause_clicks}", ""),
         ("false detections per minute of clean speech (< 1)", f"{sc.false_per_min:.1f} ({sc.clean_false} in "
          f"{sc.clean_minutes:.2f} min)", verdict(sc.false_per_min < 1.0)),
         ("of those, a sharp 2.5 kHz+ peak 25 dB over its +-10 ms (information: likely clicks in the recording "
