@@ -524,7 +524,7 @@ def mixture_pairs(half: str) -> list[tuple[str, Path, Path]]:
 def render_preset(x: np.ndarray, sr: int, mouth: bool) -> np.ndarray:
     """``x`` through the ``podcast`` preset (automatic room tone), with the two mouth stages added or not."""
     from app.pipeline import adjust_settings, prepare_processor
-    from dsp.chain import load_preset
+    from app.presets import load_preset
     from dsp.render import ArraySource, render_array
 
     settings = load_preset("podcast")

@@ -172,6 +172,13 @@ class ClickMap:
         return [ClickEvent(float(a) / sr, float(b) / sr, "click", round(float(s), 2))
                 for a, b, s in zip(self.starts, self.ends, self.strength_db, strict=True)]
 
+    def __iter__(self):
+        """The events in time order (so a map reads like a list of :class:`ClickEvent`)."""
+        return iter(self.events)
+
+    def __len__(self) -> int:
+        return int(self.starts.size)
+
     def summary(self) -> dict:
         return {"clicks": int(self.starts.size), "rejected_long": self.rejected_long,
                 "rejected_onset": self.rejected_onset, "sample_rate": self.sample_rate,

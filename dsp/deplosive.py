@@ -159,6 +159,13 @@ class PopMap:
         return [PopEvent(float(a) / sr, float(b) / sr, "pop", round(float(s), 2))
                 for a, b, s in zip(self.starts, self.ends, self.strength_db, strict=True)]
 
+    def __iter__(self):
+        """The events in time order (so a map reads like a list of :class:`PopEvent`)."""
+        return iter(self.events)
+
+    def __len__(self) -> int:
+        return int(self.starts.size)
+
     def summary(self) -> dict:
         return {"pops": int(self.starts.size), "sample_rate": self.sample_rate,
                 "voice_lf_db": _r(self.voice_lf_db), "voice_ratio_db": _r(self.voice_ratio_db),

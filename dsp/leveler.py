@@ -537,7 +537,7 @@ def plan_levels(source: Any, sample_rate: int, track: Any, settings: LevelerSett
     long_ok = ok & ((phrases[:, 1] - phrases[:, 0]) >= int(round(SHORT_PHRASE_S / GRID_S)))
     long_idx = np.flatnonzero(long_ok)
     if long_idx.size:
-        for i in np.flatnonzero(ok & ~long_ok):
+        for i in (int(v) for v in np.flatnonzero(ok & ~long_ok)):
             pos = np.searchsorted(long_idx, i)
             near = [long_idx[k] for k in (pos - 1, pos) if 0 <= k < long_idx.size]
             around = [gains[k] for k in near]
@@ -566,13 +566,13 @@ def plan_levels(source: Any, sample_rate: int, track: Any, settings: LevelerSett
     for j, (a, b) in enumerate(bounds):
         if b <= a:
             continue
-        ga = env[a - 1] if a > 0 and np.isfinite(env[a - 1]) else None
-        gb = env[b] if b < n and np.isfinite(env[b]) else None
-        if ga is None and gb is None:
+        ga = float(env[a - 1]) if a > 0 else math.nan
+        gb = float(env[b]) if b < n else math.nan
+        if not (math.isfinite(ga) or math.isfinite(gb)):
             env[a:b] = offset
             continue
-        ga_v = gb if ga is None else ga
-        gb_v = ga if gb is None else gb
+        ga_v = ga if math.isfinite(ga) else gb
+        gb_v = gb if math.isfinite(gb) else ga
         t = np.arange(b - a, dtype=np.float64)
         line = ga_v + (gb_v - ga_v) * (t + 0.5) / (b - a)
         below = floor - floors_arr[j] if np.isfinite(floors_arr[j]) else 0.0
@@ -693,5 +693,5 @@ LEVELER = register(StageKind(
     name="leveler", label="Speaker leveler", settings_cls=LevelerSettings, domain="time", factory=_factory,
     description="Evens out the speech loudness of phrases and speakers (gain moves in pauses, room tone and "
                 "breaths are not raised)",
-    needs_profile=False, role="utility", analyse=_analyse, placement=90,
+    needs_profile=False, role="utility", analyse=_analyse, placement=90, reads_speech_track=True,
 ))

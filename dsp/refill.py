@@ -52,7 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dsp.chain import BuildContext, StageKind, register
-from dsp.errors import ParameterError
+from dsp.errors import NEEDS_PROFILE, ParameterError
 from dsp.jit import realtime_kernel
 from dsp.presence import frame_presence
 from dsp.roomtone import NoiseProfile
@@ -376,7 +376,7 @@ class HoleRefiller(SpectralStage):
                  seed: int = 0, hum=None) -> None:
         settings.validate()
         if profile is None:
-            raise ParameterError("hole refill needs a room-tone profile (--profile, --learn or --auto-profile)")
+            raise ParameterError("hole refill needs a room-tone profile", remedy=NEEDS_PROFILE)
         self.settings = settings
         self.profile = profile
         self.max_total_reduction_db = float(max_total_reduction_db)
@@ -452,6 +452,7 @@ class HoleRefiller(SpectralStage):
         if self.presence_track is None:
             return None
         g = self.geometry
+        assert g is not None  # prepared
         return frame_presence(self.presence_track, self.presence_frame_s, frames.first_frame, frames.spectra.shape[1],
                               g.hop_length, g.n_fft, g.sample_rate)
 

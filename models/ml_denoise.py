@@ -56,6 +56,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -113,7 +114,7 @@ def preload(backend: str = "auto") -> str | None:
 
 #: The stream state each backend runs (same contract: ``frame_length``, ``process``, ``reset``,
 #: ``set_atten_lim``, ``frames_processed``, ``close``).
-_STATES = {"onnx": dfo.OnnxDeepFilterState, "libdf": dfn.DeepFilterState}
+_STATES: dict[str, Any] = {"onnx": dfo.OnnxDeepFilterState, "libdf": dfn.DeepFilterState}
 
 
 # -- settings -------------------------------------------------------------------------------------
@@ -302,6 +303,8 @@ class DeepFilterProcessor(Processor):
         #: ``"onnx"`` or ``"libdf"``: the backend that runs (set by :meth:`prepare`).
         self.runs_on: str | None = None
         self._geo: _Geometry | None = None
+        self._rin: PolyphaseResampler | None = None
+        self._rout: PolyphaseResampler | None = None
         self._states: list = []
 
     # -- contract ----------------------------------------------------------------------------
@@ -346,15 +349,16 @@ class DeepFilterProcessor(Processor):
         # A state that has not processed anything is fresh: keep it (a libDF state costs ~0.5 s).
         if len(self._states) != spec.channels:
             self._free_states()
+            assert self.runs_on is not None  # prepared
             self._states = [_STATES[self.runs_on](self.max_reduction_db) for _ in range(spec.channels)]
         for s in self._states:
             if s.frames_processed:
                 s.reset()
             if s.atten_lim_db != self.max_reduction_db:
                 s.set_atten_lim(self.max_reduction_db)
-        if self._rin is not None:
-            self._rin.reset()
-            self._rout.reset()
+        for r in (self._rin, self._rout):
+            if r is not None:
+                r.reset()
         self._pending = np.zeros((spec.channels, g.pad), np.float32)
         self._fifo = np.zeros((spec.channels, g.fifo + self._extra), np.float32)
         # A 0 dB cap means "do nothing": libDF does not return its input then, so we do (same latency).

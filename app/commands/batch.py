@@ -14,7 +14,7 @@ import sys
 import time
 
 from app.batch.loudness import TARGET_CHOICES
-from app.commands.clean import add_mouth_options
+from app.commands.clean import add_breath_deess_options, add_mouth_options, breath_deess_enable
 from app.timecode import format_duration
 from dsp.io import WRITE_FORMATS
 
@@ -58,6 +58,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue an interrupted batch (the default behaviour; says so explicitly)")
     p.add_argument("--force", action="store_true", help="redo every file, even those already done")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides", help="override a chain setting (repeatable)")
+    add_breath_deess_options(p)
     p.add_argument("--level", action="store_true",
                    help="even out the speech level of phrases and speakers: adds the leveler stage at the end of the "
                    "chain (before loudness); changes the settings hash, so a rerun redoes every file")
@@ -149,7 +150,8 @@ def build_options(args: argparse.Namespace):
     from app.pipeline import adjust_settings
 
     settings, _ = load_settings(args.preset)
-    settings = adjust_settings(settings, level=bool(getattr(args, "level", False)), enable=mouth_enable(args),
+    settings = adjust_settings(settings, level=bool(getattr(args, "level", False)),
+                               enable={**breath_deess_enable(args), **mouth_enable(args)},
                                overrides=list(args.overrides))
     return BatchOptions(
         chain=settings.to_dict(), preset=args.preset or settings.name,

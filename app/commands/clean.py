@@ -90,6 +90,7 @@ def register(subparsers) -> None:
     p.add_argument("--level", action="store_true",
                    help="even out the speech level of phrases and speakers: adds the leveler stage at the end of "
                    "the chain (after the noise passes and refill)")
+    add_breath_deess_options(p)
     add_mouth_options(p)
     p.add_argument("--loudness", choices=TARGET_CHOICES, default="off", metavar="NAME",
                    help="normalise the output to a loudness target with a true-peak limiter: podcast (-16 LUFS "
@@ -99,6 +100,39 @@ def register(subparsers) -> None:
     p.add_argument("--no-record", action="store_true", help="do not write OUT.roomtone.json")
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     p.set_defaults(func=run)
+
+
+def add_breath_deess_options(p: argparse.ArgumentParser) -> None:
+    """``--breath [REDUCTION_DB|gate]`` and ``--deess [MAX_DB]`` (clean and batch)."""
+    p.add_argument("--breath", nargs="?", const="", default=None, metavar="REDUCTION_DB",
+                   help="breath control: lower the breaths between phrases by REDUCTION_DB (default 10 dB), never "
+                   "below the room tone; 'gate' lowers them to the room tone's level (never to silence)")
+    p.add_argument("--deess", nargs="?", const="", default=None, metavar="MAX_DB",
+                   help="de-esser: lower the 4-10 kHz sibilance band on frames where it exceeds the voice's typical "
+                   "level, by at most MAX_DB (default 6 dB); the rest of the spectrum is untouched")
+
+
+def breath_deess_enable(args: argparse.Namespace) -> dict[str, dict]:
+    """``adjust_settings(enable=...)`` for ``--breath`` / ``--deess`` (raises ParameterError on a bad value)."""
+    from dsp.errors import ParameterError
+
+    def number(option: str, value: str) -> float:
+        try:
+            return float(value)
+        except ValueError:
+            raise ParameterError(f"{option} expects a number of dB, got {value!r}") from None
+
+    out: dict[str, dict] = {}
+    breath = getattr(args, "breath", None)
+    if breath is not None:
+        if breath.strip().lower() == "gate":
+            out["breath"] = {"gate_to_room_tone": True}
+        else:
+            out["breath"] = {"reduction_db": number("--breath", breath)} if breath else {}
+    deess = getattr(args, "deess", None)
+    if deess is not None:
+        out["deess"] = {"max_reduction_db": number("--deess", deess)} if deess else {}
+    return out
 
 
 def add_mouth_options(p: argparse.ArgumentParser) -> None:
@@ -124,7 +158,8 @@ def mouth_enable(args: argparse.Namespace) -> dict[str, dict[str, float]]:
 
 def load_settings(preset: str | None):
     """The named preset; with no name, ``podcast`` (or an empty chain while no preset exists)."""
-    from dsp.chain import DEFAULT_PRESET, ChainSettings, list_presets, load_preset
+    from app.presets import DEFAULT_PRESET, list_presets, load_preset
+    from dsp.chain import ChainSettings
 
     if preset is not None:
         return load_preset(preset), None
@@ -155,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
         refill=args.refill,
         eq_match=args.eq_match,
         level=args.level,
-        enable=mouth_enable(args),
+        enable={**breath_deess_enable(args), **mouth_enable(args)},
         mix=args.mix,
         listen=args.listen,
         overrides=args.overrides,

@@ -43,10 +43,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.presets import list_presets, save_user_preset
 from app.qt.setting_labels import human_text, setting_label
 from app.session import loudness_label, loudness_menu
-from dsp.chain import list_presets, registry, save_user_preset
+from dsp.chain import registry
 from dsp.errors import RoomtoneError
+from dsp.schema import field_schema, schemas
 
 #: field-name suffix -> the unit in words, for tooltips (the unit shown is in SETTING_LABELS)
 UNIT_WORDS = {
@@ -96,8 +98,16 @@ def field_docs(cls: type) -> dict[str, str]:
     return out
 
 
-def field_range(name: str, default: Any, sample_rate: int = 48000) -> tuple[float, float]:
-    """Slider range for a numeric field, from its unit and default."""
+def field_range(name: str, default: Any, sample_rate: int = 48000, cls: type | None = None) -> tuple[float, float]:
+    """Slider range for a numeric field: its schema's (:func:`dsp.schema.setting`) where the
+    settings class declares one, so the slider offers exactly what the settings accept; else from
+    its unit and default."""
+    schema = field_schema(cls, name) if cls is not None else None
+    if schema is not None and schema.lo is not None and schema.hi is not None:
+        hi = schema.hi - (0.001 if schema.hi_open else 0.0)
+        if name.endswith("_hz"):
+            hi = min(hi, sample_rate / 2) if hi > schema.lo + 1 else hi
+        return float(schema.lo), float(hi)
     d = float(default)
     if name.endswith("_dbfs"):
         return -120.0, 0.0
@@ -212,8 +222,15 @@ class ChainPanel(QWidget):
         root = QVBoxLayout(self)
         root.setContentsMargins(8, 8, 8, 8)
         root.setSpacing(8)
+        self._build_presets(root)
+        self._build_stages(root)
+        self._build_pass_settings(root)
+        self._build_output(root)
+        self._populate_add_menu()
+        self._populate_presets()
+        self.set_project(session.project)
 
-        # presets
+    def _build_presets(self, root: QVBoxLayout) -> None:
         row = QHBoxLayout()
         row.addWidget(QLabel("Preset"))
         self.preset_combo = QComboBox()
@@ -228,7 +245,7 @@ class ChainPanel(QWidget):
         row.addWidget(self.save_preset_button)
         root.addLayout(row)
 
-        # stages
+    def _build_stages(self, root: QVBoxLayout) -> None:
         box = QGroupBox("Passes (processed top to bottom)")
         bl = QVBoxLayout(box)
         self.stage_list = QListWidget()
@@ -266,7 +283,8 @@ class ChainPanel(QWidget):
         bl.addLayout(buttons)
         root.addWidget(box)
 
-        # selected stage settings
+    def _build_pass_settings(self, root: QVBoxLayout) -> None:
+        """The selected pass's description and settings form (filled by set_project)."""
         self.stage_box = QGroupBox("Pass settings")
         sl = QVBoxLayout(self.stage_box)
         self.stage_description = QLabel("")
@@ -284,7 +302,8 @@ class ChainPanel(QWidget):
         sl.addWidget(scroll, 1)
         root.addWidget(self.stage_box, 1)
 
-        # output
+    def _build_output(self, root: QVBoxLayout) -> None:
+        """The whole chain's output: dry/wet, the reduction cap, refill, speech, strength, loudness."""
         out = QGroupBox("Output")
         of = QFormLayout(out)
         self.mix_slider = ValueSlider(0.0, 100.0, decimals=0, suffix=" %")
@@ -328,10 +347,6 @@ class ChainPanel(QWidget):
             lambda i: self._call(self.session.set_loudness, self.loudness_combo.itemData(i)))
         of.addRow("Loudness", self.loudness_combo)
         root.addWidget(out)
-
-        self._populate_add_menu()
-        self._populate_presets()
-        self.set_project(session.project)
 
     # -- echo -------------------------------------------------------------------------------
     def set_sample_rate(self, sample_rate: int) -> None:
@@ -428,7 +443,7 @@ class ChainPanel(QWidget):
         cls = type(spec.settings)
         self.stage_box.setTitle(f"{kind.label if kind else spec.kind} settings")
         self.stage_description.setText(human_text(kind.description) if kind else "")
-        docs = field_docs(cls)
+        docs = {**field_docs(cls), **{n: s.doc for n, s in schemas(cls).items() if s.doc}}
         mix = ValueSlider(0.0, 100.0, decimals=0, suffix=" %")
         mix.setToolTip("This pass's own dry/wet: how much of its gain change is applied (100 % = all).")
         mix.edited.connect(lambda v, final: self._stage_mix(v / 100.0, final))
@@ -461,7 +476,7 @@ class ChainPanel(QWidget):
             w.activated.connect(lambda i, n=name, w=w: self._set_field(n, w.itemData(i), True))
             return w
         if isinstance(value, (int, float)):
-            lo, hi = field_range(name, value, self._sample_rate)
+            lo, hi = field_range(name, value, self._sample_rate, cls)
             if isinstance(value, int) and hi - lo > 100000:
                 w = QSpinBox()
                 w.setRange(-(2**31) + 1, 2**31 - 1)

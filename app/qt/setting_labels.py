@@ -59,6 +59,22 @@ SETTING_LABELS: dict[str, tuple[str, str]] = {
     "min_pause_ms": ("Shortest pause", " ms"),
     "min_phrase_ms": ("Shortest phrase", " ms"),
     "pause_floor_margin_db": ("Pause floor margin", " dB"),
+    # breath control
+    "reduction_db": ("Reduction", " dB"),
+    "gate_to_room_tone": ("Lower to the room tone instead", ""),
+    "min_breath_ms": ("Shortest breath", " ms"),
+    "max_breath_ms": ("Longest breath", " ms"),
+    "below_speech_db": ("Under the speech by at least", " dB"),
+    "min_rise_db": ("Over the room tone by at least", " dB"),
+    "max_periodicity": ("Most voicing (periodicity 0-1)", ""),
+    "min_flatness": ("Least spectral flatness (0-1)", ""),
+    "ramp_ms": ("Ramp", " ms"),
+    # de-esser
+    "threshold_over_typical_db": ("Threshold over the voice's typical level", " dB"),
+    "typical_percentile": ("Typical level (percentile)", " %"),
+    "band_low_hz": ("Sibilance band from", " Hz"),
+    "band_high_hz": ("Sibilance band to", " Hz"),
+    "min_share_percent": ("Least band share of a frame", " %"),
     # hole refill
     "source": ("Fill with", ""),
     "margin_db": ("Margin under the floor", " dB"),

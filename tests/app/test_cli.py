@@ -142,6 +142,9 @@ def test_nonfinite_input_is_reported(tmp_path, capsys):
         ("bad-passes", 2, "--passes: unknown pass 'nosuchpass'"),
         ("bad-profile", 3, "no such profile file"),
         ("corrupt", 3, "corrupt or not an audio file"),
+        ("unknown-option", 2, "roomtone clean: error: unrecognized arguments: --bogus (see 'roomtone clean --help')"),
+        ("batch-dash-o", 2, "batch takes the output folder as its second argument"),
+        ("passes-none-and-kind", 2, "--passes none cannot be combined"),
     ],
 )
 def test_user_mistakes_give_one_line_and_an_exit_code(stereo, tmp_path, capsys, case, code, text):
@@ -166,6 +169,9 @@ def test_user_mistakes_give_one_line_and_an_exit_code(stereo, tmp_path, capsys, 
         "bad-passes": ["clean", path, "-o", out, "--passes", "nosuchpass"],
         "bad-profile": ["clean", path, "-o", out, "--profile", tmp_path / "room.json"],
         "corrupt": ["info", corrupt],
+        "unknown-option": ["clean", path, "-o", out, "--bogus"],
+        "batch-dash-o": ["batch", tmp_path, "-o", tmp_path / "outdir"],
+        "passes-none-and-kind": ["clean", path, "-o", out, "--passes", "none,gate"],
     }[case]
     before = sorted(p.name for p in tmp_path.iterdir())
     got, stdout, err = run(argv, capsys)

@@ -198,10 +198,11 @@ def test_clicks_found_at_another_rate_are_refused():
         Declicker(clicks=cm).prepare(AudioSpec(48000, 1))
 
 
-def test_click_map_round_trips():
+def test_click_map_round_trips_and_reads_as_events():
     cm = ClickMap(48000, np.array([10, 100]), np.array([20, 130]), np.array([20.0, 30.5], np.float32), 2, 3)
     back = ClickMap.from_dict(cm.to_dict())
     assert back.to_dict() == cm.to_dict() and back.summary()["clicks"] == 2
+    assert len(cm) == 2 and [e.start_s for e in cm] == [10 / 48000, 100 / 48000]
 
 
 @pytest.mark.parametrize("field,value", [("click_threshold_db", 3.0), ("max_click_ms", 0.0), ("onset_guard_db", -1.0),

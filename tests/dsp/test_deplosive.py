@@ -117,6 +117,7 @@ def test_pops_found_at_another_rate_are_refused_and_the_map_round_trips():
     with pytest.raises(ParameterError, match="16000 Hz"):
         PopSuppressor(pops=pm).prepare(AudioSpec(48000, 1))
     assert PopMap.from_dict(pm.to_dict()).to_dict() == pm.to_dict()
+    assert len(pm) == 1 and next(iter(pm)).kind == "pop"
 
 
 @pytest.mark.parametrize("field,value", [("pop_ratio_db", -1.0), ("pop_level_db", 40.0), ("pop_jump_db", 50.0),

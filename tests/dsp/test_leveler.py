@@ -7,6 +7,7 @@ import pytest
 import scipy.signal
 import soundfile as sf
 
+from app.presets import apply_overrides
 from dsp.chain import (
     BuildContext,
     ChainSettings,
@@ -112,7 +113,7 @@ def test_registered_as_a_time_domain_utility_not_a_pass():
     kind = stage_kind("leveler")
     assert kind.domain == "time" and kind.role == "utility" and kind.analyse is not None
     chain = ChainSettings(stages=(StageSpec("leveler", LevelerSettings()),))
-    chain = chain.with_overrides(["leveler.max_gain_up_db=12", "leveler.target_spread_lu=2"])
+    chain = apply_overrides(chain, ["leveler.max_gain_up_db=12", "leveler.target_spread_lu=2"])
     assert chain.stages[0].settings.max_gain_up_db == 12.0 and chain.stages[0].settings.target_spread_lu == 2.0
 
 
