@@ -91,6 +91,7 @@ def register(subparsers) -> None:
                    help="even out the speech level of phrases and speakers: adds the leveler stage at the end of "
                    "the chain (after the noise passes and refill)")
     add_breath_deess_options(p)
+    add_mouth_options(p)
     p.add_argument("--loudness", choices=TARGET_CHOICES, default="off", metavar="NAME",
                    help="normalise the output to a loudness target with a true-peak limiter: podcast (-16 LUFS "
                    "stereo / -19 mono), podcast-stereo, podcast-mono, ebu-r128 (-23), atsc (-24), or off "
@@ -134,6 +135,27 @@ def breath_deess_enable(args: argparse.Namespace) -> dict[str, dict]:
     return out
 
 
+def add_mouth_options(p: argparse.ArgumentParser) -> None:
+    """``--declick [DB]`` and ``--deplosive [DB]`` (issue 23), shared by ``clean`` and ``batch``."""
+    p.add_argument("--declick", nargs="?", type=float, const=-1.0, default=None, metavar="THRESHOLD_DB",
+                   help="repair mouth clicks (adds the de-click stage before the noise passes); optional: how far "
+                   "(dB) a click's prediction error must stand over its running level, 6-60, lower finds more "
+                   "(default 16)")
+    p.add_argument("--deplosive", nargs="?", type=float, const=-1.0, default=None, metavar="REDUCTION_DB",
+                   help="lower plosive pops (adds the de-plosive stage: a high-pass at 200 Hz only while a pop "
+                   "lasts); optional: how far the band under 200 Hz is lowered during a pop, 0-60 dB (default 24)")
+
+
+def mouth_enable(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """The ``enable`` mapping for :func:`app.pipeline.adjust_settings` from ``--declick``/``--deplosive``."""
+    out: dict[str, dict[str, float]] = {}
+    for option, setting in (("declick", "click_threshold_db"), ("deplosive", "max_reduction_db")):
+        value = getattr(args, option, None)
+        if value is not None:
+            out[option] = {} if value == -1.0 else {setting: value}
+    return out
+
+
 def load_settings(preset: str | None):
     """The named preset; with no name, ``podcast`` (or an empty chain while no preset exists)."""
     from app.presets import DEFAULT_PRESET, list_presets, load_preset
@@ -168,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
         refill=args.refill,
         eq_match=args.eq_match,
         level=args.level,
-        enable=breath_deess_enable(args),
+        enable={**breath_deess_enable(args), **mouth_enable(args)},
         mix=args.mix,
         listen=args.listen,
         overrides=args.overrides,

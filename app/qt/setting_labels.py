@@ -95,6 +95,19 @@ SETTING_LABELS: dict[str, tuple[str, str]] = {
     "speech_margin_db": ("Speech above room tone by", " dB"),
     "speech_snr": ("Speech-to-room-tone ratio", " ×"),
     "analysis_seconds": ("Analysed length", " s"),
+    # mouth de-click (issue 23)
+    "click_threshold_db": ("Click threshold over the error level", " dB"),
+    "pitch_isolation_db": ("Click over the pitch pulses by", " dB"),
+    "onset_guard_db": ("Onset guard (p, t, k, fricatives)", " dB"),
+    "max_click_ms": ("Longest click", " ms"),
+    "ar_order": ("AR model order", ""),
+    "context_ms": ("Repair context each side", " ms"),
+    # de-plosive (issue 23)
+    "pop_ratio_db": ("Pop: low/high ratio over the voice's", " dB"),
+    "pop_level_db": ("Pop: low band over the voice's", " dB"),
+    "pop_jump_db": ("Pop: low-band jump", " dB"),
+    "cutoff_hz": ("High-pass cutoff", " Hz"),
+    "max_pop_ms": ("Longest pop", " ms"),
     # band dry/wet
     "crossover_hz": ("Crossover", " Hz"),
     "mix_below": ("Wet below crossover (0-1)", ""),
