@@ -70,6 +70,7 @@ from dsp.chain import BuildContext, StageKind, register
 from dsp.engine import AudioSpec, Processor, check_block
 from dsp.errors import ParameterError
 from dsp.jit import realtime_kernel
+from dsp.schema import check_settings, setting
 
 #: AR fit block (ms); each block's model is fitted on the 3 blocks around it.
 BLOCK_MS = 10.0
@@ -119,26 +120,21 @@ class DeclickSettings:
         Signal used on each side of a click to fit the repair's AR model (ms).
     """
 
-    click_threshold_db: float = 16.0
-    max_click_ms: float = 5.0
-    onset_guard_db: float = 4.0
-    pitch_isolation_db: float = 12.0
-    ar_order: int = 24
-    context_ms: float = 15.0
+    click_threshold_db: float = setting(16.0, lo=6.0, hi=60.0, unit="dB",
+                                       doc="A sample is a click candidate when the prediction error stands this far over its level (lower finds more).")
+    max_click_ms: float = setting(5.0, lo=0.2, hi=20.0, unit="ms",
+                                 doc="Longest run taken for a click; plosive bursts and fricatives are longer.")
+    onset_guard_db: float = setting(4.0, lo=0.0, hi=40.0, unit="dB",
+                                   doc="A run after which the prediction error stays this much higher is the start of a sound, not a click.")
+    pitch_isolation_db: float = setting(12.0, lo=0.0, hi=40.0, unit="dB",
+                                       doc="A click must stand this far over the voice's own glottal pulses around it.")
+    ar_order: int = setting(24, lo=4, hi=64,
+                           doc="Order of the AR model for detection (the repair uses a multiple of it).")
+    context_ms: float = setting(15.0, lo=2.0, hi=50.0, unit="ms",
+                               doc="Signal used on each side of a click to fit the repair's AR model.")
 
     def __post_init__(self) -> None:
-        if not 6.0 <= self.click_threshold_db <= 60.0:
-            raise ParameterError(f"declick.click_threshold_db must be between 6 and 60 dB, got {self.click_threshold_db}")
-        if not 0.2 <= self.max_click_ms <= 20.0:
-            raise ParameterError(f"declick.max_click_ms must be between 0.2 and 20 ms, got {self.max_click_ms}")
-        if not 0.0 <= self.onset_guard_db <= 40.0:
-            raise ParameterError(f"declick.onset_guard_db must be between 0 and 40 dB, got {self.onset_guard_db}")
-        if not 0.0 <= self.pitch_isolation_db <= 40.0:
-            raise ParameterError(f"declick.pitch_isolation_db must be between 0 and 40 dB, got {self.pitch_isolation_db}")
-        if not 4 <= self.ar_order <= 64:
-            raise ParameterError(f"declick.ar_order must be between 4 and 64, got {self.ar_order}")
-        if not 2.0 <= self.context_ms <= 50.0:
-            raise ParameterError(f"declick.context_ms must be between 2 and 50 ms, got {self.context_ms}")
+        check_settings(self, "declick")
 
 
 @dataclass(frozen=True)

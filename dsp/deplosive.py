@@ -63,6 +63,7 @@ from dsp.chain import BuildContext, StageKind, register
 from dsp.engine import AudioSpec, Processor, check_block
 from dsp.errors import ParameterError
 from dsp.jit import realtime_kernel
+from dsp.schema import check_settings, setting
 
 #: Detection hop (ms); frames are two hops.
 HOP_MS = 5.0
@@ -109,26 +110,21 @@ class DeplosiveSettings:
         Longest low-frequency burst taken for a pop.
     """
 
-    pop_ratio_db: float = 10.0
-    pop_level_db: float = 0.0
-    pop_jump_db: float = 10.0
-    cutoff_hz: float = 200.0
-    max_reduction_db: float = 24.0
-    max_pop_ms: float = 100.0
+    pop_ratio_db: float = setting(10.0, lo=0.0, hi=40.0, unit="dB",
+                                 doc="A pop's low band stands this far over the voice's own low-band level.")
+    pop_level_db: float = setting(0.0, lo=-20.0, hi=30.0, unit="dB",
+                                 doc="A pop's low band is at least this loud relative to the voice's speech level.")
+    pop_jump_db: float = setting(10.0, lo=0.0, hi=40.0, unit="dB",
+                                doc="A pop starts with a low-band jump of at least this much (an onset).")
+    cutoff_hz: float = setting(200.0, lo=60.0, hi=400.0, unit="Hz",
+                              doc="The dynamic high-pass takes out the band below this during a pop.")
+    max_reduction_db: float = setting(24.0, lo=0.0, hi=60.0, unit="dB",
+                                     doc="The most the low band is lowered during a pop.")
+    max_pop_ms: float = setting(100.0, lo=MIN_POP_MS, hi=300.0, unit="ms",
+                               doc="Longest low-band burst taken for a pop.")
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.pop_ratio_db <= 40.0:
-            raise ParameterError(f"deplosive.pop_ratio_db must be between 0 and 40 dB, got {self.pop_ratio_db}")
-        if not -20.0 <= self.pop_level_db <= 30.0:
-            raise ParameterError(f"deplosive.pop_level_db must be between -20 and 30 dB, got {self.pop_level_db}")
-        if not 0.0 <= self.pop_jump_db <= 40.0:
-            raise ParameterError(f"deplosive.pop_jump_db must be between 0 and 40 dB, got {self.pop_jump_db}")
-        if not 60.0 <= self.cutoff_hz <= 400.0:
-            raise ParameterError(f"deplosive.cutoff_hz must be between 60 and 400 Hz, got {self.cutoff_hz}")
-        if not 0.0 <= self.max_reduction_db <= 60.0:
-            raise ParameterError(f"deplosive.max_reduction_db must be between 0 and 60 dB, got {self.max_reduction_db}")
-        if not MIN_POP_MS <= self.max_pop_ms <= 300.0:
-            raise ParameterError(f"deplosive.max_pop_ms must be between {MIN_POP_MS:g} and 300 ms, got {self.max_pop_ms}")
+        check_settings(self, "deplosive")
 
 
 @dataclass(frozen=True)
