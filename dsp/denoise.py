@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import scipy.special
@@ -578,6 +578,10 @@ class _PassBase(SpectralStage):
 
     mix: float = 1.0
     settings: GateSettings | MmseSettings
+    _attack: np.float32  # set by prepare() (the tests read them too)
+    _release: np.float32
+    _half: int
+    _work: PassScratch
 
     def _preroll(self, geometry: StftGeometry) -> int:
         return int(math.ceil(self.settings.preroll_ms * 1e-3 * geometry.sample_rate / geometry.hop_length))
@@ -606,21 +610,24 @@ class _PassBase(SpectralStage):
             sexp=np.float32(s.speech_gain_exponent), unbias=np.float32(10.0 ** (s.over_subtraction_db / 10.0)),
         )
 
-    def _gain_params(self) -> dict:
+    def _gain_params(self) -> dict[str, Any]:
         """The fields :class:`GateParams` and :class:`MmseParams` share (besides the presence)."""
         s = self.settings
         return dict(dd=np.float32(s.snr_smoothing), half=self._half, keep=np.float32(10.0 ** (s.keep_snr_db / 10.0)),
                     attack=self._attack, release=self._release, floor=_db_to_amp(s.max_reduction_db),
                     presence=self._presence_params(self._require()))
 
-    def _reset_state(self, g: StftGeometry) -> None:
-        """Fresh per-channel memory and per-frame scratch (the MMSE pass adds its tracker's)."""
-        shape = (g.channels, g.bins)
-        self._state = PassState(
-            prev_clean=np.zeros(shape, np.float32), gain=np.ones(shape, np.float32),
-            started=np.zeros(g.channels, np.int64), zeta=np.zeros(shape, np.float32),
+    def _fresh_state(self, g: StftGeometry) -> dict[str, np.ndarray]:
+        """New per-frame scratch, and the :class:`PassState` fields of a fresh per-channel memory."""
+        b = g.bins
+        self._work = PassScratch(
+            gam=np.zeros(b, np.float32), xis=np.zeros(b, np.float32), raw=np.zeros(b, np.float32),
+            box=np.zeros(b, np.float32), loc=np.zeros(b, np.float32), glob=np.zeros(b, np.float32),
+            idx=np.zeros(b, np.int32),
         )
-        self._work = PassScratch(*(np.zeros(g.bins, np.float32) for _ in range(6)), idx=np.zeros(g.bins, np.int32))
+        shape = (g.channels, b)
+        return dict(prev_clean=np.zeros(shape, np.float32), gain=np.ones(shape, np.float32),
+                    started=np.zeros(g.channels, np.int64), zeta=np.zeros(shape, np.float32))
 
     #: A speech detector's presence per track frame (:mod:`dsp.presence`), whole-file data set
     #: by the factory from ``BuildContext.extras["speech_presence"]``; None: presence 1 everywhere.
@@ -646,6 +653,7 @@ class SpectralGate(_PassBase):
     """Profile-driven soft spectral gate (stage kind ``gate``); see the module header."""
 
     settings: GateSettings
+    _state: PassState
 
     def __init__(self, settings: GateSettings = GateSettings(), *, profile=None) -> None:
         if profile is None:
@@ -663,7 +671,7 @@ class SpectralGate(_PassBase):
         super().prepare(geometry)
 
     def reset(self, *, first_frame: int) -> None:
-        self._reset_state(self._require())
+        self._state = PassState(**self._fresh_state(self._require()))
 
     def gains(self, frames: FrameBlock) -> np.ndarray:
         """Compute this pass's gains for ``frames`` (advancing the state) without applying them."""
@@ -680,6 +688,7 @@ class MmseDenoiser(_PassBase):
     """Adaptive MMSE log-spectral-amplitude pass (stage kind ``mmse``); see the module header."""
 
     settings: MmseSettings
+    _state: MmseState
 
     def __init__(self, settings: MmseSettings = MmseSettings(), *, profile=None) -> None:
         self.settings = settings
@@ -704,9 +713,9 @@ class MmseDenoiser(_PassBase):
 
     def reset(self, *, first_frame: int) -> None:
         g = self._require()
-        self._reset_state(g)
         shape = (g.channels, g.bins)
-        self._state = MmseState(*self._state, noise=np.zeros(shape, np.float32), spp=np.zeros(shape, np.float32))
+        self._state = MmseState(**self._fresh_state(g), noise=np.zeros(shape, np.float32),
+                                spp=np.zeros(shape, np.float32))
 
     def gains(self, frames: FrameBlock) -> np.ndarray:
         """Compute this pass's gains for ``frames`` (advancing the state) without applying them."""
