@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import scipy.special
@@ -199,28 +199,119 @@ def _hold(box, g_state, gamma, prev_clean, out, attack, release, floor, started)
         prev_clean[b] = gamma[b] * g * g
 
 
+# -- the kernels' argument groups (numba takes named tuples: fields are read by name, typed by value) --
+class PresenceParams(NamedTuple):
+    """The speech-presence constants (see :func:`_presence`; built by ``_PassBase._presence_params``)."""
+
+    enabled: bool  #: ``speech_presence``
+    beta: np.float32  #: one-pole coefficient of the SNR's time smoothing (``presence_time_ms``)
+    zclip: np.float32  #: the instantaneous SNR is clipped at this before smoothing
+    zlo: np.float32  #: smoothed SNR that maps to presence 0
+    inv_span: np.float32  #: ``1 / (zhi - zlo)``: the ramp's slope
+    half_local: int  #: half-width of the local (narrow) band, bins
+    half_global: int  #: half-width of the global (wide) band, bins
+    use_frame: bool  #: ``frame_presence``
+    flo: np.float32  #: frame SNR that maps to frame presence 0
+    finv: np.float32  #: the frame ramp's slope
+    sexp: np.float32  #: ``speech_gain_exponent``
+    unbias: np.float32  #: the over-subtraction factor (the SNR is measured against the noise without it)
+
+
+class GateParams(NamedTuple):
+    """The gate kernel's scalar parameters (float32 where the kernel computes in float32)."""
+
+    dd: np.float32  #: decision-directed weight (``snr_smoothing``)
+    exponent: np.float32  #: Wiener gain exponent
+    half: int  #: half-width of the gain's frequency smoothing, bins
+    keep: np.float32  #: a priori SNR above which a bin keeps its own gain
+    attack: np.float32  #: one-pole coefficients per hop
+    release: np.float32
+    floor: np.float32  #: the pass's floor gain (``-max_reduction_db``)
+    presence: PresenceParams
+
+
+class MmseParams(NamedTuple):
+    """The MMSE kernel's scalar parameters (float32 where the kernel computes in float32)."""
+
+    has_init: bool  #: the tracker starts from the profile (else from the first frame)
+    table_step: np.float32  #: the LSA table's ``u`` step
+    dd: np.float32  #: decision-directed weight (``snr_smoothing``)
+    xi_h1: np.float32  #: noise tracker: a priori SNR under speech presence
+    track: np.float32  #: noise tracker: one-pole coefficient per hop
+    over: np.float32  #: over-subtraction factor
+    xi_min: np.float32  #: lower bound of the a priori SNR
+    half: int  #: half-width of the gain's frequency smoothing, bins
+    keep: np.float32  #: a priori SNR above which a bin keeps its own gain
+    attack: np.float32  #: one-pole coefficients per hop
+    release: np.float32
+    floor: np.float32  #: the pass's floor gain (``-max_reduction_db``)
+    presence: PresenceParams
+
+
+class PassState(NamedTuple):
+    """A pass's memory per channel (``(channels, bins)`` float32 unless noted)."""
+
+    prev_clean: np.ndarray  #: decision-directed memory: last frame's clean power estimate
+    gain: np.ndarray  #: the held (attack/release) gain
+    started: np.ndarray  #: ``(channels,)`` int64: 0 until the channel's first frame
+    zeta: np.ndarray  #: the time-smoothed presence SNR
+
+
+class MmseState(NamedTuple):
+    """The MMSE pass's memory per channel: :class:`PassState`'s fields and the noise tracker's."""
+
+    prev_clean: np.ndarray
+    gain: np.ndarray
+    started: np.ndarray
+    zeta: np.ndarray
+    noise: np.ndarray  #: tracked noise power
+    spp: np.ndarray  #: smoothed speech presence probability of the tracker
+
+
+class PassScratch(NamedTuple):
+    """Per-frame work arrays, ``(bins,)`` float32 (``idx`` int32); hold nothing between frames."""
+
+    gam: np.ndarray
+    xis: np.ndarray
+    raw: np.ndarray
+    box: np.ndarray
+    loc: np.ndarray
+    glob: np.ndarray
+    idx: np.ndarray
+
+
+class MmseCurves(NamedTuple):
+    """The MMSE kernel's per-bin inputs, ``(bins,)`` float32 (the LSA table has its own size)."""
+
+    init_noise: np.ndarray  #: the tracker's start (the profile's mean power)
+    ceiling: np.ndarray  #: the tracked noise never rises above this
+    table: np.ndarray  #: :data:`LSA_TABLE`
+    slope: np.ndarray  #: :data:`LSA_SLOPE`
+
+
 @realtime_kernel
-def _presence(box, xis, zeta, loc, glob, beta, zclip, zlo, inv_span, half_local, half_global,
-              floor, use_frame, flo, finv, sexp, unbias, fe):  # pragma: no cover - compiled
-    # fe: the speech detector's presence for this frame (1 without a detector), times the frame term
+def _presence(box, xis, zeta, loc, glob, beta, fe, floor, pp):  # pragma: no cover - compiled
+    # beta: pp.beta once the channel has started (0 before); fe: the speech detector's presence
+    # for this frame (1 without a detector), times the frame term
     """Speech presence ``p`` from ``gamma * unbias - 1`` (``xis`` holds the a posteriori SNR here)
     smoothed in time (``zeta``) and over a narrow and a wide band (and the frame), then
     ``box <- floor + p * (max(box**sexp, floor) - floor)``: where speech is absent (p = 0) every bin
     gets the same floor gain."""
+    zclip, zlo, inv_span, unbias, sexp = pp.zclip, pp.zlo, pp.inv_span, pp.unbias, pp.sexp
     b_n = box.shape[0]
     one = np.float32(1.0)
     zero = np.float32(0.0)
     for b in range(b_n):
         z = xis[b] * unbias - one
         zeta[b] = beta * zeta[b] + (one - beta) * (zclip if zclip < z else z)
-    _box_smooth(zeta, loc, half_local)
-    _box_smooth(zeta, glob, half_global)
+    _box_smooth(zeta, loc, pp.half_local)
+    _box_smooth(zeta, glob, pp.half_global)
     pf = fe
-    if use_frame:
+    if pp.use_frame:
         acc = np.float32(0.0)
         for b in range(b_n):
             acc += zeta[b]
-        pf = fe * min(max((acc / np.float32(b_n) - flo) * finv, zero), one)
+        pf = fe * min(max((acc / np.float32(b_n) - pp.flo) * pp.finv, zero), one)
     for b in range(b_n):
         pl = (loc[b] - zlo) * inv_span
         pl = zero if zero > pl else pl
@@ -240,10 +331,15 @@ def _presence(box, xis, zeta, loc, glob, beta, zclip, zlo, inv_span, half_local,
 
 
 @realtime_kernel
-def _gate_kernel(spectra, gcum, noise, out, prev_clean, g_state, started, gam, xis, raw, box,
-                 dd, exponent, half, keep, attack, release, floor,
-                 zeta, loc, glob, presence, pbeta, zclip, zlo, inv_span, half_local, half_global,
-                 use_frame, flo, finv, sexp, unbias, fext):  # pragma: no cover - compiled
+def _gate_kernel(spectra, gcum, fext, noise, out, state, work, params):  # pragma: no cover - compiled
+    """Gains of the gate for ``spectra`` ``(channels, frames, bins)`` into ``out``; ``gcum`` is the
+    gain earlier passes applied, ``fext`` ``(frames,)`` the detector's presence, ``noise`` ``(bins,)``
+    the profile's power with over-subtraction; ``state`` (:class:`PassState`) advances."""
+    prev_clean, g_state, started, zeta = state.prev_clean, state.gain, state.started, state.zeta
+    gam, xis, raw, box, loc, glob = work.gam, work.xis, work.raw, work.box, work.loc, work.glob
+    dd, exponent, half, keep = params.dd, params.exponent, params.half, params.keep
+    attack, release, floor, pp = params.attack, params.release, params.floor, params.presence
+    presence, pbeta = pp.enabled, pp.beta
     c_n, k_n, b_n = spectra.shape
     one = np.float32(1.0)
     zero = np.float32(0.0)
@@ -274,8 +370,7 @@ def _gate_kernel(spectra, gcum, noise, out, prev_clean, g_state, started, gam, x
             _box_smooth(raw, box, half)
             _keep(box, raw, xis, keep)
             if presence:
-                _presence(box, gam, zeta[c], loc, glob, pbeta if st else np.float32(0.0), zclip,
-                          zlo, inv_span, half_local, half_global, floor, use_frame, flo, finv, sexp, unbias, fext[k])
+                _presence(box, gam, zeta[c], loc, glob, pbeta if st else np.float32(0.0), fext[k], floor, pp)
             _hold(box, gs, gam, pv, out[c, k], attack, release, floor, st)
             if presence:  # the DD memory takes the speech gain, not the floored one
                 for b in range(b_n):
@@ -284,11 +379,18 @@ def _gate_kernel(spectra, gcum, noise, out, prev_clean, g_state, started, gam, x
 
 
 @realtime_kernel
-def _mmse_kernel(spectra, original, gcum, init_noise, ceiling, has_init, out, noise_est, spp_avg, prev_clean,
-                 g_state, started, gam, xis, raw, box, idx, table, slope, table_step, dd, xi_h1, track, over, xi_min,
-                 half, keep, attack, release, floor,
-                 zeta, loc, glob, presence, pbeta, zclip, zlo, inv_span, half_local, half_global,
-                 use_frame, flo, finv, sexp, unbias, fext):  # pragma: no cover - compiled
+def _mmse_kernel(spectra, original, gcum, fext, curves, out, state, work, params):  # pragma: no cover - compiled
+    """Gains of the MMSE pass for ``spectra`` ``(channels, frames, bins)`` into ``out``; the noise is
+    tracked on ``original`` (the chain's input); ``gcum`` is the gain earlier passes applied,
+    ``fext`` ``(frames,)`` the detector's presence; ``state`` (:class:`MmseState`) advances."""
+    init_noise, ceiling, table, slope = curves.init_noise, curves.ceiling, curves.table, curves.slope
+    prev_clean, g_state, started, zeta = state.prev_clean, state.gain, state.started, state.zeta
+    noise_est, spp_avg = state.noise, state.spp
+    gam, xis, raw, box, loc, glob, idx = work.gam, work.xis, work.raw, work.box, work.loc, work.glob, work.idx
+    has_init, table_step, dd, xi_h1 = params.has_init, params.table_step, params.dd, params.xi_h1
+    track, over, xi_min, half, keep = params.track, params.over, params.xi_min, params.half, params.keep
+    attack, release, floor, pp = params.attack, params.release, params.floor, params.presence
+    presence, pbeta = pp.enabled, pp.beta
     c_n, k_n, b_n = spectra.shape
     one = np.float32(1.0)
     zero = np.float32(0.0)
@@ -377,8 +479,7 @@ def _mmse_kernel(spectra, original, gcum, init_noise, ceiling, has_init, out, no
             _box_smooth(raw, box, half)
             _keep(box, raw, xis, keep)
             if presence:
-                _presence(box, gam, zeta[c], loc, glob, pbeta if st else np.float32(0.0), zclip,
-                          zlo, inv_span, half_local, half_global, floor, use_frame, flo, finv, sexp, unbias, fext[k])
+                _presence(box, gam, zeta[c], loc, glob, pbeta if st else np.float32(0.0), fext[k], floor, pp)
             _hold(box, gs, gam, pv, out[c, k], attack, release, floor, st)
             if presence:  # the DD memory takes the speech gain, not the floored one
                 for b in range(b_n):
@@ -477,6 +578,10 @@ class _PassBase(SpectralStage):
 
     mix: float = 1.0
     settings: GateSettings | MmseSettings
+    _attack: np.float32  # set by prepare() (the tests read them too)
+    _release: np.float32
+    _half: int
+    _work: PassScratch
 
     def _preroll(self, geometry: StftGeometry) -> int:
         return int(math.ceil(self.settings.preroll_ms * 1e-3 * geometry.sample_rate / geometry.hop_length))
@@ -489,24 +594,40 @@ class _PassBase(SpectralStage):
             smoothing_half_width(s.frequency_smoothing_hz, g),
         )
 
-    def _presence_args(self, g: StftGeometry) -> tuple:
+    def _presence_params(self, g: StftGeometry) -> PresenceParams:
         """The presence kernel's constants (see :func:`_presence`)."""
         s = self.settings
         zlo = 10.0 ** (s.presence_low_snr_db / 10.0)
         zhi = 10.0 ** (s.presence_high_snr_db / 10.0)
         fhi = 10.0 ** (s.frame_presence_snr_db / 10.0)
-        return (
-            bool(s.speech_presence), np.float32(time_coefficient(s.presence_time_ms, g.hop_length, g.sample_rate)),
-            np.float32(100.0 * zhi), np.float32(zlo), np.float32(1.0 / (zhi - zlo)), 1,
-            smoothing_half_width(s.presence_smoothing_hz, g), bool(s.frame_presence),
-            np.float32(fhi * 10.0 ** (-0.5)), np.float32(1.0 / (fhi * (1.0 - 10.0 ** (-0.5)))),
-            np.float32(s.speech_gain_exponent), np.float32(10.0 ** (s.over_subtraction_db / 10.0)),
+        return PresenceParams(
+            enabled=bool(s.speech_presence),
+            beta=np.float32(time_coefficient(s.presence_time_ms, g.hop_length, g.sample_rate)),
+            zclip=np.float32(100.0 * zhi), zlo=np.float32(zlo), inv_span=np.float32(1.0 / (zhi - zlo)),
+            half_local=1, half_global=smoothing_half_width(s.presence_smoothing_hz, g),
+            use_frame=bool(s.frame_presence), flo=np.float32(fhi * 10.0 ** (-0.5)),
+            finv=np.float32(1.0 / (fhi * (1.0 - 10.0 ** (-0.5)))),
+            sexp=np.float32(s.speech_gain_exponent), unbias=np.float32(10.0 ** (s.over_subtraction_db / 10.0)),
         )
 
-    def _presence_state(self, g: StftGeometry) -> None:
-        self._zeta = np.zeros((g.channels, g.bins), np.float32)
-        self._loc = np.zeros(g.bins, np.float32)
-        self._glob = np.zeros(g.bins, np.float32)
+    def _gain_params(self) -> dict[str, Any]:
+        """The fields :class:`GateParams` and :class:`MmseParams` share (besides the presence)."""
+        s = self.settings
+        return dict(dd=np.float32(s.snr_smoothing), half=self._half, keep=np.float32(10.0 ** (s.keep_snr_db / 10.0)),
+                    attack=self._attack, release=self._release, floor=_db_to_amp(s.max_reduction_db),
+                    presence=self._presence_params(self._require()))
+
+    def _fresh_state(self, g: StftGeometry) -> dict[str, np.ndarray]:
+        """New per-frame scratch, and the :class:`PassState` fields of a fresh per-channel memory."""
+        b = g.bins
+        self._work = PassScratch(
+            gam=np.zeros(b, np.float32), xis=np.zeros(b, np.float32), raw=np.zeros(b, np.float32),
+            box=np.zeros(b, np.float32), loc=np.zeros(b, np.float32), glob=np.zeros(b, np.float32),
+            idx=np.zeros(b, np.int32),
+        )
+        shape = (g.channels, b)
+        return dict(prev_clean=np.zeros(shape, np.float32), gain=np.ones(shape, np.float32),
+                    started=np.zeros(g.channels, np.int64), zeta=np.zeros(shape, np.float32))
 
     #: A speech detector's presence per track frame (:mod:`dsp.presence`), whole-file data set
     #: by the factory from ``BuildContext.extras["speech_presence"]``; None: presence 1 everywhere.
@@ -532,6 +653,7 @@ class SpectralGate(_PassBase):
     """Profile-driven soft spectral gate (stage kind ``gate``); see the module header."""
 
     settings: GateSettings
+    _state: PassState
 
     def __init__(self, settings: GateSettings = GateSettings(), *, profile=None) -> None:
         if profile is None:
@@ -549,27 +671,13 @@ class SpectralGate(_PassBase):
         super().prepare(geometry)
 
     def reset(self, *, first_frame: int) -> None:
-        g = self._require()
-        self._prev = np.zeros((g.channels, g.bins), np.float32)
-        self._g = np.ones((g.channels, g.bins), np.float32)
-        self._started = np.zeros(g.channels, np.int64)
-        self._gam = np.zeros(g.bins, np.float32)
-        self._xis = np.zeros(g.bins, np.float32)
-        self._raw = np.zeros(g.bins, np.float32)
-        self._box = np.zeros(g.bins, np.float32)
-        self._presence_state(g)
+        self._state = PassState(**self._fresh_state(self._require()))
 
     def gains(self, frames: FrameBlock) -> np.ndarray:
         """Compute this pass's gains for ``frames`` (advancing the state) without applying them."""
-        s = self.settings
+        params = GateParams(exponent=np.float32(self.settings.gain_exponent), **self._gain_params())
         out = np.empty(frames.spectra.shape, np.float32)
-        _gate_kernel(
-            frames.spectra, frames.gain, self._noise, out, self._prev, self._g, self._started, self._gam, self._xis,
-            self._raw, self._box, np.float32(s.snr_smoothing), np.float32(s.gain_exponent), self._half,
-            np.float32(10.0 ** (s.keep_snr_db / 10.0)), self._attack, self._release,
-            _db_to_amp(s.max_reduction_db), self._zeta, self._loc, self._glob, *self._presence_args(self._require()),
-            self._fext(frames),
-        )
+        _gate_kernel(frames.spectra, frames.gain, self._fext(frames), self._noise, out, self._state, self._work, params)
         return out
 
     def process_frames(self, frames: FrameBlock) -> None:
@@ -580,6 +688,7 @@ class MmseDenoiser(_PassBase):
     """Adaptive MMSE log-spectral-amplitude pass (stage kind ``mmse``); see the module header."""
 
     settings: MmseSettings
+    _state: MmseState
 
     def __init__(self, settings: MmseSettings = MmseSettings(), *, profile=None) -> None:
         self.settings = settings
@@ -605,34 +714,22 @@ class MmseDenoiser(_PassBase):
     def reset(self, *, first_frame: int) -> None:
         g = self._require()
         shape = (g.channels, g.bins)
-        self._noise = np.zeros(shape, np.float32)
-        self._spp = np.zeros(shape, np.float32)
-
-        self._prev = np.zeros(shape, np.float32)
-        self._g = np.ones(shape, np.float32)
-        self._started = np.zeros(g.channels, np.int64)
-        self._gam = np.zeros(g.bins, np.float32)
-        self._xis = np.zeros(g.bins, np.float32)
-        self._raw = np.zeros(g.bins, np.float32)
-        self._box = np.zeros(g.bins, np.float32)
-        self._idx = np.zeros(g.bins, np.int32)
-        self._presence_state(g)
+        self._state = MmseState(**self._fresh_state(g), noise=np.zeros(shape, np.float32),
+                                spp=np.zeros(shape, np.float32))
 
     def gains(self, frames: FrameBlock) -> np.ndarray:
         """Compute this pass's gains for ``frames`` (advancing the state) without applying them."""
         s = self.settings
-        out = np.empty(frames.spectra.shape, np.float32)
-        _mmse_kernel(
-            frames.spectra, frames.original, frames.gain, self._init, self._ceiling, self._has_init, out, self._noise, self._spp,
-            self._prev, self._g, self._started, self._gam, self._xis, self._raw, self._box, self._idx, LSA_TABLE,
-            LSA_SLOPE,
-            np.float32(LSA_TABLE_U_MAX / (LSA_TABLE_SIZE - 1)), np.float32(s.snr_smoothing),
-            np.float32(10.0 ** (s.speech_prior_snr_db / 10.0)), self._track,
-            np.float32(10.0 ** (s.over_subtraction_db / 10.0)), np.float32(10.0 ** (s.min_prior_snr_db / 10.0)),
-            self._half, np.float32(10.0 ** (s.keep_snr_db / 10.0)), self._attack, self._release,
-            _db_to_amp(s.max_reduction_db), self._zeta, self._loc, self._glob, *self._presence_args(self._require()),
-            self._fext(frames),
+        params = MmseParams(
+            has_init=self._has_init, table_step=np.float32(LSA_TABLE_U_MAX / (LSA_TABLE_SIZE - 1)),
+            xi_h1=np.float32(10.0 ** (s.speech_prior_snr_db / 10.0)), track=self._track,
+            over=np.float32(10.0 ** (s.over_subtraction_db / 10.0)), xi_min=np.float32(10.0 ** (s.min_prior_snr_db / 10.0)),
+            **self._gain_params(),
         )
+        curves = MmseCurves(init_noise=self._init, ceiling=self._ceiling, table=LSA_TABLE, slope=LSA_SLOPE)
+        out = np.empty(frames.spectra.shape, np.float32)
+        _mmse_kernel(frames.spectra, frames.original, frames.gain, self._fext(frames), curves, out, self._state,
+                     self._work, params)
         return out
 
     def process_frames(self, frames: FrameBlock) -> None:

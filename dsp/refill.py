@@ -48,6 +48,7 @@ Units: powers in the engine's spectra units ``|rfft(analysis_window * frame)|**2
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -201,10 +202,44 @@ def _phase(seed, frame, b, c):  # pragma: no cover - compiled
     return np.float64(h >> _S11) * (2.0 * np.pi / 9007199254740992.0)
 
 
+# -- the kernel's argument groups (numba takes named tuples: fields are read by name, typed by value) --
+class RefillLevels(NamedTuple):
+    """The kernel's per-bin levels, ``(bins,)`` float64, and the presence bands."""
+
+    target: np.ndarray  #: the fill's power in speech (coherent)
+    pause_target: np.ndarray  #: the fill's power in pauses
+    rand_target: np.ndarray  #: the fill's power with random phase (overlap-add compensated)
+    bed_amp: np.ndarray  #: the bed's magnitude (zeros without a bed)
+    band_edges: np.ndarray  #: ``(n + 1,)`` int64 bin edges of the presence bands
+    band_room: np.ndarray  #: ``(n,)`` the room tone's power per band (empty: no pause-adaptive level)
+
+
+class RefillParams(NamedTuple):
+    """The kernel's scalar parameters (float64 where the kernel computes in float64)."""
+
+    snr_lo: float  #: band power ratio (dB) of presence 0
+    snr_hi: float  #: and of presence 1
+    decay: float  #: the held presence's release per frame
+    lo_bin: int  #: the refilled band, ``[lo_bin, hi_bin)``
+    hi_bin: int
+    mix: float  #: the stage's mix
+    cap_to_input: bool
+    seed: np.uint64
+    first_frame: int  #: absolute index of the block's first frame (the random phases' counter)
+    decorrelate: bool  #: independent noise per channel
+    bed_on: bool
+    ext_mode: int  #: 0: band presence; 1: the detector's (``fext``); 2: the smaller of the two
+
+
 @realtime_kernel
-def _refill(spectra, original, gain_cum, target, pause_target, rand_target, band_edges, band_room, snr_lo, snr_hi, decay,
-            presence, lo_bin, hi_bin, mix, cap_to_input, seed, first_frame, decorrelate, bed_amp,
-            bed_on, fext, ext_mode):  # pragma: no cover - compiled
+def _refill(spectra, original, gain_cum, fext, presence, levels, params):  # pragma: no cover - compiled
+    """Raise the holes of ``spectra`` (in place; ``gain_cum`` follows) to the fill level; ``presence``
+    ``(channels,)`` float64 is the held speech presence carried across calls."""
+    target, pause_target, rand_target = levels.target, levels.pause_target, levels.rand_target
+    bed_amp, band_edges, band_room = levels.bed_amp, levels.band_edges, levels.band_room
+    snr_lo, snr_hi, decay, lo_bin, hi_bin = params.snr_lo, params.snr_hi, params.decay, params.lo_bin, params.hi_bin
+    mix, cap_to_input, seed, first_frame = params.mix, params.cap_to_input, params.seed, params.first_frame
+    decorrelate, bed_on, ext_mode = params.decorrelate, params.bed_on, params.ext_mode
     c_n, k_n, b_n = spectra.shape
     tiny = 1e-10
     n_bands = band_room.shape[0]
@@ -317,12 +352,19 @@ def refill_frames(spectra: np.ndarray, original: np.ndarray, gain_cum: np.ndarra
     if presence is None:
         presence = np.zeros(channels, np.float64)
     bed = np.zeros(bins, np.float64) if bed_amp is None else np.ascontiguousarray(bed_amp, np.float64)
-    _refill(spectra, original, gain_cum, np.ascontiguousarray(target, np.float64),
-            np.ascontiguousarray(pause_target, np.float64), np.ascontiguousarray(rand_target, np.float64),
-            band_edges, band_room, float(pause_snr_db), float(speech_snr_db), float(decay), presence,
-            int(lo_bin), int(hi_bin), float(mix), bool(cap_to_input), np.uint64(seed & 0xFFFFFFFFFFFFFFFF),
-            int(first_frame), bool(decorrelate), bed, bed_amp is not None,
-            np.ones(spectra.shape[1], np.float32) if fext is None else np.ascontiguousarray(fext, np.float32), int(ext_mode))
+    levels = RefillLevels(
+        target=np.ascontiguousarray(target, np.float64), pause_target=np.ascontiguousarray(pause_target, np.float64),
+        rand_target=np.ascontiguousarray(rand_target, np.float64), bed_amp=bed, band_edges=band_edges,
+        band_room=band_room,
+    )
+    params = RefillParams(
+        snr_lo=float(pause_snr_db), snr_hi=float(speech_snr_db), decay=float(decay), lo_bin=int(lo_bin),
+        hi_bin=int(hi_bin), mix=float(mix), cap_to_input=bool(cap_to_input), seed=np.uint64(seed & 0xFFFFFFFFFFFFFFFF),
+        first_frame=int(first_frame), decorrelate=bool(decorrelate), bed_on=bed_amp is not None,
+        ext_mode=int(ext_mode),
+    )
+    fext = np.ones(spectra.shape[1], np.float32) if fext is None else np.ascontiguousarray(fext, np.float32)
+    _refill(spectra, original, gain_cum, fext, presence, levels, params)
 
 
 def combine_seeds(chain_seed: int, stage_seed: int) -> int:

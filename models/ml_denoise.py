@@ -16,10 +16,10 @@ cap). Two backends run the same bundled model (``DeepFilterSettings.backend``):
 
 The model's unit is called ``frame`` below (480 or 7680 samples at 48 kHz). Around the model:
 
-1. **Resampling in** (rates other than 48 kHz): a causal polyphase FIR resampler by the reduced
-   ratio ``up/down = 48000/sample_rate``, with the low-pass ``scipy.signal.resample_poly``
-   designs (``firwin(2*10*max(up, down) + 1, 1/max(up, down), kaiser 5.0)``), state (input
-   history) carried across blocks. Output ``m`` is computed at time ``m*down`` on the common
+1. **Resampling in** (rates other than 48 kHz): :class:`dsp.resample.PolyphaseResampler`, a
+   causal polyphase FIR resampler by the reduced ratio ``up/down = 48000/sample_rate``, with the
+   low-pass ``scipy.signal.resample_poly`` designs (``firwin(2*10*max(up, down) + 1,
+   1/max(up, down), kaiser 5.0)``), state (input history) carried across blocks. Output ``m`` is computed at time ``m*down`` on the common
    grid of rate ``R = sample_rate*up``, so it lags by the filter's half length ``h`` (R units).
 2. ``pad`` zeros (at 48 kHz, ``0 <= pad < up``) so that the total delay is a whole number of
    source samples (below); then whole frames are cut from the stream (any block size: the
@@ -63,7 +63,7 @@ import numpy as np
 from dsp.chain import BuildContext, StageKind, register
 from dsp.engine import AudioSpec, Processor, check_block
 from dsp.errors import ParameterError
-from dsp.jit import realtime_kernel
+from dsp.resample import PolyphaseResampler
 from dsp.schema import check_settings, setting
 from dsp.stft import StftSettings
 from models import deepfilter as dfn
@@ -150,86 +150,6 @@ class DeepFilterSettings:
 
     def validate(self) -> None:
         check_settings(self, "deepfilter")
-
-
-# -- streaming polyphase resampler ---------------------------------------------------------------
-@realtime_kernel
-def _polyphase_causal(xb, x0, hp, up, down, m0, out):  # pragma: no cover - compiled
-    # xb: (channels, n) input whose column 0 is absolute input sample x0; hp: (up, taps) phases;
-    # out: (channels, k) for absolute outputs m0 .. m0+k-1; y[m] = sum_q hp[p, q] * x[b - q]
-    # with b = (m*down) // up, p = (m*down) % up. Accumulates in float64.
-    c_n = xb.shape[0]
-    n_out = out.shape[1]
-    taps = hp.shape[1]
-    for ch in range(c_n):
-        for j in range(n_out):
-            t = (m0 + j) * down
-            b = t // up
-            p = t - b * up
-            acc = 0.0
-            for q in range(taps):
-                k = b - q - x0
-                if k < 0:
-                    break
-                acc += hp[p, q] * xb[ch, k]
-            out[ch, j] = acc
-
-
-def design_lowpass(up: int, down: int) -> np.ndarray:
-    """The anti-aliasing low-pass of ``scipy.signal.resample_poly`` for ``up/down`` (gain ``up``)."""
-    from scipy.signal import firwin
-
-    max_rate = max(up, down)
-    h = firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
-    return np.asarray(h, np.float64) * up
-
-
-class PolyphaseResampler:
-    """Causal streaming resampler by ``up/down``; any block split gives identical output.
-
-    Output ``m`` lags the ideal resampled signal by :attr:`delay_grid` samples of the grid
-    ``R = in_rate * up`` (the filter's half length).
-    """
-
-    def __init__(self, up: int, down: int, channels: int) -> None:
-        g = math.gcd(up, down)
-        self.up, self.down, self.channels = up // g, down // g, channels
-        h = design_lowpass(self.up, self.down)
-        self.delay_grid = (h.size - 1) // 2
-        taps = -(-h.size // self.up)
-        hp = np.zeros((self.up, taps), np.float64)
-        for p in range(self.up):
-            ph = h[p :: self.up]
-            hp[p, : ph.size] = ph
-        self._hp = hp
-        self._taps = taps
-        self.reset()
-
-    def reset(self) -> None:
-        self._hist = np.zeros((self.channels, self._taps - 1), np.float32)
-        self._n_in = 0  # absolute input samples received
-        self._n_out = 0  # absolute output samples produced
-
-    @staticmethod
-    def count(n_in: int, up: int, down: int) -> int:
-        """Outputs available after ``n_in`` inputs (``m*down // up <= n_in - 1``)."""
-        return (n_in * up - 1) // down + 1
-
-    def process(self, x: np.ndarray) -> np.ndarray:
-        """Feed ``(channels, n)`` float32; returns every output that became computable."""
-        n = x.shape[1]
-        n_in = self._n_in + n
-        total = self.count(n_in, self.up, self.down)
-        k = total - self._n_out
-        xb = np.concatenate([self._hist, x], axis=1)
-        x0 = self._n_in - self._hist.shape[1]
-        out = np.empty((self.channels, k), np.float32)
-        if k:
-            _polyphase_causal(xb, x0, self._hp, self.up, self.down, self._n_out, out)
-        keep = self._taps - 1
-        self._hist = np.ascontiguousarray(xb[:, xb.shape[1] - keep :]) if keep else xb[:, :0]
-        self._n_in, self._n_out = n_in, total
-        return out
 
 
 # -- the processor -------------------------------------------------------------------------------

@@ -64,12 +64,9 @@ class YinSettings:
 def _to_rate(x: np.ndarray, sample_rate: int, rate: int) -> np.ndarray:
     if sample_rate == rate:
         return x
-    from math import gcd
+    from dsp.resample import resample_poly
 
-    from scipy.signal import resample_poly
-
-    g = gcd(int(sample_rate), rate)
-    return resample_poly(x, rate // g, int(sample_rate) // g)
+    return resample_poly(x, rate, int(sample_rate))  # reduces the ratio
 
 
 def _mono64(audio: np.ndarray) -> np.ndarray:

@@ -3,11 +3,12 @@
 Algorithm
 ---------
 The audio (an array or a :class:`dsp.render.BlockSource`, read in blocks of ``block_s``) is mixed
-to mono (channel mean) and resampled to 16 kHz with ``scipy.signal.resample_poly``; blocks are
-read with enough overlap that the result equals a whole-file ``resample_poly`` to float
-precision. The 16 kHz stream is cut into 512-sample frames (32 ms); the model gives each frame a
-speech probability, carrying its LSTM state and 64 samples of context from frame to frame, so a
-one-hour file needs only its probabilities (112,500 floats) in memory.
+to mono (channel mean) and resampled to 16 kHz with :func:`dsp.resample.resample_poly` (bit for
+bit ``scipy.signal.resample_poly``); blocks are read with enough overlap that the result equals a
+whole-file ``resample_poly`` to float precision. The 16 kHz stream is cut into 512-sample frames
+(32 ms); the model gives each frame a speech probability, carrying its LSTM state and 64 samples
+of context from frame to frame, so a one-hour file needs only its probabilities (112,500 floats)
+in memory.
 
 Model and backend: silero-vad's batched ONNX export (``silero_vad_16k_sequence.onnx``) through
 onnxruntime, one call per 512 frames. It gives the probabilities of the stock TorchScript model
@@ -250,7 +251,7 @@ def _as_source(audio: Any, sample_rate: int):
 
 def _mono_16k_blocks(source, block_s: float):
     """Yield the source as mono 16 kHz float32 pieces (consecutive, gapless)."""
-    from scipy.signal import resample_poly
+    from dsp.resample import resample_poly
 
     sr = int(source.sample_rate)
     total = int(source.frames)
@@ -271,7 +272,7 @@ def _mono_16k_blocks(source, block_s: float):
         if up == down:
             y = x
         else:
-            y = resample_poly(x.astype(np.float64), up, down)
+            y = resample_poly(x, up, down)  # float64, as scipy.signal.resample_poly of x in float64
             off = (a - r0) * up // down
             want = (-(-b * up // down)) - (a * up // down)
             y = y[off : off + want]

@@ -205,28 +205,28 @@ class RingPlayer:
 
     def __call__(self, outdata, frames, time_info, status) -> None:  # noqa: ANN001 - PortAudio's signature
         h = self.header
-        h[5] += 1  # _CALLBACKS
-        expecting = h[2]  # _EXPECTING
+        h[_CALLBACKS] += 1
+        expecting = h[_EXPECTING]
         if status:
-            h[6] += 1  # _FLAGS
+            h[_FLAGS] += 1
             if status.output_underflow and expecting:
-                h[4] += 1  # _XRUNS
-        r = h[0]  # _READ
-        avail = h[1] - r  # _WRITE
+                h[_XRUNS] += 1
+        r = h[_READ]
+        avail = h[_WRITE] - r
         if avail >= frames:
             i = r % self.capacity
             outdata[:] = self.buf[i : i + frames]
-            h[0] = r + frames
+            h[_READ] = r + frames
             return
         if avail > 0:
             i = r % self.capacity
             outdata[:avail] = self.buf[i : i + avail]
             outdata[avail:] = 0.0
-            h[0] = r + avail
+            h[_READ] = r + avail
         else:
             outdata.fill(0.0)
         if expecting:
-            h[3] += 1  # _UNDERRUNS
+            h[_UNDERRUNS] += 1
 
 
 _NATIVE = None
@@ -251,27 +251,27 @@ def native_callback() -> int:
         @cfunc(sig, nopython=True, cache=True, error_model="numpy")
         def _ring_callback(inp, outp, frames, time_info, status, user):  # pragma: no cover - native
             h = carray(user, (HEADER_SLOTS,), np.int64)
-            cap = h[7]
-            ch = h[8]
+            cap = h[_CAPACITY]
+            ch = h[_CHANNELS]
             data = carray(user, (_AUDIO_OFFSET + 2 * cap * ch,), np.float32)
             out = carray(outp, (frames * ch,), np.float32)
-            h[5] += 1
-            expecting = h[2]
+            h[_CALLBACKS] += 1
+            expecting = h[_EXPECTING]
             if status != 0:
-                h[6] += 1
+                h[_FLAGS] += 1
                 if (status & PA_OUTPUT_UNDERFLOW) != 0 and expecting != 0:
-                    h[4] += 1
-            r = h[0]
-            avail = h[1] - r
+                    h[_XRUNS] += 1
+            r = h[_READ]
+            avail = h[_WRITE] - r
             n = frames if avail >= frames else (avail if avail > 0 else 0)
             base = _AUDIO_OFFSET + (r % cap) * ch
             for k in range(n * ch):
                 out[k] = data[base + k]
             for k in range(n * ch, frames * ch):
                 out[k] = 0.0
-            h[0] = r + n
+            h[_READ] = r + n
             if n < frames and expecting != 0:
-                h[3] += 1
+                h[_UNDERRUNS] += 1
             return 0
 
         _NATIVE = _ring_callback

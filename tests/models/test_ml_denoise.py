@@ -8,17 +8,17 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from app.presets import apply_overrides, load_preset
 from dsp.chain import BuildContext, StageSpec, build_chain, registry
 from dsp.engine import AudioSpec, DryWet, Listen
 from dsp.render import render_array
+from dsp.resample import PolyphaseResampler
 from dsp.roomtone import estimate_room_tone
 from models import deepfilter as dfn
 from models import deepfilter_onnx as dfo
 from models import ml_denoise
-from models.ml_denoise import DeepFilterProcessor, DeepFilterSettings, PolyphaseResampler, geometry
+from models.ml_denoise import DeepFilterProcessor, DeepFilterSettings, geometry
 from models.versions import ModelUnavailable
 
 pytestmark = pytest.mark.model  # needs a learned model package
@@ -57,7 +57,7 @@ def _speechlike(sr, n, seed=0):
     return (0.1 * x * env).astype(np.float32)[None, :]
 
 
-# -- geometry and the resampler (no model needed) ------------------------------------------------
+# -- geometry (no model needed; the resampler is tested in tests/dsp/test_resample.py) ----------
 @pytest.mark.parametrize("frame", [dfn.FRAME_LENGTH, dfo.OnnxDeepFilterState.frame_length])
 @pytest.mark.parametrize("sr", [8000, 16000, 22050, 32000, 44100, 48000, 96000])
 def test_geometry_is_consistent(sr, frame):
@@ -75,23 +75,6 @@ def test_geometry_is_consistent(sr, frame):
         w = (v + g.pad) // frame * frame
         y = PolyphaseResampler.count(w, g.down, g.up) if g.up != g.down else w
         assert g.fifo + y >= n
-
-
-@pytest.mark.parametrize("up,down", [(3, 1), (1, 3), (160, 147), (147, 160)])
-def test_resampler_streams_exactly_and_matches_resample_poly(up, down):
-    x = _noise(6000, seed=3)
-    whole = PolyphaseResampler(up, down, 1).process(x)
-    r = PolyphaseResampler(up, down, 1)
-    parts, pos = [], 0
-    for n in [1, 7, 64, 65, 511, 1000, 4000]:
-        parts.append(r.process(x[:, pos : pos + n]))
-        pos += n
-    np.testing.assert_array_equal(np.concatenate(parts, axis=1), whole[:, : sum(p.shape[1] for p in parts)])
-    ref = resample_poly(x[0].astype(np.float64), up, down)
-    d = r.delay_grid // down  # whole output samples of delay (exact when divisible)
-    if r.delay_grid % down == 0:
-        m = np.arange(200, whole.shape[1] - 200)
-        np.testing.assert_allclose(whole[0, m], ref[m - d], atol=2e-6)
 
 
 # -- the processor ---------------------------------------------------------------------------------
