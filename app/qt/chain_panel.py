@@ -111,6 +111,8 @@ def field_range(name: str, default: Any, sample_rate: int = 48000) -> tuple[floa
         return 0.0, max(10.0, 4 * d)
     if name.endswith("_octaves"):
         return 0.0, 2.0
+    if name.endswith("_percent") and d > 1.0:  # an amount (de-reverb): 0-100 %
+        return 0.0, 100.0
     if 0.0 <= d <= 1.0 and isinstance(default, float):
         return 0.0, 1.0
     return min(0.0, 4 * d), max(1.0, 4 * d)
