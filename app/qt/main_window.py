@@ -820,6 +820,7 @@ class MainWindow(QMainWindow):
                                   f"{format_time(dur, decimals=1)}" if r.info.subtype.startswith("PCM_") else
                                   f"{r.sample_rate / 1000:g} kHz · {ch} · {r.info.subtype.lower()} · {format_time(dur, decimals=1)}")
         self._request_spectrum()
+        self._request_room_decay()
 
     def _pyramid_done(self, job) -> None:
         if self._job_failed(job) or job.result is not self._pyramid:
@@ -867,6 +868,27 @@ class MainWindow(QMainWindow):
             self.roomtone_panel.set_spectrum(freqs, job.result)
 
         self.jobs.submit("Long-term spectrum", work, done, visible=False)
+
+    def _request_room_decay(self) -> None:
+        """The room's decay time (RT60, blind, from speech offsets) for the room-tone panel."""
+        src = self.session.project.source
+        if src is None:
+            return
+        path = src.path
+        self.roomtone_panel.set_room_decay(None)
+
+        def work(progress, cancelled):
+            from dsp.dereverb import estimate_rt60
+
+            with AudioReader(path) as reader:
+                return estimate_rt60(reader)
+
+        def done(job):
+            if self._job_failed(job) or self.session.project.source is None or self.session.project.source.path != path:
+                return
+            self.roomtone_panel.set_room_decay(job.result)
+
+        self.jobs.submit("Room decay time", work, done, visible=False)
 
     # == selection / cursor ====================================================================
     def _duration(self) -> float:

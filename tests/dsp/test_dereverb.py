@@ -11,8 +11,8 @@ import pytest
 from dsp.chain import BuildContext, ChainSettings, StageSpec, build_chain, stage_kind
 from dsp.dereverb import (
     RT60_KEY,
-    DereverbSettings,
     Dereverberator,
+    DereverbSettings,
     KernelParams,
     estimate_rt60,
     kernel_params,

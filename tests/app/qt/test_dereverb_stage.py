@@ -37,3 +37,35 @@ def test_add_pass_offers_dereverb_with_its_amount_slider(make_window, qtbot, sou
     w.session.undo()
     w.session.undo()
     assert w.session.project.chain == before
+
+
+def test_room_tone_panel_shows_the_room_decay_time(make_window, qtbot, tmp_path):
+    import math
+
+    import numpy as np
+
+    from dsp.io import write_audio
+
+    sr = 16000
+    rng = np.random.default_rng(2)
+    x = np.zeros(int(12 * sr))
+    pos = int(0.2 * sr)
+    while pos < len(x) - sr:  # harmonic 'words' with pauses
+        n = int(rng.uniform(0.15, 0.35) * sr)
+        t = np.arange(n) / sr
+        f0 = rng.uniform(110, 220)
+        x[pos : pos + n] = 0.1 * sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 20) if f0 * k < 7000)
+        pos += n + int(rng.uniform(0.25, 0.6) * sr)
+    t = np.arange(int(0.6 * sr)) / sr
+    h = rng.standard_normal(t.size) * np.exp(-3 * math.log(10) * t / 0.5)
+    h *= math.sqrt(1.0 / np.sum(h**2))
+    h[0] = 1.0
+    wet = np.convolve(x, h)[: x.size]
+    path = tmp_path / "room.wav"
+    write_audio(path, (0.5 * wet / np.max(np.abs(wet))).astype(np.float32)[None], sr, "wav24")
+    w = make_window()
+    assert w.open_path(path)
+    wait_for_jobs(w, qtbot)
+    text = w.roomtone_panel.decay_label.text()
+    assert text.startswith("RT60 "), text
+    assert abs(float(text.split()[1]) - 0.5) <= 0.2, text
