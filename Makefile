@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 
-.PHONY: setup run test test-fast demo bench bench-quality bench-gui screenshots dist dist-test clean
+.PHONY: setup run test lint test-fast demo bench bench-quality bench-gui screenshots dist dist-test clean
 
 setup:
 	@bash scripts/setup.sh
@@ -11,8 +11,14 @@ setup:
 run: setup
 	@$(PY) -m app.launch
 
-test: setup
+test: setup lint
 	@$(PY) -m pytest -q
+
+# The layer contracts (import-linter, pyproject's [tool.importlinter]) and the types of dsp,
+# models and app.session (mypy, [tool.mypy]).
+lint: setup
+	@$(VENV)/bin/lint-imports --no-cache
+	@$(PY) -m mypy
 
 # The edit-test loop: everything but the tests marked slow (subprocess CLIs, real-time audio,
 # whole batches, DNSMOS); about a minute. `make test` still runs everything.

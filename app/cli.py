@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 from app.paths import log_dir
+from app.remedies import explain
 
 #: Subcommand modules, in help order; a module that does not exist yet is skipped.
 COMMANDS = ("info", "clean", "profile", "holes", "prosody", "batch")
@@ -123,18 +124,30 @@ def main(argv: list[str] | None = None) -> int:
             handle_sigterm(previous)
 
 
+def _unrecognized(command: str, extra: list[str]) -> None:
+    """Refuse arguments the subcommand does not know, naming the subcommand's own help (exit 2)."""
+    hint = ""
+    if command == "batch" and {"-o", "--output"} & set(extra):
+        hint = "; batch takes the output folder as its second argument: roomtone batch IN_DIR OUT_DIR"
+    sys.stderr.write(f"roomtone {command}: error: unrecognized arguments: {' '.join(extra)}{hint} "
+                     f"(see 'roomtone {command} --help')\n")
+    raise SystemExit(2)
+
+
 def _run(argv: list[str] | None) -> int:
     """Parse ``argv`` and run the subcommand; every error becomes one line and an exit code."""
     from dsp.errors import RoomtoneError
 
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            _unrecognized(args.command, extra)
         return int(args.func(args) or 0)
     except SystemExit as exc:  # argparse: --help, --version, usage errors
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     except RoomtoneError as exc:
-        sys.stderr.write(f"roomtone: error: {_one_line(exc)}\n")
+        sys.stderr.write(f"roomtone: error: {_one_line(explain(exc, 'cli'))}\n")
         return exc.exit_code
     except KeyboardInterrupt as exc:
         sys.stderr.write("\nroomtone: cancelled; nothing was written\n")

@@ -3,6 +3,9 @@
 * :func:`state_dir`: what a session leaves behind for the next one (autosave and crash recovery):
   ``$XDG_STATE_HOME/roomtone`` (default ``~/.local/state/roomtone``) on Linux,
   ``~/Library/Application Support/roomtone`` on macOS, ``%LOCALAPPDATA%\\roomtone`` on Windows.
+* :func:`config_dir`: settings the user made (their presets): ``$XDG_CONFIG_HOME/roomtone``
+  (default ``~/.config/roomtone``) on Linux, ``~/Library/Application Support/roomtone`` on macOS,
+  ``%APPDATA%\\roomtone`` on Windows.
 * :func:`log_dir`: crash logs. The state folder, except on macOS, where logs belong in
   ``~/Library/Logs/roomtone`` (Console.app shows them).
 
@@ -32,6 +35,17 @@ def state_dir() -> Path:
         base = Path.home() / "Library" / "Application Support"
     else:
         base = _env_path("XDG_STATE_HOME", Path.home() / ".local" / "state")
+    return base / APP
+
+
+def config_dir() -> Path:
+    """The per-user configuration folder (user presets); see the module docstring."""
+    if sys.platform == "win32":
+        base = _env_path("APPDATA", Path.home() / "AppData" / "Roaming")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = _env_path("XDG_CONFIG_HOME", Path.home() / ".config")
     return base / APP
 
 

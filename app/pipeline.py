@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from app.presets import apply_overrides
 from dsp.chain import (
     BuildContext,
     ChainSettings,
@@ -61,7 +62,10 @@ def _replace_settings(spec: StageSpec, where: str, **values: Any) -> StageSpec:
         raise ParameterError(
             f"{where}: the {spec.kind!r} stage has no setting {', '.join(missing)} (it has {', '.join(sorted(names))})"
         )
-    return dataclasses.replace(spec, settings=dataclasses.replace(spec.settings, **values))
+    try:
+        return dataclasses.replace(spec, settings=dataclasses.replace(spec.settings, **values))
+    except ParameterError as exc:
+        raise ParameterError(f"{where}: {exc}") from None
 
 
 #: The stage kind ``--level`` adds (registered by ``dsp.leveler``).
@@ -150,7 +154,7 @@ def adjust_settings(
     mix, listen : optional
         Whole-chain dry/wet mix (0..1) and listen mode.
     overrides : list of str, optional
-        ``key=value`` strings for :meth:`ChainSettings.with_overrides`.
+        ``key=value`` strings for :func:`app.presets.apply_overrides`.
 
     Raises
     ------
@@ -160,82 +164,17 @@ def adjust_settings(
     """
     stages = list(settings.stages)
     if passes is not None:
-        reg = registry()
-        pass_kinds = sorted(k for k, v in reg.items() if v.role == "pass")
-        wanted = [p.strip() for p in passes if p.strip()]
-        if not wanted:
-            raise ParameterError(
-                f"--passes needs at least one pass kind, or none (available: {', '.join(pass_kinds) or 'none'})"
-            )
-        if "none" in wanted:
-            if len(wanted) > 1:
-                raise ParameterError(f"--passes none cannot be combined with pass kinds (got {','.join(wanted)})")
-            wanted = []
-        for name in wanted:
-            if name not in reg:
-                raise ParameterError(
-                    f"--passes: unknown pass {name!r}; available passes: {', '.join(pass_kinds) or 'none'}"
-                )
-            if reg[name].role != "pass":
-                raise ParameterError(
-                    f"--passes: {name!r} is a {reg[name].role} stage, not a noise-reduction pass; "
-                    f"passes are: {', '.join(pass_kinds)}"
-                )
-        present = {s.kind for s in stages}
-        for i, s in enumerate(stages):
-            if s.kind in reg and reg[s.kind].role == "pass":
-                stages[i] = dataclasses.replace(s, bypass=s.kind not in wanted)
-        last_pass = max((i for i, s in enumerate(stages) if s.kind in reg and reg[s.kind].role == "pass"), default=-1)
-        for name in wanted:
-            if name not in present:
-                last_pass += 1
-                stages.insert(last_pass, _new_stage(name, "--passes"))
-                present.add(name)
+        stages = _keep_passes(stages, passes)
     if max_reduction_db is not None:
-        if not 0.0 <= max_reduction_db <= 60.0:
-            raise ParameterError(f"--max-reduction-db must be between 0 and 60 dB, got {max_reduction_db:g}")
-        touched = 0
-        for i, s in enumerate(stages):
-            if not s.bypass and stage_kind(s.kind).role == "pass":
-                stages[i] = _replace_settings(s, "--max-reduction-db", max_reduction_db=float(max_reduction_db))
-                touched += 1
-        if not touched:
-            raise ParameterError("--max-reduction-db: the chain has no active noise-reduction pass to set it on")
+        stages = _set_max_reduction(stages, max_reduction_db)
     if refill is not None:
-        if refill not in ("roomtone", "pink", "off"):
-            raise ParameterError(f"--refill must be roomtone, pink or off, got {refill!r}")
-        idx = [i for i, s in enumerate(stages) if s.kind == "refill"]
-        if refill == "off":
-            for i in idx:
-                stages[i] = dataclasses.replace(stages[i], bypass=True)
-        else:
-            if not idx:
-                stages.append(_new_stage("refill", "--refill"))
-                idx = [len(stages) - 1]
-            for i in idx:
-                stages[i] = _replace_settings(dataclasses.replace(stages[i], bypass=False), "--refill", source=refill)
+        stages = _set_refill(stages, refill)
     if eq_match:
-        idx = [i for i, s in enumerate(stages) if s.kind == "eqmatch"]
-        if idx:
-            for i in idx:
-                stages[i] = dataclasses.replace(stages[i], bypass=False)
-        else:
-            stages = place_stage(stages, _new_stage("eqmatch", "--eq-match"))
+        stages = _switch_on(stages, "eqmatch", lambda: _new_stage("eqmatch", "--eq-match"))
     if level:
-        idx = [i for i, s in enumerate(stages) if s.kind == LEVELER_KIND]
-        if idx:
-            for i in idx:
-                stages[i] = dataclasses.replace(stages[i], bypass=False)
-        else:
-            stages = place_stage(stages, leveler_stage())
+        stages = _switch_on(stages, LEVELER_KIND, leveler_stage)
     for kind_name, values in (enable or {}).items():
-        where = f"--{kind_name}"
-        if not any(s.kind == kind_name for s in stages):
-            stages = place_stage(stages, _new_stage(kind_name, where))
-        for i, s in enumerate(stages):
-            if s.kind == kind_name:
-                s = dataclasses.replace(s, bypass=False)
-                stages[i] = _replace_settings(s, where, **dict(values)) if values else s
+        stages = _enable_kind(stages, kind_name, values)
     changes: dict[str, Any] = {"stages": tuple(stages)}
     if mix is not None:
         changes["mix"] = float(mix)
@@ -243,8 +182,104 @@ def adjust_settings(
         changes["listen"] = listen
     out = dataclasses.replace(settings, **changes)
     if overrides:
-        out = out.with_overrides(list(overrides))
+        out = apply_overrides(out, list(overrides))
     return out
+
+
+def _wanted_passes(passes: list[str], reg: Mapping[str, Any]) -> list[str]:
+    """The pass kinds ``--passes`` names (none for ``none``), checked against the registry."""
+    pass_kinds = sorted(k for k, v in reg.items() if v.role == "pass")
+    wanted = [p.strip() for p in passes if p.strip()]
+    if not wanted:
+        raise ParameterError(
+            f"--passes needs at least one pass kind, or none (available: {', '.join(pass_kinds) or 'none'})"
+        )
+    if "none" in wanted:
+        if len(wanted) > 1:
+            raise ParameterError(f"--passes none cannot be combined with pass kinds (got {','.join(wanted)})")
+        wanted = []
+    for name in wanted:
+        if name not in reg:
+            raise ParameterError(
+                f"--passes: unknown pass {name!r}; available passes: {', '.join(pass_kinds) or 'none'}"
+            )
+        if reg[name].role != "pass":
+            raise ParameterError(
+                f"--passes: {name!r} is a {reg[name].role} stage, not a noise-reduction pass; "
+                f"passes are: {', '.join(pass_kinds)}"
+            )
+    return wanted
+
+
+def _keep_passes(stages: list[StageSpec], passes: list[str]) -> list[StageSpec]:
+    """``--passes``: bypass every pass not named; add the named ones the chain lacks after the last pass."""
+    reg = registry()
+    wanted = _wanted_passes(passes, reg)
+    present = {s.kind for s in stages}
+    for i, s in enumerate(stages):
+        if s.kind in reg and reg[s.kind].role == "pass":
+            stages[i] = dataclasses.replace(s, bypass=s.kind not in wanted)
+    last_pass = max((i for i, s in enumerate(stages) if s.kind in reg and reg[s.kind].role == "pass"), default=-1)
+    for name in wanted:
+        if name not in present:
+            last_pass += 1
+            stages.insert(last_pass, _new_stage(name, "--passes"))
+            present.add(name)
+    return stages
+
+
+def _set_max_reduction(stages: list[StageSpec], max_reduction_db: float) -> list[StageSpec]:
+    """``--max-reduction-db``: the cap of every active pass that has one (each pass's own settings
+    say what they accept, dsp.schema)."""
+    touched = 0
+    for i, s in enumerate(stages):
+        # passes with a reduction cap (de-hum is a pass with a notch depth instead: left alone)
+        if not s.bypass and stage_kind(s.kind).role == "pass" and hasattr(s.settings, "max_reduction_db"):
+            stages[i] = _replace_settings(s, "--max-reduction-db", max_reduction_db=float(max_reduction_db))
+            touched += 1
+    if not touched:
+        raise ParameterError("--max-reduction-db: the chain has no active noise-reduction pass with a reduction "
+                             "cap to set it on")
+    return stages
+
+
+def _set_refill(stages: list[StageSpec], refill: str) -> list[StageSpec]:
+    """``--refill``: bypass the refill stage (off) or enable it (added at the end if missing) with that source."""
+    if refill not in ("roomtone", "pink", "off"):
+        raise ParameterError(f"--refill must be roomtone, pink or off, got {refill!r}")
+    idx = [i for i, s in enumerate(stages) if s.kind == "refill"]
+    if refill == "off":
+        for i in idx:
+            stages[i] = dataclasses.replace(stages[i], bypass=True)
+        return stages
+    if not idx:
+        stages.append(_new_stage("refill", "--refill"))
+        idx = [len(stages) - 1]
+    for i in idx:
+        stages[i] = _replace_settings(dataclasses.replace(stages[i], bypass=False), "--refill", source=refill)
+    return stages
+
+
+def _switch_on(stages: list[StageSpec], kind_name: str, new_stage) -> list[StageSpec]:
+    """Un-bypass the stages of ``kind_name``; without one, place ``new_stage()`` where its kind belongs."""
+    idx = [i for i, s in enumerate(stages) if s.kind == kind_name]
+    if not idx:
+        return place_stage(stages, new_stage())
+    for i in idx:
+        stages[i] = dataclasses.replace(stages[i], bypass=False)
+    return stages
+
+
+def _enable_kind(stages: list[StageSpec], kind_name: str, values: Mapping[str, Any]) -> list[StageSpec]:
+    """``--<kind>``: switch the kind on (added where it belongs if missing) and set ``values`` on it."""
+    where = f"--{kind_name}"
+    if not any(s.kind == kind_name for s in stages):
+        stages = place_stage(stages, _new_stage(kind_name, where))
+    for i, s in enumerate(stages):
+        if s.kind == kind_name:
+            s = dataclasses.replace(s, bypass=False)
+            stages[i] = _replace_settings(s, where, **dict(values)) if values else s
+    return stages
 
 
 # -- whole-file knowledge -> processor ----------------------------------------------------------
@@ -410,8 +445,11 @@ def prepare_processor(
 
 def needs_speech_track(settings: ChainSettings) -> bool:
     """Whether a render of ``settings`` needs the voice activity track: the passes' speech presence
-    (``speech.detector = "vad"``) or an active stage that plans from it (the leveler's phrases)."""
-    return settings.speech.detector == "vad" or any(s.kind == "leveler" and not s.bypass for s in settings.stages)
+    (``speech.detector = "vad"``) or an active stage that plans from it (the leveler's phrases,
+    breath control's "not speech")."""
+    reg = registry()
+    return settings.speech.detector == "vad" or any(
+        not s.bypass and s.kind in reg and reg[s.kind].reads_speech_track for s in settings.stages)
 
 
 def speech_track(source: BlockSource, *, live: bool = False) -> dict:
@@ -579,18 +617,10 @@ def analyses_summary(context: BuildContext) -> dict:
 
 # -- a file on disk ------------------------------------------------------------------------------
 def clean_file(
-    in_path: str | os.PathLike,
-    out_path: str | os.PathLike,
-    settings: ChainSettings,
-    *,
-    profile: Any = None,
-    learn: list[tuple[float, float]] | None = None,
-    auto_profile: bool = False,
-    fmt: str | None = None,
-    loudness: str = "off",
-    ceiling_dbtp: float | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    cancel: Callable[[], bool] | None = None,
+    in_path: str | os.PathLike, out_path: str | os.PathLike, settings: ChainSettings, *,
+    profile: Any = None, learn: list[tuple[float, float]] | None = None, auto_profile: bool = False,
+    fmt: str | None = None, loudness: str = "off", ceiling_dbtp: float | None = None,
+    progress: Callable[[int, int], None] | None = None, cancel: Callable[[], bool] | None = None,
     record: bool = True,
 ) -> RenderRecord:
     """Render ``in_path`` through ``settings`` into ``out_path`` (atomically) and record it.
@@ -642,11 +672,58 @@ def clean_file(
     OutputError
         If the output cannot be written (neither the audio nor its record is then left).
     """
+    in_path, out_path = Path(in_path), Path(out_path)
+    t0 = time.perf_counter()
+    job = _plan_clean(in_path, out_path, settings, profile=profile, learn=learn, auto_profile=auto_profile, fmt=fmt,
+                      loudness=loudness, ceiling_dbtp=ceiling_dbtp, record=record, t0=t0)
+    job.progress, job.cancel = progress, cancel
+    try:
+        if not record:
+            rec = job.render(out_path)
+            rec.versions["models"] = used_model_versions(settings, job.context.profile)
+            return rec
+        return _render_with_record(out_path, job.render, models=used_model_versions(settings, job.context.profile),
+                                   t0=t0, analysis_s=job.analysis_s)
+    finally:
+        release(job.context)
+
+
+@dataclasses.dataclass
+class _CleanJob:
+    """What :func:`clean_file` renders, prepared and checked before any audio is written."""
+
+    in_path: Path
+    out_path: Path
+    processor: Any
+    context: Any
+    fmt: str
+    target: Any
+    ceiling_dbtp: float | None
+    settings_record: dict
+    analysis_s: float
+    progress: Callable[[int, int], None] | None = None
+    cancel: Callable[[], bool] | None = None
+
+    def render(self, dest: Path) -> RenderRecord:
+        if self.target is None:
+            rec = _render(self.in_path, dest, self.processor, self.fmt, self.settings_record, self.progress,
+                          self.cancel)
+        else:
+            rec = render_loudness(self.in_path, dest, self.processor, fmt=self.fmt, target=self.target,
+                                  ceiling_dbtp=self.ceiling_dbtp, settings=self.settings_record,
+                                  progress=self.progress, cancel=self.cancel, name_like=self.out_path)
+        # summarised once the render has run: a live speech track is finished by then
+        rec.settings["analyses"] = self.settings_record["analyses"] = analyses_summary(self.context)
+        return rec
+
+
+def _plan_clean(in_path: Path, out_path: Path, settings: ChainSettings, *, profile: Any, learn, auto_profile: bool,
+                fmt: str | None, loudness: str, ceiling_dbtp: float | None, record: bool, t0: float) -> _CleanJob:
+    """Open and check the source, the output format, the target and the output names (in that
+    order: the source's errors come first), then analyse the source and build the processor."""
     from dsp.io import AudioReader, check_target, format_note, output_format
     from dsp.loudness import resolve_target
 
-    in_path, out_path = Path(in_path), Path(out_path)
-    t0 = time.perf_counter()
     with AudioReader(in_path) as reader:  # opens and checks the source first: its errors come first
         fmt = output_format(out_path, fmt, reader.info)
         target = resolve_target(loudness, reader.channels)
@@ -671,27 +748,7 @@ def clean_file(
         "analyses": None,  # summarised once the render has run: a live track is finished by then
         "output_format": _format_summary(fmt, note),
     }
-
-    def render(dest: Path) -> RenderRecord:
-        if target is None:
-            rec = _render(in_path, dest, processor, fmt, settings_record, progress, cancel)
-        else:
-            rec = render_loudness(in_path, dest, processor, fmt=fmt, target=target, ceiling_dbtp=ceiling_dbtp,
-                                  settings=settings_record, progress=progress, cancel=cancel, name_like=out_path)
-        # summarised once the render has run: a live speech track is finished by then
-        rec.settings["analyses"] = settings_record["analyses"] = analyses_summary(context)
-        return rec
-
-    try:
-        if not record:
-            rec = render(out_path)
-            rec.versions["models"] = used_model_versions(settings, prof)
-            return rec
-        return _render_with_record(
-            out_path, render, models=used_model_versions(settings, prof), t0=t0, analysis_s=analysis_s,
-        )
-    finally:
-        release(context)
+    return _CleanJob(in_path, out_path, processor, context, fmt, target, ceiling_dbtp, settings_record, analysis_s)
 
 
 def _format_summary(fmt: str, note: str | None) -> dict:
@@ -1169,3 +1226,20 @@ def render_loudness(
 
 def _finite(v: float) -> float | None:
     return round(float(v), 3) if math.isfinite(v) else None
+
+
+def preload_models_in_background() -> threading.Thread:
+    """Load DeepFilterNet3 on a background thread (about 1.1 s, once), so that the first chain
+    with the ``deepfilter`` stage, possibly built by the monitor's feeder while playing, starts at
+    once. Says nothing where the model cannot run (the chain build will). Returns the thread."""
+
+    def work() -> None:
+        try:
+            from models.ml_denoise import preload
+        except ImportError:  # a build without the models: nothing to preload
+            return
+        preload()
+
+    thread = threading.Thread(target=work, name="roomtone-model-preload", daemon=True)
+    thread.start()
+    return thread

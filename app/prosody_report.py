@@ -173,8 +173,6 @@ def clip_colour(dataset: DatasetAnalysis, name: str) -> str:
 def render_report(dataset: DatasetAnalysis, *, reference: DatasetAnalysis | None = None,
                   comparison: Sequence[MeasureComparison] = (), title: str = "Prosody report") -> str:
     """The report as one HTML string."""
-    from models.prosody_checks import problems
-
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_e(title)}</title><style>{_CSS}</style></head><body>"]
     parts.append(f"<h1>{_e(title)}</h1>")
     parts.append(
@@ -183,6 +181,20 @@ def render_report(dataset: DatasetAnalysis, *, reference: DatasetAnalysis | None
         f"{datetime.now().strftime('%Y-%m-%d %H:%M')} by Roomtone. Pitch: Praat autocorrelation, two-pass "
         "speaker-adapted range; semitones are relative to each clip's median F0.</div>"
     )
+    parts.extend(_findings_html(dataset))
+    parts.extend(_dataset_html(dataset, reference))
+    if comparison:
+        parts.extend(_comparison_html(comparison))
+    parts.extend(_clips_html(dataset))
+    parts.append("</table></body></html>")
+    return "\n".join(parts)
+
+
+def _findings_html(dataset: DatasetAnalysis) -> list[str]:
+    """The dataset's problems and the files that could not be analysed."""
+    from models.prosody_checks import problems
+
+    parts: list[str] = []
     probs = problems(dataset.findings)
     parts.append(f"<h2>Findings ({len(probs)})</h2>")
     parts.extend(_finding_html(f) for f in probs)
@@ -191,8 +203,12 @@ def render_report(dataset: DatasetAnalysis, *, reference: DatasetAnalysis | None
     if dataset.failures:
         parts.append("<h2>Files not analysed</h2><ul>" + "".join(
             f"<li>{_e(p)}: {_e(m)}</li>" for p, m in dataset.failures) + "</ul>")
+    return parts
 
-    # dataset plots
+
+def _dataset_html(dataset: DatasetAnalysis, reference: DatasetAnalysis | None) -> list[str]:
+    """Dataset coverage: scatter plots and histograms (against the reference), coverage, outliers."""
+    parts: list[str] = []
     parts.append("<h2>Dataset coverage</h2><div class='plots'>")
     pts = [(c.pitch.std_st, c.intensity_std_db, c.name, clip_colour(dataset, c.name)) for c in dataset.clips]
     if reference is not None:
@@ -224,24 +240,33 @@ def render_report(dataset: DatasetAnalysis, *, reference: DatasetAnalysis | None
         parts.extend(f"<tr><td>{_e(o['clip'])}</td><td>{_e(MEASURES.get(o['measure'], (o['measure'],))[0])}</td>"
                      f"<td>{_fmt(o['value'])}</td><td>{_fmt(o['median'])}</td><td>{_fmt(o['z'], 1)}</td></tr>" for o in outl[:30])
         parts.append("</table>")
+    return parts
 
-    if comparison:
-        parts.append("<h2>Synthetic vs reference</h2><table><tr><th>measure</th><th>reference range</th>"
-                     "<th>ref. median</th><th>synthetic median</th><th>outside</th><th>verdict</th></tr>")
-        for c in comparison:
-            parts.append(
-                f"<tr><td>{_e(c.label)} {('(' + _e(c.unit) + ')') if c.unit else ''}</td>"
-                f"<td>{_fmt(c.reference_low)} - {_fmt(c.reference_high)}</td><td>{_fmt(c.reference_median)}</td>"
-                f"<td>{_fmt(c.synthetic_median)}</td><td>{len(c.outside)}/{len(c.synthetic_values)}</td>"
-                f"<td>{_badge(c.verdict)}</td></tr>")
-        parts.append("</table><div class='plots'>")
-        for c in comparison:
-            if c.verdict != "pass":
-                parts.append(svg_histogram([("reference", c.reference_values, "#8b9099"),
-                                            ("synthetic", c.synthetic_values, "#f0a030")],
-                                           label=f"{c.label} ({c.unit})" if c.unit else c.label))
-        parts.append("</div>")
 
+def _comparison_html(comparison: Sequence[MeasureComparison]) -> list[str]:
+    """Synthetic vs reference: one row per measure, a histogram for each one outside the range."""
+    parts: list[str] = []
+    parts.append("<h2>Synthetic vs reference</h2><table><tr><th>measure</th><th>reference range</th>"
+                 "<th>ref. median</th><th>synthetic median</th><th>outside</th><th>verdict</th></tr>")
+    for c in comparison:
+        parts.append(
+            f"<tr><td>{_e(c.label)} {('(' + _e(c.unit) + ')') if c.unit else ''}</td>"
+            f"<td>{_fmt(c.reference_low)} - {_fmt(c.reference_high)}</td><td>{_fmt(c.reference_median)}</td>"
+            f"<td>{_fmt(c.synthetic_median)}</td><td>{len(c.outside)}/{len(c.synthetic_values)}</td>"
+            f"<td>{_badge(c.verdict)}</td></tr>")
+    parts.append("</table><div class='plots'>")
+    for c in comparison:
+        if c.verdict != "pass":
+            parts.append(svg_histogram([("reference", c.reference_values, "#8b9099"),
+                                        ("synthetic", c.synthetic_values, "#f0a030")],
+                                       label=f"{c.label} ({c.unit})" if c.unit else c.label))
+    parts.append("</div>")
+    return parts
+
+
+def _clips_html(dataset: DatasetAnalysis) -> list[str]:
+    """One table row per clip: its verdict, what it failed and its measures."""
+    parts: list[str] = []
     parts.append("<h2>Clips</h2><table><tr><th>clip</th><th>verdict</th>"
                  + "".join(f"<th>{_e(h)}</th>" for h, _, _ in _TABLE) + "</tr>")
     for c in dataset.clips:
@@ -252,8 +277,7 @@ def render_report(dataset: DatasetAnalysis, *, reference: DatasetAnalysis | None
         codes = ", ".join(f.title for f in fs if f.verdict != "pass")
         parts.append(f"<tr><td>{_e(c.name)}</td><td>{_badge(v)} <span class='dim'>{_e(codes)}</span></td>"
                      + "".join(f"<td>{_fmt(m[k], d)}</td>" for _, k, d in _TABLE) + "</tr>")
-    parts.append("</table></body></html>")
-    return "\n".join(parts)
+    return parts
 
 
 def write_report(path: str | os.PathLike, dataset: DatasetAnalysis, **kwargs) -> Path:

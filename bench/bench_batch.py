@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_cache()
     from app.batch.runner import BatchRunner
     from app.batch.worker import BatchOptions
-    from dsp.chain import load_preset
+    from app.presets import load_preset
     from dsp.io import audio_info
 
     source = Path(args.data) / "podcast" / "podcast_dev_2min_noisy.flac"
@@ -117,7 +117,7 @@ def ceiling_grid(args) -> int:
     configure_cache()
     from app.batch.runner import BatchRunner, slug_for
     from app.batch.worker import BatchOptions
-    from dsp.chain import load_preset
+    from app.presets import load_preset
     from tests.app.batch.independent import (
         ffmpeg_ebur128,
         hot_speech,
@@ -202,7 +202,7 @@ def long_file(args) -> int:
     configure_cache()
     from app.batch.runner import BatchRunner, slug_for
     from app.batch.worker import BatchOptions
-    from dsp.chain import load_preset
+    from app.presets import load_preset
 
     source = Path(args.data) / "podcast" / "podcast_dev_2min_noisy.flac"
     x, sr = sf.read(str(source), dtype="int16")

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     import soundfile as sf
 
     from app.pipeline import clean_file
-    from dsp.chain import load_preset
+    from app.presets import load_preset
     from dsp.jit import configure_cache
     from tests.app.batch.independent import (
         ffmpeg_available,

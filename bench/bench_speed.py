@@ -100,7 +100,7 @@ def worker(src: str, out: str, chain: str, out_fmt: str, repeat: int = 1) -> dic
         processor = identity()
     elif chain.startswith("preset:"):
         from app.pipeline import prepare_processor
-        from dsp.chain import load_preset
+        from app.presets import load_preset
         from dsp.render import ArraySource
 
         settings = load_preset(chain.split(":", 1)[1])

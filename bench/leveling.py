@@ -61,7 +61,8 @@ import scipy.signal  # noqa: E402
 import soundfile as sf  # noqa: E402
 
 from app.pipeline import prepare_processor  # noqa: E402
-from dsp.chain import ChainSettings, StageSpec, load_preset, preset_to_toml  # noqa: E402
+from app.presets import load_preset, preset_to_toml  # noqa: E402
+from dsp.chain import ChainSettings, StageSpec  # noqa: E402
 from dsp.leveler import PLAN_KEY, LevelerSettings  # noqa: E402
 from dsp.loudness import k_weighting_sos  # noqa: E402
 from dsp.render import ArraySource, render_blocks  # noqa: E402

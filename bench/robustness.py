@@ -296,7 +296,7 @@ def refusals(presets: list[str] | None = None) -> str:
 
     import models.ml_denoise  # noqa: F401 - registers the deepfilter stage, as the app does
     from app.pipeline import clean_file
-    from dsp.chain import load_preset
+    from app.presets import load_preset
     from dsp.errors import RoomtoneError
 
     sys.path.insert(0, str(BENCH))

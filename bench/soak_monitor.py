@@ -88,7 +88,8 @@ def soak(args: argparse.Namespace, realtime: bool) -> dict:
 
     from app.audio import Monitor, OutputSettings
     from app.pipeline import prepare_processor
-    from dsp.chain import build_chain, load_preset
+    from app.presets import apply_overrides, load_preset
+    from dsp.chain import build_chain
     from dsp.io import AudioReader
 
     reader = AudioReader(args.source)
@@ -116,7 +117,7 @@ def soak(args: argparse.Namespace, realtime: bool) -> dict:
 
     def change(i: int) -> None:
         nonlocal changes
-        s = settings.with_overrides([f"{vary}={values[i % len(values)]}"])
+        s = apply_overrides(settings, [f"{vary}={values[i % len(values)]}"])
         t = time.perf_counter()
         monitor.set_chain(lambda s=s: build_chain(s, context))
         build_s.append(time.perf_counter() - t)

@@ -90,7 +90,7 @@ def _clean_oracle(case: Case) -> np.ndarray:
 # -- Roomtone ------------------------------------------------------------------------------------
 def roomtone_settings(preset: str, *, refill: bool = True):
     """The chain settings of ``preset``; ``refill=False`` bypasses its refill stages."""
-    from dsp.chain import load_preset
+    from app.presets import load_preset
 
     settings = load_preset(preset)
     if not refill:

@@ -6,7 +6,7 @@ overrides; variants are separated by ``--``::
     .venv/bin/python bench/variants.py shipped -- dd90 mmse.snr_smoothing=0.9 gate.snr_smoothing=0.9
 
 No preset file is written: each variant's chain settings are built in memory
-(``load_preset(base).with_overrides(...)``) and run the way ``bench/quality.py`` runs a preset
+(``apply_overrides(load_preset(base), ...)``) and run the way ``bench/quality.py`` runs a preset
 (same room-tone regions, same alignment, same scores, same output cache keyed by the settings and
 the code). It prints the dev-pair means of the scores the issue-3 and issue-4 claims use, one row
 per variant, and the thresholds they are judged against. About 55 s per variant on 2 cores.
@@ -39,13 +39,13 @@ TARGETS = "ESTOI > 0.750, OVRL > 2.652, kurtosis <= 1.1, hole rate <= 0.0849"
 
 
 def variant_settings(base: str, overrides: list[str]):
-    from dsp.chain import load_preset
+    from app.presets import apply_overrides, load_preset
 
-    return load_preset(base).with_overrides(overrides) if overrides else load_preset(base)
+    return apply_overrides(load_preset(base), overrides) if overrides else load_preset(base)
 
 
 def _system(name: str, base: str, overrides: list[str]) -> systems.System:
-    from dsp.chain import preset_to_toml
+    from app.presets import preset_to_toml
     from dsp.render import render_array
 
     settings = variant_settings(base, overrides)

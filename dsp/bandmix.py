@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dsp.chain import BuildContext, StageKind, register
-from dsp.errors import ParameterError
+from dsp.schema import check_settings, setting
 from dsp.stft import FrameBlock, SpectralStage, StftGeometry
 
 
@@ -32,23 +32,18 @@ from dsp.stft import FrameBlock, SpectralStage, StftGeometry
 class BandMixSettings:
     """Per-band dry/wet: how much of the processed (wet) signal to keep below/above a crossover."""
 
-    crossover_hz: float = 8000.0
-    mix_below: float = 1.0
-    mix_above: float = 0.7
-    transition_octaves: float = 0.5
+    crossover_hz: float = setting(8000.0, lo=20.0, hi=96000.0, unit="Hz",
+                                  doc="Where the blend changes from the low band's mix to the high band's.")
+    mix_below: float = setting(1.0, lo=0.0, hi=1.0, doc="Share of the processed signal kept below the crossover.")
+    mix_above: float = setting(0.7, lo=0.0, hi=1.0, doc="Share of the processed signal kept above the crossover.")
+    transition_octaves: float = setting(0.5, lo=0.0, hi=4.0, unit="octaves",
+                                        doc="Width of the raised-cosine change around the crossover.")
 
     def __post_init__(self) -> None:
         self.validate()  # every settings object is valid from birth (issue 20)
 
     def validate(self) -> None:
-        for name in ("mix_below", "mix_above"):
-            v = getattr(self, name)
-            if not 0.0 <= v <= 1.0:
-                raise ParameterError(f"bandmix {name} must be between 0 and 1, got {v}")
-        if not 20.0 <= self.crossover_hz <= 96000.0:
-            raise ParameterError(f"bandmix crossover_hz must be between 20 and 96000 Hz, got {self.crossover_hz}")
-        if not 0.0 <= self.transition_octaves <= 4.0:
-            raise ParameterError(f"bandmix transition_octaves must be between 0 and 4, got {self.transition_octaves}")
+        check_settings(self, "bandmix")
 
 
 def band_mix_curve(settings: BandMixSettings, frequencies: np.ndarray) -> np.ndarray:

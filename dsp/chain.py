@@ -9,10 +9,10 @@ The whole thing is wrapped in a latency-aligned :class:`~dsp.engine.DryWet`.
 Stage modules register their kinds with :func:`register` at import; :data:`STAGE_MODULES`
 lists them so that building a chain imports them all.
 
-Presets are TOML files: factory ones in ``assets/presets/``, user ones in the user config
-folder (``~/.config/roomtone/presets``). ``--set key=value`` reaches every field: chain fields
-by name (``max_total_reduction_db=12``), stage fields by kind or index
-(``gate.max_reduction_db=4``, ``stages.1.max_reduction_db=4``).
+Chain settings round-trip through plain dicts (:meth:`ChainSettings.to_dict` /
+:meth:`ChainSettings.from_dict`, with :func:`coerce_setting` reading strings and numbers as each
+field's type); preset files, user folders and command-line overrides are the app's
+(:mod:`app.presets`).
 """
 
 from __future__ import annotations
@@ -20,16 +20,13 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import math
-import os
 import sys
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any
 
 from dsp.engine import Chain, DryWet, Listen, Processor
-from dsp.errors import ParameterError
+from dsp.errors import NEEDS_PROFILE, ParameterError
 from dsp.presence import LivePresence, LiveSpeechTrack, SpeechSettings, presence_from_track
 from dsp.stft import SpectralStage, StftProcessor, StftSettings
 from dsp.strength import (
@@ -41,7 +38,8 @@ from dsp.strength import (
 )
 
 #: Modules that register stage kinds (imported lazily by :func:`registry`).
-STAGE_MODULES = ("dsp.denoise", "dsp.dehum", "dsp.dereverb", "dsp.refill", "dsp.eqmatch", "dsp.bandmix", "dsp.leveler")
+STAGE_MODULES = ("dsp.denoise", "dsp.dehum", "dsp.dereverb", "dsp.refill", "dsp.eqmatch", "dsp.bandmix", "dsp.leveler",
+                 "dsp.breath", "dsp.deess", "dsp.declick", "dsp.deplosive")
 #: Stage modules of higher layers (e.g. ``models.ml_denoise``), added by the app at start-up
 #: with :func:`extend_stage_modules`; dsp itself never names them.
 _EXTRA_STAGE_MODULES: list[str] = []
@@ -71,7 +69,7 @@ class StageKind:
     factory: Callable[[Any, BuildContext], SpectralStage | Processor]
     description: str = ""
     needs_profile: bool = False
-    #: "pass" (a noise-reduction pass: counts for --passes / --max-reduction-db), "repair"
+    #: "pass" (a noise-reduction pass: what "keep only these passes" and "maximum reduction" reach), "repair"
     #: (refill, EQ match, band mix) or "utility".
     role: str = "pass"
     #: Optional whole-file analysis run before building: (source, stage settings, context) ->
@@ -83,6 +81,9 @@ class StageKind:
     #: ``placement``. Repairs of the raw signal (de-hum, de-click) 10-19, de-reverb 20-29, noise
     #: passes 30-39, refill 40-49, tone shaping (EQ match, de-ess) 50-59, breath 60-69, leveler 90.
     placement: int = 50
+    #: Whether ``analyse`` reads the voice activity track (``context.extras["speech"]``):
+    #: the app runs the voice activity model for a chain with such a stage active.
+    reads_speech_track: bool = False
 
 
 _REGISTRY: dict[str, StageKind] = {}
@@ -180,9 +181,9 @@ class ChainSettings:
             "mix": self.mix,
             "listen": self.listen,
             "seed": self.seed,
-            **{name: dataclasses.asdict(getattr(self, name)) for name in _NESTED},
+            **{name: dataclasses.asdict(getattr(self, name)) for name in NESTED_GROUPS},
             "stages": [
-                {"kind": s.kind, "bypass": s.bypass, "mix": s.mix, **_settings_to_dict(s.settings)}
+                {"kind": s.kind, "bypass": s.bypass, "mix": s.mix, **settings_to_dict(s.settings)}
                 for s in self.stages
             ],
         }
@@ -204,9 +205,9 @@ class ChainSettings:
             where = f"stage {i} ({kind.name})"
             bypass = coerce_setting(raw.pop("bypass", False), False, f"{where}.bypass")
             mix = coerce_setting(raw.pop("mix", 1.0), 1.0, f"{where}.mix")
-            stages.append(StageSpec(kind.name, _settings_from_dict(kind.settings_cls, raw, where), bypass, mix))
-        nested = {name: _settings_from_dict(c, data.pop(name, {}), name) for name, c in _NESTED.items()}
-        known = {f.name for f in fields(cls)} - {"stages", *_NESTED}
+            stages.append(StageSpec(kind.name, settings_from_dict(kind.settings_cls, raw, where), bypass, mix))
+        nested = {name: settings_from_dict(c, data.pop(name, {}), name) for name, c in NESTED_GROUPS.items()}
+        known = {f.name for f in fields(cls)} - {"stages", *NESTED_GROUPS}
         unknown = set(data) - known
         if unknown:
             raise ParameterError(f"unknown chain settings {sorted(unknown)}; known: {sorted(known)}")
@@ -214,19 +215,13 @@ class ChainSettings:
         values = {k: coerce_setting(v, getattr(defaults, k), k) for k, v in data.items()}
         return cls(stages=tuple(stages), **nested, **values)
 
-    def with_overrides(self, assignments: list[str]) -> ChainSettings:
-        """Apply ``key=value`` strings (see module docstring)."""
-        out = self
-        for a in assignments:
-            out = _apply_override(out, a)
-        return out
-
 
 #: Chain settings that are groups of their own (``[stft]`` tables in presets, ``stft.n_fft=...``).
-_NESTED = {"stft": StftSettings, "strength": StrengthSettings, "speech": SpeechSettings}
+NESTED_GROUPS = {"stft": StftSettings, "strength": StrengthSettings, "speech": SpeechSettings}
 
 
-def _settings_to_dict(settings: Any) -> dict:
+def settings_to_dict(settings: Any) -> dict:
+    """One stage's (or group's) settings as a plain dict (tuples become lists, for TOML/JSON)."""
     d = dataclasses.asdict(settings)
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
 
@@ -278,7 +273,9 @@ def coerce_setting(value: Any, current: Any, where: str) -> Any:
     return value
 
 
-def _settings_from_dict(cls: type, data: dict, where: str) -> Any:
+def settings_from_dict(cls: type, data: dict, where: str) -> Any:
+    """``cls`` with ``data`` over its defaults, each value read as its field's type
+    (:func:`coerce_setting`); unknown keys are refused, naming ``where``."""
     if not isinstance(data, Mapping):
         raise ParameterError(f"{where}: expected a table of settings, got {data!r}")
     defaults = cls()
@@ -288,137 +285,6 @@ def _settings_from_dict(cls: type, data: dict, where: str) -> Any:
         raise ParameterError(f"{where}: unknown settings {sorted(unknown)}; known: {sorted(names)}")
     values = {k: coerce_setting(v, getattr(defaults, k), f"{where}.{k}") for k, v in data.items()}
     return replace(defaults, **values)
-
-
-def _apply_override(chain: ChainSettings, assignment: str) -> ChainSettings:
-    if "=" not in assignment:
-        raise ParameterError(f"--set expects key=value, got {assignment!r}")
-    key, value = (s.strip() for s in assignment.split("=", 1))
-    parts = key.split(".")
-    chain_fields = {f.name: f for f in fields(ChainSettings)}
-    if len(parts) == 1 and parts[0] in chain_fields and parts[0] != "stages" and parts[0] not in _NESTED:
-        return replace(chain, **{parts[0]: coerce_setting(value, getattr(chain, parts[0]), key)})
-    if parts[0] in _NESTED and len(parts) == 2:
-        group = parts[0]
-        current = dataclasses.asdict(getattr(chain, group))
-        return replace(chain, **{group: _settings_from_dict(_NESTED[group], {**current, parts[1]: value}, group)})
-    # stage by index (stages.N.field) or by kind (kind.field / kind.N.field)
-    if parts[0] == "stages" and len(parts) == 3:
-        try:
-            idx = int(parts[1])
-            if idx < 0:
-                raise IndexError(idx)  # stages.-1 must not quietly mean the last stage
-            spec = chain.stages[idx]
-        except (ValueError, IndexError):
-            raise ParameterError(
-                f"{key}: no stage {parts[1]!r}; stages are numbered 0 to {len(chain.stages) - 1} (the chain has "
-                f"{len(chain.stages)} stages)"
-            ) from None
-        field_name = parts[2]
-    elif len(parts) == 2:
-        matches = [i for i, s in enumerate(chain.stages) if s.kind == parts[0]]
-        if not matches:
-            raise ParameterError(
-                f"{key}: no stage of kind {parts[0]!r} in this chain (stages: {[s.kind for s in chain.stages]}); "
-                "use stages.N.field"
-            )
-        if len(matches) > 1:
-            raise ParameterError(f"{key}: the chain has {len(matches)} {parts[0]!r} stages; use stages.N.{parts[1]}")
-        idx, field_name = matches[0], parts[1]
-        spec = chain.stages[idx]
-    else:
-        raise ParameterError(f"--set {key}: expected FIELD, stft.FIELD, KIND.FIELD or stages.N.FIELD")
-    if field_name in ("bypass", "mix"):
-        new_spec = replace(spec, **{field_name: coerce_setting(value, getattr(spec, field_name), key)})
-    else:
-        cls = type(spec.settings)
-        where = key.rsplit(".", 1)[0]  # the stage; _settings_from_dict adds ".field"
-        new_settings = _settings_from_dict(cls, {**_settings_to_dict(spec.settings), field_name: value}, where)
-        new_spec = replace(spec, settings=new_settings)
-    stages = list(chain.stages)
-    stages[idx] = new_spec
-    return replace(chain, stages=tuple(stages))
-
-
-# -- presets ------------------------------------------------------------------------------------
-def factory_preset_dir() -> Path:
-    base = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parents[1]))
-    return base / "assets" / "presets"
-
-
-def user_preset_dir() -> Path:
-    if sys.platform == "win32":
-        base = Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
-    return base / "roomtone" / "presets"
-
-
-def list_presets() -> dict[str, Path]:
-    """Preset name -> file; user presets shadow factory ones of the same name."""
-    out: dict[str, Path] = {}
-    for folder in (factory_preset_dir(), user_preset_dir()):
-        if folder.is_dir():
-            for p in sorted(folder.glob("*.toml")):
-                out[p.stem] = p
-    return out
-
-
-DEFAULT_PRESET = "podcast"
-
-
-def load_preset(name_or_path: str | os.PathLike = DEFAULT_PRESET) -> ChainSettings:
-    """A preset by name (factory or user) or by path to a ``.toml`` file."""
-    path = Path(name_or_path)
-    if path.suffix != ".toml" or not path.exists():
-        presets = list_presets()
-        if str(name_or_path) not in presets:
-            raise ParameterError(
-                f"unknown preset {str(name_or_path)!r}; available: {', '.join(sorted(presets)) or 'none'} "
-                "(or give a path to a .toml preset)"
-            )
-        path = presets[str(name_or_path)]
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ParameterError(f"{path}: cannot read preset ({exc})") from None
-    data.setdefault("name", path.stem)
-    return ChainSettings.from_dict(data)
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
-    s = str(v).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{s}"'
-
-
-def preset_to_toml(settings: ChainSettings) -> str:
-    d = settings.to_dict()
-    lines = [f"{k} = {_toml_value(d[k])}" for k in ("name", "description", "max_total_reduction_db", "mix", "listen", "seed")]
-    for group in _NESTED:
-        lines += ["", f"[{group}]"] + [f"{k} = {_toml_value(v)}" for k, v in d[group].items()]
-    for st in d["stages"]:
-        lines += ["", "[[stages]]"] + [f"{k} = {_toml_value(v)}" for k, v in st.items() if v is not None]
-    return "\n".join(lines) + "\n"
-
-
-def save_user_preset(settings: ChainSettings, name: str) -> Path:
-    from dsp.io import write_text_atomic
-
-    if not name or any(c in name for c in "/\\:") or name.startswith("."):
-        raise ParameterError(f"preset name {name!r} is not a valid file name")
-    folder = user_preset_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.toml"
-    write_text_atomic(path, preset_to_toml(replace(settings, name=name)))
-    return path
 
 
 # -- building -----------------------------------------------------------------------------------
@@ -459,11 +325,8 @@ def build_chain(settings: ChainSettings, context: BuildContext) -> DryWet:
             continue
         kind = stage_kind(spec.kind)
         if kind.needs_profile and context.profile is None:
-            raise ParameterError(
-                f"the {kind.label} stage needs a room-tone profile: learn one (--learn A-B), "
-                "find one automatically (--auto-profile) or load one (--profile room.json)"
-            )
-        stage = kind.factory(spec.settings, context)
+            raise ParameterError(f"the {kind.label} stage needs a room-tone profile", remedy=NEEDS_PROFILE)
+        stage: Any = kind.factory(spec.settings, context)  # a SpectralStage or a Processor, by domain
         if kind.domain == "spectral":
             stage.mix = spec.mix  # spectral stages blend their own gain (exact, inside the STFT)
             spectral.append(stage)

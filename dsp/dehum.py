@@ -47,6 +47,7 @@ from dsp.chain import BuildContext, StageKind, register
 from dsp.engine import AudioSpec, Processor, check_block
 from dsp.errors import ParameterError
 from dsp.jit import realtime_kernel
+from dsp.schema import check_settings, setting
 
 #: The mains frequencies ``mains_hz`` takes, with the words a user reads for each (a choice, not a range).
 MAINS_HZ_CHOICES = {0.0: "Detect (50 or 60 Hz)", 50.0: "50 Hz", 60.0: "60 Hz"}
@@ -54,60 +55,29 @@ MAINS_HZ_CHOICES = {0.0: "Detect (50 or 60 Hz)", 50.0: "50 Hz", 60.0: "60 Hz"}
 
 @dataclass(frozen=True)
 class DehumSettings:
-    """Mains hum detection and removal.
+    """Mains hum detection and removal (each field's range and meaning in its schema)."""
 
-    Attributes
-    ----------
-    mains_hz : float
-        0 detects 50 or 60 Hz; 50 or 60 only looks for that family.
-    max_frequency_hz : float
-        Highest harmonic frequency looked at and removed.
-    threshold_db : float
-        A harmonic is present when it stands this far above its surroundings.
-    confirm_db : float
-        It is only hum when one of the first three harmonics stands at least this far out
-        (real mains hum has a strong fundamental or second harmonic; speech partials do not).
-    min_harmonics : int
-        How many harmonics must be present to call it hum.
-    tolerance_percent : float
-        How far (percent) a harmonic may sit from ``h * mains_hz`` (mains drift).
-    bandwidth_hz : float
-        -3 dB width of each notch.
-    depth : float
-        1 removes the hum lines fully, 0 leaves them (a blend).
-    analysis_s : float
-        Detection reads at most this many seconds from the start of the source.
-    """
-
-    mains_hz: float = 0.0
-    max_frequency_hz: float = 2000.0
-    threshold_db: float = 10.0
-    confirm_db: float = 20.0
-    min_harmonics: int = 1
-    tolerance_percent: float = 0.4
-    bandwidth_hz: float = 2.0
-    depth: float = 1.0
-    analysis_s: float = 120.0
+    mains_hz: float = setting(0.0, choices=tuple(MAINS_HZ_CHOICES), labels=tuple(MAINS_HZ_CHOICES.values()),
+                              unit="Hz", doc="Mains frequency: detect 50 or 60 Hz, or look only for one family.")
+    max_frequency_hz: float = setting(2000.0, lo=60.0, hi=20000.0, unit="Hz",
+                                      doc="Highest harmonic frequency looked at and removed.")
+    threshold_db: float = setting(10.0, lo=0.0, hi=60.0, unit="dB",
+                                  doc="A harmonic is present when it stands this far above its surroundings.")
+    confirm_db: float = setting(20.0, lo=0.0, hi=80.0, unit="dB",
+                                doc="It is only hum when one of the first three harmonics stands this far out.")
+    min_harmonics: int = setting(1, lo=1, hi=20, doc="How many harmonics must be present to call it hum.")
+    tolerance_percent: float = setting(0.4, lo=0.0, hi=5.0, unit="%",
+                                       doc="How far a harmonic may sit from its nominal frequency (mains drift).")
+    bandwidth_hz: float = setting(2.0, lo=0.2, hi=20.0, unit="Hz", doc="-3 dB width of each notch.")
+    depth: float = setting(1.0, lo=0.0, hi=1.0, doc="1 removes the hum lines fully, 0 leaves them (a blend).")
+    analysis_s: float = setting(120.0, lo=1.0, hi=36000.0, unit="s",
+                                doc="Detection reads at most this many seconds from the start of the source.")
 
     def __post_init__(self) -> None:
-        if self.mains_hz not in MAINS_HZ_CHOICES:
-            raise ParameterError(f"dehum.mains_hz must be 0 (detect), 50 or 60, got {self.mains_hz}")
-        if not 60.0 <= self.max_frequency_hz <= 20000.0:
-            raise ParameterError(f"dehum.max_frequency_hz must be between 60 and 20000 Hz, got {self.max_frequency_hz}")
-        if not 0.0 <= self.threshold_db <= 60.0:
-            raise ParameterError(f"dehum.threshold_db must be between 0 and 60 dB, got {self.threshold_db}")
-        if not self.threshold_db <= self.confirm_db <= 80.0:
-            raise ParameterError(f"dehum.confirm_db must be between threshold_db and 80 dB, got {self.confirm_db}")
-        if not 1 <= self.min_harmonics <= 20:
-            raise ParameterError(f"dehum.min_harmonics must be between 1 and 20, got {self.min_harmonics}")
-        if not 0.0 <= self.tolerance_percent <= 5.0:
-            raise ParameterError(f"dehum.tolerance_percent must be between 0 and 5, got {self.tolerance_percent}")
-        if not 0.2 <= self.bandwidth_hz <= 20.0:
-            raise ParameterError(f"dehum.bandwidth_hz must be between 0.2 and 20 Hz, got {self.bandwidth_hz}")
-        if not 0.0 <= self.depth <= 1.0:
-            raise ParameterError(f"dehum.depth must be between 0 and 1, got {self.depth}")
-        if not 1.0 <= self.analysis_s <= 36000.0:
-            raise ParameterError(f"dehum.analysis_s must be between 1 and 36000 s, got {self.analysis_s}")
+        check_settings(self, "dehum")
+        if not self.threshold_db <= self.confirm_db:
+            raise ParameterError(f"dehum.confirm_db must be at least threshold_db ({self.threshold_db} dB), "
+                                 f"got {self.confirm_db}")
 
 
 @dataclass(frozen=True)

@@ -62,14 +62,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import scipy.special
 
 from dsp.chain import BuildContext, StageKind, register
-from dsp.errors import ParameterError
+from dsp.errors import NEEDS_PROFILE, ParameterError
 from dsp.jit import realtime_kernel
 from dsp.presence import frame_presence
+from dsp.schema import check_settings, setting
 from dsp.stft import FrameBlock, SpectralStage, StftGeometry
 
 _EPS = np.float32(1e-20)
@@ -112,34 +114,6 @@ def smoothing_half_width(hz: float, geometry: StftGeometry) -> int:
     """Half-width in bins of a box ``hz`` wide (0 -> no smoothing)."""
     bin_hz = geometry.sample_rate / geometry.n_fft
     return max(0, int(round(hz / bin_hz / 2.0)))
-
-
-def _check_common(s, name: str) -> None:
-    if not 0.0 <= s.max_reduction_db <= 40.0:
-        raise ParameterError(f"{name}.max_reduction_db must be between 0 and 40 dB, got {s.max_reduction_db}")
-    if not 0.0 <= s.snr_smoothing < 1.0:
-        raise ParameterError(f"{name}.snr_smoothing must be in [0, 1), got {s.snr_smoothing}")
-    for f in ("attack_ms", "release_ms", "frequency_smoothing_hz"):
-        v = getattr(s, f)
-        if not 0.0 <= v <= 10000.0:
-            raise ParameterError(f"{name}.{f} must be between 0 and 10000, got {v}")
-    if not -30.0 <= s.presence_low_snr_db < s.presence_high_snr_db <= 30.0:
-        raise ParameterError(
-            f"{name}.presence_low_snr_db must be below presence_high_snr_db, both between -30 and 30 dB, "
-            f"got {s.presence_low_snr_db} and {s.presence_high_snr_db}"
-        )
-    for f in ("presence_smoothing_hz", "presence_time_ms"):
-        v = getattr(s, f)
-        if not 0.0 <= v <= 10000.0:
-            raise ParameterError(f"{name}.{f} must be between 0 and 10000, got {v}")
-    if not 0.0 <= s.speech_gain_exponent <= 4.0:
-        raise ParameterError(f"{name}.speech_gain_exponent must be between 0 and 4, got {s.speech_gain_exponent}")
-    if not -30.0 <= s.frame_presence_snr_db <= 30.0:
-        raise ParameterError(f"{name}.frame_presence_snr_db must be between -30 and 30 dB, got {s.frame_presence_snr_db}")
-    if not -20.0 <= s.over_subtraction_db <= 20.0:
-        raise ParameterError(f"{name}.over_subtraction_db must be between -20 and 20 dB, got {s.over_subtraction_db}")
-    if not 0.0 <= s.preroll_ms <= 60000.0:
-        raise ParameterError(f"{name}.preroll_ms must be between 0 and 60000, got {s.preroll_ms}")
 
 
 # -- shared numba pieces ---------------------------------------------------------------------------
@@ -414,131 +388,83 @@ def _mmse_kernel(spectra, original, gcum, init_noise, ceiling, has_init, out, no
 
 # -- settings ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class GateSettings:
-    """A soft spectral gate against the room-tone profile.
+class PassSettings:
+    """What the two passes share (declared once; :class:`GateSettings` and :class:`MmseSettings`
+    add their estimator's own fields and defaults). Every field's range, unit and meaning is in
+    its :func:`~dsp.schema.setting`."""
 
-    Attributes
-    ----------
-    max_reduction_db : float
-        This pass's cap: it never attenuates a bin by more than this (dB).
-    over_subtraction_db : float
-        The profile's noise power is raised by this much before comparing (dB).
-    snr_smoothing : float
-        Decision-directed weight of the previous frame's clean estimate (0..1).
-    gain_exponent : float
-        Wiener gain raised to this power (0.5: power subtraction; 1: Wiener).
-    attack_ms, release_ms : float
-        Time constants of the gain rising (opening) and falling (closing).
-    frequency_smoothing_hz : float
-        Width of the box that smooths the gain across frequency.
-    keep_snr_db : float
-        A bin whose own a priori SNR exceeds this keeps at least its own gain after smoothing
-        (tones and speech harmonics are not dulled by quieter neighbours).
-    speech_presence : bool
-        Uniform floor gain where speech is absent, the per-bin gain where it is present (see the
-        module header).
-    presence_low_snr_db, presence_high_snr_db : float
-        Ramp of the smoothed SNR that maps to speech presence 0 and 1 (dB).
-    presence_smoothing_hz : float
-        Width of the wide (global) band the presence SNR is averaged over.
-    presence_time_ms : float
-        Time constant of the presence SNR's smoothing.
-    frame_presence : bool
-        Also require presence over the whole frame (its mean SNR up to ``frame_presence_snr_db``).
-    frame_presence_snr_db : float
-        Frame-level threshold (dB); the ramp starts 5 dB below it.
-    speech_gain_exponent : float
-        Where speech is present the gain is ``G ** speech_gain_exponent`` (1: the estimator's
-        gain; 0: unity, a soft binary mask).
-    preroll_ms : float
-        History the state needs to converge (for renders started at a playhead).
-    """
+    max_reduction_db: float = setting(6.0, lo=0.0, hi=40.0, unit="dB",
+                                      doc="This pass's cap: it never attenuates a bin by more than this.")
+    over_subtraction_db: float = setting(6.0, lo=-20.0, hi=20.0, unit="dB",
+                                         doc="The noise estimate is raised by this much before computing gains.")
+    snr_smoothing: float = setting(0.96, lo=0.0, hi=1.0, hi_open=True,
+                                   doc="Decision-directed weight of the previous frame's clean estimate.")
+    attack_ms: float = setting(5.0, lo=0.0, hi=10000.0, unit="ms", doc="How fast the gain rises (opens).")
+    release_ms: float = setting(60.0, lo=0.0, hi=10000.0, unit="ms", doc="How fast the gain falls (closes).")
+    frequency_smoothing_hz: float = setting(400.0, lo=0.0, hi=10000.0, unit="Hz",
+                                            doc="Width of the box that smooths the gain across frequency.")
+    keep_snr_db: float = setting(30.0, lo=-60.0, hi=100.0, unit="dB",
+                                 doc="A bin with an a priori SNR above this keeps at least its own gain after smoothing.")
+    speech_presence: bool = setting(True, doc="Uniform floor gain where speech is absent, per-bin gain where present.")
+    presence_low_snr_db: float = setting(-6.0, lo=-30.0, hi=30.0, unit="dB",
+                                         doc="Smoothed SNR that maps to speech presence 0.")
+    presence_high_snr_db: float = setting(-1.0, lo=-30.0, hi=30.0, unit="dB",
+                                          doc="Smoothed SNR that maps to speech presence 1.")
+    presence_smoothing_hz: float = setting(250.0, lo=0.0, hi=10000.0, unit="Hz",
+                                           doc="Width of the wide band the presence SNR is averaged over.")
+    presence_time_ms: float = setting(50.0, lo=0.0, hi=10000.0, unit="ms",
+                                      doc="Time constant of the presence SNR's smoothing.")
+    frame_presence: bool = setting(False, doc="Also require presence over the whole frame.")
+    frame_presence_snr_db: float = setting(-5.0, lo=-30.0, hi=30.0, unit="dB",
+                                           doc="Frame-level presence threshold (the ramp starts 5 dB below).")
+    speech_gain_exponent: float = setting(1.0, lo=0.0, hi=4.0,
+                                          doc="Where speech is present the gain is G to this power (0: unity).")
+    preroll_ms: float = setting(500.0, lo=0.0, hi=60000.0, unit="ms",
+                                doc="History the state needs to converge (renders started at a playhead).")
 
-    max_reduction_db: float = 6.0
-    over_subtraction_db: float = 6.0
-    snr_smoothing: float = 0.96
-    gain_exponent: float = 0.5
-    attack_ms: float = 5.0
-    release_ms: float = 60.0
-    frequency_smoothing_hz: float = 400.0
-    keep_snr_db: float = 30.0
-    speech_presence: bool = True
-    presence_low_snr_db: float = -6.0
-    presence_high_snr_db: float = -1.0
-    presence_smoothing_hz: float = 250.0
-    presence_time_ms: float = 50.0
-    frame_presence: bool = False
-    frame_presence_snr_db: float = -5.0
-    speech_gain_exponent: float = 1.0
-    preroll_ms: float = 500.0
-
-    def __post_init__(self) -> None:
-        _check_common(self, "gate")
-        if not 0.1 <= self.gain_exponent <= 4.0:
-            raise ParameterError(f"gate.gain_exponent must be between 0.1 and 4, got {self.gain_exponent}")
+    def _check(self, name: str) -> None:
+        check_settings(self, name)
+        if not self.presence_low_snr_db < self.presence_high_snr_db:
+            raise ParameterError(
+                f"{name}.presence_low_snr_db must be below presence_high_snr_db, got {self.presence_low_snr_db} "
+                f"and {self.presence_high_snr_db}"
+            )
 
 
 @dataclass(frozen=True)
-class MmseSettings:
-    """Adaptive noise tracking with MMSE log-spectral-amplitude gains.
+class GateSettings(PassSettings):
+    """A soft spectral gate against the room-tone profile (the fields of :class:`PassSettings`,
+    plus the Wiener gain's exponent)."""
 
-    Attributes
-    ----------
-    max_reduction_db : float
-        This pass's cap (dB).
-    over_subtraction_db : float
-        The tracked noise power is raised by this much before computing gains (dB).
-    snr_smoothing : float
-        Decision-directed weight (0..1), 0.98 in Ephraim & Malah.
-    speech_prior_snr_db : float
-        Noise tracker: the a priori SNR assumed when speech is present (15 dB in the paper).
-    noise_tracking_ms : float
-        Noise tracker: time constant of its recursive average.
-    min_prior_snr_db : float
-        Lower bound of the a priori SNR.
-    use_profile : bool
-        Start the noise tracker from the room-tone profile when there is one.
-    max_noise_rise_db : float
-        With a profile: the tracked noise never rises more than this above it (so a held tone
-        or a long vowel is not taken for noise).
-    attack_ms, release_ms, frequency_smoothing_hz, keep_snr_db, preroll_ms : float
-        As in :class:`GateSettings`.
-    speech_presence, presence_low_snr_db, presence_high_snr_db, presence_smoothing_hz : see GateSettings
-    presence_time_ms, frame_presence, frame_presence_snr_db, speech_gain_exponent : see GateSettings
-    """
-
-    max_reduction_db: float = 6.0
-    over_subtraction_db: float = 3.0
-    snr_smoothing: float = 0.98
-    speech_prior_snr_db: float = 15.0
-    noise_tracking_ms: float = 70.0
-    min_prior_snr_db: float = -25.0
-    use_profile: bool = True
-    max_noise_rise_db: float = 12.0
-    attack_ms: float = 5.0
-    release_ms: float = 60.0
-    frequency_smoothing_hz: float = 400.0
-    keep_snr_db: float = 30.0
-    speech_presence: bool = True
-    presence_low_snr_db: float = -6.0
-    presence_high_snr_db: float = -1.0
-    presence_smoothing_hz: float = 250.0
-    presence_time_ms: float = 50.0
-    frame_presence: bool = False
-    frame_presence_snr_db: float = -5.0
-    speech_gain_exponent: float = 1.0
-    preroll_ms: float = 2000.0
+    gain_exponent: float = setting(0.5, lo=0.1, hi=4.0,
+                                   doc="Wiener gain raised to this power (0.5: power subtraction; 1: Wiener).")
 
     def __post_init__(self) -> None:
-        _check_common(self, "mmse")
-        if not 0.0 <= self.speech_prior_snr_db <= 40.0:
-            raise ParameterError(f"mmse.speech_prior_snr_db must be between 0 and 40 dB, got {self.speech_prior_snr_db}")
-        if not 1.0 <= self.noise_tracking_ms <= 10000.0:
-            raise ParameterError(f"mmse.noise_tracking_ms must be between 1 and 10000, got {self.noise_tracking_ms}")
-        if not -60.0 <= self.min_prior_snr_db <= 0.0:
-            raise ParameterError(f"mmse.min_prior_snr_db must be between -60 and 0 dB, got {self.min_prior_snr_db}")
-        if not 0.0 <= self.max_noise_rise_db <= 100.0:
-            raise ParameterError(f"mmse.max_noise_rise_db must be between 0 and 100 dB, got {self.max_noise_rise_db}")
+        self._check("gate")
+
+
+@dataclass(frozen=True)
+class MmseSettings(PassSettings):
+    """Adaptive noise tracking with MMSE log-spectral-amplitude gains (the fields of
+    :class:`PassSettings`, plus the noise tracker's)."""
+
+    over_subtraction_db: float = setting(3.0, lo=-20.0, hi=20.0, unit="dB",
+                                         doc="The tracked noise is raised by this much before computing gains.")
+    snr_smoothing: float = setting(0.98, lo=0.0, hi=1.0, hi_open=True,
+                                   doc="Decision-directed weight (0.98 in Ephraim & Malah).")
+    preroll_ms: float = setting(2000.0, lo=0.0, hi=60000.0, unit="ms",
+                                doc="History the state needs to converge (renders started at a playhead).")
+    speech_prior_snr_db: float = setting(15.0, lo=0.0, hi=40.0, unit="dB",
+                                         doc="Noise tracker: the a priori SNR assumed when speech is present.")
+    noise_tracking_ms: float = setting(70.0, lo=1.0, hi=10000.0, unit="ms",
+                                       doc="Noise tracker: time constant of its recursive average.")
+    min_prior_snr_db: float = setting(-25.0, lo=-60.0, hi=0.0, unit="dB", doc="Lower bound of the a priori SNR.")
+    use_profile: bool = setting(True, doc="Start the noise tracker from the room-tone profile when there is one.")
+    max_noise_rise_db: float = setting(12.0, lo=0.0, hi=100.0, unit="dB",
+                                       doc="The tracked noise never rises more than this above the profile.")
+
+    def __post_init__(self) -> None:
+        self._check("mmse")
 
 
 def _db_to_amp(db: float) -> np.float32:
@@ -605,12 +531,11 @@ class _PassBase(SpectralStage):
 class SpectralGate(_PassBase):
     """Profile-driven soft spectral gate (stage kind ``gate``); see the module header."""
 
+    settings: GateSettings
+
     def __init__(self, settings: GateSettings = GateSettings(), *, profile=None) -> None:
         if profile is None:
-            raise ParameterError(
-                "the spectral gate needs a room-tone profile: learn one (--learn A-B), find one "
-                "automatically (--auto-profile) or load one (--profile room.json)"
-            )
+            raise ParameterError("the spectral gate needs a room-tone profile", remedy=NEEDS_PROFILE)
         self.settings = settings
         self.profile = profile
         self.mix = 1.0
@@ -653,6 +578,8 @@ class SpectralGate(_PassBase):
 
 class MmseDenoiser(_PassBase):
     """Adaptive MMSE log-spectral-amplitude pass (stage kind ``mmse``); see the module header."""
+
+    settings: MmseSettings
 
     def __init__(self, settings: MmseSettings = MmseSettings(), *, profile=None) -> None:
         self.settings = settings
@@ -712,7 +639,10 @@ class MmseDenoiser(_PassBase):
         frames.apply_gain(self.gains(frames), self.mix)
 
 
-def _with_track(stage: _PassBase, context: BuildContext) -> _PassBase:
+_Pass = TypeVar("_Pass", bound=_PassBase)
+
+
+def _with_track(stage: _Pass, context: BuildContext) -> _Pass:
     """Hand the speech detector's presence track (if the chain has one) to a pass."""
     track = context.extras.get("speech_presence")
     if track is not None and stage.settings.speech_presence:

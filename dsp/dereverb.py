@@ -73,6 +73,7 @@ from dsp.chain import BuildContext, StageKind, register
 from dsp.engine import AudioSpec, Identity, Processor
 from dsp.errors import ParameterError
 from dsp.jit import realtime_kernel
+from dsp.schema import check_settings, setting
 from dsp.stft import FrameBlock, SpectralStage, StftGeometry, StftProcessor, StftSettings
 
 #: Time constant of the reverberant PSD's smoothing (ms).
@@ -104,42 +105,25 @@ RT60_RANGE_S = (0.1, 5.0)
 
 @dataclass(frozen=True)
 class DereverbSettings:
-    """Late-reverberation suppression.
+    """Late-reverberation suppression (each field's range and meaning in its schema)."""
 
-    Attributes
-    ----------
-    amount_percent : float
-        0-100: how much of the estimated late reverb is taken out (0 = untouched, bit for bit).
-    max_suppression_db : float
-        0-30 dB: the most any time-frequency cell is turned down (the spectral floor).
-    rt60_s : float
-        The room's decay time (s, 60 dB); 0 estimates it from the file.
-    late_start_ms : float
-        Where the late tail starts after the direct sound (ms); earlier reflections are kept.
-    analysis_s : float
-        The decay analysis reads at most this many seconds from the start of the source.
-    """
-
-    amount_percent: float = 70.0
-    max_suppression_db: float = 12.0
-    rt60_s: float = 0.0
-    late_start_ms: float = 50.0
-    analysis_s: float = 300.0
+    amount_percent: float = setting(70.0, lo=0.0, hi=100.0, unit="%",
+                                    doc="How much of the estimated late reverb is taken out (0 = untouched, bit for bit).")
+    max_suppression_db: float = setting(12.0, lo=0.0, hi=30.0, unit="dB",
+                                        doc="The most any time-frequency cell is turned down (never to silence).")
+    rt60_s: float = setting(0.0, lo=0.0, hi=RT60_RANGE_S[1], unit="s",
+                            doc="The room's decay time (60 dB); 0 estimates it from the file.")
+    late_start_ms: float = setting(50.0, lo=20.0, hi=200.0, unit="ms",
+                                   doc="Where the late tail starts after the direct sound; earlier reflections are kept.")
+    analysis_s: float = setting(300.0, lo=5.0, hi=36000.0, unit="s",
+                                doc="The decay analysis reads at most this many seconds from the start of the source.")
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.amount_percent <= 100.0:
-            raise ParameterError(f"dereverb.amount_percent must be between 0 and 100 %, got {self.amount_percent:g}")
-        if not 0.0 <= self.max_suppression_db <= 30.0:
-            raise ParameterError(
-                f"dereverb.max_suppression_db must be between 0 and 30 dB, got {self.max_suppression_db:g}")
-        if self.rt60_s != 0.0 and not RT60_RANGE_S[0] <= self.rt60_s <= RT60_RANGE_S[1]:
+        check_settings(self, "dereverb")
+        if self.rt60_s != 0.0 and self.rt60_s < RT60_RANGE_S[0]:
             raise ParameterError(
                 f"dereverb.rt60_s must be 0 (estimate from the file) or between {RT60_RANGE_S[0]:g} and "
                 f"{RT60_RANGE_S[1]:g} s, got {self.rt60_s:g}")
-        if not 20.0 <= self.late_start_ms <= 200.0:
-            raise ParameterError(f"dereverb.late_start_ms must be between 20 and 200 ms, got {self.late_start_ms:g}")
-        if not 5.0 <= self.analysis_s <= 36000.0:
-            raise ParameterError(f"dereverb.analysis_s must be between 5 and 36000 s, got {self.analysis_s:g}")
 
 
 # -- the suppression kernel --------------------------------------------------------------------------

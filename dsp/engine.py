@@ -139,40 +139,57 @@ class Delay(Processor):
 
 
 class Chain(Processor):
-    """Runs processors in order. Latency and preroll add up; alignment is their least common multiple."""
+    """Runs processors in order. Latency and preroll add up; alignment is their least common multiple.
+
+    A processor with an alignment (an STFT on its hop grid) must see its input start on that grid:
+    when the latencies before it do not add up to a multiple of its alignment, :meth:`prepare`
+    puts a short :class:`Delay` in front of it that makes them (a time-domain stage with lookahead,
+    such as the de-clicker, before the noise passes).
+    """
 
     def __init__(self, processors: Sequence[Processor]) -> None:
         self.processors = list(processors)
+        self._run: list[Processor] = list(self.processors)
 
     @property
     def latency(self) -> int:
-        return sum(p.latency for p in self.processors)
+        return sum(p.latency for p in self._run)
 
     @property
     def alignment(self) -> int:
         a = 1
-        for p in self.processors:
+        for p in self._run:
             a = a * p.alignment // math.gcd(a, p.alignment)
         return a
 
     @property
     def preroll(self) -> int:
-        return sum(p.preroll + p.latency for p in self.processors)
+        return sum(p.preroll + p.latency for p in self._run)
 
     def prepare(self, spec: AudioSpec) -> None:
         self.spec = spec
+        self._run = []
+        offset = 0
         for p in self.processors:
             p.prepare(spec)
+            pad = -offset % p.alignment
+            if pad:
+                delay = Delay(pad)
+                delay.prepare(spec)
+                self._run.append(delay)
+                offset += pad
+            self._run.append(p)
+            offset += p.latency
 
     def reset(self, *, position: int = 0) -> None:
         # Each stage sees its input delayed by the latencies before it.
         offset = 0
-        for p in self.processors:
+        for p in self._run:
             p.reset(position=position - offset)
             offset += p.latency
 
     def process(self, block: np.ndarray) -> np.ndarray:
-        for p in self.processors:
+        for p in self._run:
             block = p.process(block)
         return block
 

@@ -32,49 +32,32 @@ import scipy.fft
 from dsp.chain import BuildContext, ChainSettings, StageKind, build_chain, register
 from dsp.errors import ParameterError
 from dsp.render import render_blocks
+from dsp.schema import check_settings, setting
 from dsp.stft import FrameBlock, SpectralStage, StftGeometry, frame_signal, stft_windows
 
 
 @dataclass(frozen=True)
 class EqMatchSettings:
-    """EQ match.
+    """EQ match (each field's range and meaning in its schema)."""
 
-    Attributes
-    ----------
-    max_boost_db : float
-        Largest boost of the restoring curve.
-    smoothing_octaves : float
-        Smoothing of the curve (fractional octaves).
-    speech_margin_db : float
-        A frame is speech when its broadband power is this far above the room tone's.
-    speech_snr : float
-        A bin is restored only where speech power in it is at least this times the room tone's.
-    analysis_seconds : float
-        At most this much of the file (from the start) is analysed.
-    low_hz, high_hz : float
-        Band the curve may act in (``high_hz`` 0 = Nyquist).
-    """
-
-    max_boost_db: float = 6.0
-    smoothing_octaves: float = 1.0 / 3.0
-    speech_margin_db: float = 10.0
-    speech_snr: float = 2.0
-    analysis_seconds: float = 180.0
-    low_hz: float = 60.0
-    high_hz: float = 0.0
+    max_boost_db: float = setting(6.0, lo=0.0, hi=12.0, unit="dB", doc="Largest boost of the restoring curve.")
+    smoothing_octaves: float = setting(1.0 / 3.0, lo=0.0, hi=2.0, unit="octaves",
+                                       doc="Smoothing of the curve (fractional octaves).")
+    speech_margin_db: float = setting(10.0, lo=0.0, hi=60.0, unit="dB",
+                                      doc="A frame is speech when its power is this far above the room tone's.")
+    speech_snr: float = setting(2.0, lo=0.01, hi=1000.0,
+                                doc="A bin is restored only where speech power is at least this times the room tone's.")
+    analysis_seconds: float = setting(180.0, lo=0.1, hi=36000.0, unit="s",
+                                      doc="At most this much of the file (from the start) is analysed.")
+    low_hz: float = setting(60.0, lo=0.0, hi=96000.0, unit="Hz", doc="Lowest frequency the curve may act on.")
+    high_hz: float = setting(0.0, lo=0.0, hi=96000.0, unit="Hz",
+                             doc="Highest frequency the curve may act on (0 = Nyquist).")
 
     def __post_init__(self) -> None:
         self.validate()  # every settings object is valid from birth (issue 20)
 
     def validate(self) -> None:
-        if not 0.0 <= self.max_boost_db <= 12.0:
-            raise ParameterError(f"eqmatch max_boost_db must be between 0 and 12 dB, got {self.max_boost_db}")
-        if not 0.0 <= self.smoothing_octaves <= 2.0:
-            raise ParameterError(f"eqmatch smoothing_octaves must be between 0 and 2, got {self.smoothing_octaves}")
-        if self.analysis_seconds <= 0:
-            raise ParameterError(f"eqmatch analysis_seconds must be > 0, got {self.analysis_seconds}")
-        if self.speech_snr <= 0:
-            raise ParameterError(f"eqmatch speech_snr must be > 0, got {self.speech_snr}")
+        check_settings(self, "eqmatch")
 
 
 def _long_term_speech_spectra(x: np.ndarray, y: np.ndarray, n_fft: int, hop: int, noise: np.ndarray,

@@ -35,6 +35,7 @@ at 100 dB for digital zeros), areas in bin-frames and in s*Hz.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -181,16 +182,17 @@ class HoleMap:
     def total_hole_time_s(self) -> float:
         """Seconds during which at least one hole is open (union of region spans, all channels)."""
         spans = sorted((r.start_s, r.end_s) for r in self.regions)
-        total, cur_a, cur_b = 0.0, None, None
+        total = 0.0
+        cur: tuple[float, float] | None = None
         for a, b in spans:
-            if cur_b is None or a > cur_b:
-                if cur_b is not None:
-                    total += cur_b - cur_a
-                cur_a, cur_b = a, b
+            if cur is None or a > cur[1]:
+                if cur is not None:
+                    total += cur[1] - cur[0]
+                cur = (a, b)
             else:
-                cur_b = max(cur_b, b)
-        if cur_b is not None:
-            total += cur_b - cur_a
+                cur = (cur[0], max(cur[1], b))
+        if cur is not None:
+            total += cur[1] - cur[0]
         return total
 
     def frequencies(self) -> np.ndarray:
@@ -311,9 +313,11 @@ class _RegionTracker:
         self.parent[rb] = ra
         self.active[ra].absorb(self.active.pop(rb))
 
-    def add_chunk(self, mask: np.ndarray, depth: Callable[[np.ndarray], np.ndarray], f_start: int) -> None:
-        """``mask`` is ``(frames, bins)`` for analysed frames starting at ``f_start``; ``depth(index)``
-        gives the depth (dB below the floor) of the bins ``index`` selects (computed only where read)."""
+    def add_chunk(self, mask: np.ndarray, depth: Callable[[tuple[slice, slice], np.ndarray], np.ndarray],
+                  f_start: int) -> None:
+        """``mask`` is ``(frames, bins)`` for analysed frames starting at ``f_start``; ``depth(sl, sub)``
+        gives the depth (dB below the floor) of the bins the object slice ``sl`` and its mask ``sub``
+        select (computed only where read)."""
         det = self.owner
         if mask.any():
             labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
@@ -555,7 +559,7 @@ def detect_holes(
         nonlocal prev_rows
         for c in range(channels):
             m = _neighbour_filter(prev_rows[c], cand[c], next_rows[c], need, settings.neighbourhood_bins)
-            det.trackers[c].add_chunk(m, lambda sl, sub, c=c: depth_of(p_p[c], sl, sub), f0)
+            det.trackers[c].add_chunk(m, functools.partial(depth_of, p_p[c]), f0)
         prev_rows = cand[:, -1].copy()
 
     for f0 in range(f_first, f_last + 1, chunk_frames):

@@ -753,9 +753,9 @@ def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
     ``PID`` no longer runs (a SIGKILL, a power cut): a concurrent writer's temp file is never
     touched. Failures to list or remove are ignored (the next run tries again).
     """
-    removed = []
+    removed: list[Path] = []
     try:
-        entries = list(os.scandir(folder))
+        entries = list(os.scandir(os.fspath(folder)))
     except OSError:
         return removed
     for entry in entries:

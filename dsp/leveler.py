@@ -92,6 +92,7 @@ from dsp.engine import AudioSpec, Processor, check_block
 from dsp.errors import ParameterError
 from dsp.jit import realtime_kernel
 from dsp.loudness import k_weighting_sos
+from dsp.schema import check_settings, setting
 
 #: The plan's grid (s): levels are measured and the gain envelope is set per 10 ms.
 GRID_S = 0.01
@@ -120,6 +121,8 @@ WINDOW_S, WINDOW_HOP_S = 3.0, 0.5
 #: The gain leaves a phrase's value over this long after it ends, and reaches the next phrase's
 #: this long before it starts (s); both lie inside the pause.
 RELEASE_S, ATTACK_S = 0.04, 0.02
+#: The shortest pause the leveler accepts (ms): its gain ramps out and in, plus 30 ms.
+MIN_PAUSE_MS = 1000.0 * (RELEASE_S + ATTACK_S) + 30.0
 #: Percentile of a pause's 10 ms levels taken as its floor (the median: a breath in the pause can
 #: only lower the gain the pause may get).
 FLOOR_PERCENTILE = 50.0
@@ -167,30 +170,25 @@ class LevelerSettings:
         room tone stays even across the file. Default 0 dB: no pause ends above the median.
     """
 
-    target_spread_lu: float = 3.0
-    max_gain_up_db: float = 15.0
-    max_gain_down_db: float = 10.0
-    rate_db_per_s: float = 2.0
-    long_phrase_s: float = 6.0
-    min_pause_ms: float = 300.0
-    min_phrase_ms: float = 200.0
-    pause_floor_margin_db: float = 0.0
+    target_spread_lu: float = setting(3.0, lo=0.0, hi=20.0, unit="LU",
+                                     doc="Voice levels within half this under the main voice are left alone.")
+    max_gain_up_db: float = setting(15.0, lo=0.0, hi=30.0, unit="dB",
+                                   doc="The largest boost.")
+    max_gain_down_db: float = setting(10.0, lo=0.0, hi=30.0, unit="dB",
+                                     doc="The largest cut.")
+    rate_db_per_s: float = setting(2.0, lo=0.1, hi=20.0, unit="dB/s",
+                                  doc="How fast the gain may move inside a long phrase.")
+    long_phrase_s: float = setting(6.0, lo=3.0, hi=600.0, unit="s",
+                                  doc="Phrases longer than this get a slow gain curve, shorter ones one gain.")
+    min_pause_ms: float = setting(300.0, lo=MIN_PAUSE_MS, hi=5000.0, unit="ms",
+                                 doc="Gaps in speech shorter than this are part of the phrase.")
+    min_phrase_ms: float = setting(200.0, lo=0.0, hi=5000.0, unit="ms",
+                                  doc="Speech detections shorter than this count as pause.")
+    pause_floor_margin_db: float = setting(0.0, lo=0.0, hi=20.0, unit="dB",
+                                          doc="A pause is raised at most this far over the file's median pause floor.")
 
     def __post_init__(self) -> None:
-        checks = (
-            ("target_spread_lu", 0.0, 20.0, "LU"),
-            ("max_gain_up_db", 0.0, 30.0, "dB"),
-            ("max_gain_down_db", 0.0, 30.0, "dB"),
-            ("rate_db_per_s", 0.1, 20.0, "dB per second"),
-            ("long_phrase_s", 3.0, 600.0, "s"),
-            ("min_pause_ms", 1000.0 * (RELEASE_S + ATTACK_S) + 30.0, 5000.0, "ms"),
-            ("min_phrase_ms", 0.0, 5000.0, "ms"),
-            ("pause_floor_margin_db", 0.0, 20.0, "dB"),
-        )
-        for name, lo, hi, unit in checks:
-            value = getattr(self, name)
-            if not (isinstance(value, int | float) and math.isfinite(value) and lo <= value <= hi):
-                raise ParameterError(f"leveler.{name} must be between {lo:g} and {hi:g} {unit}, got {value!r}")
+        check_settings(self, "leveler")
 
 
 @dataclass(frozen=True)
@@ -537,7 +535,7 @@ def plan_levels(source: Any, sample_rate: int, track: Any, settings: LevelerSett
     long_ok = ok & ((phrases[:, 1] - phrases[:, 0]) >= int(round(SHORT_PHRASE_S / GRID_S)))
     long_idx = np.flatnonzero(long_ok)
     if long_idx.size:
-        for i in np.flatnonzero(ok & ~long_ok):
+        for i in (int(v) for v in np.flatnonzero(ok & ~long_ok)):
             pos = np.searchsorted(long_idx, i)
             near = [long_idx[k] for k in (pos - 1, pos) if 0 <= k < long_idx.size]
             around = [gains[k] for k in near]
@@ -566,13 +564,13 @@ def plan_levels(source: Any, sample_rate: int, track: Any, settings: LevelerSett
     for j, (a, b) in enumerate(bounds):
         if b <= a:
             continue
-        ga = env[a - 1] if a > 0 and np.isfinite(env[a - 1]) else None
-        gb = env[b] if b < n and np.isfinite(env[b]) else None
-        if ga is None and gb is None:
+        ga = float(env[a - 1]) if a > 0 else math.nan
+        gb = float(env[b]) if b < n else math.nan
+        if not (math.isfinite(ga) or math.isfinite(gb)):
             env[a:b] = offset
             continue
-        ga_v = gb if ga is None else ga
-        gb_v = ga if gb is None else gb
+        ga_v = ga if math.isfinite(ga) else gb
+        gb_v = gb if math.isfinite(gb) else ga
         t = np.arange(b - a, dtype=np.float64)
         line = ga_v + (gb_v - ga_v) * (t + 0.5) / (b - a)
         below = floor - floors_arr[j] if np.isfinite(floors_arr[j]) else 0.0
@@ -693,5 +691,5 @@ LEVELER = register(StageKind(
     name="leveler", label="Speaker leveler", settings_cls=LevelerSettings, domain="time", factory=_factory,
     description="Evens out the speech loudness of phrases and speakers (gain moves in pauses, room tone and "
                 "breaths are not raised)",
-    needs_profile=False, role="utility", analyse=_analyse, placement=90,
+    needs_profile=False, role="utility", analyse=_analyse, placement=90, reads_speech_track=True,
 ))

@@ -221,7 +221,7 @@ def _runs(active: np.ndarray, keep: np.ndarray) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     i, n = 0, active.size
     starts = np.flatnonzero(active)
-    for s in starts:
+    for s in (int(v) for v in starts):
         if s < i:
             continue
         j = s

@@ -52,10 +52,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from dsp.chain import BuildContext, StageKind, register
-from dsp.errors import ParameterError
+from dsp.errors import NEEDS_PROFILE, ParameterError
 from dsp.jit import realtime_kernel
 from dsp.presence import frame_presence
 from dsp.roomtone import NoiseProfile
+from dsp.schema import check_settings, setting
 from dsp.stft import FrameBlock, SpectralStage, StftGeometry, stft_windows
 
 SOURCES = ("roomtone", "pink")
@@ -66,77 +67,43 @@ PRESENCE_BAND_EDGES_HZ = (300.0, 1000.0, 3000.0)
 
 @dataclass(frozen=True)
 class RefillSettings:
-    """Hole refill.
+    """Hole refill (each field's range and meaning in its schema)."""
 
-    Attributes
-    ----------
-    source : str
-        ``"roomtone"`` (fill shaped like the profile) or ``"pink"`` (1/f at the profile's level).
-    margin_db : float
-        How far below the floor (profile mean minus the chain's total reduction cap) the fill sits.
-    smoothing_octaves : float
-        Frequency smoothing of the fill shape (fractional octaves; 0 = per bin).
-    cap_to_input : bool
-        Never make a bin louder than the chain's input was (untouched audio stays bit-exact).
-    low_hz, high_hz : float
-        Band that is refilled; ``high_hz`` 0 means up to Nyquist.
-    bed : bool
-        Add a constant quiet room-tone bed under the whole output.
-    bed_db : float
-        Bed level relative to the floor, dB.
-    seed : int
-        Combined with the chain's seed for the random phases.
-    decorrelate_channels : bool
-        Independent noise per channel (otherwise channels share the same seeded noise).
-    pause_level_db : float
-        Fill level in speech pauses, dB relative to the room tone's mean power (at most 0);
-        a level at or under the speech-time fill turns the pause-adaptive level off.
-    pause_snr_db, speech_snr_db : float
-        Input-to-room-tone power ratio of a frame (dB) at or below which it counts as a pause,
-        at or above which as speech; linear in between.
-    presence_release_ms : float
-        Release time of the frame speech presence after speech.
-    """
-
-    source: str = "roomtone"
-    margin_db: float = 0.5
-    smoothing_octaves: float = 1.0 / 6.0
-    cap_to_input: bool = True
-    low_hz: float = 20.0
-    high_hz: float = 0.0
-    bed: bool = False
-    bed_db: float = -6.0
-    seed: int = 0
-    decorrelate_channels: bool = False
-    pause_level_db: float = -7.0
-    pause_snr_db: float = 2.0
-    speech_snr_db: float = 7.0
-    presence_release_ms: float = 100.0
+    source: str = setting("roomtone", choices=SOURCES,
+                          doc="Fill shaped like the room tone, or pink (1/f) noise at its level.")
+    margin_db: float = setting(0.5, lo=0.0, hi=30.0, unit="dB",
+                               doc="How far below the floor (room tone minus the total reduction cap) the fill sits.")
+    smoothing_octaves: float = setting(1.0 / 6.0, lo=0.0, hi=2.0, unit="octaves",
+                                       doc="Frequency smoothing of the fill shape (0 = per bin).")
+    cap_to_input: bool = setting(True, doc="Never make a bin louder than the chain's input was.")
+    low_hz: float = setting(20.0, lo=0.0, hi=96000.0, unit="Hz", doc="Lowest frequency refilled.")
+    high_hz: float = setting(0.0, lo=0.0, hi=96000.0, unit="Hz", doc="Highest frequency refilled (0 = Nyquist).")
+    bed: bool = setting(False, doc="Add a constant quiet room-tone bed under the whole output.")
+    bed_db: float = setting(-6.0, lo=-60.0, hi=20.0, unit="dB", doc="Bed level relative to the floor.")
+    seed: int = setting(0, lo=0, hi=2**31 - 1, doc="Combined with the chain's seed for the random phases.")
+    decorrelate_channels: bool = setting(False, doc="Independent noise per channel (else shared seeded noise).")
+    pause_level_db: float = setting(-7.0, lo=-60.0, hi=0.0, unit="dB",
+                                    doc="Fill level in speech pauses relative to the room tone's mean power.")
+    pause_snr_db: float = setting(2.0, lo=-30.0, hi=60.0, unit="dB",
+                                  doc="Input-to-room-tone ratio at or below which a frame counts as a pause.")
+    speech_snr_db: float = setting(7.0, lo=-30.0, hi=60.0, unit="dB",
+                                   doc="Input-to-room-tone ratio at or above which a frame counts as speech.")
+    presence_release_ms: float = setting(100.0, lo=0.0, hi=5000.0, unit="ms",
+                                         doc="Release time of the frame's speech presence after speech.")
 
     def __post_init__(self) -> None:
         self.validate()  # every settings object is valid from birth (issue 20)
 
     def validate(self) -> None:
-        if self.source not in SOURCES:
-            raise ParameterError(f"refill source must be one of {list(SOURCES)}, got {self.source!r}")
-        if not 0.0 <= self.margin_db <= 30.0:
-            raise ParameterError(f"refill margin_db must be between 0 and 30 dB, got {self.margin_db}")
-        if not 0.0 <= self.smoothing_octaves <= 2.0:
-            raise ParameterError(f"refill smoothing_octaves must be between 0 and 2, got {self.smoothing_octaves}")
-        if self.low_hz < 0 or self.high_hz < 0 or (self.high_hz and self.high_hz <= self.low_hz):
+        check_settings(self, "refill")
+        if self.high_hz and self.high_hz <= self.low_hz:
             raise ParameterError(
                 f"refill band must satisfy 0 <= low_hz < high_hz (0 = Nyquist); got {self.low_hz}-{self.high_hz} Hz"
             )
-        if not -60.0 <= self.pause_level_db <= 0.0:
-            raise ParameterError(f"refill pause_level_db must be between -60 and 0 dB re the room tone, got {self.pause_level_db}")
         if not self.pause_snr_db < self.speech_snr_db:
             raise ParameterError(
                 f"refill pause_snr_db ({self.pause_snr_db}) must be below speech_snr_db ({self.speech_snr_db})"
             )
-        if not 0.0 <= self.presence_release_ms <= 5000.0:
-            raise ParameterError(f"refill presence_release_ms must be between 0 and 5000, got {self.presence_release_ms}")
-        if not -60.0 <= self.bed_db <= 20.0:
-            raise ParameterError(f"refill bed_db must be between -60 and +20 dB re the floor, got {self.bed_db}")
 
 
 # -- profile helpers ----------------------------------------------------------------------------
@@ -376,7 +343,7 @@ class HoleRefiller(SpectralStage):
                  seed: int = 0, hum=None) -> None:
         settings.validate()
         if profile is None:
-            raise ParameterError("hole refill needs a room-tone profile (--profile, --learn or --auto-profile)")
+            raise ParameterError("hole refill needs a room-tone profile", remedy=NEEDS_PROFILE)
         self.settings = settings
         self.profile = profile
         self.max_total_reduction_db = float(max_total_reduction_db)
@@ -452,6 +419,7 @@ class HoleRefiller(SpectralStage):
         if self.presence_track is None:
             return None
         g = self.geometry
+        assert g is not None  # prepared
         return frame_presence(self.presence_track, self.presence_frame_s, frames.first_frame, frames.spectra.shape[1],
                               g.hop_length, g.n_fft, g.sample_rate)
 

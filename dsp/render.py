@@ -31,9 +31,14 @@ DEFAULT_BLOCK = 262144
 class BlockSource(Protocol):
     """Random-access audio: ``read(start, n)`` -> ``(channels, n)`` float32 within ``[0, frames)``."""
 
-    sample_rate: int
-    channels: int
-    frames: int
+    @property
+    def sample_rate(self) -> int: ...
+
+    @property
+    def channels(self) -> int: ...
+
+    @property
+    def frames(self) -> int: ...
 
     def read(self, start: int, frames: int) -> np.ndarray: ...
 

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import scipy.fft
 
-from dsp.errors import InputError, ParameterError
+from dsp.errors import GIVE_NOISE_REGION, LEARN_PROFILE_AGAIN, InputError, ParameterError
 from dsp.jsonfields import as_fields
 from dsp.stft import StftSettings, frame_signal, stft_windows
 
@@ -133,8 +133,8 @@ class NoiseProfile:
             raise ParameterError(
                 f"this room-tone profile was learned at {self.sample_rate} Hz and only knows frequencies up to "
                 f"{self.sample_rate / 2:.0f} Hz; the audio is at {sample_rate} Hz (up to {sample_rate / 2:.0f} Hz). "
-                "Learn the profile again from this recording (--learn A-B or --auto-profile), "
-                f"or resample the audio to {self.sample_rate} Hz"
+                f"Learn the profile again from this recording, or resample the audio to {self.sample_rate} Hz",
+                remedy=LEARN_PROFILE_AGAIN,
             )
         new_analysis, _ = stft_windows(n_fft, hop_length)
         w_new = float(np.sum(new_analysis.astype(np.float64) ** 2))
@@ -223,7 +223,7 @@ class NoiseProfile:
         """
         from dsp.io import MAX_RATE, MIN_RATE
 
-        fix = "learn the profile again (roomtone profile IN --learn A-B -o room.json)"
+        fix = "learn the profile again from the recording and save it"
         f = as_fields(d, where, fix, "Roomtone room-tone profile")
         if f.raw("format") != PROFILE_FORMAT:
             raise InputError(f"{where}: not a Roomtone room-tone profile (format {f.raw('format')!r})")
@@ -468,7 +468,7 @@ def quiet_floor_dbfs(source: Any, n_fft: int, hop: int, *, fraction: float = 0.1
         starts = np.unique(np.linspace(0, total - span, max_windows).astype(np.int64))
     levels = []
     for start in starts:
-        x = np.asarray(source.read(int(start), int(min(span, total - start))), np.float32)
+        x = np.asarray(source.read(int(start), int(min(span, total - int(start)))), np.float32)
         frames = frame_signal(x, n_fft, hop, analysis)
         if frames.shape[1]:
             levels.append(np.mean(np.sum(frames.astype(np.float64) ** 2, axis=-1), axis=0) / w_energy)
@@ -586,7 +586,8 @@ def estimate_room_tone(
             raise ParameterError(
                 "found no frame to learn the room tone from: the file is digital silence"
                 + (" or all speech" if speech_regions else "")
-                + "; give a noise-only region (--learn A-B) or load a profile"
+                + "; give a noise-only region or load a profile",
+                remedy=GIVE_NOISE_REGION,
             )
         ev = e[valid]
         ref = float(np.median(np.sort(ev)[: max(1, int(math.ceil(settings.auto_fraction * ev.size)))]))
@@ -596,7 +597,8 @@ def estimate_room_tone(
             raise ParameterError(
                 "the quiet parts of the file hold only "
                 + _need_message(int(idx.size * hop + n_fft - hop), need, sample_rate)
-                + "; give a region (--learn A-B)"
+                + "; give a noise-only region",
+                remedy=GIVE_NOISE_REGION,
             )
         # Pass 2: accumulate the spectra of the selected frames, batch by batch.
         for pos, frames in _iter_frames(src, 0, total, n_fft, hop, analysis, settings.block_frames):
@@ -605,19 +607,19 @@ def estimate_room_tone(
             if np.any(sel):
                 acc.add(_power(frames[:, sel]))
         # Regions: runs of selected frames, gaps under 0.25 s bridged.
-        used_regions = []
+        runs: list[tuple[int, int]] = []
         gap = max(1, int(0.25 * sample_rate / hop))
-        run_start = prev = None
-        for f in idx:
-            if run_start is None:
+        run_start = prev = -1
+        for f in (int(i) for i in idx):
+            if run_start < 0:
                 run_start = prev = f
             elif f - prev > gap:
-                used_regions.append((run_start, prev))
+                runs.append((run_start, prev))
                 run_start = f
             prev = f
-        if run_start is not None:
-            used_regions.append((run_start, prev))
-        used_regions = [(a * hop / sample_rate, min(total, b * hop + n_fft) / sample_rate) for a, b in used_regions]
+        if run_start >= 0:
+            runs.append((run_start, prev))
+        used_regions = [(a * hop / sample_rate, min(total, b * hop + n_fft) / sample_rate) for a, b in runs]
         used_samples = int(idx.size * hop)
 
     mean = acc.sum / acc.count
@@ -630,7 +632,7 @@ def estimate_room_tone(
                 f"the region{'s' if len(used_regions) > 1 else ''} ({level:.1f} dBFS) "
                 f"{'are' if len(used_regions) > 1 else 'is'} {level - floor:.0f} dB louder than the quiet parts "
                 f"of the file ({floor:.1f} dBFS): probably speech or events, not room tone; pick a stretch "
-                "where nobody speaks (or let Roomtone find one: --auto / --auto-profile)"
+                "where nobody speaks (or let Roomtone find one automatically)"
             )
     duration_s = used_samples / sample_rate
     if duration_s < settings.short_warning_s:

@@ -313,7 +313,7 @@ class StftProcessor(Processor):
         self._in_tail = np.zeros((g.channels, pad), np.float32)
         self._ola_tail = np.zeros((g.channels, pad), np.float32)
         self._out_queue = np.zeros((g.channels, g.hop_length), np.float32)
-        self._last_return = None
+        self._last_return: float | None = None
         # The first frame's window starts `pad` samples before `position`.
         self._next_frame = position // g.hop_length
         for stage in self.stages:
@@ -360,6 +360,7 @@ class StftProcessor(Processor):
     def _spectra(self, x: np.ndarray, a: int, b: int, fft_workers: int) -> np.ndarray:
         """Spectra of the block's frames ``[a, b)``."""
         g = self.geometry
+        assert g is not None  # prepared
         hop, n_fft = g.hop_length, g.n_fft
         frames = frame_signal(x[:, a * hop : (b - 1) * hop + n_fft], n_fft, hop, self._analysis)
         return scipy.fft.rfft(frames, axis=-1, workers=fft_workers, overwrite_x=True)
@@ -370,6 +371,7 @@ class StftProcessor(Processor):
     def _overlap_add(self, spectra: np.ndarray, a: int, acc: np.ndarray, fft_workers: int) -> None:
         """Inverse transform of frames starting at the block's frame ``a``, added into ``acc``."""
         g = self.geometry
+        assert g is not None  # prepared
         y = scipy.fft.irfft(spectra, n=g.n_fft, axis=-1, workers=fft_workers, overwrite_x=True)
         overlap_add(y.astype(np.float32, copy=False), g.hop_length, self._synthesis, acc[:, a * g.hop_length :])
 
@@ -418,6 +420,7 @@ class StftProcessor(Processor):
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="roomtone-stft")
         split = self._split_point()
         n = len(self.stages)
+        assert self.geometry is not None  # prepared
         step = pipeline_batch_frames(self.geometry.bins)
 
         def front(a: int, b: int) -> FrameBlock:

@@ -30,6 +30,7 @@ import ctypes
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -131,7 +132,7 @@ class DeepFilterState:
     frame_length = FRAME_LENGTH
 
     def __init__(self, atten_lim_db: float = NO_LIMIT_DB) -> None:
-        self._handle = None
+        self._handle: ctypes.c_void_p | None = None
         self._open()
         self.set_atten_lim(atten_lim_db)
 
@@ -209,7 +210,7 @@ class DeepFilterState:
             pass
 
 
-def enhance(x48: np.ndarray, *, atten_lim_db: float = NO_LIMIT_DB, state_cls: type | None = None) -> np.ndarray:
+def enhance(x48: np.ndarray, *, atten_lim_db: float = NO_LIMIT_DB, state_cls: Any = None) -> np.ndarray:
     """Offline helper: DeepFilterNet3 over a whole mono 48 kHz signal, delay compensated.
 
     Parameters

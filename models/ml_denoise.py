@@ -56,6 +56,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -63,6 +64,7 @@ from dsp.chain import BuildContext, StageKind, register
 from dsp.engine import AudioSpec, Processor, check_block
 from dsp.errors import ParameterError
 from dsp.jit import realtime_kernel
+from dsp.schema import check_settings, setting
 from dsp.stft import StftSettings
 from models import deepfilter as dfn
 from models import deepfilter_onnx as dfo
@@ -113,7 +115,7 @@ def preload(backend: str = "auto") -> str | None:
 
 #: The stream state each backend runs (same contract: ``frame_length``, ``process``, ``reset``,
 #: ``set_atten_lim``, ``frames_processed``, ``close``).
-_STATES = {"onnx": dfo.OnnxDeepFilterState, "libdf": dfn.DeepFilterState}
+_STATES: dict[str, Any] = {"onnx": dfo.OnnxDeepFilterState, "libdf": dfn.DeepFilterState}
 
 
 # -- settings -------------------------------------------------------------------------------------
@@ -136,22 +138,18 @@ class DeepFilterSettings:
         about -125 dB; the render record names the one used.
     """
 
-    max_reduction_db: float = 12.0
-    preroll_ms: float = 6000.0
-    backend: str = "auto"
+    max_reduction_db: float = setting(12.0, lo=0.0, hi=100.0, unit="dB",
+                                     doc="This pass's attenuation cap (100 = uncapped, 0 = passthrough).")
+    preroll_ms: float = setting(6000.0, lo=0.0, hi=60000.0, unit="ms",
+                               doc="History a render from a playhead processes first (the model's state converges).")
+    backend: str = setting("auto", choices=BACKENDS,
+                          doc="Who runs the model: onnx, libdf, or auto.")
 
     def __post_init__(self) -> None:
         self.validate()  # every settings object is valid from birth (issue 20)
 
     def validate(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ParameterError(f"deepfilter backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
-        if not 0.0 <= self.max_reduction_db <= 100.0:
-            raise ParameterError(
-                f"deepfilter max_reduction_db must be between 0 and 100 dB (100 = uncapped), got {self.max_reduction_db}"
-            )
-        if not 0.0 <= self.preroll_ms <= 60000.0:
-            raise ParameterError(f"deepfilter preroll_ms must be between 0 and 60000 ms, got {self.preroll_ms}")
+        check_settings(self, "deepfilter")
 
 
 # -- streaming polyphase resampler ---------------------------------------------------------------
@@ -302,6 +300,8 @@ class DeepFilterProcessor(Processor):
         #: ``"onnx"`` or ``"libdf"``: the backend that runs (set by :meth:`prepare`).
         self.runs_on: str | None = None
         self._geo: _Geometry | None = None
+        self._rin: PolyphaseResampler | None = None
+        self._rout: PolyphaseResampler | None = None
         self._states: list = []
 
     # -- contract ----------------------------------------------------------------------------
@@ -346,15 +346,16 @@ class DeepFilterProcessor(Processor):
         # A state that has not processed anything is fresh: keep it (a libDF state costs ~0.5 s).
         if len(self._states) != spec.channels:
             self._free_states()
+            assert self.runs_on is not None  # prepared
             self._states = [_STATES[self.runs_on](self.max_reduction_db) for _ in range(spec.channels)]
         for s in self._states:
             if s.frames_processed:
                 s.reset()
             if s.atten_lim_db != self.max_reduction_db:
                 s.set_atten_lim(self.max_reduction_db)
-        if self._rin is not None:
-            self._rin.reset()
-            self._rout.reset()
+        for r in (self._rin, self._rout):
+            if r is not None:
+                r.reset()
         self._pending = np.zeros((spec.channels, g.pad), np.float32)
         self._fifo = np.zeros((spec.channels, g.fifo + self._extra), np.float32)
         # A 0 dB cap means "do nothing": libDF does not return its input then, so we do (same latency).

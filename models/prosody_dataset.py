@@ -130,7 +130,7 @@ class DatasetAnalysis:
 
     def outliers(self, *, z_limit: float = 3.0, keys: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Clips far from the rest on a measure: ``{clip, measure, value, median, z}``, worst first."""
-        out = []
+        out: list[dict[str, Any]] = []
         if len(self.clips) < 5:
             return out
         for key in keys or MEASURES:

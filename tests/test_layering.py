@@ -132,3 +132,34 @@ def test_the_workstation_renders_and_writes_nothing_itself():
             elif isinstance(node, ast.Import) and any(a.name == "dsp.render" for a in node.names):
                 offenders.append(f"{path.relative_to(REPO)}:{node.lineno} dsp.render")
     assert not offenders, f"app/qt renders or writes by itself: {offenders}"
+
+
+#: What belongs to the app and not to the DSP core (issue 20): home folders, the frozen app's
+#: bundle, preset files and command-line syntax.
+DSP_FORBIDDEN_TEXT = ("_MEIPASS", "Path.home", "XDG_", "APPDATA", "tomllib", "--set")
+#: dsp/jit.py may name the user cache folder: numba reads NUMBA_CACHE_DIR when it is imported,
+#: which is when dsp is, before any app code could set it (a read-only install needs it).
+DSP_FOLDER_EXCEPTIONS = {"dsp/jit.py": {"Path.home", "XDG_", "APPDATA"}}
+
+
+def test_dsp_knows_no_home_folders_preset_files_or_cli_flags():
+    offenders = []
+    for path in (REPO / "dsp").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        rel = path.relative_to(REPO).as_posix()
+        allowed = DSP_FOLDER_EXCEPTIONS.get(rel, set())
+        offenders += [f"{rel}: {word}" for word in DSP_FORBIDDEN_TEXT if word in text and word not in allowed]
+    assert not offenders, f"dsp holds app-layer knowledge: {offenders}"
+
+
+#: Background work in the workstation runs on app.session.jobs.JobRunner (issue 20): no widget
+#: starts threads or pools of its own.
+QT_THREADING = ("ThreadPoolExecutor", "ProcessPoolExecutor", "threading.Thread", "QThread(")
+
+
+def test_the_workstation_starts_no_threads_of_its_own():
+    offenders = []
+    for path in (REPO / "app" / "qt").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        offenders += [f"{path.relative_to(REPO)}: {word}" for word in QT_THREADING if word in text]
+    assert not offenders, f"app/qt runs background work outside app.session.jobs: {offenders}"

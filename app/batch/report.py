@@ -502,39 +502,12 @@ def build_index(path: str | os.PathLike, *, title: str, reports: list[tuple[str,
     from dsp.io import write_text_atomic
 
     n_ok, n_bad = len(reports), len(failures)
-    total_s = sum(r["duration_s"] for _, r in reports)
-    verdicts = [_compliance(r)[0] for _, r in reports]
-    judged = [v for v in verdicts if v is not None]
-    compliant = sum(1 for v in judged if v)
     created = meta.get("created") or datetime.now()
     versions = meta.get("versions") or {}
-    cards = [
-        ("Delivered", f"{n_ok} of {n_ok + n_bad}", "files processed" if not n_bad else f"{n_bad} could not be processed"),
-        ("Programme time", duration(total_s), "of audio cleaned"),
-        ("Loudness target", _e(meta.get("loudness_short", "off")), _e(meta.get("loudness", ""))),
-        ("Spec compliance", f"{compliant} of {len(judged)}" if judged else "n/a",
-         f"within \u00b1{LOUDNESS_TOLERANCE_LU:g} LU and under the peak ceiling" if judged else "loudness off"),
-    ]
-    cards_html = "".join(f'<div class="card"><div class="k">{k}</div><div class="v">{v}</div><div class="n">{n}</div></div>'
-                         for k, v, n in cards)
-    fail_html = ""
-    if failures:
-        items = "".join(f'<li><b>{_e(f["file"])}</b>: {_e(f["error"])}</li>' for f in failures)
-        fail_html = (f'<div class="failures"><h2>{n_bad} file{"s" if n_bad != 1 else ""} could not be processed</h2>'
-                     f'<ul>{items}</ul><div class="n">Nothing was written for these files; fix or re-export them and run '
-                     'the batch again: finished files are not processed twice.</div></div>')
-    rows = "".join(_row(slug, rep) for slug, rep in reports)
-    rows += "".join(
-        f'<tr><td class="file">{name_html(f["file"])}</td><td colspan="8" class="err">'
-        f'{_e(_short_error(f["error"]))}</td><td>{_status_badge(None, f)}</td></tr>' for f in failures)
-    table = (
-        '<table><tr><th>File</th><th>Duration</th><th>Loudness (LUFS)</th><th>True peak (dBTP)</th><th>LRA (LU)</th>'
-        '<th>Noise floor at source loudness (dBFS)</th><th>Est. SNR (dB)</th><th>Speaker spread (LU)</th><th>Holes</th>'
-        '<th>Status</th></tr>'
-        f"{rows}</table>"
-    )
+    cards_html = _cards_html(reports, n_bad, meta)
+    fail_html = _failures_html(failures)
+    table = _overview_table(reports, failures)
     sections = "".join(_file_section(slug, rep, Path(path).parent) for slug, rep in reports)
-    elapsed = meta.get("elapsed_s")
     doc = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{_e(title)} \u2014 Roomtone batch report</title><style>{_CSS}</style></head>
@@ -551,7 +524,64 @@ def build_index(path: str | os.PathLike, *, title: str, reports: list[tuple[str,
 room-tone refill.</div>
 <h2>Files</h2>
 {sections}
-<footer>
+{_footer_html(versions, created, meta.get("elapsed_s"))}
+</div></body></html>
+"""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, doc)
+    return path
+
+
+def _cards_html(reports: list[tuple[str, dict]], n_bad: int, meta: dict) -> str:
+    """The summary cards: files delivered, programme time, the loudness target, spec compliance."""
+    n_ok = len(reports)
+    total_s = sum(r["duration_s"] for _, r in reports)
+    verdicts = [_compliance(r)[0] for _, r in reports]
+    judged = [v for v in verdicts if v is not None]
+    compliant = sum(1 for v in judged if v)
+    cards = [
+        ("Delivered", f"{n_ok} of {n_ok + n_bad}", "files processed" if not n_bad else f"{n_bad} could not be processed"),
+        ("Programme time", duration(total_s), "of audio cleaned"),
+        ("Loudness target", _e(meta.get("loudness_short", "off")), _e(meta.get("loudness", ""))),
+        ("Spec compliance", f"{compliant} of {len(judged)}" if judged else "n/a",
+         f"within \u00b1{LOUDNESS_TOLERANCE_LU:g} LU and under the peak ceiling" if judged else "loudness off"),
+    ]
+    cards_html = "".join(f'<div class="card"><div class="k">{k}</div><div class="v">{v}</div><div class="n">{n}</div></div>'
+                         for k, v, n in cards)
+    return cards_html
+
+
+def _failures_html(failures: list[dict]) -> str:
+    """The files that could not be processed, and what to do about them ("" without any)."""
+    n_bad = len(failures)
+    fail_html = ""
+    if failures:
+        items = "".join(f'<li><b>{_e(f["file"])}</b>: {_e(f["error"])}</li>' for f in failures)
+        fail_html = (f'<div class="failures"><h2>{n_bad} file{"s" if n_bad != 1 else ""} could not be processed</h2>'
+                     f'<ul>{items}</ul><div class="n">Nothing was written for these files; fix or re-export them and run '
+                     'the batch again: finished files are not processed twice.</div></div>')
+    return fail_html
+
+
+def _overview_table(reports: list[tuple[str, dict]], failures: list[dict]) -> str:
+    """One row per file: its figures before and after, its status; failed files last."""
+    rows = "".join(_row(slug, rep) for slug, rep in reports)
+    rows += "".join(
+        f'<tr><td class="file">{name_html(f["file"])}</td><td colspan="8" class="err">'
+        f'{_e(_short_error(f["error"]))}</td><td>{_status_badge(None, f)}</td></tr>' for f in failures)
+    table = (
+        '<table><tr><th>File</th><th>Duration</th><th>Loudness (LUFS)</th><th>True peak (dBTP)</th><th>LRA (LU)</th>'
+        '<th>Noise floor at source loudness (dBFS)</th><th>Est. SNR (dB)</th><th>Speaker spread (LU)</th><th>Holes</th>'
+        '<th>Status</th></tr>'
+        f"{rows}</table>"
+    )
+    return table
+
+
+def _footer_html(versions: dict, created: datetime, elapsed: float | None) -> str:
+    """How the figures were measured, and which software made the report."""
+    return f"""<footer>
 <p><b>How these figures were measured.</b> Integrated loudness per ITU-R BS.1770-4 (K-weighted, gated); loudness
 range per EBU Tech 3342; true peak of the file as written, oversampled 4\u201324\u00d7 (a grid as fine as ffmpeg\u2019s 192 kHz one). Noise floor and speech level are the 10th and 95th
 percentiles of 50 ms RMS levels; the estimated SNR is their difference. Speaker-level spread: the phrases
@@ -562,13 +592,7 @@ pushed more than 6 dB under the room tone's floor by processing.</p>
 <p>Generated by Roomtone {_e(versions.get("roomtone", ""))} on {created:%Y-%m-%d %H:%M}{f" in {duration(elapsed)}" if elapsed else ""}
 \u00b7 Python {_e(versions.get("python", ""))} \u00b7 numpy {_e(versions.get("numpy", ""))} \u00b7 scipy {_e(versions.get("scipy", ""))}
 \u00b7 libsndfile {_e(versions.get("libsndfile", ""))}</p>
-</footer>
-</div></body></html>
-"""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, doc)
-    return path
+</footer>"""
 
 
 def _short_error(text: str) -> str:

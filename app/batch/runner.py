@@ -459,29 +459,16 @@ class BatchRunner:
         Cancelled
             When cancelled (the ledger and the report reflect what was finished).
         """
-        from dsp.io import WRITE_FORMATS, AudioReader, format_for_source, unreadable
-
         t0 = time.time()
-        self._check_folders()
-        if self.options.fmt is not None and self.options.fmt not in WRITE_FORMATS:
-            raise ParameterError(f"unknown output format {self.options.fmt!r}; choose one of {', '.join(WRITE_FORMATS)}")
-        from app.batch.loudness import TARGET_CHOICES
-
-        if self.options.loudness not in TARGET_CHOICES:
-            raise ParameterError(f"unknown loudness target {self.options.loudness!r}; choose one of {', '.join(TARGET_CHOICES)}")
-        profile_hash = None
-        if self.options.profile_path:
-            from dsp.roomtone import NoiseProfile
-
-            NoiseProfile.load(self.options.profile_path)  # fail early on a bad profile
-            profile_hash = file_sha256(self.options.profile_path)
-        settings_hash = self.options.settings_hash(profile_hash)
+        settings_hash = self._check_options()
         lock = _Lock(self.out_dir / STATE_DIR / "lock")
         lock.acquire()
         ledger = Ledger(self.out_dir / STATE_DIR / LEDGER_NAME)
         executor = None
         run_id = None
         status = "failed"
+        rels: list[Path] = []
+        ignored = 0
         previous_sigint = self._catch_sigint()
         try:
             self._clean_leftovers()
@@ -492,52 +479,7 @@ class BatchRunner:
             exec_kind = "dask" if (self.client is not None or self.scheduler) else "local"
             run_id = ledger.begin_run(in_dir=str(self.in_dir), options=self.options.to_dict(),
                                       settings_hash=settings_hash, executor=exec_kind)
-            jobs, states, taken = [], [], set()
-            skipped = failed_at_plan = 0
-            for rel in rels:
-                if self._cancel.is_set():
-                    raise Cancelled("batch cancelled before any file was processed; nothing was written")
-                src = self.in_dir / rel
-                rel_s = rel.as_posix()
-                slug = slug_for(rel)
-                try:
-                    in_hash = file_sha256(src)
-                    size = src.stat().st_size
-                except OSError as exc:
-                    ledger.mark_failed(rel_s, error=str(unreadable(src, exc)), error_kind="InputError",
-                                       input_path=str(src), settings_hash=settings_hash, run_id=run_id)
-                    states.append(FileState(rel_s, 0.0, "failed", error=str(unreadable(src, exc))))
-                    failed_at_plan += 1
-                    continue
-                if not self.force and ledger.is_done(rel_s, in_hash, settings_hash):
-                    row = ledger.get(rel_s)
-                    taken.add(Path(row.output_rel or ""))
-                    states.append(FileState(rel_s, 0.0, "skipped", fraction=1.0))
-                    skipped += 1
-                    continue
-                try:
-                    with AudioReader(src) as r:
-                        info = r.info
-                except RoomtoneError as exc:
-                    msg = " ".join(str(exc).split())
-                    ledger.mark_failed(rel_s, error=msg, error_kind=type(exc).__name__, input_path=str(src),
-                                       input_hash=in_hash, settings_hash=settings_hash, run_id=run_id)
-                    states.append(FileState(rel_s, 0.0, "failed", error=msg))
-                    failed_at_plan += 1
-                    continue
-                fmt = self.options.fmt or format_for_source(info)
-                out_rel = self._output_for(rel, fmt, taken)
-                out_path = self.out_dir / out_rel
-                ledger.queue(rel_s, input_path=str(src), input_hash=in_hash, input_size=size, settings_hash=settings_hash,
-                             output_path=str(out_path), output_rel=out_rel.as_posix(), slug=slug, run_id=run_id)
-                jobs.append({
-                    "id": len(jobs), "input": str(src), "rel": rel_s, "output": str(out_path),
-                    "output_rel": out_rel.as_posix(), "fmt": fmt, "slug": slug, "input_hash": in_hash,
-                    "settings_hash": settings_hash, "options": self.options.to_dict(),
-                    "tmp_dir": str(self.out_dir / STATE_DIR / "tmp" / f"{slug}-{uuid.uuid4().hex[:8]}"),
-                    "report_dir": str(self.out_dir / REPORT_DIR),
-                })
-                states.append(FileState(rel_s, info.duration_s))
+            jobs, states, skipped, failed_at_plan = self._plan(rels, ledger, settings_hash, run_id)
             with self._lock:
                 self._progress.files = states
                 self._progress.message = f"{len(jobs)} to process, {skipped} already done, {failed_at_plan} unreadable"
@@ -558,13 +500,94 @@ class BatchRunner:
                 if status != "finished":
                     executor.stop()  # an error in this process: the workers stop too
                 executor.close(wait=True)  # the lock is held until every worker is gone
-            summary = self._finish(ledger, run_id, rels if "rels" in locals() else [], status, t0,
-                                   ignored if "ignored" in locals() else 0)
+            summary = self._finish(ledger, run_id, rels, status, t0, ignored)
             ledger.close()
             lock.release()
             self._restore_sigint(previous_sigint)
             self.summary = summary
         return summary
+
+    def _check_options(self) -> str:
+        """Refuse unusable folders, formats, targets or profiles before anything runs; the settings hash."""
+        from dsp.io import WRITE_FORMATS
+
+        self._check_folders()
+        if self.options.fmt is not None and self.options.fmt not in WRITE_FORMATS:
+            raise ParameterError(f"unknown output format {self.options.fmt!r}; choose one of {', '.join(WRITE_FORMATS)}")
+        from app.batch.loudness import TARGET_CHOICES
+
+        if self.options.loudness not in TARGET_CHOICES:
+            raise ParameterError(f"unknown loudness target {self.options.loudness!r}; choose one of {', '.join(TARGET_CHOICES)}")
+        profile_hash = None
+        if self.options.profile_path:
+            from dsp.roomtone import NoiseProfile
+
+            NoiseProfile.load(self.options.profile_path)  # fail early on a bad profile
+            profile_hash = file_sha256(self.options.profile_path)
+        return self.options.settings_hash(profile_hash)
+
+    def _plan(self, rels: list[Path], ledger: Ledger, settings_hash: str, run_id: int):
+        """The jobs to run and every file's first state; unreadable files fail, finished ones are skipped.
+
+        Returns ``(jobs, states, skipped, failed_at_plan)``.
+        """
+        jobs: list[dict] = []
+        states: list[FileState] = []
+        taken: set[Path] = set()
+        skipped = failed_at_plan = 0
+        for rel in rels:
+            if self._cancel.is_set():
+                raise Cancelled("batch cancelled before any file was processed; nothing was written")
+            job, state = self._plan_file(rel, ledger, settings_hash, run_id, taken, len(jobs))
+            states.append(state)
+            if job is not None:
+                jobs.append(job)
+            elif state.status == "skipped":
+                skipped += 1
+            else:
+                failed_at_plan += 1
+        return jobs, states, skipped, failed_at_plan
+
+    def _plan_file(self, rel: Path, ledger: Ledger, settings_hash: str, run_id: int, taken: set[Path],
+                   job_id: int) -> tuple[dict | None, FileState]:
+        """One source file: its job (queued in the ledger), or None with a skipped or failed state."""
+        from dsp.io import AudioReader, format_for_source, unreadable
+
+        src = self.in_dir / rel
+        rel_s = rel.as_posix()
+        slug = slug_for(rel)
+        try:
+            in_hash = file_sha256(src)
+            size = src.stat().st_size
+        except OSError as exc:
+            ledger.mark_failed(rel_s, error=str(unreadable(src, exc)), error_kind="InputError",
+                               input_path=str(src), settings_hash=settings_hash, run_id=run_id)
+            return None, FileState(rel_s, 0.0, "failed", error=str(unreadable(src, exc)))
+        if not self.force and ledger.is_done(rel_s, in_hash, settings_hash):
+            row = ledger.get(rel_s)
+            taken.add(Path(row.output_rel or ""))
+            return None, FileState(rel_s, 0.0, "skipped", fraction=1.0)
+        try:
+            with AudioReader(src) as r:
+                info = r.info
+        except RoomtoneError as exc:
+            msg = " ".join(str(exc).split())
+            ledger.mark_failed(rel_s, error=msg, error_kind=type(exc).__name__, input_path=str(src),
+                               input_hash=in_hash, settings_hash=settings_hash, run_id=run_id)
+            return None, FileState(rel_s, 0.0, "failed", error=msg)
+        fmt = self.options.fmt or format_for_source(info)
+        out_rel = self._output_for(rel, fmt, taken)
+        out_path = self.out_dir / out_rel
+        ledger.queue(rel_s, input_path=str(src), input_hash=in_hash, input_size=size, settings_hash=settings_hash,
+                     output_path=str(out_path), output_rel=out_rel.as_posix(), slug=slug, run_id=run_id)
+        job = {
+            "id": job_id, "input": str(src), "rel": rel_s, "output": str(out_path),
+            "output_rel": out_rel.as_posix(), "fmt": fmt, "slug": slug, "input_hash": in_hash,
+            "settings_hash": settings_hash, "options": self.options.to_dict(),
+            "tmp_dir": str(self.out_dir / STATE_DIR / "tmp" / f"{slug}-{uuid.uuid4().hex[:8]}"),
+            "report_dir": str(self.out_dir / REPORT_DIR),
+        }
+        return job, FileState(rel_s, info.duration_s)
 
     def _catch_sigint(self):
         """Ctrl+C cancels the run in order (see :meth:`_stop`) instead of interrupting it anywhere."""
@@ -600,33 +623,8 @@ class BatchRunner:
         last = 0.0
         while futures:
             if self._cancel.is_set():
-                with self._lock:
-                    self._progress.message = "stopping"
-                self._notify()
-                stopped = self._stop(executor, futures, by_id, ledger, run_id)
-                with self._lock:
-                    self._progress.message = "cancelled"
-                    done = sum(1 for f in self._progress.files if f.status == "done")
-                self._notify()
-                raise Cancelled(f"batch cancelled: {done} file(s) finished and kept, {stopped} stopped before "
-                                "anything of them was written; run the same command again to do the rest")
-            changed = False
-            for msg in executor.drain():
-                jid = msg.get("id")
-                job = by_id.get(jid)
-                if job is None:
-                    continue
-                with self._lock:
-                    st = self._state(job["rel"])
-                    if st is not None and st.status in ("queued", "running"):
-                        if st.status == "queued":
-                            st.status, st.started = "running", time.time()
-                        st.fraction = max(st.fraction, float(msg.get("fraction", 0.0)))
-                        st.phase = msg.get("phase", "")
-                if jid not in started:
-                    started.add(jid)
-                    ledger.mark_running(job["rel"])
-                changed = True
+                self._cancel_run(executor, futures, by_id, ledger, run_id)
+            changed = self._take_progress(executor, by_id, started, ledger)
             finished = [f for f in futures if f.done()]
             resubmit: list[int] = []
             for fut in finished:
@@ -642,30 +640,7 @@ class BatchRunner:
                 self._record(ledger, job, res, run_id)
                 changed = True
             if resubmit:
-                # a worker process died: every file in flight is lost with the pool; the ones that
-                # had started count a crash (a file that crashes twice fails), the rest go again
-                time.sleep(0.2)
-                for fut, jid in list(futures.items()):
-                    if fut.done() and fut.exception() is None:
-                        self._record(ledger, by_id[jid], fut.result(), run_id)
-                    else:
-                        resubmit.append(jid)
-                    del futures[fut]
-                executor.restart()
-                for jid in resubmit:
-                    crashes[jid] = crashes.get(jid, 0) + (1 if jid in started else 0)
-                    started.discard(jid)
-                    if crashes[jid] >= 2:
-                        self._record(ledger, by_id[jid], {
-                            "status": "failed", "error_kind": "Crash",
-                            "error": f"{by_id[jid]['input']}: the worker process crashed twice on this file (out of "
-                                     "memory, or a decoder crash); check the file"}, run_id)
-                        continue
-                    with self._lock:
-                        st = self._state(by_id[jid]["rel"])
-                        if st is not None:
-                            st.status, st.fraction, st.phase = "queued", 0.0, "restarted"
-                    futures[executor.submit(by_id[jid])] = jid
+                self._restart_pool(executor, futures, by_id, resubmit, crashes, started, ledger, run_id)
                 changed = True
             now = time.monotonic()
             if changed or now - last > 0.2:
@@ -673,6 +648,67 @@ class BatchRunner:
                 self._notify()
             if not finished:
                 time.sleep(0.05)
+
+    def _cancel_run(self, executor, futures: dict, by_id: dict, ledger: Ledger, run_id: int) -> None:
+        """Stop the run in order (see :meth:`_stop`) and raise Cancelled saying what was kept."""
+        with self._lock:
+            self._progress.message = "stopping"
+        self._notify()
+        stopped = self._stop(executor, futures, by_id, ledger, run_id)
+        with self._lock:
+            self._progress.message = "cancelled"
+            done = sum(1 for f in self._progress.files if f.status == "done")
+        self._notify()
+        raise Cancelled(f"batch cancelled: {done} file(s) finished and kept, {stopped} stopped before "
+                        "anything of them was written; run the same command again to do the rest")
+
+    def _take_progress(self, executor, by_id: dict, started: set[int], ledger: Ledger) -> bool:
+        """The workers' progress messages into the files' states (a first message marks a file running)."""
+        changed = False
+        for msg in executor.drain():
+            jid = msg.get("id")
+            job = by_id.get(jid)
+            if job is None:
+                continue
+            with self._lock:
+                st = self._state(job["rel"])
+                if st is not None and st.status in ("queued", "running"):
+                    if st.status == "queued":
+                        st.status, st.started = "running", time.time()
+                    st.fraction = max(st.fraction, float(msg.get("fraction", 0.0)))
+                    st.phase = msg.get("phase", "")
+            if jid not in started:
+                started.add(jid)
+                ledger.mark_running(job["rel"])
+            changed = True
+        return changed
+
+    def _restart_pool(self, executor, futures: dict, by_id: dict, resubmit: list[int], crashes: dict[int, int],
+                      started: set[int], ledger: Ledger, run_id: int) -> None:
+        """A worker process died: every file in flight is lost with the pool; the ones that had
+        started count a crash (a file that crashes twice fails), the rest go again."""
+        time.sleep(0.2)
+        for fut, jid in list(futures.items()):
+            if fut.done() and fut.exception() is None:
+                self._record(ledger, by_id[jid], fut.result(), run_id)
+            else:
+                resubmit.append(jid)
+            del futures[fut]
+        executor.restart()
+        for jid in resubmit:
+            crashes[jid] = crashes.get(jid, 0) + (1 if jid in started else 0)
+            started.discard(jid)
+            if crashes[jid] >= 2:
+                self._record(ledger, by_id[jid], {
+                    "status": "failed", "error_kind": "Crash",
+                    "error": f"{by_id[jid]['input']}: the worker process crashed twice on this file (out of "
+                             "memory, or a decoder crash); check the file"}, run_id)
+                continue
+            with self._lock:
+                st = self._state(by_id[jid]["rel"])
+                if st is not None:
+                    st.status, st.fraction, st.phase = "queued", 0.0, "restarted"
+            futures[executor.submit(by_id[jid])] = jid
 
     def _stop(self, executor, futures: dict, by_id: dict, ledger: Ledger, run_id: int) -> int:
         """Stop the workers and record the truth: returns how many files were stopped unfinished.

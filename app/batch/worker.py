@@ -54,6 +54,8 @@ from typing import Any
 
 import numpy as np
 
+from app.remedies import explain
+
 #: Samples per block of the loudness passes.
 BLOCK = 65536
 #: The output is written again with a corrected gain only when the limiter took the written
@@ -396,7 +398,7 @@ def process_job(job: dict) -> dict:
         if _stop_requested() and isinstance(exc, RoomtoneError):
             result["status"] = "cancelled"  # stopped on request: nothing was written
         elif isinstance(exc, RoomtoneError):
-            result["error"] = " ".join(str(exc).split())
+            result["error"] = " ".join(explain(exc, "cli").split())
             result["error_kind"] = type(exc).__name__
         else:
             result["error"] = f"internal error (a bug in Roomtone): {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
@@ -409,22 +411,9 @@ def process_job(job: dict) -> dict:
 
 
 def _process(job: dict, tmp_dir: Path) -> dict:
-    from app.batch.loudness import ProgramMeter, resolve_target
-    from app.batch.report import SpectrogramAccumulator, speaker_levels, write_file_report
-    from app.pipeline import (
-        intermediate_format,
-        needs_speech_track,
-        normalise_loudness,
-        pre_gain_for,
-        profile_summary,
-        release,
-        resolve_profile,
-        speech_track,
-    )
+    from app.batch.loudness import resolve_target
+    from app.pipeline import intermediate_format, pre_gain_for
     from dsp.chain import ChainSettings
-    from dsp.errors import OutputError
-    from dsp.io import AudioReader
-    from dsp.render import software_versions
 
     opts = BatchOptions(**job["options"])
     settings = ChainSettings.from_dict(opts.chain)
@@ -436,18 +425,100 @@ def _process(job: dict, tmp_dir: Path) -> dict:
         phases.pop("audit")
     progress = _Progress(job["id"], phases, _progress_sink)
     progress("measure", 0.0, force=True)
+    _make_folders(tmp_dir, out_path)
+
+    # 1. the source's figures, measured on a second thread while 2. the room tone is found
+    t = time.perf_counter()
+    side = _side_pool()
+    src = _measure_source(in_path, settings, opts, side, progress)
+    timings["measure_s"] = time.perf_counter() - t
+
+    # 3. the chain, rendered once (see _render_chain): into the output itself when no loudness
+    # step follows, else into a temporary file no larger than the output, metered on the way
+    t = time.perf_counter()
+    target = resolve_target(opts.loudness, src.ch)
+    fmt = job["fmt"]
+    if target is None:
+        chain_path, pre_gain = out_path, 1.0
+    else:
+        chain_path = tmp_dir / "chain.flac"
+        pre_gain = pre_gain_for(src.before, target)
+    rec, chain_stats, pre_gain, hum = _render_chain(in_path, chain_path, settings, src.profile, speech=src.speech,
+                                                    fmt=fmt if target is None else intermediate_format(fmt),
+                                                    pre_gain=pre_gain,
+                                                    progress=progress.samples("render"))
+    timings["render_s"] = time.perf_counter() - t
+
+    # 4. holes, found on a second thread while 5. (_write_output) writes the output
+    check_stop()
+    holes_job = _side(side, _find_holes, in_path, chain_path, pre_gain, settings, src.profile, hum=hum, audit=audit,
+                      tmp_dir=tmp_dir, progress=progress.samples("audit"))
+    if side is not None:
+        side.shutdown(wait=False)
+    check_stop()
+    t = time.perf_counter()
+    out = _write_output(src, in_path, chain_path, out_path, chain_stats, target, pre_gain, fmt, opts, progress)
+    timings["loudness_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    holes, hole_mask = holes_job.result()
+    timings["holes_s"] = holes.pop("seconds", 0.0)
+    timings["holes_wait_s"] = time.perf_counter() - t
+    if chain_path != out_path:
+        chain_path.unlink(missing_ok=True)
+
+    # 6. report
+    t = time.perf_counter()
+    output_hash = file_sha256(out_path)
+    report = _file_report(job, opts, src, out, in_path, out_path, output_hash, fmt, chain_stats, holes,
+                          settings={"options": opts.to_dict(), "chain_render": rec.settings.get("analyses", {}),
+                                    "intermediate": {"format": None if chain_path == out_path else intermediate_format(fmt),
+                                                     "pre_gain_db": round(20.0 * math.log10(pre_gain), 3)},
+                                    "settings_hash": job.get("settings_hash")},
+                          timings=timings)
+    json_path = _write_file_report(job, report, src, out, hole_mask, timings, t)
+    progress("report", 1.0, force=True)
+    return {"output_hash": output_hash, "report": report, "report_json": str(json_path)}
+
+
+def _make_folders(tmp_dir: Path, out_path: Path) -> None:
+    from dsp.errors import OutputError
+
     tmp_dir.mkdir(parents=True, exist_ok=True)
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"{out_path.parent}: cannot create the output folder ({exc.strerror or exc})") from None
 
-    # 1. the source's figures, measured on a second thread while 2. the room tone is found (as
-    # prepare_processor finds it, so the render equals `roomtone clean`); a worker has two cores.
-    # The voice activity model starts now too, on a thread of its own (the render reads its
-    # track as it fills): it overlaps the measuring instead of the render
-    t = time.perf_counter()
-    side = _side_pool()
+
+@dataclass
+class _Source:
+    """What phases 1 and 2 found: the source's format and figures, its speech track, its room tone."""
+
+    sr: int
+    ch: int
+    frames: int
+    info: dict
+    speech: Any
+    spec_before: Any
+    before_meter: Any
+    before: Any
+    profile: Any
+    origin: Any
+    nonfinite: int
+
+
+def _measure_source(in_path: Path, settings, opts: BatchOptions, side, progress: _Progress) -> _Source:
+    """1. the source's figures, measured on a second thread while 2. the room tone is found.
+
+    The room tone is found as prepare_processor finds it, so the render equals `roomtone clean`;
+    a worker has two cores. The voice activity model starts now too, on a thread of its own
+    (the render reads its track as it fills): it overlaps the measuring instead of the render.
+    """
+    from app.batch.loudness import ProgramMeter
+    from app.batch.report import SpectrogramAccumulator
+    from app.pipeline import needs_speech_track, release, resolve_profile, speech_track
+    from dsp.io import AudioReader
+
     with AudioReader(in_path) as reader, AudioReader(in_path) as measured:
         speech = speech_track(reader, live=True) if needs_speech_track(settings) else None
         sr, ch, frames = reader.sample_rate, reader.channels, reader.frames
@@ -469,37 +540,36 @@ def _process(job: dict, tmp_dir: Path) -> dict:
             release(speech)
             raise
         nonfinite = measured.nonfinite_count
-    timings["measure_s"] = time.perf_counter() - t
+    return _Source(sr, ch, frames, src_info, speech, spec_before, before_meter, before, profile, origin, nonfinite)
 
-    # 3. the chain, rendered once (see _render_chain): into the output itself when no loudness
-    # step follows, else into a temporary file no larger than the output, metered on the way
-    t = time.perf_counter()
-    target = resolve_target(opts.loudness, ch)
-    fmt = job["fmt"]
-    if target is None:
-        chain_path, pre_gain = out_path, 1.0
-    else:
-        chain_path = tmp_dir / "chain.flac"
-        pre_gain = pre_gain_for(before, target)
-    rec, chain_stats, pre_gain, hum = _render_chain(in_path, chain_path, settings, profile, speech=speech,
-                                                    fmt=fmt if target is None else intermediate_format(fmt),
-                                                    pre_gain=pre_gain,
-                                                    progress=progress.samples("render"))
-    timings["render_s"] = time.perf_counter() - t
 
-    # 4. holes, found on a second thread while 5. (below) writes the output
-    check_stop()
-    holes_job = _side(side, _find_holes, in_path, chain_path, pre_gain, settings, profile, hum=hum, audit=audit,
-                      tmp_dir=tmp_dir, progress=progress.samples("audit"))
-    if side is not None:
-        side.shutdown(wait=False)
+@dataclass
+class _Output:
+    """What phase 5 wrote: the loudness step's figures and the output's measurements."""
 
-    # 5. loudness: the gain from the chain output's loudness, then one streaming pass of the
-    # loudness stages (gain, true-peak limiter: app.pipeline.normalise_loudness, the export's own)
-    # into the output; the written file is measured (as any meter would see it), and only where
-    # the limiter took away more than the tolerance is the pass redone
-    check_stop()
-    t = time.perf_counter()
+    target: Any
+    ceiling: float | None
+    gain_db: float
+    iterations: int
+    limited: float
+    clipped_written: int
+    spec_after: Any
+    after: Any
+    meter: Any
+
+
+def _write_output(src: _Source, in_path: Path, chain_path: Path, out_path: Path, chain_stats, target, pre_gain: float,
+                  fmt: str, opts: BatchOptions, progress: _Progress) -> _Output:
+    """5. loudness: the gain from the chain output's loudness, then one streaming pass of the
+    loudness stages (gain, true-peak limiter: app.pipeline.normalise_loudness, the export's own)
+    into the output; the written file is measured (as any meter would see it), and only where
+    the limiter took away more than the tolerance is the pass redone."""
+    from app.batch.loudness import ProgramMeter
+    from app.batch.report import SpectrogramAccumulator
+    from app.pipeline import normalise_loudness
+    from dsp.io import AudioReader
+
+    sr, ch, frames = src.sr, src.ch, src.frames
     gain_db, iterations, limited, ceiling, clipped_written = 0.0, 0, 0.0, None, 0
     wanted = target
     if target is not None and not math.isfinite(chain_stats.integrated_lufs):
@@ -528,65 +598,66 @@ def _process(job: dict, tmp_dir: Path) -> dict:
         with AudioReader(out_path) as written_file:
             meter = ProgramMeter(sr, ch)
             after = _measure(written_file, spectrogram=spec_after, meter=meter)
-    timings["loudness_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    holes, hole_mask = holes_job.result()
-    timings["holes_s"] = holes.pop("seconds", 0.0)
-    timings["holes_wait_s"] = time.perf_counter() - t
-    if chain_path != out_path:
-        chain_path.unlink(missing_ok=True)
+    return _Output(target, ceiling, gain_db, iterations, limited, clipped_written, spec_after, after, meter)
 
-    # 6. report
-    t = time.perf_counter()
-    output_hash = file_sha256(out_path)
-    profile_info = profile_summary(profile)
-    report = {
+
+def _file_report(job: dict, opts: BatchOptions, src: _Source, out: _Output, in_path: Path, out_path: Path,
+                 output_hash: str, fmt: str, chain_stats, holes: dict, *, settings: dict,
+                 timings: dict[str, float]) -> dict:
+    """6. the file's report (its JSON; the pictures are added by _write_file_report)."""
+    from app.pipeline import profile_summary
+    from dsp.render import software_versions
+
+    before, after, target = src.before, out.after, out.target
+    return {
         "file": job["rel"],
         "input": str(in_path),
         "output": str(out_path),
         "output_rel": job.get("output_rel", out_path.name),
         "input_hash": job.get("input_hash"),
         "output_hash": output_hash,
-        "format": {"source": src_info, "output": fmt},
-        "sample_rate": sr,
-        "channels": ch,
-        "frames": frames,
-        "duration_s": round(frames / sr, 3),
+        "format": {"source": src.info, "output": fmt},
+        "sample_rate": src.sr,
+        "channels": src.ch,
+        "frames": src.frames,
+        "duration_s": round(src.frames / src.sr, 3),
         "before": before.to_dict(),
         "chain_output": chain_stats.to_dict(),
         "after": after.to_dict(),
         "loudness": {
             "target": target[2] if target else "off",
             "target_lufs": target[0] if target else None,
-            "ceiling_dbtp": ceiling,
-            "gain_db": round(gain_db, 3),
-            "limiter_max_reduction_db": round(limited, 2),
-            "gain_iterations": iterations,
+            "ceiling_dbtp": out.ceiling,
+            "gain_db": round(out.gain_db, 3),
+            "limiter_max_reduction_db": round(out.limited, 2),
+            "gain_iterations": out.iterations,
         },
         "clipping": {"before_samples": before.clipped_samples, "after_samples": after.clipped_samples,
-                     "clipped_on_write": clipped_written},
+                     "clipped_on_write": out.clipped_written},
         "holes": holes,
-        "profile": profile_info,
-        "profile_origin": origin,
-        "nonfinite_samples": nonfinite,
-        "settings": {"options": opts.to_dict(), "chain_render": rec.settings.get("analyses", {}),
-                     "intermediate": {"format": None if chain_path == out_path else intermediate_format(fmt),
-                                      "pre_gain_db": round(20.0 * math.log10(pre_gain), 3)},
-                     "settings_hash": job.get("settings_hash")},
+        "profile": profile_summary(src.profile),
+        "profile_origin": src.origin,
+        "nonfinite_samples": src.nonfinite,
+        "settings": settings,
         "versions": software_versions(),
         "timing": {k: round(v, 3) for k, v in timings.items()},
         "worker": f"{os.uname().nodename}:{os.getpid()}",
     }
-    # the loudness timelines come from the two meters' 100 ms sub-blocks: no extra pass
-    report["speaker_levels"], timelines = speaker_levels(before_meter, meter, sr)
-    report["images"] = write_file_report(Path(job["report_dir"]), job["slug"], report, spec_before, spec_after,
-                                         hole_map=hole_mask, timelines=timelines)
-    timings["report_s"] = time.perf_counter() - t
-    report["timing"] = {k: round(v, 3) for k, v in timings.items()}
+
+
+def _write_file_report(job: dict, report: dict, src: _Source, out: _Output, hole_mask, timings: dict[str, float],
+                       t: float) -> Path:
+    """The report's pictures and its JSON file (``files/<slug>.json``); ``t``: when the report phase began."""
+    from app.batch.report import speaker_levels, write_file_report
     from dsp.io import write_text_atomic
 
+    # the loudness timelines come from the two meters' 100 ms sub-blocks: no extra pass
+    report["speaker_levels"], timelines = speaker_levels(src.before_meter, out.meter, src.sr)
+    report["images"] = write_file_report(Path(job["report_dir"]), job["slug"], report, src.spec_before,
+                                         out.spec_after, hole_map=hole_mask, timelines=timelines)
+    timings["report_s"] = time.perf_counter() - t
+    report["timing"] = {k: round(v, 3) for k, v in timings.items()}
     json_path = Path(job["report_dir"]) / "files" / f"{job['slug']}.json"
     json_path.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(json_path, json.dumps(report, indent=1, default=str) + "\n")
-    progress("report", 1.0, force=True)
-    return {"output_hash": output_hash, "report": report, "report_json": str(json_path)}
+    return json_path

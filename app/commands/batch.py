@@ -14,6 +14,13 @@ import sys
 import time
 
 from app.batch.loudness import TARGET_CHOICES
+from app.commands.clean import (
+    add_breath_deess_options,
+    add_dereverb_option,
+    add_mouth_options,
+    breath_deess_enable,
+    dereverb_enable,
+)
 from app.timecode import format_duration
 from dsp.io import WRITE_FORMATS
 
@@ -57,11 +64,11 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue an interrupted batch (the default behaviour; says so explicitly)")
     p.add_argument("--force", action="store_true", help="redo every file, even those already done")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides", help="override a chain setting (repeatable)")
+    add_breath_deess_options(p)
     p.add_argument("--level", action="store_true",
                    help="even out the speech level of phrases and speakers: adds the leveler stage at the end of the "
                    "chain (before loudness); changes the settings hash, so a rerun redoes every file")
-    from app.commands.clean import add_dereverb_option
-
+    add_mouth_options(p)
     add_dereverb_option(p)
     p.add_argument("--no-hole-audit", action="store_true", help="skip the extra render that counts the holes refill filled (faster)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors and the summary")
@@ -146,12 +153,14 @@ class BatchDisplay:
 
 def build_options(args: argparse.Namespace):
     from app.batch.worker import BatchOptions
-    from app.commands.clean import dereverb_enable, load_settings
+    from app.commands.clean import load_settings, mouth_enable
     from app.pipeline import adjust_settings
 
     settings, _ = load_settings(args.preset)
     settings = adjust_settings(settings, level=bool(getattr(args, "level", False)),
-                               enable=dereverb_enable(getattr(args, "dereverb", None)), overrides=list(args.overrides))
+                               enable={**dereverb_enable(getattr(args, "dereverb", None)), **breath_deess_enable(args),
+                                       **mouth_enable(args)},
+                               overrides=list(args.overrides))
     return BatchOptions(
         chain=settings.to_dict(), preset=args.preset or settings.name,
         profile_path=os.path.abspath(args.profile) if args.profile else None,

@@ -91,6 +91,8 @@ def register(subparsers) -> None:
                    help="even out the speech level of phrases and speakers: adds the leveler stage at the end of "
                    "the chain (after the noise passes and refill)")
     add_dereverb_option(p)
+    add_breath_deess_options(p)
+    add_mouth_options(p)
     p.add_argument("--loudness", choices=TARGET_CHOICES, default="off", metavar="NAME",
                    help="normalise the output to a loudness target with a true-peak limiter: podcast (-16 LUFS "
                    "stereo / -19 mono), podcast-stereo, podcast-mono, ebu-r128 (-23), atsc (-24), or off "
@@ -126,9 +128,64 @@ def dereverb_enable(value: float | None) -> dict:
     return {"dereverb": {"amount_percent": float(value)}}
 
 
+def add_breath_deess_options(p: argparse.ArgumentParser) -> None:
+    """``--breath [REDUCTION_DB|gate]`` and ``--deess [MAX_DB]`` (clean and batch)."""
+    p.add_argument("--breath", nargs="?", const="", default=None, metavar="REDUCTION_DB",
+                   help="breath control: lower the breaths between phrases by REDUCTION_DB (default 10 dB), never "
+                   "below the room tone; 'gate' lowers them to the room tone's level (never to silence)")
+    p.add_argument("--deess", nargs="?", const="", default=None, metavar="MAX_DB",
+                   help="de-esser: lower the 4-10 kHz sibilance band on frames where it exceeds the voice's typical "
+                   "level, by at most MAX_DB (default 6 dB); the rest of the spectrum is untouched")
+
+
+def breath_deess_enable(args: argparse.Namespace) -> dict[str, dict]:
+    """``adjust_settings(enable=...)`` for ``--breath`` / ``--deess`` (raises ParameterError on a bad value)."""
+    from dsp.errors import ParameterError
+
+    def number(option: str, value: str) -> float:
+        try:
+            return float(value)
+        except ValueError:
+            raise ParameterError(f"{option} expects a number of dB, got {value!r}") from None
+
+    out: dict[str, dict] = {}
+    breath = getattr(args, "breath", None)
+    if breath is not None:
+        if breath.strip().lower() == "gate":
+            out["breath"] = {"gate_to_room_tone": True}
+        else:
+            out["breath"] = {"reduction_db": number("--breath", breath)} if breath else {}
+    deess = getattr(args, "deess", None)
+    if deess is not None:
+        out["deess"] = {"max_reduction_db": number("--deess", deess)} if deess else {}
+    return out
+
+
+def add_mouth_options(p: argparse.ArgumentParser) -> None:
+    """``--declick [DB]`` and ``--deplosive [DB]`` (issue 23), shared by ``clean`` and ``batch``."""
+    p.add_argument("--declick", nargs="?", type=float, const=-1.0, default=None, metavar="THRESHOLD_DB",
+                   help="repair mouth clicks (adds the de-click stage before the noise passes); optional: how far "
+                   "(dB) a click's prediction error must stand over its running level, 6-60, lower finds more "
+                   "(default 16)")
+    p.add_argument("--deplosive", nargs="?", type=float, const=-1.0, default=None, metavar="REDUCTION_DB",
+                   help="lower plosive pops (adds the de-plosive stage: a high-pass at 200 Hz only while a pop "
+                   "lasts); optional: how far the band under 200 Hz is lowered during a pop, 0-60 dB (default 24)")
+
+
+def mouth_enable(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """The ``enable`` mapping for :func:`app.pipeline.adjust_settings` from ``--declick``/``--deplosive``."""
+    out: dict[str, dict[str, float]] = {}
+    for option, setting in (("declick", "click_threshold_db"), ("deplosive", "max_reduction_db")):
+        value = getattr(args, option, None)
+        if value is not None:
+            out[option] = {} if value == -1.0 else {setting: value}
+    return out
+
+
 def load_settings(preset: str | None):
     """The named preset; with no name, ``podcast`` (or an empty chain while no preset exists)."""
-    from dsp.chain import DEFAULT_PRESET, ChainSettings, list_presets, load_preset
+    from app.presets import DEFAULT_PRESET, list_presets, load_preset
+    from dsp.chain import ChainSettings
 
     if preset is not None:
         return load_preset(preset), None
@@ -159,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
         refill=args.refill,
         eq_match=args.eq_match,
         level=args.level,
-        enable=dereverb_enable(args.dereverb),
+        enable={**dereverb_enable(args.dereverb), **breath_deess_enable(args), **mouth_enable(args)},
         mix=args.mix,
         listen=args.listen,
         overrides=args.overrides,

@@ -79,21 +79,33 @@ def run(args: argparse.Namespace) -> int:
         ds, comparison = judge_synthetic(ds, ref, thresholds)
 
     if not args.quiet:
-        out.write(f"{'clip':32s} {'F0 Hz':>6s} {'std st':>6s} {'span':>5s} {'int dB':>6s} {'pauses':>6s} "
-                  f"{'breath':>6s} {'syl/s':>5s} {'LUFS':>6s} {'SNR':>5s}  verdict\n")
-        for c in ds.clips:
-            m = c.measures()
-            fs = [f for f in ds.clip_findings(c.name) if f.verdict != "pass"]
-            verdict = ", ".join(f.code for f in fs) or "ok"
-            out.write(f"{c.name[:32]:32s} {_fmt(m['f0_median_hz'], 0):>6s} {_fmt(m['f0_std_st']):>6s} "
-                      f"{_fmt(m['f0_span_st'], 1):>5s} {_fmt(m['intensity_std_db'], 1):>6s} {c.pause_count:>6d} "
-                      f"{c.breath_count:>6d} {_fmt(m['articulation_rate_syll_s'], 1):>5s} "
-                      f"{_fmt(m['loudness_lufs'], 1):>6s} {_fmt(m['snr_db'], 0):>5s}  {verdict}\n")
-        out.write(f"\n{len(ds.clips)} clip(s), {ds.total_duration_s:.1f} s, {ds.total_speech_s:.1f} s of speech. "
-                  "Semitones are relative to each clip's median F0.\n")
+        _print_clips(out, ds)
     for _path, msg in ds.failures:
         out.write(f"  not analysed: {msg}\n")
-    probs = problems(ds.findings)
+    _print_findings(out, problems(ds.findings))
+    if comparison:
+        _print_comparison(out, ref, comparison)
+    _write_outputs(args, out, ds, ref, comparison, thresholds)
+    return _exit_code(args.fail_on, ds, comparison)
+
+
+def _print_clips(out, ds) -> None:
+    """One line of measures and the verdict per clip, then the dataset's totals."""
+    out.write(f"{'clip':32s} {'F0 Hz':>6s} {'std st':>6s} {'span':>5s} {'int dB':>6s} {'pauses':>6s} "
+              f"{'breath':>6s} {'syl/s':>5s} {'LUFS':>6s} {'SNR':>5s}  verdict\n")
+    for c in ds.clips:
+        m = c.measures()
+        fs = [f for f in ds.clip_findings(c.name) if f.verdict != "pass"]
+        verdict = ", ".join(f.code for f in fs) or "ok"
+        out.write(f"{c.name[:32]:32s} {_fmt(m['f0_median_hz'], 0):>6s} {_fmt(m['f0_std_st']):>6s} "
+                  f"{_fmt(m['f0_span_st'], 1):>5s} {_fmt(m['intensity_std_db'], 1):>6s} {c.pause_count:>6d} "
+                  f"{c.breath_count:>6d} {_fmt(m['articulation_rate_syll_s'], 1):>5s} "
+                  f"{_fmt(m['loudness_lufs'], 1):>6s} {_fmt(m['snr_db'], 0):>5s}  {verdict}\n")
+    out.write(f"\n{len(ds.clips)} clip(s), {ds.total_duration_s:.1f} s, {ds.total_speech_s:.1f} s of speech. "
+              "Semitones are relative to each clip's median F0.\n")
+
+
+def _print_findings(out, probs) -> None:
     out.write(f"\nFindings: {len(probs)}\n" if probs else "\nFindings: none\n")
     for f in probs:
         where = f"{f.clip}: " if f.clip else "dataset: "
@@ -101,16 +113,22 @@ def run(args: argparse.Namespace) -> int:
         out.write(f"  {f.verdict.upper():4s} {where}{f.title}: {f.message}{at}\n")
         if f.advice:
             out.write(f"       -> {f.advice}\n")
-    if comparison:
-        out.write(f"\nCompared with {len(ref.clips)} reference clip(s) (range p5-p95, or min-max under 10 clips):\n")
-        for c in comparison:
-            if c.verdict != "pass":
-                out.write(f"  {c.verdict.upper():4s} {c.label}: synthetic median {_fmt(c.synthetic_median)} {c.unit}, "
-                          f"reference {_fmt(c.reference_low)}-{_fmt(c.reference_high)}; "
-                          f"{len(c.outside)}/{len(c.synthetic_values)} clip(s) outside\n")
-        if all(c.verdict == "pass" for c in comparison):
-            out.write("  every measure inside the reference range\n")
 
+
+def _print_comparison(out, ref, comparison) -> None:
+    """The measures of the synthetic clips that fall outside the reference recordings' range."""
+    out.write(f"\nCompared with {len(ref.clips)} reference clip(s) (range p5-p95, or min-max under 10 clips):\n")
+    for c in comparison:
+        if c.verdict != "pass":
+            out.write(f"  {c.verdict.upper():4s} {c.label}: synthetic median {_fmt(c.synthetic_median)} {c.unit}, "
+                      f"reference {_fmt(c.reference_low)}-{_fmt(c.reference_high)}; "
+                      f"{len(c.outside)}/{len(c.synthetic_values)} clip(s) outside\n")
+    if all(c.verdict == "pass" for c in comparison):
+        out.write("  every measure inside the reference range\n")
+
+
+def _write_outputs(args: argparse.Namespace, out, ds, ref, comparison, thresholds) -> None:
+    """``--json`` and ``--html``."""
     if args.json:
         data = {"dataset": ds.to_dict(contours=args.contours), "thresholds": vars(thresholds)}
         if ref is not None:
@@ -126,8 +144,11 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             out.write(f"wrote {args.html}\n")
 
-    if args.fail_on == "never":
+
+def _exit_code(fail_on: str, ds, comparison) -> int:
+    """1 when a finding or comparison reaches ``--fail-on`` (warn / fail), else 0."""
+    if fail_on == "never":
         return 0
-    levels = {"warn": ("warn", "fail"), "fail": ("fail",)}[args.fail_on]
+    levels = {"warn": ("warn", "fail"), "fail": ("fail",)}[fail_on]
     bad = any(f.verdict in levels for f in ds.findings) or any(c.verdict in levels for c in comparison or ())
     return 1 if bad else 0

@@ -46,10 +46,11 @@ def run(argv: list[str] | None = None) -> int:
     if args.self_test:
         return _self_test(app)
     from app.audio.project_monitor import make_monitor
+    from app.pipeline import preload_models_in_background
 
     window = MainWindow(autosave=Autosave(), monitor=make_monitor())
     window.show()
-    _preload_models()
+    preload_models_in_background()
     recovered = window.offer_recovery()
     if not recovered:
         if args.demo:
@@ -62,21 +63,6 @@ def run(argv: list[str] | None = None) -> int:
         return int(app.exec())
     finally:
         sys.excepthook = sys.__excepthook__
-
-
-def _preload_models() -> None:
-    """Load DeepFilterNet3 on a background thread (about 1.1 s, once): the first chain with the
-    ``deepfilter`` stage, possibly built by the monitor's feeder while playing, then starts at once."""
-    import threading
-
-    def work() -> None:
-        try:
-            from models.ml_denoise import preload
-        except ImportError:  # a build without the models: nothing to preload
-            return
-        preload()  # says nothing where the model cannot run; the chain build will
-
-    threading.Thread(target=work, name="roomtone-model-preload", daemon=True).start()
 
 
 def _set_icon(app) -> None:

@@ -10,7 +10,6 @@ later run continues where this one stopped).
 from __future__ import annotations
 
 import os
-import threading
 import time
 from pathlib import Path
 
@@ -38,6 +37,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.batch.loudness import TARGET_CHOICES
+from app.remedies import explain
+from app.session.jobs import Job, JobRunner
 from app.timecode import format_duration
 from dsp.io import WRITE_FORMATS
 
@@ -72,10 +73,20 @@ class BatchDialog(QDialog):
         self.runner = None
         self.summary = None
         self.error: str | None = None
-        self._thread: threading.Thread | None = None
+        self.jobs = JobRunner(max_workers=1)  # the batch's own worker: the window's Apply and tiles keep theirs
+        self._job: Job | None = None
         self.finished_run = False
-
         outer = QVBoxLayout(self)
+        outer.addLayout(self._build_form(in_dir, out_dir))
+        self._build_progress(outer)
+        self._build_buttons(outer)
+        self.timer = QTimer(self)
+        self.timer.setInterval(200)
+        self.timer.timeout.connect(self._poll)
+
+    # -- building blocks ------------------------------------------------------------------------------
+    def _build_form(self, in_dir, out_dir) -> QFormLayout:
+        """Folders, preset, loudness target, leveling, output format, workers and the holes audit."""
         form = QFormLayout()
         self.in_edit, in_row = self._folder_row("Folder with the source episodes (searched recursively; never modified)")
         self.out_edit, out_row = self._folder_row("Where the cleaned files and the report go (folder structure is kept)")
@@ -87,7 +98,7 @@ class BatchDialog(QDialog):
         form.addRow("Output folder", out_row)
         self.preset_combo = QComboBox()
         try:
-            from dsp.chain import DEFAULT_PRESET, list_presets
+            from app.presets import DEFAULT_PRESET, list_presets
 
             names = sorted(list_presets())
         except Exception:  # noqa: BLE001 - a broken preset folder must not stop the dialog
@@ -123,8 +134,10 @@ class BatchDialog(QDialog):
         self.audit_check.setChecked(True)
         ol.addWidget(self.audit_check, 1)
         form.addRow("", opts)
-        outer.addLayout(form)
+        return form
 
+    def _build_progress(self, outer: QVBoxLayout) -> None:
+        """The overall progress bar, the status line and the per-file table."""
         self.overall = QProgressBar()
         self.overall.setRange(0, 1000)
         self.overall.setFormat("%p%")
@@ -143,6 +156,8 @@ class BatchDialog(QDialog):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         outer.addWidget(self.table, 1)
 
+    def _build_buttons(self, outer: QVBoxLayout) -> None:
+        """Start, Stop, Open report, Close and the report's path."""
         buttons = QHBoxLayout()
         self.start_button = QPushButton("Start")
         self.start_button.setDefault(True)
@@ -169,11 +184,6 @@ class BatchDialog(QDialog):
         outer.addWidget(self.report_label)
         outer.addLayout(buttons)
 
-        self.timer = QTimer(self)
-        self.timer.setInterval(200)
-        self.timer.timeout.connect(self._poll)
-
-    # -- building blocks ------------------------------------------------------------------------------
     def _folder_row(self, tip: str) -> tuple[QLineEdit, QWidget]:
         row = QWidget()
         rl = QHBoxLayout(row)
@@ -197,7 +207,7 @@ class BatchDialog(QDialog):
         """The :class:`app.batch.worker.BatchOptions` the form describes."""
         from app.batch.worker import BatchOptions
         from app.pipeline import adjust_settings
-        from dsp.chain import load_preset
+        from app.presets import load_preset
 
         preset = self.preset_combo.currentText() or "podcast"
         chain = load_preset(preset)
@@ -209,10 +219,10 @@ class BatchDialog(QDialog):
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._job is not None and not self._job.done
 
     def start(self) -> None:
-        """Check the form and start the batch in a background thread."""
+        """Check the form and start the batch as a background job."""
         from app.batch.runner import BatchRunner
         from dsp.errors import RoomtoneError
 
@@ -225,29 +235,31 @@ class BatchDialog(QDialog):
         try:
             options = self.options()
         except RoomtoneError as exc:
-            self.status_label.setText(f"Cannot start: {exc}")
+            self.status_label.setText(f"Cannot start: {explain(exc, 'gui')}")
             return
         self.summary, self.error, self.finished_run = None, None, False
         self.runner = BatchRunner(src, dst, options, workers=self.workers_spin.value())
-        self._thread = threading.Thread(target=self._work, name="roomtone-batch", daemon=True)
         self._t0 = time.time()
         self._set_running(True)
         self.status_label.setText("Checking the files\u2026")
-        self._thread.start()
+        runner = self.runner
+        self._job = self.jobs.submit("Batch clean-up", lambda progress, cancelled: runner.run())
         self.timer.start()
 
-    def _work(self) -> None:
+    def _take_outcome(self, job: Job) -> None:
+        """The finished job's summary, or what stopped it, in the dialog's words."""
         from dsp.errors import Cancelled, RoomtoneError
 
-        try:
-            self.summary = self.runner.run()
-        except Cancelled:
+        exc = job.error
+        if job.cancelled or isinstance(exc, Cancelled):
             self.error = "Stopped. Finished files are kept; start again to do the rest."
             self.summary = self.runner.summary
-        except RoomtoneError as exc:
-            self.error = str(exc)
-        except Exception as exc:  # noqa: BLE001 - shown in the dialog, never a silent thread death
+        elif isinstance(exc, RoomtoneError):
+            self.error = explain(exc, "gui")
+        elif exc is not None:  # shown in the dialog, never a silent death of the worker
             self.error = f"internal error: {type(exc).__name__}: {exc}"
+        else:
+            self.summary = job.result
 
     def stop(self) -> None:
         if self.runner is not None and self.running:
@@ -269,6 +281,8 @@ class BatchDialog(QDialog):
         if not self.running:
             self.timer.stop()
             self._set_running(False)
+            if self._job is not None and not self.finished_run:
+                self._take_outcome(self._job)
             self.finished_run = True
             s = self.summary
             if self.error:
@@ -328,9 +342,9 @@ class BatchDialog(QDialog):
             self.status_label.setText(f"No web browser could open the report; open it yourself: {path}")
 
     def wait(self, timeout_s: float | None = None) -> bool:
-        """Block until the batch thread ends (tests, shutdown); True if it did."""
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        """Block until the batch job ends (tests, shutdown); True if it did."""
+        if self._job is not None:
+            self._job.wait(timeout_s)
         return not self.running
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
@@ -338,4 +352,5 @@ class BatchDialog(QDialog):
             self.stop()
             self.wait(30.0)
         self.timer.stop()
+        self.jobs.shutdown(wait=False)
         super().closeEvent(event)

@@ -43,10 +43,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.presets import list_presets, save_user_preset
 from app.qt.setting_labels import human_text, setting_label
 from app.session import loudness_label, loudness_menu
-from dsp.chain import list_presets, registry, save_user_preset
+from dsp.chain import registry
 from dsp.errors import RoomtoneError
+from dsp.schema import field_schema, schemas
 
 #: field-name suffix -> the unit in words, for tooltips (the unit shown is in SETTING_LABELS)
 UNIT_WORDS = {
@@ -96,8 +98,16 @@ def field_docs(cls: type) -> dict[str, str]:
     return out
 
 
-def field_range(name: str, default: Any, sample_rate: int = 48000) -> tuple[float, float]:
-    """Slider range for a numeric field, from its unit and default."""
+def field_range(name: str, default: Any, sample_rate: int = 48000, cls: type | None = None) -> tuple[float, float]:
+    """Slider range for a numeric field: its schema's (:func:`dsp.schema.setting`) where the
+    settings class declares one, so the slider offers exactly what the settings accept; else from
+    its unit and default."""
+    schema = field_schema(cls, name) if cls is not None else None
+    if schema is not None and schema.lo is not None and schema.hi is not None:
+        hi = schema.hi - (0.001 if schema.hi_open else 0.0)
+        if name.endswith("_hz"):
+            hi = min(hi, sample_rate / 2) if hi > schema.lo + 1 else hi
+        return float(schema.lo), float(hi)
     d = float(default)
     if name.endswith("_dbfs"):
         return -120.0, 0.0
@@ -111,8 +121,6 @@ def field_range(name: str, default: Any, sample_rate: int = 48000) -> tuple[floa
         return 0.0, max(10.0, 4 * d)
     if name.endswith("_octaves"):
         return 0.0, 2.0
-    if name.endswith("_percent") and d > 1.0:  # an amount (de-reverb): 0-100 %
-        return 0.0, 100.0
     if 0.0 <= d <= 1.0 and isinstance(default, float):
         return 0.0, 1.0
     return min(0.0, 4 * d), max(1.0, 4 * d)
@@ -121,6 +129,10 @@ def field_range(name: str, default: Any, sample_rate: int = 48000) -> tuple[floa
 def field_value_choices(cls: type, name: str) -> dict | None:
     """A numeric field's fixed values and their labels: the module constant ``NAME_CHOICES``
     (``{value: label}``, e.g. ``dsp.dehum.MAINS_HZ_CHOICES``), or None for a range."""
+    schema = field_schema(cls, name)
+    if schema is not None and schema.choices and all(isinstance(c, (int, float)) for c in schema.choices):
+        labels = schema.labels or tuple(f"{c:g} {schema.unit}".strip() for c in schema.choices)
+        return dict(zip(schema.choices, labels, strict=True))
     mod = sys.modules.get(cls.__module__)
     value = getattr(mod, name.upper() + "_CHOICES", None) if mod else None
     if isinstance(value, dict) and value and all(isinstance(k, (int, float)) for k in value):
@@ -129,6 +141,10 @@ def field_value_choices(cls: type, name: str) -> dict | None:
 
 
 def field_choices(cls: type, name: str) -> list[str] | None:
+    """A text field's allowed values: its schema's choices, or the module constant ``NAMES``."""
+    schema = field_schema(cls, name)
+    if schema is not None and schema.choices and all(isinstance(c, str) for c in schema.choices):
+        return list(schema.choices)
     mod = sys.modules.get(cls.__module__)
     value = getattr(mod, name.upper() + "S", None) if mod else None
     if isinstance(value, (tuple, list, dict, set, frozenset)) and value and all(isinstance(v, str) for v in value):
@@ -214,8 +230,15 @@ class ChainPanel(QWidget):
         root = QVBoxLayout(self)
         root.setContentsMargins(8, 8, 8, 8)
         root.setSpacing(8)
+        self._build_presets(root)
+        self._build_stages(root)
+        self._build_pass_settings(root)
+        self._build_output(root)
+        self._populate_add_menu()
+        self._populate_presets()
+        self.set_project(session.project)
 
-        # presets
+    def _build_presets(self, root: QVBoxLayout) -> None:
         row = QHBoxLayout()
         row.addWidget(QLabel("Preset"))
         self.preset_combo = QComboBox()
@@ -230,7 +253,7 @@ class ChainPanel(QWidget):
         row.addWidget(self.save_preset_button)
         root.addLayout(row)
 
-        # stages
+    def _build_stages(self, root: QVBoxLayout) -> None:
         box = QGroupBox("Passes (processed top to bottom)")
         bl = QVBoxLayout(box)
         self.stage_list = QListWidget()
@@ -268,7 +291,8 @@ class ChainPanel(QWidget):
         bl.addLayout(buttons)
         root.addWidget(box)
 
-        # selected stage settings
+    def _build_pass_settings(self, root: QVBoxLayout) -> None:
+        """The selected pass's description and settings form (filled by set_project)."""
         self.stage_box = QGroupBox("Pass settings")
         sl = QVBoxLayout(self.stage_box)
         self.stage_description = QLabel("")
@@ -286,7 +310,8 @@ class ChainPanel(QWidget):
         sl.addWidget(scroll, 1)
         root.addWidget(self.stage_box, 1)
 
-        # output
+    def _build_output(self, root: QVBoxLayout) -> None:
+        """The whole chain's output: dry/wet, the reduction cap, refill, speech, strength, loudness."""
         out = QGroupBox("Output")
         of = QFormLayout(out)
         self.mix_slider = ValueSlider(0.0, 100.0, decimals=0, suffix=" %")
@@ -330,10 +355,6 @@ class ChainPanel(QWidget):
             lambda i: self._call(self.session.set_loudness, self.loudness_combo.itemData(i)))
         of.addRow("Loudness", self.loudness_combo)
         root.addWidget(out)
-
-        self._populate_add_menu()
-        self._populate_presets()
-        self.set_project(session.project)
 
     # -- echo -------------------------------------------------------------------------------
     def set_sample_rate(self, sample_rate: int) -> None:
@@ -430,7 +451,7 @@ class ChainPanel(QWidget):
         cls = type(spec.settings)
         self.stage_box.setTitle(f"{kind.label if kind else spec.kind} settings")
         self.stage_description.setText(human_text(kind.description) if kind else "")
-        docs = field_docs(cls)
+        docs = {**field_docs(cls), **{n: s.doc for n, s in schemas(cls).items() if s.doc}}
         mix = ValueSlider(0.0, 100.0, decimals=0, suffix=" %")
         mix.setToolTip("This pass's own dry/wet: how much of its gain change is applied (100 % = all).")
         mix.edited.connect(lambda v, final: self._stage_mix(v / 100.0, final))
@@ -463,7 +484,7 @@ class ChainPanel(QWidget):
             w.activated.connect(lambda i, n=name, w=w: self._set_field(n, w.itemData(i), True))
             return w
         if isinstance(value, (int, float)):
-            lo, hi = field_range(name, value, self._sample_rate)
+            lo, hi = field_range(name, value, self._sample_rate, cls)
             if isinstance(value, int) and hi - lo > 100000:
                 w = QSpinBox()
                 w.setRange(-(2**31) + 1, 2**31 - 1)

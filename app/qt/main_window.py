@@ -7,137 +7,73 @@ pyramid, spectrogram tiles, Apply (render + hole detection), room-tone analyses 
 jobs (:class:`~app.qt.session_bridge.JobPoller`), polled from timers; their results come back
 here and, where they change the Project, go through the Session.
 
-"Apply" renders the chain with the same ``build_processor`` + ``render_blocks`` path the CLI
-uses into a temporary float32 file that the AFTER views read; the AFTER pane says when the
-project changed since (out of date). The Loudness view draws the source's short-term loudness
-and phrases (a job: :func:`app.loudness_timeline.analyse_source`) and the render's, metered on
-the way by the Apply job itself and measured over the source's phrases. Export is ``app.session.render_project`` (the CLI's
-``clean_file``), so an exported file equals a CLI render bit for bit.
+The window lays out the views, owns the source (reader, waveform pyramid) and keeps the public
+surface; its collaborators each do one job: ``window_actions`` (menus, toolbars),
+``project_files`` (open, save, relink, demo, autosave), ``after_view_controller`` (Apply and
+the AFTER pane), ``loudness_controller`` (the Loudness view), ``roomtone_controller``,
+``playback_controller`` (transport), ``output_controller`` (the output device, its banner and
+Preferences), ``recent_files``, ``prosody_dock_controller``, ``status_bar_view`` and
+``space_key_filter``. Export is ``app.session.render_project`` (the CLI's ``clean_file``), so an
+exported file equals a CLI render bit for bit.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
-import shutil
-import tempfile
 import traceback
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
 from PySide6.QtWidgets import (
-    QAbstractSpinBox,
     QApplication,
-    QComboBox,
     QDockWidget,
-    QFileDialog,
-    QFrame,
-    QHBoxLayout,
-    QLabel,
-    QLineEdit,
     QMainWindow,
     QMessageBox,
-    QPlainTextEdit,
-    QPushButton,
-    QSizePolicy,
     QSplitter,
     QTabWidget,
-    QTextEdit,
-    QToolBar,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from app.audio.project_monitor import NullMonitor
-from app.loudness_timeline import analyse_source
-from app.overview import WaveformPyramid, difference_db, long_term_spectrum, spectrogram_tile
+from app.overview import WaveformPyramid
 from app.qt import theme
+from app.qt.after_view_controller import APPLY_MESSAGE, AfterViewController, listening_to
 from app.qt.chain_panel import ChainPanel
 from app.qt.export_dialog import ExportDialog
-from app.qt.jobs_view import JobsView
+from app.qt.loudness_controller import LoudnessController
 from app.qt.loudness_view import LoudnessView
-from app.qt.meters_view import MetersView
+from app.qt.monitor_banner_view import MonitorBannerView
+from app.qt.output_controller import OutputController
 from app.qt.overview_view import OverviewView
+from app.qt.playback_controller import PlaybackController
+from app.qt.project_files import DEMO, ProjectFiles, is_openable
+from app.qt.prosody_dock_controller import ProsodyDockController
+from app.qt.recent_files import RecentFiles
+from app.qt.roomtone_controller import RoomToneController
 from app.qt.roomtone_panel import RoomtonePanel
 from app.qt.session_bridge import JobPoller, SessionBridge
+from app.qt.space_key_filter import SpaceKeyFilter
 from app.qt.spectrogram_view import SpectrogramView
-from app.qt.transport_panel import LISTEN_BUTTONS, TransportPanel
+from app.qt.status_bar_view import StatusBarView
+from app.qt.tile_providers import tile_provider
 from app.qt.waveform_view import WaveformView
-from app.session import (
-    FIND_LABEL,
-    PROJECT_SUFFIX,
-    Autosave,
-    JobRunner,
-    Selection,
-    Session,
-    SourceRef,
-    estimate_profile,
-    learn_label,
-    render_project,
-)
-from app.session.preview import RenderResult, render_preview
+from app.qt.window_actions import batch_dialog_class, build_actions
+from app.remedies import explain
+from app.session import Autosave, JobRunner, Selection, Session, render_project
+from app.session.preview import RenderResult
 from app.session.project import profiles_equal
 from app.timecode import format_time
-from dsp.errors import Cancelled, DeviceError, InputError, ParameterError, RoomtoneError
-from dsp.io import READ_FORMATS, AudioReader, audio_info, format_for_source
-from dsp.loudness_timeline import build_timeline
+from dsp.errors import Cancelled, DeviceError, ParameterError, RoomtoneError
+from dsp.io import AudioReader, audio_info, format_for_source
 from dsp.stft import default_n_fft
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / "assets" / "demo" / "demo_episode.flac"
-MAX_RECENT = 10
 AUTOSAVE_MS = 30_000
 TICK_MS = 33  # the GUI polls playhead, meters and monitor health at ~30 Hz
-PROSODY_DOCK_SHARE = 0.45  # of the window's height, for the prosody panel when it is docked
-PROCESSING_DOCK_SHARE = 0.3  # of the window's width, for the processing panel while prosody is docked
-STATUS_SPACING = 12  # px between status-bar widgets (QStatusBar's spacing and frames, rounded up)
-STATUS_MARGINS = 40  # px the status bar keeps for its margins and size grip
-AUDIO_FILTER = "Audio (" + " ".join(f"*{e}" for e in READ_FORMATS) + ")"
-PROJECT_FILTER = f"Roomtone project (*{PROJECT_SUFFIX} *.json)"
-
-
-def _listening_to(project, listen: str):
-    """``project`` rendering ``listen`` (processed / removed / original) instead of its own setting.
-
-    Apply always shows the chain's result and an export renders what the export dialog chose;
-    neither follows the project's stored ``listen`` nor what the transport's Hear plays.
-    """
-    if project.chain.listen == listen:
-        return project
-    return dataclasses.replace(project, chain=dataclasses.replace(project.chain, listen=listen))
-
-
-def _hole_regions(holes) -> np.ndarray | None:
-    if holes is None:
-        return None
-    return np.array([(r.start_s, r.end_s, r.low_hz, r.high_hz) for r in holes.regions], float).reshape(-1, 4)
-
-
-def _batch_dialog_class():
-    """``app.qt.batch_dialog.BatchDialog`` when it can be imported (None otherwise)."""
-    try:
-        from app.qt.batch_dialog import BatchDialog
-    except Exception:  # noqa: BLE001 - the batch runner is optional here
-        return None
-    return BatchDialog
-
-
-def _is_free_text(widget) -> bool:
-    """A field where Space types a space (not a number field or a combo box's editor)."""
-    if isinstance(widget, (QTextEdit, QPlainTextEdit)):
-        return not widget.isReadOnly()
-    if isinstance(widget, QLineEdit):
-        parent = widget.parentWidget()
-        return not isinstance(parent, (QAbstractSpinBox, QComboBox)) and not widget.isReadOnly()
-    return False
 
 
 class MainWindow(QMainWindow):
@@ -155,34 +91,37 @@ class MainWindow(QMainWindow):
         self.errors: list[BaseException] = []
         self.jobs = JobPoller(JobRunner(max_workers=2), parent=self)
         self.tile_jobs = JobPoller(JobRunner(max_workers=1), parent=self)
-        self._render_dir = Path(tempfile.mkdtemp(prefix="roomtone-render-"))
-        self._render_count = 0
         self._reader: AudioReader | None = None
         self._pyramid: WaveformPyramid | None = None
         self._source_key: Any = None
-        self._after: RenderResult | None = None
-        self._loudness_before: Any = None  # dsp.loudness_timeline.LoudnessTimeline of the source
-        self._loudness_job = None
-        self._loudness_after: Any = None  # (RenderResult, LoudnessTimeline) of the render shown
         self._pyramid_cache: tuple | None = None
-        self._apply_job = None
-        self._spectrum: tuple[int, Any, np.ndarray, np.ndarray] | None = None
         self._preview_selection: tuple | None = None
         self._hover_s: float | None = None
-        # monitoring (polled from the UI timer)
-        self._play_end: float | None = None  # playing a selection without loop: stop at its end
-        self._play_origin: float | None = None  # where playback started (Stop returns there)
-        self._return_to: float | None = None
-        self._playhead_shown: float | None = None
-        self._shown_error: str | None = None
-        self.monitor_errors: list[str] = []  # device / monitoring problems shown in the banner
         self._batch_dialog = None
+        self.after = AfterViewController(self)
+        self.playback = PlaybackController(self)
+        self.output = OutputController(self)
+        self.roomtone = RoomToneController(self)
+        self.files = ProjectFiles(self)
+        self.monitor_errors = self.output.errors  # device / monitoring problems shown in the banner
         self.setWindowTitle("Roomtone")
         self.setAcceptDrops(True)
         self._build_ui()
-        self._build_actions()
+        build_actions(self)
+        self.recent = RecentFiles(self.settings, self.recent_menu, self.open_path)
         self.bridge = SessionBridge(self.session, self)
         self.bridge.projectChanged.connect(self._project_changed)
+        self._start_timers()
+        self._restore_settings()
+        self.playback.restore_follow()
+        self.output.restore_settings()
+        self._project_changed(None, self.session.project)
+        self._space_filter = SpaceKeyFilter(self)
+        app = QApplication.instance()
+        if app is not None:
+            app.installEventFilter(self._space_filter)  # Space plays even from a number field
+
+    def _start_timers(self) -> None:
         self._ui_timer = QTimer(self)
         self._ui_timer.setInterval(TICK_MS)
         self._ui_timer.setTimerType(Qt.TimerType.PreciseTimer)
@@ -193,15 +132,31 @@ class MainWindow(QMainWindow):
         self._autosave_timer.timeout.connect(self.autosave_now)
         if self.autosave is not None:
             self._autosave_timer.start()
-        self._restore_settings()
-        self._restore_audio_settings()
-        self._project_changed(None, self.session.project)
-        app = QApplication.instance()
-        if app is not None:
-            app.installEventFilter(self)  # Space plays even from a number field
+
+    @property
+    def _after(self) -> RenderResult | None:
+        """The render shown in the AFTER view (kept for tests and --self-test)."""
+        return self.after.result
 
     # == construction =========================================================================
     def _build_ui(self) -> None:
+        self._build_views()
+        centre = QWidget()
+        lay = QVBoxLayout(centre)
+        lay.setContentsMargins(6, 6, 6, 0)
+        lay.setSpacing(4)
+        lay.addWidget(self._build_banner())
+        lay.addWidget(self.overview)
+        lay.addWidget(self._build_view_splitter(), 1)
+        self.setCentralWidget(centre)
+        self._build_processing_dock()
+        self.prosody = ProsodyDockController(self)
+        self.prosody_dock, self.prosody_panel = self.prosody.dock, self.prosody.panel
+        self._build_status_bar()
+        self.loudness = LoudnessController(self.loudness_view, self.jobs,
+                                           lambda: (self.after.result, self.after.is_current()))
+
+    def _build_views(self) -> None:
         self.overview = OverviewView()
         self.waveform = WaveformView()
         self.before_view = SpectrogramView("BEFORE", poller=self.tile_jobs)
@@ -229,12 +184,7 @@ class MainWindow(QMainWindow):
         self.overview_playhead.hide()
         self.overview.addItem(self.overview_playhead, ignoreBounds=True)
 
-        centre = QWidget()
-        lay = QVBoxLayout(centre)
-        lay.setContentsMargins(6, 6, 6, 0)
-        lay.setSpacing(4)
-        lay.addWidget(self._build_banner())
-        lay.addWidget(self.overview)
+    def _build_view_splitter(self) -> QSplitter:
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.waveform)
         split.addWidget(self.before_view)
@@ -248,16 +198,26 @@ class MainWindow(QMainWindow):
         split.setChildrenCollapsible(False)
         split.setHandleWidth(3)
         self.view_splitter = split
-        lay.addWidget(split, 1)
-        self.setCentralWidget(centre)
+        return split
 
+    def _build_banner(self) -> MonitorBannerView:
+        """Monitoring problems, above the waveform (see OutputController.show_problem)."""
+        self.banner = MonitorBannerView()
+        self.banner_label = self.banner.label
+        self.banner_prefs = self.banner.prefs_button
+        self.banner_retry = self.banner.retry_button
+        self.banner_prefs.clicked.connect(self.open_preferences)
+        self.banner_retry.clicked.connect(self.output.retry)
+        return self.banner
+
+    def _build_processing_dock(self) -> None:
         self.chain_panel = ChainPanel(self.session)
         self.chain_panel.errorRaised.connect(self.report_error)
         self.roomtone_panel = RoomtonePanel()
-        self.roomtone_panel.learnRequested.connect(self.learn_from_selection)
-        self.roomtone_panel.findRequested.connect(self.find_room_tone)
-        self.roomtone_panel.loadRequested.connect(self._load_profile_dialog)
-        self.roomtone_panel.saveRequested.connect(self._save_profile_dialog)
+        self.roomtone_panel.learnRequested.connect(self.roomtone.learn_from_selection)
+        self.roomtone_panel.findRequested.connect(self.roomtone.find_room_tone)
+        self.roomtone_panel.loadRequested.connect(self.roomtone.load_profile_dialog)
+        self.roomtone_panel.saveRequested.connect(self.roomtone.save_profile_dialog)
         self.roomtone_panel.clearRequested.connect(lambda: self._guard(self.session.set_profile, None))
         self.side_tabs = QTabWidget()
         self.side_tabs.addTab(self.chain_panel, "Chain")
@@ -273,237 +233,14 @@ class MainWindow(QMainWindow):
         # only, so showing it never makes the window taller than the screen
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self.dock = dock
-        self._build_prosody_dock()
 
-        sb = self.statusBar()
-        self.position_label = QLabel()
-        self.position_label.setToolTip("Time under the mouse / cursor position.")
-        self.selection_label = QLabel()
-        self.selection_label.setToolTip("The current selection: start – end (length) and, for a rectangle, its band.")
-        self.format_label = QLabel()
-        self.format_label.setToolTip("Sample rate, channels and length of the source audio.")
-        self.levels_label = QLabel()
-        self.levels_label.setToolTip("Peak and RMS level of the selection (or of the visible span), dBFS.")
-        self.jobs_view = JobsView(self.jobs)
-        self.underrun_label = QLabel()
-        self.underrun_label.setObjectName("underruns")
-        self.underrun_label.setStyleSheet(f"color: {theme.WARN};")
-        self.underrun_label.setToolTip("Dropouts: times the headphone output ran out of audio (heard as a click or "
-                                       "gap; exports are never affected). If it keeps counting, raise the buffer "
-                                       "size in Edit › Preferences.")
-        self.underrun_label.hide()
-        self.output_label = QLabel()
-        self.output_label.setObjectName("outputDevice")
-        self.output_label.setToolTip("The headphone output: device and the latency it reports. "
-                                     "Change it in Edit › Preferences.")
-        # permanent: transient messages (left) never hide them; when a message or a running job
-        # needs the room, the readouts give way (see _fit_status_bar) instead of clipping it
-        for w in (self.jobs_view, self.position_label, self.selection_label, self.levels_label, self.format_label,
-                  self.underrun_label, self.output_label):
-            sb.addPermanentWidget(w)
-        self._status_readouts = (self.selection_label, self.position_label, self.levels_label, self.format_label)
-        sb.messageChanged.connect(lambda _text: self._fit_status_bar())
-
-    def _action(self, text: str, slot, shortcut=None, tip: str = "", *, checkable=False, menu=None) -> QAction:
-        act = QAction(text, self)
-        if shortcut is not None:
-            if isinstance(shortcut, (list, tuple)):
-                act.setShortcuts([QKeySequence(s) for s in shortcut])
-            else:
-                act.setShortcut(QKeySequence(shortcut))
-        act.setToolTip(tip or text)
-        act.setStatusTip(tip)
-        act.setCheckable(checkable)
-        if checkable:
-            act.toggled.connect(slot)
-        else:
-            act.triggered.connect(lambda _=False: slot())
-        self.addAction(act)
-        if menu is not None:
-            menu.addAction(act)
-        return act
-
-    def _toggle_button(self, act: QAction, text: str) -> QToolButton:
-        """A short-labelled toolbar button mirroring a checkable menu action (both ways)."""
-        b = QToolButton()
-        b.setText(text)
-        b.setCheckable(True)
-        b.setChecked(act.isChecked())
-        b.setToolTip(f"{act.toolTip()} ({act.shortcut().toString()})")
-        b.toggled.connect(act.setChecked)
-
-        def echo(on: bool) -> None:
-            b.blockSignals(True)
-            b.setChecked(on)
-            b.blockSignals(False)
-
-        act.toggled.connect(echo)
-        return b
-
-    def _build_actions(self) -> None:
-        mb = self.menuBar()
-        m = mb.addMenu("&File")
-        self.open_action = self._action("&Open…", self._open_dialog, QKeySequence.StandardKey.Open,
-                                        "Open an audio file (WAV, FLAC, MP3, …) or a Roomtone project.", menu=m)
-        self.recent_menu = m.addMenu("Open &Recent")
-        self.demo_action = self._action("Open &Demo Episode", self.open_demo, None,
-                                        "Open the bundled demo episode with its room tone learned and the podcast preset applied.",
-                                        menu=m)
-        m.addSeparator()
-        self.save_action = self._action("&Save Project", self.save_project, QKeySequence.StandardKey.Save,
-                                        "Save the project (source reference, chain, room tone) as a .roomtone file.", menu=m)
-        self._action("Save Project &As…", lambda: self.save_project(ask=True), "Ctrl+Shift+S",
-                     "Save the project under a new name.", menu=m)
-        self.relink_action = self._action("Re&link Source…", self._relink_dialog, None,
-                                          "Point the project at its audio file's new location.", menu=m)
-        m.addSeparator()
-        self.export_action = self._action("&Export…", self.export_dialog, "Ctrl+E",
-                                          "Render the whole file through the chain and write it as WAV or FLAC.", menu=m)
-        self.batch_action = self._action("&Batch…", self.open_batch_dialog, "Ctrl+B",
-                                         "Clean a whole folder of episodes with a preset (and a loudness target) "
-                                         "in the background; finished files and a report go to an output folder.",
-                                         menu=m)
-        if _batch_dialog_class() is None:
-            self.batch_action.setEnabled(False)
-            self.batch_action.setToolTip("Batch processing is not available in this build.")
-        m.addSeparator()
-        self._action("&Quit", self.close, QKeySequence.StandardKey.Quit, "Close Roomtone.", menu=m)
-
-        m = mb.addMenu("&Edit")
-        self.undo_action = self._action("&Undo", self.session_undo, QKeySequence("Ctrl+Z"), "Undo the last edit.", menu=m)
-        self.redo_action = self._action("&Redo", self.session_redo, ["Ctrl+Shift+Z", "Ctrl+Y"], "Redo the edit just undone.", menu=m)
-        m.addSeparator()
-        self._action("Select &All", self.select_all, QKeySequence.StandardKey.SelectAll, "Select the whole file.", menu=m)
-        self._action("Clear Selection", lambda: self._guard(self.session.set_selection, None), "Esc",
-                     "Remove the selection.", menu=m)
-        m.addSeparator()
-        self.preferences_action = self._action(
-            "&Preferences…", self.open_preferences, "Ctrl+,",
-            "Headphone output: device and buffer size (latency versus robustness).", menu=m)
-
-        m = mb.addMenu("&View")
-        self._action("Zoom &In", lambda: self.zoom(0.5), ["Ctrl+=", "Ctrl++", "="], "Show half as much time (zoom in).", menu=m)
-        self._action("Zoom &Out", lambda: self.zoom(2.0), ["Ctrl+-", "-"], "Show twice as much time (zoom out).", menu=m)
-        self._action("Zoom to &Selection", self.zoom_to_selection, "Ctrl+Shift+E", "Fit the selection to the window.", menu=m)
-        self._action("&Fit Whole File", self.zoom_fit, ["Ctrl+0", "F"], "Show the whole file.", menu=m)
-        m.addSeparator()
-        self.difference_action = self._action(
-            "Show Removed &Energy", self.set_difference_mode, "D",
-            "Show, in the AFTER pane, how many dB the chain removed at each time and frequency.", checkable=True, menu=m)
-        self.holes_action = self._action(
-            "Show Spectral &Holes", self._set_holes_visible, "H",
-            "Outline the places the processing pushed below the room's natural floor (audible as 'sucked-out' gaps).",
-            checkable=True, menu=m)
-        self.holes_action.setChecked(True)
-        self.rect_action = self._action(
-            "Time-Frequency Selection", self._set_rect_mode, "R",
-            "Dragging on a spectrogram selects a time-frequency rectangle instead of a time range.", checkable=True, menu=m)
-        m.addSeparator()
-        self.follow_action = self._action(
-            "F&ollow Playhead", self._set_follow, None,
-            "While playing, scroll the views a page at a time so the audio being heard stays on screen.",
-            checkable=True, menu=m)
-        if self.prosody_dock is not None:
-            act = self.prosody_dock.toggleViewAction()
-            act.setText("&Prosody Checks")
-            act.setShortcut(QKeySequence("Ctrl+Shift+P"))
-            act.setToolTip("Show or hide the prosody panel: voice-clone checks (monotone pitch, pace, pauses, "
-                           "breaths) for clips or a folder. Clicking a finding in the open file moves the playhead there.")
-            act.setStatusTip(act.toolTip())
-            self.addAction(act)
-            m.addAction(act)
-            self.prosody_action = act
-
-        m = mb.addMenu("&Process")
-        self.apply_action = self._action("&Apply", self.apply_chain, ["Ctrl+Return", "Ctrl+R"],
-                                         "Render the chain over the whole file into the AFTER view (in the background).",
-                                         menu=m)
-        self.learn_action = self._action("&Learn Room Tone from Selection", self.learn_from_selection, "Ctrl+L",
-                                         "Learn the room's background noise from the selected pause.", menu=m)
-        self._action("&Find Room Tone Automatically", self.find_room_tone, None,
-                     "Find the quietest stretches of the file and learn the room tone from them.", menu=m)
-
-        m = mb.addMenu("&Transport")
-        self.play_action = self._action("Play / Pause", self.toggle_play, "Space",
-                                        "Start playback through the chain from the cursor (or the selection); "
-                                        "press again to pause where you are.", menu=m)
-        self.stop_action = self._action("Stop and Return", self.stop, None,
-                                        "Stop playback and put the cursor back where playback started.", menu=m)
-        self.loop_action = self._action("Loop Selection", self._set_loop, "L",
-                                        "Loop the selection while playing (seamless, to compare settings on the same words).",
-                                        checkable=True, menu=m)
-        m.addSeparator()
-        self.listen_actions: dict[str, QAction] = {}
-        for key, (mode, text, tip) in zip("1234", LISTEN_BUTTONS, strict=True):
-            self.listen_actions[mode] = self._action(f"Hear {text}", lambda mode=mode: self.set_listen(mode), key,
-                                                     tip, menu=m)
-
-        m = mb.addMenu("&Help")
-        self._action("About Roomtone", self._about, None, "Version and licence.", menu=m)
-
-        tb = QToolBar("Main")
-        tb.setObjectName("mainToolbar")
-        tb.setMovable(False)
-        self.addToolBar(tb)
-        self._toolbar_buttons: dict[str, QToolButton] = {}
-        for act, text in ((self.open_action, "Open"), (self.save_action, "Save"), (self.undo_action, "Undo"),
-                          (self.redo_action, "Redo")):
-            # own buttons: the actions' texts carry the undo labels, the toolbar stays short
-            b = QToolButton()
-            b.setText(text)
-            b.setToolTip(act.toolTip())
-            b.clicked.connect(act.trigger)
-            tb.addWidget(b)
-            self._toolbar_buttons[text] = b
-        tb.addSeparator()
-        for text, fn, tip in (("−", lambda: self.zoom(2.0), "Zoom out (−)"), ("+", lambda: self.zoom(0.5), "Zoom in (=)"),
-                              ("Fit", self.zoom_fit, "Show the whole file (F)")):
-            act = QAction(text, self)
-            act.setToolTip(tip)
-            act.triggered.connect(lambda _=False, f=fn: f())
-            tb.addAction(act)
-        tb.addSeparator()
-        for act, text in ((self.rect_action, "T–F select"), (self.difference_action, "Removed"),
-                          (self.holes_action, "Holes")):
-            tb.addWidget(self._toggle_button(act, text))
-        spacer = QWidget()
-        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        tb.addWidget(spacer)
-        self.apply_button = QPushButton("Apply")
-        self.apply_button.setObjectName("primary")
-        self.apply_button.setToolTip("Render the chain over the whole file into the AFTER view, in the background "
-                                     "(Ctrl+Enter). The status bar shows progress and Cancel.")
-        self.apply_button.clicked.connect(self.apply_chain)
-        self.apply_button.setMinimumWidth(90)
-        tb.addWidget(self.apply_button)
-        self.export_button = QPushButton("Export…")
-        self.export_button.setToolTip("Render the whole file and write it as WAV or FLAC (Ctrl+E).")
-        self.export_button.clicked.connect(self.export_dialog)
-        tb.addWidget(self.export_button)
-
-        # the transport bar: playback, what is heard, the output meters
-        tb = QToolBar("Transport")
-        tb.setObjectName("transportToolbar")
-        tb.setMovable(False)
-        self.addToolBar(Qt.ToolBarArea.BottomToolBarArea, tb)
-        self.transport_bar = tb
-        self.transport = TransportPanel()
-        self.transport.playToggled.connect(self.toggle_play)
-        self.transport.stopRequested.connect(self.stop)
-        self.transport.loopToggled.connect(self.loop_action.setChecked)
-        self.transport.followToggled.connect(self.follow_action.setChecked)
-        self.transport.listenChosen.connect(self.set_listen)
-        tb.addWidget(self.transport)
-        sep = QFrame()
-        sep.setFrameShape(QFrame.Shape.VLine)
-        sep.setFixedWidth(9)
-        tb.addWidget(sep)
-        self.meters = MetersView()
-        self.meters.clipResetRequested.connect(self._reset_clip)
-        tb.addWidget(self.meters)
-        self.chain_panel.stage_list.currentRowChanged.connect(self._solo_target_changed)
-        if self.prosody_dock is not None:
-            self.prosody_dock.addAction(self.play_action)  # Space also works in the floating panel
+    def _build_status_bar(self) -> None:
+        sb = StatusBarView(self.jobs)
+        self.setStatusBar(sb)
+        self.status_bar = sb
+        self.position_label, self.selection_label = sb.position_label, sb.selection_label
+        self.format_label, self.levels_label = sb.format_label, sb.levels_label
+        self.jobs_view, self.underrun_label, self.output_label = sb.jobs_view, sb.underrun_label, sb.output_label
 
     # == settings ==============================================================================
     def _restore_settings(self) -> None:
@@ -515,31 +252,13 @@ class MainWindow(QMainWindow):
         state = self.settings.value("window/state")
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state)
-        self._rebuild_recent_menu()
+        self.recent.rebuild_menu()
 
     def recent_files(self) -> list[str]:
-        value = self.settings.value("recent_files", [])
-        if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in (value or [])]
-
-    def _add_recent(self, path: Path) -> None:
-        items = [str(path)] + [p for p in self.recent_files() if p != str(path)]
-        self.settings.setValue("recent_files", items[:MAX_RECENT])
-        self.settings.setValue("last_folder", str(Path(path).parent))
-        self._rebuild_recent_menu()
-
-    def _rebuild_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        files = self.recent_files()
-        for p in files:
-            act = self.recent_menu.addAction(Path(p).name)
-            act.setToolTip(p)
-            act.triggered.connect(lambda _=False, p=p: self.open_path(p))
-        self.recent_menu.setEnabled(bool(files))
+        return self.recent.files()
 
     def _last_folder(self) -> str:
-        return str(self.settings.value("last_folder", str(Path.home())))
+        return self.recent.last_folder()
 
     # == errors ================================================================================
     def report_error(self, exc: BaseException, tb: str | None = None) -> None:
@@ -549,7 +268,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Cancelled.", 4000)
             return
         if isinstance(exc, RoomtoneError):
-            title, text, detail = "Roomtone", str(exc), None
+            title, text, detail = "Roomtone", explain(exc, "gui"), None
         else:
             title = "Roomtone: internal error"
             text = f"Something went wrong inside Roomtone ({type(exc).__name__}: {exc}). This is a bug; please report it."
@@ -576,45 +295,22 @@ class MainWindow(QMainWindow):
         return job.cancelled
 
     # == files =================================================================================
-    def _open_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open audio or project", self._last_folder(), f"{AUDIO_FILTER};;{PROJECT_FILTER};;All files (*)")
-        if path:
-            self.open_path(path)
-
     def open_path(self, path: str | Path) -> bool:
         """Open an audio file (new project on it) or a project file."""
-        path = Path(path)
-        if path.suffix.lower() in (PROJECT_SUFFIX, ".json"):
-            return self.open_project(path)
-        return self.open_audio(path)
+        return self.files.open_path(path)
 
     def open_audio(self, path: str | Path, then=None) -> bool:
-        """Open an audio file as a new project. The header is checked at once; the content hash
-        (seconds on long files) runs as a job while the waveform overview is already being read."""
-        path = Path(path).expanduser().absolute()
-        try:
-            audio_info(path)
-        except RoomtoneError as exc:
-            self.report_error(exc)
-            return False
-        self._start_pyramid(str(path))
+        return self.files.open_audio(path, then)
 
-        def done(job) -> None:
-            if self._job_failed(job):
-                return
-            try:
-                self.session.open_source(job.result)
-            except RoomtoneError as exc:
-                self.report_error(exc)
-                return
-            self._add_recent(path)
-            self.statusBar().showMessage(f"Opened {path.name}", 4000)
-            if then is not None:
-                then()
+    def open_project(self, path: str | Path) -> bool:
+        return self.files.open_project(path)
 
-        self.jobs.submit(f"Opening {path.name}", lambda progress, cancelled: SourceRef.from_path(path), done)
-        return True
+    def save_project(self, ask: bool = False, path: str | Path | None = None) -> Path | None:
+        return self.files.save_project(ask, path)
+
+    def open_demo(self) -> bool:
+        """Open the demo episode, its room tone learned and the podcast preset applied, and Apply."""
+        return self.files.open_demo()
 
     def _start_pyramid(self, path: str) -> WaveformPyramid:
         """The waveform pyramid of ``path``, being built by a job (shared by repeated loads)."""
@@ -633,74 +329,10 @@ class MainWindow(QMainWindow):
         self.jobs.submit(f"Reading {Path(path).name}", build, self._pyramid_done)
         return pyr
 
-    def open_project(self, path: str | Path) -> bool:
-        try:
-            problems = self.session.open_project(path)
-        except RoomtoneError as exc:
-            self.report_error(exc)
-            return False
-        self._add_recent(Path(path))
-        for problem in problems:
-            self.report_error(InputError(problem.message))
-        if problems and self.show_dialogs:
-            self._relink_dialog()
-        return True
-
-    def save_project(self, ask: bool = False, path: str | Path | None = None) -> Path | None:
-        if path is None and (ask or self.session.path is None):
-            default = self.session.path or Path(self._last_folder()) / f"{self.session.project.name}{PROJECT_SUFFIX}"
-            chosen, _ = QFileDialog.getSaveFileName(self, "Save project", str(default), PROJECT_FILTER)
-            if not chosen:
-                return None
-            path = chosen
-        try:
-            saved = self.session.save(path)
-        except RoomtoneError as exc:
-            self.report_error(exc)
-            return None
-        self._add_recent(saved)
-        self.statusBar().showMessage(f"Saved {saved}", 4000)
-        self._update_title()
-        return saved
-
-    def _relink_dialog(self) -> None:
-        src = self.session.project.source
-        if src is None:
-            return
-        path, _ = QFileDialog.getOpenFileName(self, f"Where is {Path(src.path).name} now?", self._last_folder(), AUDIO_FILTER)
-        if path:
-            self._guard(self.session.relink, path)
-
-    def open_demo(self) -> bool:
-        """Open the demo episode: learn the room tone from its room-tone-only stretch, load the
-        podcast preset, and Apply so before/after and the holes show."""
-        if not DEMO.exists():
-            self.report_error(InputError(f"{DEMO}: the demo episode is missing; run: python scripts/make_demo.py"))
-            return False
-        return self.open_audio(DEMO, then=self._build_demo_project)
-
-    def _build_demo_project(self) -> None:
-        meta_path = DEMO.with_suffix(".json")
-        region = (0.0, 2.0)
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-            region = tuple(meta.get("room_tone_only", [region])[0])
-        except (OSError, ValueError, IndexError, TypeError):
-            pass
-        from dsp.chain import list_presets
-
-        if "podcast" in list_presets():
-            self._guard(self.session.load_preset, "podcast")
-        self._guard(self.session.set_selection, Selection.between(*region))
-        self._guard(self.session.learn_profile, *region)  # 2 s of a 25 s file: quick
-        self.session.dirty = False  # the demo as it ships: nothing of the user's to save yet
-        self._update_title()  # the title's "*" and the question on quitting agree
-        self.apply_chain()
-
     # drag and drop
     def dragEnterEvent(self, ev):
         urls = ev.mimeData().urls() if ev.mimeData().hasUrls() else []
-        if urls and Path(urls[0].toLocalFile()).suffix.lower() in (*READ_FORMATS, PROJECT_SUFFIX, ".json"):
+        if urls and is_openable(urls[0].toLocalFile()):
             ev.acceptProposedAction()
         else:
             ev.ignore()
@@ -731,23 +363,26 @@ class MainWindow(QMainWindow):
         self.roomtone_panel.set_state(profile=new.profile, has_source=new.source is not None,
                                       has_selection=sel is not None and sel.duration_s > 0)
         if new.profile is not None and (old is None or not profiles_equal(old.profile, new.profile)):
-            self._request_spectrum()
-        self._update_after_state()
-        if hasattr(self.monitor, "set_project"):
-            try:
-                self.monitor.set_project(new)
-            except DeviceError as exc:
-                self._show_monitor_problem(str(exc))
-            except RoomtoneError as exc:
-                self.report_error(exc)
+            self.roomtone.request_spectrum()
+        self.after.update()
+        self._echo_to_monitor(new)
         if source_changed and str(getattr(self.monitor, "listen", "processed")) != "processed":
             self.set_listen("processed")  # a new file starts by hearing the chain's result
-        self._solo_target_changed(self.chain_panel.stage_list.currentRow())
+        self.playback.solo_target_changed(self.chain_panel.stage_list.currentRow())
         if old is not None and old.selection != new.selection:
-            self._update_loop()
+            self.playback.update_loop()
         self._update_undo_actions()
         self._update_title()
         self._update_status()
+
+    def _echo_to_monitor(self, project) -> None:
+        if hasattr(self.monitor, "set_project"):
+            try:
+                self.monitor.set_project(project)
+            except DeviceError as exc:
+                self.output.show_problem(str(exc))
+            except RoomtoneError as exc:
+                self.report_error(exc)
 
     def _update_title(self) -> None:
         self.setWindowTitle(f"{self.session.title} — Roomtone")
@@ -771,26 +406,15 @@ class MainWindow(QMainWindow):
             self._reader.close()
             self._reader = None
         self._pyramid = None
-        self._after = None
-        self._spectrum = None
-        self.roomtone_panel.set_spectrum(None, None)
+        self.after.forget()
+        self.roomtone.forget_spectrum()
         self._source_key = (ref.path, ref.sha256) if ref is not None else None
         for v in (self.before_view, self.after_view):
             v.set_holes(None)
-        self._loudness_before = self._loudness_after = None
-        if self._loudness_job is not None:
-            self._loudness_job.cancel()
-            self._loudness_job = None
+        self.waveform.set_events(None)
+        self.loudness.reset()
         if ref is None or not Path(ref.path).exists():
-            msg = "Open an audio file (Ctrl+O) or drop one here" if ref is None else (
-                f"{Path(ref.path).name} is missing — File › Relink Source…")
-            self.waveform.set_layer("before", None)
-            self.waveform.set_layer("after", None)
-            self.overview.set_pyramid(None)
-            self.before_view.set_provider(None, message=msg)
-            self.after_view.set_provider(None, message="")
-            self.loudness_view.set_timelines(None, None, message="")
-            self.format_label.setText("")
+            self._show_no_source(ref)
             return
         try:
             self._reader = AudioReader(ref.path)
@@ -812,15 +436,24 @@ class MainWindow(QMainWindow):
         self.chain_panel.set_sample_rate(r.sample_rate)
         self.zoom_fit()
         n_fft = default_n_fft(r.sample_rate)
-        self.before_view.set_provider(self._tile_provider(path, n_fft), key=("before", path, n_fft))
-        self.after_view.set_provider(None, message="Press Apply (Ctrl+Enter) to hear and see the chain's result")
-        self._request_loudness(path)
-        ch = {1: "mono", 2: "stereo"}.get(r.channels, f"{r.channels} ch")
-        self.format_label.setText(f"{r.sample_rate / 1000:g} kHz · {ch} · {r.info.subtype.replace('PCM_', '')}-bit · "
-                                  f"{format_time(dur, decimals=1)}" if r.info.subtype.startswith("PCM_") else
-                                  f"{r.sample_rate / 1000:g} kHz · {ch} · {r.info.subtype.lower()} · {format_time(dur, decimals=1)}")
-        self._request_spectrum()
-        self._request_room_decay()
+        self.before_view.set_provider(tile_provider(path, n_fft), key=("before", path, n_fft))
+        self.after_view.set_provider(None, message=APPLY_MESSAGE)
+        self.loudness.request(path)
+        self.status_bar.show_format(r)
+        self.roomtone.request_spectrum()
+        self.roomtone.request_room_decay()
+
+    def _show_no_source(self, ref) -> None:
+        """No source, or its file is missing: empty views that say what to do."""
+        msg = "Open an audio file (Ctrl+O) or drop one here" if ref is None else (
+            f"{Path(ref.path).name} is missing — File › Relink Source…")
+        self.waveform.set_layer("before", None)
+        self.waveform.set_layer("after", None)
+        self.overview.set_pyramid(None)
+        self.before_view.set_provider(None, message=msg)
+        self.after_view.set_provider(None, message="")
+        self.loudness_view.set_timelines(None, None, message="")
+        self.format_label.setText("")
 
     def _pyramid_done(self, job) -> None:
         if self._job_failed(job) or job.result is not self._pyramid:
@@ -828,67 +461,6 @@ class MainWindow(QMainWindow):
         self.waveform.redraw()
         self.overview.refresh()
         self._update_status()
-
-    @staticmethod
-    def _tile_provider(path: str | Path, n_fft: int):
-        def provider(a, b, columns, cancel):
-            with AudioReader(path) as reader:
-                return spectrogram_tile(reader, a, b, columns=columns, n_fft=n_fft, cancel=cancel).db
-        return provider
-
-    @staticmethod
-    def _difference_provider(before: str | Path, after: str | Path, n_fft: int):
-        def provider(a, b, columns, cancel):
-            with AudioReader(before) as r0, AudioReader(after) as r1:
-                t0 = spectrogram_tile(r0, a, b, columns=columns, n_fft=n_fft, cancel=cancel)
-                t1 = spectrogram_tile(r1, a, b, columns=columns, n_fft=n_fft, cancel=cancel)
-            return difference_db(t0, t1)
-        return provider
-
-    def _request_spectrum(self) -> None:
-        """The file's long-term spectrum for the room-tone panel, at the profile's FFT size."""
-        src = self.session.project.source
-        if src is None or self._reader is None:
-            return
-        prof = self.session.project.profile
-        n_fft = prof.n_fft if prof is not None else default_n_fft(src.sample_rate)
-        if self._spectrum is not None and self._spectrum[:2] == (n_fft, src.path):
-            return
-        path = src.path
-
-        def work(progress, cancelled):
-            with AudioReader(path) as reader:
-                return long_term_spectrum(reader, n_fft=n_fft, cancel=cancelled)
-
-        def done(job):
-            if self._job_failed(job) or self.session.project.source is None or self.session.project.source.path != path:
-                return
-            freqs = np.arange(n_fft // 2 + 1) * (src.sample_rate / n_fft)
-            self._spectrum = (n_fft, path, freqs, job.result)
-            self.roomtone_panel.set_spectrum(freqs, job.result)
-
-        self.jobs.submit("Long-term spectrum", work, done, visible=False)
-
-    def _request_room_decay(self) -> None:
-        """The room's decay time (RT60, blind, from speech offsets) for the room-tone panel."""
-        src = self.session.project.source
-        if src is None:
-            return
-        path = src.path
-        self.roomtone_panel.set_room_decay(None)
-
-        def work(progress, cancelled):
-            from dsp.dereverb import estimate_rt60
-
-            with AudioReader(path) as reader:
-                return estimate_rt60(reader)
-
-        def done(job):
-            if self._job_failed(job) or self.session.project.source is None or self.session.project.source.path != path:
-                return
-            self.roomtone_panel.set_room_decay(job.result)
-
-        self.jobs.submit("Room decay time", work, done, visible=False)
 
     # == selection / cursor ====================================================================
     def _duration(self) -> float:
@@ -913,13 +485,17 @@ class MainWindow(QMainWindow):
             return
         self._guard(self.session.set_selection, Selection.between(t0, t1, lo, hi))
 
-    def _show_selection(self, sel, preview=None) -> None:
+    @staticmethod
+    def _bounds(sel, preview=None) -> tuple:
+        """(t0, t1, low_hz, high_hz) of a selection being dragged or set (all None without one)."""
         if preview is not None:
-            t0, t1, lo, hi = preview
-        elif sel is not None:
-            t0, t1, lo, hi = sel.start_s, sel.end_s, sel.low_hz, sel.high_hz
-        else:
-            t0 = t1 = lo = hi = None
+            return preview
+        if sel is not None:
+            return sel.start_s, sel.end_s, sel.low_hz, sel.high_hz
+        return None, None, None, None
+
+    def _show_selection(self, sel, preview=None) -> None:
+        t0, t1, lo, hi = self._bounds(sel, preview)
         self.waveform.show_selection(t0, t1)
         self.loudness_view.show_selection(t0, t1)
         for v in (self.before_view, self.after_view):
@@ -984,7 +560,7 @@ class MainWindow(QMainWindow):
             self.difference_action.setChecked(on)  # re-enters through toggled
             return
         self.after_view.set_mode("difference" if on else "magnitude")
-        self._update_after_state(force=True)
+        self.after.update(force=True)
 
     def _set_holes_visible(self, on: bool) -> None:
         for v in (self.before_view, self.after_view):
@@ -994,151 +570,20 @@ class MainWindow(QMainWindow):
         for v in (self.before_view, self.after_view):
             v.vb.rectangle_mode = on
 
-    # == room tone =============================================================================
+    # == room tone (RoomToneController) ========================================================
     def learn_from_selection(self) -> None:
-        p = self.session.project
-        sel = p.selection
-        if p.source is None or sel is None or sel.duration_s <= 0:
-            self.report_error(ParameterError("select a pause with only room tone first (drag on the waveform), "
-                                             "then press Learn from selection"))
-            return
-        region = (sel.start_s, sel.end_s)
-        label = learn_label(*region)
-        self.jobs.submit("Learning room tone", lambda progress, cancelled: estimate_profile(p, [region]),
-                         lambda job: self._profile_done(job, p, label))
+        self.roomtone.learn_from_selection()
 
     def find_room_tone(self) -> None:
-        p = self.session.project
-        if p.source is None:
-            self.report_error(ParameterError("open an audio file first"))
-            return
-        self.jobs.submit("Finding room tone", lambda progress, cancelled: estimate_profile(p, None),
-                         lambda job: self._profile_done(job, p, FIND_LABEL))
-
-    def _profile_done(self, job, project, label: str) -> None:
-        if self._job_failed(job):
-            return
-        if self.session.project.source != project.source:
-            return  # another file was opened meanwhile
-        self._guard(self.session.set_profile, job.result, label)
-        self.side_tabs.setCurrentWidget(self.roomtone_panel)
-
-    def _load_profile_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load room-tone profile", self._last_folder(), "Profile (*.json)")
-        if path:
-            self._guard(self.session.load_profile_file, path)
-
-    def _save_profile_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save room-tone profile",
-                                              str(Path(self._last_folder()) / "roomtone-profile.json"), "Profile (*.json)")
-        if path:
-            self._guard(self.session.save_profile_file, path)
+        self.roomtone.find_room_tone()
 
     # == apply / export =======================================================================
     def apply_chain(self) -> None:
         """Render the chain into the AFTER view as a job (progress, cancel)."""
-        project = _listening_to(self.session.project, "processed")
-        src = project.source
-        if src is None:
-            self.report_error(ParameterError("open an audio file first (Ctrl+O)"))
-            return
-        if self._apply_job is not None:
-            self._apply_job.cancel()
-        self._render_count += 1
-        out = self._render_dir / f"after-{self._render_count}.wav"
-
-        def work(progress, cancelled):
-            return render_preview(project, out, progress, cancelled)
-
-        self._apply_job = self.jobs.submit("Applying the chain", work, self._apply_done)
-
-    def _apply_done(self, job) -> None:
-        if job is self._apply_job:
-            self._apply_job = None
-        if self._job_failed(job):
-            return
-        result: RenderResult = job.result
-        cur = self.session.project.source
-        if cur is None or cur.path != result.project.source.path:
-            return
-        old = self._after
-        self._after = result
-        if old is not None and old.path != result.path:
-            old.path.unlink(missing_ok=True)
-        self.waveform.set_layer("after", result.pyramid)
-        self.overview.set_pyramid(self._pyramid, result.pyramid)
-        self._update_after_state(force=True)
-        n = len(result.holes.regions) if result.holes is not None else 0
-        self.statusBar().showMessage(
-            f"Applied in {result.seconds:.1f} s" + (f" · {n} spectral hole{'s' if n != 1 else ''} found" if result.holes is not None else ""),
-            6000)
+        self.after.apply()
 
     def render_is_current(self) -> bool:
-        r, p = self._after, _listening_to(self.session.project, "processed")
-        return r is not None and r.project.source == p.source and r.project.chain == p.chain and profiles_equal(
-            r.project.profile, p.profile)
-
-    def _update_after_state(self, force: bool = False) -> None:
-        r = self._after
-        diff = self.difference_action.isChecked()
-        if r is None:
-            if self.session.project.source is not None:
-                self.after_view.set_provider(None, message="Press Apply (Ctrl+Enter) to hear and see the chain's result")
-            self.after_view.set_title("AFTER")
-            self.after_view.set_holes(None)
-            return
-        src = self.session.project.source
-        n_fft = default_n_fft(src.sample_rate) if src else 2048
-        if diff:
-            provider = self._difference_provider(src.path, r.path, n_fft)
-            key = ("difference", str(r.path), n_fft)
-        else:
-            provider = self._tile_provider(r.path, n_fft)
-            key = ("after", str(r.path), n_fft)
-        self.after_view.set_provider(provider, key=key)
-        title = "REMOVED ENERGY (dB)" if diff else "AFTER"
-        if r.holes is not None:
-            title += f"  ·  {len(r.holes.regions)} holes"
-        if not self.render_is_current():
-            title += "  ·  out of date — press Apply"
-        self.after_view.set_title(title)
-        self.after_view.set_holes(_hole_regions(r.holes))
-        self.after_view.holes_item.setVisible(self.holes_action.isChecked())
-        self._show_loudness()
-
-    # == loudness view ========================================================================
-    def _request_loudness(self, path: str) -> None:
-        """The source's loudness timeline (VAD phrases) as a job; the view fills in when it is done."""
-        self.loudness_view.set_timelines(None, None)
-
-        def done(job) -> None:
-            if job is not self._loudness_job:
-                return
-            self._loudness_job = None
-            if job.cancelled or self._source_key is None or self._source_key[0] != path:
-                return
-            if job.error is not None:
-                self.loudness_view.set_timelines(None, None, message=f"Loudness not measured: {job.error}")
-                return
-            self._loudness_before = job.result
-            self._show_loudness()
-
-        self._loudness_job = self.jobs.submit(
-            "Measuring loudness", lambda progress, cancelled: analyse_source(path, cancel=cancelled, progress=progress),
-            done, visible=False)
-
-    def _show_loudness(self) -> None:
-        """Draw the source's timeline and, once Apply ran, the render's over the source's phrases."""
-        before, r = self._loudness_before, self._after
-        if before is None:
-            return
-        after = None
-        if r is not None and r.loudness_energy is not None:
-            if self._loudness_after is None or self._loudness_after[0] is not r:
-                tl = build_timeline(r.loudness_energy, before.sample_rate, phrases=before.phrases)
-                self._loudness_after = (r, tl)
-            after = self._loudness_after[1]
-        self.loudness_view.set_timelines(before, after, after_current=self.render_is_current())
+        return self.after.is_current()
 
     def export_dialog(self) -> None:
         src = self.session.project.source
@@ -1166,7 +611,7 @@ class MainWindow(QMainWindow):
         if project.source is None:
             self.report_error(ParameterError("open an audio file first (Ctrl+O)"))
             return None
-        project = _listening_to(project, content)
+        project = listening_to(project, content)
         path = Path(path)
         if loudness is None:
             loudness = project.loudness if content == "processed" else "off"
@@ -1182,361 +627,42 @@ class MainWindow(QMainWindow):
 
         return self.jobs.submit(f"Exporting {path.name}", work, done)
 
-    # == transport =============================================================================
+    # == transport (PlaybackController) ========================================================
     def toggle_play(self) -> None:
         """Space / ▶: pause where you are if playing, else play from the selection or the cursor."""
-        m = self.monitor
-        if m.playing:
-            self._play_end = None
-            m.stop()
-            return
-        sel = self.session.project.selection
-        has_sel = sel is not None and sel.duration_s > 0
-        start = sel.start_s if has_sel else float(m.position_s)
-        if self._duration() > 0 and start >= self._duration() - 1e-3:
-            start = 0.0  # at the end: play from the top
-        looping = has_sel and self.loop_action.isChecked() and sel.duration_s >= 0.05
-        self._guard(m.set_loop, sel.start_s if looping else None, sel.end_s if looping else None)
-        self._play_end = sel.end_s if has_sel and not looping else None
-        self._play_origin = start
-        self._return_to = None
-        try:
-            m.play(start)
-        except DeviceError as exc:
-            self._play_end = None
-            self._show_monitor_problem(str(exc))
-            return
-        except RoomtoneError as exc:
-            self._play_end = None
-            self.report_error(exc)
-            return
-        if not getattr(m, "available", True):
-            self.statusBar().showMessage("No audio output: monitoring is not available in this build.", 3000)
-        elif getattr(m, "state", "") == "preparing":
-            self.statusBar().showMessage("Preparing monitoring (room tone and whole-file analyses)… "
-                                         "playback starts when ready.", 4000)
+        self.playback.toggle_play()
 
     def stop(self) -> None:
         """■: stop and return the cursor to where playback started."""
-        m = self.monitor
-        was_playing = bool(m.playing)
-        self._play_end = None
-        m.stop()
-        if was_playing and self._play_origin is not None:
-            self._return_to = self._play_origin  # applied once the stop fade has finished
+        self.playback.stop()
 
     def seek(self, t: float) -> None:
-        self._play_end = None
-        self._return_to = None
-        if hasattr(self.monitor, "seek"):
-            self.monitor.seek(t)
-        else:
-            self.monitor.position_s = t
-
-    def _set_loop(self, on: bool) -> None:
-        self.transport.loop_button.blockSignals(True)
-        self.transport.loop_button.setChecked(on)
-        self.transport.loop_button.blockSignals(False)
-        self._update_loop()
-
-    def _update_loop(self) -> None:
-        """While playing: loop the selection now (or stop looping)."""
-        m = self.monitor
-        if not m.playing:
-            return
-        sel = self.session.project.selection
-        if self.loop_action.isChecked() and sel is not None and sel.duration_s >= 0.05:
-            self._play_end = None
-            self._guard(m.set_loop, sel.start_s, sel.end_s)
-        else:
-            self._guard(m.set_loop, None)
-
-    def _set_follow(self, on: bool) -> None:
-        self.transport.set_follow(on)
-        self.settings.setValue("view/follow_playhead", bool(on))
+        self.playback.seek(t)
 
     def set_listen(self, mode: str) -> None:
         """What the headphones get: processed / original / removed / solo (the selected pass)."""
-        m = self.monitor
-        try:
-            if mode == "solo":
-                row = self.chain_panel.stage_list.currentRow()
-                if not 0 <= row < len(self.session.project.chain.stages):
-                    raise ParameterError("select the pass to solo in the Chain panel first")
-                if hasattr(m, "set_solo"):
-                    m.set_solo(row)
-                m.set_listen("solo")
-            else:
-                m.set_listen(mode)
-                if hasattr(m, "set_solo"):
-                    m.set_solo(None)  # drop the reference chain: it costs a second render
-        except RoomtoneError as exc:
-            self.report_error(exc)
-        self.transport.show_listen(str(getattr(m, "listen", mode)))
-
-    def _solo_target_changed(self, row: int) -> None:
-        stages = self.session.project.chain.stages
-        label = None
-        if 0 <= row < len(stages):
-            from dsp.chain import stage_kind
-
-            try:
-                label = f"{row + 1}. {stage_kind(stages[row].kind).label}"
-            except Exception:  # noqa: BLE001 - an unknown kind still has a name
-                label = f"{row + 1}. {stages[row].kind}"
-            if stages[row].bypass:
-                label += " (bypassed: silent)"
-        self.transport.set_solo_target(label)
-        m = self.monitor
-        if getattr(m, "listen", "") == "solo" and hasattr(m, "set_solo"):
-            if label is None:
-                self.set_listen("processed")
-            else:
-                m.set_solo(row)  # solo follows the selected pass
-
-    def _reset_clip(self) -> None:
-        if hasattr(self.monitor, "clear_clip"):
-            self.monitor.clear_clip()
-
-    def eventFilter(self, obj, ev):  # noqa: N802 - Qt naming
-        """Space is Play/Pause everywhere in the window except in a free-text field.
-
-        Number fields and lists would take the key for themselves (a spin box never needs a
-        space); the shortcut wins there, so an editor can type a value and press Space to hear it.
-        """
-        if ev.type() == QEvent.Type.ShortcutOverride and ev.key() == Qt.Key.Key_Space and not (
-                ev.modifiers() & ~Qt.KeyboardModifier.KeypadModifier):
-            w = QApplication.focusWidget()
-            if w is not None and w.window() in (self, getattr(self, "prosody_dock", None)) and not _is_free_text(w):
-                ev.ignore()
-                return True
-        return False
+        self.playback.set_listen(mode)
 
     def _tick(self) -> None:
         """GUI timer (~30 Hz): playhead, transport readout, meters, monitor health; pyramid redraws."""
-        m = self.monitor
-        poll = getattr(m, "poll", None)
-        if poll is not None:
-            try:
-                poll()
-            except Exception:  # noqa: BLE001 - the timer must keep running
-                log.exception("monitor poll failed")
-        pos = float(getattr(m, "position_s", 0.0) or 0.0)
-        playing = bool(getattr(m, "playing", False))
-        if not playing and self._return_to is not None:
-            target, self._return_to = self._return_to, None
-            self.seek(target)
-            pos = target
-        if playing and self._play_end is not None and pos >= self._play_end:
-            self._play_end = None
-            m.stop()  # the selection has been played
-        has_source = self.session.project.source is not None
-        shown = round(pos, 4) if has_source else None
-        if shown != self._playhead_shown:
-            self._playhead_shown = shown
-            for v in (self.waveform, self.before_view, self.after_view, self.loudness_view):
-                v.set_playhead(shown)
-            if shown is None:
-                self.overview_playhead.hide()
-            else:
-                self.overview_playhead.setValue(shown)
-                self.overview_playhead.show()
-        if playing and has_source and self.follow_action.isChecked():
-            self._follow(pos)
-        self.transport.show_state(pos, playing)
-        self.transport.show_listen(str(getattr(m, "listen", "processed")))
-        meters = getattr(m, "meters", None)
-        self.meters.set_reading(meters() if meters is not None else None)
-        self._show_monitor_health()
-        self._fit_status_bar()
+        self.playback.tick()
+        self.output.show_health()
+        self.status_bar.fit()
         if self._pyramid is not None and not self._pyramid.complete and self._pyramid.frames_done:
             self.waveform.redraw()
             self.overview.refresh()
 
-    def _follow(self, pos: float) -> None:
-        (x0, x1), _ = self.waveform.vb.viewRange()
-        span = x1 - x0
-        if span <= 0 or span >= self._duration() - 1e-6:
-            return
-        if pos > x1 - 0.02 * span or pos < x0:
-            a = max(0.0, min(pos - 0.02 * span, self._duration() - span))
-            self.waveform.setXRange(a, a + span, padding=0)
-
-    def _show_monitor_health(self) -> None:
-        m = self.monitor
-        err = getattr(m, "error", None)
-        if err and err != self._shown_error:
-            self._show_monitor_problem(err)
-        under = int(getattr(m, "underruns", 0) or 0)
-        if under:
-            self.underrun_label.setText(f"⚠ {under} dropout{'s' if under != 1 else ''}")
-            self.underrun_label.show()
-        elif self.underrun_label.isVisible():
-            self.underrun_label.hide()
-        if not getattr(m, "available", False):
-            text = "No audio output"
-        else:
-            state = str(getattr(m, "state", "off"))
-            if state == "off":
-                text = "Monitoring off" if err else "Output: idle"
-            else:
-                dev = str(getattr(m, "device_label", "") or "default output")
-                if len(dev) > 32:
-                    dev = dev[:31] + "…"
-                lat = float(getattr(m, "output_latency_s", 0.0) or 0.0)
-                text = f"Output: {dev}" + (f" · {lat * 1000:.1f} ms" if lat else "")
-                if state == "playing" and self._banner_kind == "monitor" and not err:
-                    self._hide_banner()  # monitoring works again
-        if text != self.output_label.text():
-            self.output_label.setText(text)
-
-    # == monitoring problems (banner) ===========================================================
-    def _build_banner(self) -> QFrame:
-        self.banner = QFrame()
-        self.banner.setObjectName("monitorBanner")
-        self.banner.setStyleSheet(
-            f"QFrame#monitorBanner {{ background: #3a2c14; border: 1px solid {theme.WARN}; border-radius: 4px; }}"
-            f"QFrame#monitorBanner QLabel {{ color: {theme.TEXT}; }}")
-        lay = QHBoxLayout(self.banner)
-        lay.setContentsMargins(10, 4, 4, 4)
-        icon = QLabel("⚠")
-        icon.setStyleSheet(f"color: {theme.WARN}; font-size: 14pt;")
-        lay.addWidget(icon)
-        self.banner_label = QLabel("")
-        self.banner_label.setWordWrap(True)
-        lay.addWidget(self.banner_label, 1)
-        self.banner_prefs = QPushButton("Audio Preferences…")
-        self.banner_prefs.setToolTip("Choose another output device or buffer size.")
-        self.banner_prefs.clicked.connect(self.open_preferences)
-        self.banner_retry = QPushButton("Retry")
-        self.banner_retry.setToolTip("Try the output device again and play (after reconnecting it).")
-        self.banner_retry.clicked.connect(self._retry_monitoring)
-        close = QToolButton()
-        close.setText("✕")
-        close.setToolTip("Hide this message (monitoring stays off until Play succeeds).")
-        close.clicked.connect(self._hide_banner)
-        for w in (self.banner_prefs, self.banner_retry, close):
-            lay.addWidget(w)
-        self.banner.hide()
-        self._banner_kind = ""
-        return self.banner
-
-    def _show_monitor_problem(self, message: str) -> None:
-        """A device or monitoring problem: say it in the window (non-modal); editing goes on."""
-        self._shown_error = message
-        self.monitor_errors.append(message)
-        self._play_end = None
-        self.banner_label.setText(f"<b>Monitoring is off.</b> {message}")
-        self._banner_kind = "monitor"
-        self.banner.show()
-        self.statusBar().showMessage("Monitoring is off: see the message above the waveform.", 6000)
-
-    def _hide_banner(self) -> None:
-        self.banner.hide()
-        self._banner_kind = ""
-
-    def _retry_monitoring(self) -> None:
-        """Retry: look for output devices again (one plugged in or a sound server started since
-        launch), then play."""
-        m = self.monitor
-        if hasattr(m, "clear_error"):
-            m.clear_error()
-        self._shown_error = None
-        self._hide_banner()
-        if m.playing:
-            return
-        if not self._rescan_devices():
-            return
-        self.toggle_play()
-
-    def _rescan_devices(self) -> bool:
-        """Have the monitor enumerate the output devices again; False (and said) when it cannot."""
-        m = self.monitor
-        if not hasattr(m, "rescan_devices") or m.playing:
-            return True
-        try:
-            m.rescan_devices()
-        except DeviceError as exc:
-            self._show_monitor_problem(str(exc))
-            return False
-        return True
-
-    # == preferences, batch, prosody ============================================================
-    def _restore_audio_settings(self) -> None:
-        follow = self.settings.value("view/follow_playhead", True)
-        self.follow_action.setChecked(str(follow).lower() not in ("false", "0"))
-        self.transport.set_follow(self.follow_action.isChecked())
-        m = self.monitor
-        if not getattr(m, "available", False) or not hasattr(m, "configure"):
-            return
-        device, block = self._saved_output()
-        try:
-            from app.audio import OutputSettings
-
-            cur = getattr(m, "output", None)
-            if cur is not None and (cur.device, cur.block_size) == (device, block):
-                return
-            m.configure(OutputSettings(device=device, block_size=block))
-        except RoomtoneError as exc:  # a bad saved value (or the device fails to reopen): say so, go on
-            self._show_monitor_problem(str(exc))
-        except ImportError:
-            pass
-
-    def _saved_output(self) -> tuple[str | None, int]:
-        device = self.settings.value("audio/device", "")
-        device = str(device) if device not in (None, "") else None
-        try:
-            block = int(self.settings.value("audio/block_size", 256))
-        except (TypeError, ValueError):
-            block = 256
-        return device, block
-
+    # == preferences, batch ====================================================================
     def open_preferences(self) -> None:
-        from app.qt.preferences_dialog import PreferencesDialog
-
-        m = self.monitor
-        self._rescan_devices()  # list what is there now, not what was there at launch
-        device, block = self._saved_output()
-        rate = self._reader.sample_rate if self._reader is not None else 48000
-        dlg = PreferencesDialog(device=device, block_size=block, apply=self.apply_output_settings,
-                                latency_s=float(getattr(m, "output_latency_s", 0.0) or 0.0)
-                                if getattr(m, "state", "off") != "off" else None,
-                                sample_rate=rate, parent=self)
-        self.preferences_dialog = dlg
-        if self.show_dialogs:
-            dlg.exec()
+        """Edit › Preferences: the headphone output (OutputController)."""
+        self.output.open_preferences()
 
     def apply_output_settings(self, output) -> float | None:
-        """Use ``output`` (an OutputSettings) for monitoring: reconfigure, open to check, remember.
-
-        Returns the latency the device reports; raises DeviceError (and keeps the previous
-        settings) when the device cannot be used.
-        """
-        m = self.monitor
-        if getattr(m, "available", False) and hasattr(m, "configure"):
-            previous = getattr(m, "output", None)
-            try:
-                m.configure(output)
-                m.open()
-            except RoomtoneError:
-                if previous is not None:
-                    try:
-                        m.configure(previous)
-                    except RoomtoneError:
-                        pass
-                raise
-        self.settings.setValue("audio/device", output.device or "")
-        self.settings.setValue("audio/block_size", int(output.block_size))
-        if hasattr(m, "clear_error"):
-            m.clear_error()
-        self._shown_error = None
-        if self._banner_kind == "monitor":
-            self._hide_banner()
-        lat = float(getattr(m, "output_latency_s", 0.0) or 0.0)
-        return lat or None
+        """Use ``output`` (an OutputSettings) for monitoring; see OutputController."""
+        return self.output.apply_output_settings(output)
 
     def open_batch_dialog(self) -> None:
-        cls = _batch_dialog_class()
+        cls = batch_dialog_class()
         if cls is None:
             self.report_error(ParameterError("batch processing is not available in this build"))
             return
@@ -1555,152 +681,25 @@ class MainWindow(QMainWindow):
         if self.show_dialogs:
             dlg.show()
 
-    def _build_prosody_dock(self) -> None:
-        self.prosody_dock = None
-        self.prosody_panel = None
-        try:
-            from app.qt.prosody_panel import ProsodyPanel
-
-            panel = ProsodyPanel()
-        except Exception:  # noqa: BLE001 - the window works without it
-            log.exception("prosody panel unavailable")
-            return
-        panel.seekRequested.connect(self._prosody_seek)
-        dock = QDockWidget("Prosody checks", self)
-        dock.setObjectName("prosodyDock")
-        dock.setWidget(panel)
-        dock.setToolTip("Voice-clone prosody checks for clips or a folder; click a finding to hear it.")
-        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
-        dock.hide()
-        dock.visibilityChanged.connect(self._size_prosody_dock)
-        self.prosody_dock, self.prosody_panel = dock, panel
-
-    def _size_prosody_dock(self, visible: bool) -> None:
-        """Docked, the prosody panel gets about 45 % of the window's height (its tables and three
-        stacked plots are unreadable in the few rows the dock would otherwise get)."""
-        dock = self.prosody_dock
-        if not visible or dock is None or dock.isFloating():
-            return
-        want = max(dock.minimumSizeHint().height(), int(PROSODY_DOCK_SHARE * self.height()))
-        if dock.height() < want:
-            self.resizeDocks([dock], [want], Qt.Orientation.Vertical)
-        # it sits under the views only (the processing panel keeps the right-hand side): give it
-        # the width the processing panel does not need
-        side = max(self.dock.minimumSizeHint().width(), int(PROCESSING_DOCK_SHARE * self.width()))
-        if self.dock.isVisible() and self.dock.width() > side:
-            self.resizeDocks([self.dock], [side], Qt.Orientation.Horizontal)
-
-    def _prosody_seek(self, seconds: float) -> None:
-        """A finding in the prosody panel: move the playhead there (in the open file)."""
-        clip = getattr(self.prosody_panel, "current_clip", None)
-        src = self.session.project.source
-        clip_path = getattr(clip, "path", None)
-        if clip_path and src is not None and Path(clip_path).resolve() != Path(src.path).resolve():
-            self.statusBar().showMessage(
-                f"That finding is in {Path(clip_path).name}; open it (File › Open) to hear it here.", 6000)
-            return
-        if src is None:
-            return
-        t = max(0.0, min(float(seconds), self._duration()))
-        self.seek(t)
-        (x0, x1), _ = self.waveform.vb.viewRange()
-        if not x0 <= t <= x1:
-            span = x1 - x0
-            a = max(0.0, min(t - span / 4, self._duration() - span))
-            self.waveform.setXRange(a, a + span, padding=0)
-
     # == status ================================================================================
-    def _fit_status_bar(self) -> None:
-        """Give the transient message and the job's label the room they need in the status bar.
-
-        QStatusBar clips its message at the first permanent widget and squeezes the permanent
-        widgets when they do not fit. The readouts (selection, position, levels, format) are
-        shown in that order of importance while they fit next to the job view, the output
-        label and the current message, and hidden (until there is room again) otherwise.
-        """
-        sb = self.statusBar()
-        width = sb.width()
-        if width <= 0:
-            return
-        gap = STATUS_SPACING
-        msg = sb.currentMessage()
-        budget = width - STATUS_MARGINS - (sb.fontMetrics().horizontalAdvance(msg) + gap if msg else 0)
-        used = sum(w.sizeHint().width() + gap for w in (self.jobs_view, self.underrun_label, self.output_label)
-                   if not w.isHidden())
-        for w in self._status_readouts:
-            need = w.sizeHint().width() + gap
-            show = used + need <= budget
-            if show:
-                used += need
-            if w.isHidden() == show:
-                w.setVisible(show)
-
     def resizeEvent(self, ev):  # noqa: N802 - Qt naming
         super().resizeEvent(ev)
-        self._fit_status_bar()
+        self.status_bar.fit()
 
     def _update_status(self) -> None:
         sel = self.session.project.selection if self._preview_selection is None else None
-        pv = self._preview_selection
-        if pv is not None:
-            a, b, lo, hi = pv
-        elif sel is not None:
-            a, b, lo, hi = sel.start_s, sel.end_s, sel.low_hz, sel.high_hz
-        else:
-            a = b = lo = hi = None
-        if a is None:
-            self.selection_label.setText("No selection")
-        else:
-            text = f"Selection {format_time(a)} – {format_time(b)} ({b - a:.3f} s)"
-            if lo is not None:
-                text += f" · {lo:.0f}–{hi:.0f} Hz"
-            self.selection_label.setText(text)
-        pyr = self._pyramid
-        if pyr is None:
-            self.levels_label.setText("")
-            return
-        if a is None or b <= a:
-            (a, b), _ = self.waveform.vb.viewRange()
-            where = "view"
-        else:
-            where = "selection"
-        peak, rms = pyr.levels_db(max(0.0, a), b)
-        self.levels_label.setText(f"{where}: peak {peak:.1f} · RMS {rms:.1f} dBFS")
+        a, b, lo, hi = self._bounds(sel, self._preview_selection)
+        self.status_bar.show_selection(a, b, lo, hi)
+        (x0, x1), _ = self.waveform.vb.viewRange()
+        self.status_bar.show_levels(self._pyramid, a, b, (x0, x1))
 
     # == autosave / close ======================================================================
     def autosave_now(self) -> Path | None:
-        if self.autosave is None:
-            return None
-        try:
-            return self.autosave.save_if_dirty(self.session)
-        except (RoomtoneError, OSError) as exc:
-            self.statusBar().showMessage(f"Autosave failed: {exc}", 6000)
-            return None
+        return self.files.autosave_now()
 
     def offer_recovery(self) -> bool:
         """At start: offer the autosave a crashed run left behind. True if it was restored."""
-        if self.autosave is None:
-            return False
-        cand = self.autosave.recovery_candidate()
-        if cand is None:
-            return False
-        if self.show_dialogs:
-            answer = QMessageBox.question(
-                self, "Recover unsaved work?",
-                "Roomtone did not close properly last time. Restore the work it autosaved?\n\n"
-                f"{cand}", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                QMessageBox.StandardButton.Yes)
-            if answer != QMessageBox.StandardButton.Yes:
-                self.autosave.discard()
-                return False
-        try:
-            problems = self.session.recover(cand)
-        except RoomtoneError as exc:
-            self.report_error(exc)
-            return False
-        for problem in problems:
-            self.report_error(InputError(problem.message))
-        return True
+        return self.files.offer_recovery()
 
     def closeEvent(self, ev):
         if self.ask_before_closing and self.session.dirty and self.session.project.source is not None:
@@ -1728,7 +727,7 @@ class MainWindow(QMainWindow):
         self._autosave_timer.stop()
         app = QApplication.instance()
         if app is not None:
-            app.removeEventFilter(self)
+            app.removeEventFilter(self._space_filter)
         self.bridge.close()
         # detach the views from files and job runners: a redraw or tile request already queued
         # (a resize, a scroll) must find nothing to read once the reader and runners are closed
@@ -1752,7 +751,7 @@ class MainWindow(QMainWindow):
                 self.monitor.shutdown()
         except Exception:  # noqa: BLE001 - a broken monitor must not block closing
             pass
-        shutil.rmtree(self._render_dir, ignore_errors=True)
+        self.after.shutdown()
 
     def _about(self) -> None:
         from dsp import __version__

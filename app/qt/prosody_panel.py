@@ -17,7 +17,6 @@ applies; the panel's own cursor moves there too.
 from __future__ import annotations
 
 import math
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +43,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.qt import theme
+from app.qt.session_bridge import JobPoller
+from app.remedies import explain
+from app.session.jobs import Job, JobRunner
 
 VERDICT_COLOURS = {"pass": "#3fb950", "warn": theme.WARN, "fail": "#ff5a4e"}
 PAUSE_FILL = (240, 160, 48, 70)
@@ -109,7 +111,9 @@ class ProsodyPanel(QWidget):
     clipSelected = Signal(str)
     analysisFinished = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, jobs: JobPoller | None = None) -> None:
+        """``jobs``: the window's job poller (the analysis then shows in its jobs list and stops
+        with the window's other work); a panel on its own runs one of its own."""
         super().__init__(parent)
         self.setObjectName("ProsodyPanel")
         self.dataset = None
@@ -117,19 +121,42 @@ class ProsodyPanel(QWidget):
         self.comparison: list = []
         self.current_clip = None
         self._audio_cache: dict[str, tuple[np.ndarray, int]] = {}
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prosody")
-        self._future: Future | None = None
+        self._own_jobs = jobs is None
+        self.jobs = JobPoller(JobRunner(max_workers=1), parent=self) if jobs is None else jobs
+        self._job: Job | None = None
         self._pending_role = "dataset"
         self._progress = (0, 0, "")
-        self._timer = QTimer(self)
+        self._timer = QTimer(self)  # the progress bar follows the analysis' file count
         self._timer.setInterval(50)
-        self._timer.timeout.connect(self._poll)
+        self._timer.timeout.connect(self._show_progress)
         self._build()
 
     # ------------------------------------------------------------------------------ layout
     def _build(self) -> None:
         root = QVBoxLayout(self)
         root.setContentsMargins(6, 6, 6, 6)
+        root.addLayout(self._build_bar())
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self._build_tables())
+        self.tabs = QTabWidget()
+        self.clip_view = pg.GraphicsLayoutWidget()
+        self.dataset_view = pg.GraphicsLayoutWidget()
+        self.tabs.addTab(self.clip_view, "Clip")
+        self.tabs.addTab(self.dataset_view, "Dataset")
+        split.addWidget(self.tabs)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        split.setSizes([600, 700])
+        # narrow (docked beside the processing panel): clip names keep their start and end
+        self.clip_table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.findings.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.findings.setColumnWidth(2, 96)
+        root.addWidget(split, 1)
+        self._build_clip_plots()
+        self._build_dataset_plots()
+
+    def _build_bar(self) -> QHBoxLayout:
+        """Open clip / folder / reference, the status line, progress and Export report."""
         bar = QHBoxLayout()
         self.open_clip_button = QPushButton("Open clip…")
         self.open_folder_button = QPushButton("Open folder…")
@@ -149,13 +176,15 @@ class ProsodyPanel(QWidget):
         bar.addWidget(self.status, 1)
         bar.addWidget(self.progress)
         bar.addWidget(self.export_button)
-        root.addLayout(bar)
         self.open_clip_button.clicked.connect(self._ask_clip)
         self.open_folder_button.clicked.connect(self._ask_folder)
         self.reference_button.clicked.connect(self._ask_reference)
         self.export_button.clicked.connect(self._ask_export)
+        return bar
 
-        split = QSplitter(Qt.Orientation.Horizontal)
+    def _build_tables(self) -> QSplitter:
+        """The clip table above the findings list and the selected finding's detail."""
+        left = QSplitter(Qt.Orientation.Vertical)
         left = QSplitter(Qt.Orientation.Vertical)
         self.clip_table = QTableWidget(0, 6)
         self.clip_table.setHorizontalHeaderLabels(["clip", "F0 std st", "span st", "int. dB", "syl/s", "verdict"])
@@ -198,24 +227,7 @@ class ProsodyPanel(QWidget):
         left.addWidget(findings_box)
         left.setChildrenCollapsible(False)
         left.setSizes([330, 420])
-        split.addWidget(left)
-
-        self.tabs = QTabWidget()
-        self.clip_view = pg.GraphicsLayoutWidget()
-        self.dataset_view = pg.GraphicsLayoutWidget()
-        self.tabs.addTab(self.clip_view, "Clip")
-        self.tabs.addTab(self.dataset_view, "Dataset")
-        split.addWidget(self.tabs)
-        split.setStretchFactor(0, 1)
-        split.setStretchFactor(1, 1)
-        split.setSizes([600, 700])
-        # narrow (docked beside the processing panel): clip names keep their start and end
-        self.clip_table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.findings.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.findings.setColumnWidth(2, 96)
-        root.addWidget(split, 1)
-        self._build_clip_plots()
-        self._build_dataset_plots()
+        return left
 
     def _build_clip_plots(self) -> None:
         v = self.clip_view
@@ -340,7 +352,7 @@ class ProsodyPanel(QWidget):
                 QMessageBox.warning(self, "Export report", str(exc))
 
     def is_busy(self) -> bool:
-        return self._future is not None and not self._future.done()
+        return self._job is not None
 
     def load_paths(self, paths, *, role: str = "dataset") -> None:
         """Analyse files/folders on the worker thread; ``role`` is ``"dataset"`` or ``"reference"``."""
@@ -355,39 +367,44 @@ class ProsodyPanel(QWidget):
         self.progress.setRange(0, 0)
         self.status.setText(f"Analysing {', '.join(Path(p).name for p in paths)} …")
 
-        def progress(done: int, total: int, name: str) -> None:
-            self._progress = (done, total, name)  # read by the GUI timer
+        def work(job_progress, cancelled):
+            def progress(done: int, total: int, name: str) -> None:
+                self._progress = (done, total, name)  # read by the GUI timer
+                if total:
+                    job_progress(done / total)
 
-        self._future = self._pool.submit(analyse_dataset, paths, progress=progress)
+            return analyse_dataset(paths, progress=progress)
+
+        label = "Prosody of the reference" if role == "reference" else "Prosody checks"
+        self._job = self.jobs.submit(label, work, self._analysis_done)
         self._timer.start()
 
-    def _poll(self) -> None:
-        done, total, name = self._progress
+    def _show_progress(self) -> None:
+        done, total, _ = self._progress
         if total:
             self.progress.setRange(0, total)
             self.progress.setValue(done)
-        if self._future is None or not self._future.done():
+
+    def _analysis_done(self, job: Job) -> None:
+        """Back on the GUI thread (the job poller's callback): show the analysis or why it failed."""
+        if job is not self._job:
             return
+        self._job = None
         self._timer.stop()
         self.progress.setVisible(False)
-        fut, self._future = self._future, None
-        try:
-            result = fut.result()
-        except Exception as exc:
-            self.status.setText(f"Could not analyse: {exc}")
-            self.analysisFinished.emit()
-            return
-        if self._pending_role == "reference":
-            self.set_reference(result)
+        if job.cancelled:
+            self.status.setText("Analysis stopped.")
+        elif job.error is not None:
+            self.status.setText(f"Could not analyse: {explain(job.error, 'gui')}")
+        elif self._pending_role == "reference":
+            self.set_reference(job.result)
         else:
-            self.set_dataset(result)
+            self.set_dataset(job.result)
         self.analysisFinished.emit()
 
-    def wait_idle(self, timeout_s: float = 60.0) -> None:
-        """Block until the current analysis finished and is shown (tests, scripts)."""
-        if self._future is not None:
-            self._future.result(timeout=timeout_s)
-            self._poll()
+    def wait_idle(self, timeout_s: float = 60.0) -> bool:
+        """Process events until the current analysis finished and is shown (tests, scripts)."""
+        return self.jobs.wait_idle(timeout_s)
 
     # ------------------------------------------------------------------------------ content
     def set_dataset(self, dataset) -> None:
@@ -693,6 +710,9 @@ class ProsodyPanel(QWidget):
         super().closeEvent(event)
 
     def shutdown(self) -> None:
-        """Stop polling and release the worker thread (the running analysis finishes on its own)."""
+        """Stop polling; cancel a running analysis; release the job runner if it is the panel's own."""
         self._timer.stop()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._job is not None:
+            self._job.cancel()
+        if self._own_jobs:
+            self.jobs.shutdown()

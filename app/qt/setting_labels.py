@@ -64,6 +64,22 @@ SETTING_LABELS: dict[str, tuple[str, str]] = {
     "min_pause_ms": ("Shortest pause", " ms"),
     "min_phrase_ms": ("Shortest phrase", " ms"),
     "pause_floor_margin_db": ("Pause floor margin", " dB"),
+    # breath control
+    "reduction_db": ("Reduction", " dB"),
+    "gate_to_room_tone": ("Lower to the room tone instead", ""),
+    "min_breath_ms": ("Shortest breath", " ms"),
+    "max_breath_ms": ("Longest breath", " ms"),
+    "below_speech_db": ("Under the speech by at least", " dB"),
+    "min_rise_db": ("Over the room tone by at least", " dB"),
+    "max_periodicity": ("Most voicing (periodicity 0-1)", ""),
+    "min_flatness": ("Least spectral flatness (0-1)", ""),
+    "ramp_ms": ("Ramp", " ms"),
+    # de-esser
+    "threshold_over_typical_db": ("Threshold over the voice's typical level", " dB"),
+    "typical_percentile": ("Typical level (percentile)", " %"),
+    "band_low_hz": ("Sibilance band from", " Hz"),
+    "band_high_hz": ("Sibilance band to", " Hz"),
+    "min_share_percent": ("Least band share of a frame", " %"),
     # hole refill
     "source": ("Fill with", ""),
     "margin_db": ("Margin under the floor", " dB"),
@@ -84,6 +100,19 @@ SETTING_LABELS: dict[str, tuple[str, str]] = {
     "speech_margin_db": ("Speech above room tone by", " dB"),
     "speech_snr": ("Speech-to-room-tone ratio", " ×"),
     "analysis_seconds": ("Analysed length", " s"),
+    # mouth de-click (issue 23)
+    "click_threshold_db": ("Click threshold over the error level", " dB"),
+    "pitch_isolation_db": ("Click over the pitch pulses by", " dB"),
+    "onset_guard_db": ("Onset guard (p, t, k, fricatives)", " dB"),
+    "max_click_ms": ("Longest click", " ms"),
+    "ar_order": ("AR model order", ""),
+    "context_ms": ("Repair context each side", " ms"),
+    # de-plosive (issue 23)
+    "pop_ratio_db": ("Pop: low/high ratio over the voice's", " dB"),
+    "pop_level_db": ("Pop: low band over the voice's", " dB"),
+    "pop_jump_db": ("Pop: low-band jump", " dB"),
+    "cutoff_hz": ("High-pass cutoff", " Hz"),
+    "max_pop_ms": ("Longest pop", " ms"),
     # band dry/wet
     "crossover_hz": ("Crossover", " Hz"),
     "mix_below": ("Wet below crossover (0-1)", ""),

@@ -27,6 +27,8 @@ WAVE_AFTER_RMS = "#f7d79e"
 WAVE_GHOST = "#5b6f80"  # the source under a render
 PLAYHEAD = "#ff5a4e"
 HOLE = "#39f0c8"  # spectral hole overlay
+#: One colour per kind of detected event drawn on the waveform (clicks, breaths, sibilants, pops...)
+EVENT_COLOURS = ("#ff6b9a", "#b48cff", "#7ee07e", "#ffd24a", "#ff9f5a")
 SELECTION_FILL = (74, 163, 255, 45)
 SELECTION_EDGE = (74, 163, 255, 200)
 PROFILE = "#f0b35a"

@@ -181,6 +181,10 @@ def envelope_pairs(env: Envelope) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return x, y, r
 
 
+#: How the waveform's legend names each detector's events (kind -> plural noun).
+EVENT_WORDS = {"declick": "clicks", "breath": "breaths", "deess": "sibilants", "deplosive": "pops"}
+
+
 class WaveformView(TimelinePlot):
     """The zoomable waveform: peak columns from the pyramid, raw samples when zoomed in."""
 
@@ -223,6 +227,10 @@ class WaveformView(TimelinePlot):
         self._redraw_timer.timeout.connect(self.redraw)
         self.vb.sigXRangeChanged.connect(lambda *_: self._redraw_timer.start())
         self.columns_drawn = 0
+        self._event_items: list = []
+        self._event_legend = None
+        self._event_counts: dict[str, int] = {}
+        self._events_visible = True
 
     def set_layer(self, name: str, pyramid: WaveformPyramid | None, reader=None) -> None:
         """Show ``pyramid`` as the ``"before"`` or ``"after"`` waveform (None hides it)."""
@@ -242,6 +250,55 @@ class WaveformView(TimelinePlot):
         elif name == "before":
             self.show_empty_time()
         self.redraw()
+
+    def set_events(self, events: dict[str, np.ndarray] | None) -> None:
+        """Draw what the stages' detectors found (kind -> ``(n, 2)`` start/end seconds) as lanes of
+        marks along the bottom of the waveform, one colour per kind, with a legend that counts
+        them; None or an empty dict clears them. Short events (a 1 ms click) stay visible as a
+        marker at their centre whatever the zoom."""
+        for item in self._event_items:
+            self.removeItem(item)
+        self._event_items = []
+        if self._event_legend is not None:
+            scene = self._event_legend.scene()
+            if scene is not None:
+                scene.removeItem(self._event_legend)
+            self._event_legend = None
+        self._event_counts = {}
+        events = {k: np.asarray(v, dtype=np.float64).reshape(-1, 2) for k, v in (events or {}).items()}
+        events = {k: v for k, v in events.items() if len(v)}
+        if not events:
+            return
+        legend = pg.LegendItem(offset=(-10, 6), labelTextColor=theme.TEXT, labelTextSize="8pt")
+        legend.setParentItem(self.getPlotItem().vb)
+        self._event_legend = legend
+        for lane, (kind, spans) in enumerate(sorted(events.items())):
+            colour = theme.EVENT_COLOURS[lane % len(theme.EVENT_COLOURS)]
+            y = -0.97 + 0.07 * lane
+            x = spans.reshape(-1)
+            bars = pg.PlotCurveItem(x, np.full(x.shape, y), pen=pg.mkPen(colour, width=5), connect="pairs")
+            marks = pg.ScatterPlotItem(spans.mean(axis=1), np.full(len(spans), y), symbol="d", size=7,
+                                       pen=pg.mkPen(colour), brush=pg.mkBrush(colour))
+            for item in (bars, marks):
+                item.setZValue(40)
+                self.addItem(item, ignoreBounds=True)
+                self._event_items.append(item)
+            self._event_counts[kind] = len(spans)
+            word = EVENT_WORDS.get(kind, kind)
+            legend.addItem(marks, f"{len(spans)} {word if len(spans) != 1 else word.rstrip('s')}")
+        self.set_events_visible(self._events_visible)
+
+    def set_events_visible(self, on: bool) -> None:
+        """Show or hide the detected-event lanes (View > Show Detected Events)."""
+        self._events_visible = bool(on)
+        for item in self._event_items:
+            item.setVisible(self._events_visible)
+        if self._event_legend is not None:
+            self._event_legend.setVisible(self._events_visible)
+
+    def event_counts(self) -> dict[str, int]:
+        """How many events of each kind are drawn (for tests and the status bar)."""
+        return dict(self._event_counts)
 
     def resizeEvent(self, ev):
         super().resizeEvent(ev)

@@ -13,6 +13,7 @@ formatted traceback in :attr:`Job.traceback`).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import time
@@ -112,7 +113,7 @@ class JobRunner:
             self._active.append(job)
         future = self._pool.submit(self._run, job, fn)
         job.future = future
-        future.add_done_callback(lambda f, job=job: self._on_future_done(job, f))
+        future.add_done_callback(functools.partial(self._on_future_done, job))
         return job
 
     def _run(self, job: Job, fn: JobFn) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,42 @@ class RenderResult:
     holes: Any = None  # dsp.holes.HoleMap | None
     seconds: float = 0.0
     loudness_energy: np.ndarray | None = None  # 100 ms K-weighted energies (dsp.loudness_timeline)
+    #: what the stages' detectors found: kind -> (n, 2) float array of (start_s, end_s)
+    events: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+#: The suffix of a BuildContext extra that holds a detector's events (``"declick_events"``...).
+EVENTS_SUFFIX = "_events"
+
+
+def _span(event: Any) -> tuple[float, float] | None:
+    """``(start_s, end_s)`` of one event: an object or mapping with ``start_s``/``end_s`` (or
+    ``start``/``end``), or a sequence whose first two items are the times; None if unreadable."""
+    for a, b in (("start_s", "end_s"), ("start", "end")):
+        if isinstance(event, dict) and a in event and b in event:
+            return float(event[a]), float(event[b])
+        if hasattr(event, a) and hasattr(event, b):
+            return float(getattr(event, a)), float(getattr(event, b))
+    if isinstance(event, (tuple, list, np.ndarray)) and len(event) >= 2:
+        try:
+            return float(event[0]), float(event[1])
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def stage_events(extras: dict) -> dict[str, np.ndarray]:
+    """The detected events in a build context's ``extras``: every ``"<kind>_events"`` entry as
+    kind -> ``(n, 2)`` array of ``(start_s, end_s)``, sorted by start (unreadable items skipped)."""
+    out: dict[str, np.ndarray] = {}
+    for key, value in extras.items():
+        if not (isinstance(key, str) and key.endswith(EVENTS_SUFFIX)) or value is None:
+            continue
+        items = value.get("events", []) if isinstance(value, dict) else value
+        spans = [sp for sp in (_span(e) for e in items) if sp is not None and sp[1] >= sp[0]]
+        arr = np.array(sorted(spans), dtype=np.float64).reshape(-1, 2)
+        out[key[: -len(EVENTS_SUFFIX)]] = arr
+    return out
 
 
 def detect_holes_left(project, original_path, processed_path):
@@ -57,7 +93,7 @@ def render_preview(project, out: str | Path, progress: Callable[[float], None],
     t0 = time.perf_counter()
     out = Path(out)
     src = project.source
-    processor = build_processor(project)
+    processor, context = build_processor(project, with_context=True)
     with AudioReader(src.path) as reader:
         loudness = TimelineMeter(reader.sample_rate, reader.channels)  # the Loudness view's after curve
         with AtomicWriter(out, reader.sample_rate, reader.channels, "float32") as w:
@@ -70,4 +106,5 @@ def render_preview(project, out: str | Path, progress: Callable[[float], None],
         pyr = WaveformPyramid.build(r, cancel=cancelled)
     progress(0.9)
     holes = detect_holes_left(project, src.path, out)
-    return RenderResult(project, out, pyr, holes, time.perf_counter() - t0, loudness.energies())
+    return RenderResult(project, out, pyr, holes, time.perf_counter() - t0, loudness.energies(),
+                        stage_events(context.extras))

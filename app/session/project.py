@@ -314,7 +314,7 @@ class Selection:
 
 def default_chain() -> ChainSettings:
     """The factory ``podcast`` preset when it is available, else an empty chain."""
-    from dsp.chain import DEFAULT_PRESET, list_presets, load_preset
+    from app.presets import DEFAULT_PRESET, list_presets, load_preset
 
     try:
         if DEFAULT_PRESET in list_presets():

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from app.presets import apply_overrides, load_preset
 from app.session.history import History
 from app.session.project import (
     PROJECT_SUFFIX,
@@ -122,19 +123,6 @@ def _require_source(project: Project) -> SourceRef:
     return project.source
 
 
-def _pipeline() -> Any | None:
-    """``app.pipeline`` (the CLI's build and render path) when it is available."""
-    try:
-        import app.pipeline as pipeline
-    except ModuleNotFoundError as exc:
-        if exc.name in ("app.pipeline",):
-            return None
-        raise
-    if not (hasattr(pipeline, "prepare_processor") and hasattr(pipeline, "clean_file")):
-        return None
-    return pipeline
-
-
 def estimate_profile(
     project: Project, regions: Sequence[tuple[float, float]] | None = None
 ) -> NoiseProfile:
@@ -161,28 +149,21 @@ def _profile_copy(profile: NoiseProfile | None) -> NoiseProfile | None:
     return None if profile is None else dataclasses.replace(profile)
 
 
-def build_processor(project: Project) -> Any:
-    """A ready-to-prepare processor for ``project`` (the same build the CLI does).
-
-    Goes through ``app.pipeline.prepare_processor`` so that stage analyses (hum, EQ match) run
-    exactly as in a CLI render; falls back to ``dsp.chain`` directly while that module is
-    missing. Reads the source (whole-file analyses): run it as a job for long files.
-    """
+def build_processor(project: Project, *, with_context: bool = False) -> Any:
+    """A ready-to-prepare processor for ``project`` (the same build the CLI does:
+    :func:`app.pipeline.prepare_processor`, so stage analyses such as hum or EQ match run
+    exactly as in a CLI render). With ``with_context`` returns ``(processor, context)``, the
+    :class:`~dsp.chain.BuildContext` holding what the analyses found (events, estimates).
+    Reads the source (whole-file analyses): run it as a job for long files."""
+    from app.pipeline import prepare_processor
     from dsp.io import AudioReader
 
     src = _require_source(project)
-    pipeline = _pipeline()
     with AudioReader(src.path) as reader:
-        if pipeline is not None:
-            processor, _context = pipeline.prepare_processor(
-                reader, project.chain, profile=_profile_copy(project.profile), source_name=src.name
-            )
-            return processor
-        from dsp.chain import BuildContext, analyse_source, build_chain
-
-        context = BuildContext(reader.sample_rate, reader.channels, profile=project.profile)
-        context = analyse_source(reader, project.chain, context)
-        return build_chain(project.chain, context)
+        processor, context = prepare_processor(
+            reader, project.chain, profile=_profile_copy(project.profile), source_name=src.name
+        )
+    return (processor, context) if with_context else processor
 
 
 def render_project(
@@ -201,22 +182,13 @@ def render_project(
     project's own :attr:`Project.loudness`). ``progress(done, total)`` in samples;
     ``cancel()`` returning true stops it with :class:`~dsp.errors.Cancelled` (nothing written).
     Returns the :class:`~dsp.render.RenderRecord`."""
-    src = _require_source(project)
-    pipeline = _pipeline()
-    loudness = project.loudness if loudness is None else loudness
-    if pipeline is not None:
-        return pipeline.clean_file(
-            src.path, out_path, project.chain, profile=_profile_copy(project.profile), fmt=fmt,
-            loudness=loudness, progress=progress, cancel=cancel, record=record,
-        )
-    if loudness != "off":
-        raise ParameterError("loudness targets need app.pipeline, which this Roomtone lacks; export with loudness off")
-    from dsp.render import render_file
+    from app.pipeline import clean_file
 
-    processor = build_processor(project)
-    return render_file(
-        src.path, out_path, processor, fmt=fmt, settings=project.chain.to_dict(),
-        progress=progress, cancel=cancel,
+    src = _require_source(project)
+    loudness = project.loudness if loudness is None else loudness
+    return clean_file(
+        src.path, out_path, project.chain, profile=_profile_copy(project.profile), fmt=fmt,
+        loudness=loudness, progress=progress, cancel=cancel, record=record,
     )
 
 
@@ -548,7 +520,7 @@ class Session:
         are checked by the same rule as ``--set``."""
         chain = self.project.chain
         if field.startswith(("strength.", "speech.")):
-            new_chain = chain.with_overrides([f"{field}={value}"])
+            new_chain = apply_overrides(chain, [f"{field}={value}"])
         elif field.startswith("stft."):
             sub = field[5:]
             stft_names = [f.name for f in dataclasses.fields(chain.stft)]
@@ -586,8 +558,6 @@ class Session:
 
     def load_preset(self, name: str) -> None:
         """Replace the chain with a factory or user preset ("Load preset podcast")."""
-        from dsp.chain import load_preset
-
         chain = load_preset(name)
         self.apply(f"Load preset {chain.name or name}", lambda p: dataclasses.replace(p, chain=chain))
 

@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 
 from app import pipeline
-from dsp.chain import load_preset
+from app.presets import load_preset
 from dsp.render import ArraySource
 from dsp.roomtone import (
     NoiseProfile,

@@ -142,6 +142,9 @@ def test_nonfinite_input_is_reported(tmp_path, capsys):
         ("bad-passes", 2, "--passes: unknown pass 'nosuchpass'"),
         ("bad-profile", 3, "no such profile file"),
         ("corrupt", 3, "corrupt or not an audio file"),
+        ("unknown-option", 2, "roomtone clean: error: unrecognized arguments: --bogus (see 'roomtone clean --help')"),
+        ("batch-dash-o", 2, "batch takes the output folder as its second argument"),
+        ("passes-none-and-kind", 2, "--passes none cannot be combined"),
     ],
 )
 def test_user_mistakes_give_one_line_and_an_exit_code(stereo, tmp_path, capsys, case, code, text):
@@ -166,6 +169,9 @@ def test_user_mistakes_give_one_line_and_an_exit_code(stereo, tmp_path, capsys, 
         "bad-passes": ["clean", path, "-o", out, "--passes", "nosuchpass"],
         "bad-profile": ["clean", path, "-o", out, "--profile", tmp_path / "room.json"],
         "corrupt": ["info", corrupt],
+        "unknown-option": ["clean", path, "-o", out, "--bogus"],
+        "batch-dash-o": ["batch", tmp_path, "-o", tmp_path / "outdir"],
+        "passes-none-and-kind": ["clean", path, "-o", out, "--passes", "none,gate"],
     }[case]
     before = sorted(p.name for p in tmp_path.iterdir())
     got, stdout, err = run(argv, capsys)
@@ -444,7 +450,7 @@ def test_dereverb_zero_alone_is_a_bit_exact_bypass(stereo, tmp_path, capsys):
 def test_dereverb_option_sets_the_amount_and_refuses_a_bad_one(stereo, tmp_path, capsys):
     from app.commands.clean import dereverb_enable
     from app.pipeline import adjust_settings
-    from dsp.chain import load_preset
+    from app.presets import load_preset
 
     s = adjust_settings(load_preset("podcast"), enable=dereverb_enable(40.0))
     kinds = [st.kind for st in s.stages]

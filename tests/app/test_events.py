@@ -11,7 +11,7 @@ import soundfile as sf
 from scipy.signal import lfilter
 
 from app.pipeline import prepare_processor
-from dsp.chain import load_preset
+from app.presets import load_preset
 from dsp.render import ArraySource, render_array
 
 SR = 16000

@@ -115,7 +115,7 @@ def test_unknown_target_is_a_clear_error_with_exit_code_2(dev_data, tmp_path, ca
 @needs_leveler
 def test_level_appends_the_leveler_at_the_end_of_the_chain(dev_data, tmp_path):
     from app.pipeline import adjust_settings
-    from dsp.chain import load_preset
+    from app.presets import load_preset
 
     base = load_preset("podcast")
     leveled = adjust_settings(base, level=True)

@@ -9,7 +9,7 @@ import soundfile as sf
 
 import models.ml_denoise  # noqa: F401 - registers the deepfilter stage, as the app does
 from app.pipeline import prepare_processor
-from dsp.chain import load_preset
+from app.presets import load_preset
 from dsp.render import ArraySource, render_array
 
 FACTORY = ["podcast", "gentle", "strong", "hum-and-hiss", "podcast-ml", "podcast-room"]

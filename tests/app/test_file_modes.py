@@ -116,8 +116,9 @@ def test_profile_command_reports_a_full_disk_in_one_line(tmp_path, capsys, monke
 def test_presets_and_pictures_use_the_shared_atomic_write(tmp_path, umask_022, monkeypatch):
     """No fixed temporary names (``.x.png.tmp-roomtone``, ``x.toml.tmp``): our pid-named ones."""
     import dsp.io
+    from app.presets import save_user_preset
     from app.spectrogram_png import write_spectrogram_png
-    from dsp.chain import ChainSettings, save_user_preset
+    from dsp.chain import ChainSettings
 
     seen = []
     real = dsp.io.tempfile.mkstemp

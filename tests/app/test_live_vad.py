@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from app.pipeline import clean_file, prepare_processor, record_path, release
-from dsp.chain import load_preset
+from app.presets import load_preset
 from dsp.errors import Cancelled
 from dsp.io import AudioReader
 from dsp.presence import LiveSpeechTrack, SpeechTrack

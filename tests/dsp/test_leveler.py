@@ -7,6 +7,7 @@ import pytest
 import scipy.signal
 import soundfile as sf
 
+from app.presets import apply_overrides
 from dsp.chain import (
     BuildContext,
     ChainSettings,
@@ -101,7 +102,7 @@ def test_no_plan_is_an_exact_passthrough_and_a_wrong_rate_is_refused():
 # -- settings ------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("field,value,unit", [
     ("target_spread_lu", -1.0, "LU"), ("max_gain_up_db", 40.0, "dB"), ("max_gain_down_db", -2.0, "dB"),
-    ("rate_db_per_s", 0.0, "dB per second"), ("min_pause_ms", 50.0, "ms"), ("pause_floor_margin_db", float("nan"), "dB"),
+    ("rate_db_per_s", 0.0, "dB/s"), ("min_pause_ms", 50.0, "ms"), ("pause_floor_margin_db", float("nan"), "dB"),
 ])
 def test_bad_settings_name_the_range_and_unit(field, value, unit):
     with pytest.raises(ParameterError, match=rf"leveler\.{field} must be between .* {unit}, got"):
@@ -112,7 +113,7 @@ def test_registered_as_a_time_domain_utility_not_a_pass():
     kind = stage_kind("leveler")
     assert kind.domain == "time" and kind.role == "utility" and kind.analyse is not None
     chain = ChainSettings(stages=(StageSpec("leveler", LevelerSettings()),))
-    chain = chain.with_overrides(["leveler.max_gain_up_db=12", "leveler.target_spread_lu=2"])
+    chain = apply_overrides(chain, ["leveler.max_gain_up_db=12", "leveler.target_spread_lu=2"])
     assert chain.stages[0].settings.max_gain_up_db == 12.0 and chain.stages[0].settings.target_spread_lu == 2.0
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dsp.chain import BuildContext, analyse_source, build_chain, load_preset
+from app.presets import apply_overrides, load_preset
+from dsp.chain import BuildContext, analyse_source, build_chain
 from dsp.errors import ParameterError
 from dsp.presence import SpeechSettings, SpeechTrack, frame_presence, presence_from_track
 from dsp.render import ArraySource, render_array, render_blocks
@@ -48,7 +49,7 @@ def _noisy(seconds=4.0, seed=0):
 
 
 def _render(x, track, overrides=(), **kw):
-    chain = load_preset("podcast").with_overrides(["stft.n_fft=512", *overrides])
+    chain = apply_overrides(load_preset("podcast"), ["stft.n_fft=512", *overrides])
     profile = estimate_room_tone(x, SR, regions=[(0.0, 0.15)], settings=__import__("dsp.roomtone", fromlist=["x"])
                                  .RoomToneSettings(stft=chain.stft))
     extras = {} if track is None else {"speech": track}

@@ -9,15 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dsp.chain import (
-    BuildContext,
-    ChainSettings,
-    analyse_source,
-    build_chain,
-    load_preset,
-    preset_to_toml,
-    stage_kind,
-)
+from app.presets import apply_overrides, load_preset, preset_to_toml
+from dsp.chain import BuildContext, ChainSettings, analyse_source, build_chain, stage_kind
 from dsp.render import ArraySource, render_array, render_blocks
 from dsp.roomtone import estimate_room_tone
 from dsp.stft import StftSettings
@@ -57,7 +50,7 @@ def signal(channels=1, seconds=2.0, seed=0):
 
 
 def built(name, x):
-    cs = load_preset(name).with_overrides(["stft.n_fft=512"])
+    cs = apply_overrides(load_preset(name), ["stft.n_fft=512"])
     prof = estimate_room_tone(x, SR, regions=[(0.15, 0.35)], settings=__import__("dsp.roomtone", fromlist=["x"]).RoomToneSettings(stft=StftSettings(512)))
     ctx = analyse_source(ArraySource(x, SR), cs, BuildContext(SR, x.shape[0], profile=prof))
     return lambda: build_chain(cs, ctx), ctx
@@ -73,7 +66,7 @@ def test_presets_keep_the_engine_invariants(name):
         np.testing.assert_array_equal(render_array(x, SR, make(), block_size=block), ref)
     np.testing.assert_array_equal(render_array(x[:, :3000], SR, make(), block_size=1), render_array(x[:, :3000], SR, make()))
     for c in range(2):  # each channel alone, given its own share of the whole-file data (its hum's start fit)
-        alone = build_chain(load_preset(name).with_overrides(["stft.n_fft=512"]), replace(ctx, hum=ctx.hum.for_channel(c)))
+        alone = build_chain(apply_overrides(load_preset(name), ["stft.n_fft=512"]), replace(ctx, hum=ctx.hum.for_channel(c)))
         np.testing.assert_array_equal(render_array(x[c : c + 1], SR, alone), ref[c : c + 1])
     p = make()
     render_array(signal(channels=2, seed=4), SR, p)

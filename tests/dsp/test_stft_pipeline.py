@@ -8,8 +8,9 @@ import threading
 import numpy as np
 import pytest
 
+from app.presets import load_preset
 from dsp import stft
-from dsp.chain import BuildContext, analyse_source, build_chain, load_preset
+from dsp.chain import BuildContext, analyse_source, build_chain
 from dsp.engine import AudioSpec
 from dsp.render import ArraySource, render_array
 from dsp.roomtone import RoomToneSettings, estimate_room_tone

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from dsp.chain import BuildContext, analyse_source, build_chain, load_preset
+from app.presets import apply_overrides, load_preset
+from dsp.chain import BuildContext, analyse_source, build_chain
 from dsp.errors import ParameterError
 from dsp.render import ArraySource, render_array
 from dsp.roomtone import estimate_room_tone
@@ -71,7 +72,7 @@ def test_strength_is_linear_between_the_anchors_and_clipped():
 
 
 def _adaptive(caps: tuple[float, float], total: float):
-    return load_preset("podcast").with_overrides([
+    return apply_overrides(load_preset("podcast"), [
         "strength.adaptive=true", f"gate.max_reduction_db={caps[0]}", f"mmse.max_reduction_db={caps[1]}",
         f"max_total_reduction_db={total}",
     ])
@@ -120,7 +121,7 @@ def test_adaptive_off_leaves_the_chain_as_set():
     assert not chain.strength.adaptive
     ctx = analyse_source(ArraySource(x[None, :], SR), chain, BuildContext(SR, 1, profile=profile))
     assert "strength" not in ctx.extras
-    forced = chain.with_overrides(["strength.adaptive=true"])
+    forced = apply_overrides(chain, ["strength.adaptive=true"])
     ctx2 = analyse_source(ArraySource(x[None, :], SR), forced, BuildContext(SR, 1, profile=profile))
     # at 0 dB SNR the adaptive chain goes to the caps, which are the preset's own 6 dB passes here
     a = render_array(x[None, :], SR, build_chain(chain, ctx))
@@ -134,10 +135,11 @@ def test_adaptive_off_leaves_the_chain_as_set():
 def test_strength_settings_round_trip_through_toml_and_set():
     import tomllib
 
-    from dsp.chain import ChainSettings, preset_to_toml
+    from app.presets import preset_to_toml
+    from dsp.chain import ChainSettings
 
-    chain = load_preset("podcast").with_overrides(["strength.adaptive=yes", "strength.light_snr_db=18"])
+    chain = apply_overrides(load_preset("podcast"), ["strength.adaptive=yes", "strength.light_snr_db=18"])
     assert chain.strength.adaptive and chain.strength.light_snr_db == 18.0
     assert ChainSettings.from_dict(tomllib.loads(preset_to_toml(chain))) == chain
     with pytest.raises(ParameterError, match="strength"):
-        load_preset("podcast").with_overrides(["strength.speech_fraction=0"])
+        apply_overrides(load_preset("podcast"), ["strength.speech_fraction=0"])

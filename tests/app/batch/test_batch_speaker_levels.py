@@ -11,7 +11,7 @@ import soundfile as sf
 from app.batch.loudness import ProgramMeter
 from app.batch.runner import BatchRunner, slug_for
 from app.batch.worker import BatchOptions
-from dsp.chain import load_preset
+from app.presets import load_preset
 from dsp.loudness_timeline import TimelineMeter
 from tests.two_voices import two_voices
 

@@ -58,7 +58,8 @@ def test_batch_dialog_asks_for_folders(qtbot):
 
 def test_the_level_box_adds_the_leveler_like_the_cli(qtbot):
     from app.pipeline import LEVELER_KIND, adjust_settings
-    from dsp.chain import ChainSettings, load_preset, registry
+    from app.presets import load_preset
+    from dsp.chain import ChainSettings, registry
 
     dlg = BatchDialog()
     qtbot.addWidget(dlg)

@@ -104,6 +104,11 @@ def test_prosody_panel_analyses_the_open_file_and_seeks(window, qtbot, dev_data)
     w.prosody_action.trigger()
     with qtbot.waitSignal(panel.analysisFinished, timeout=60000):
         panel.load_paths([clip])
+    # the checks ran as one of the window's jobs and are kept in the project (undoable, saved)
+    kept = w.session.project.analyses["prosody"]
+    assert [c["name"] for c in kept["clips"]] == ["emo_sad_02.flac"]
+    assert len(kept["findings"]) == len(panel.dataset.findings)
+    assert w.session.history.undo_label == "Prosody checks of 1 clip"
     tree = panel.findings
     target = None
     for i in range(tree.topLevelItemCount()):

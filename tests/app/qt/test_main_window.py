@@ -14,10 +14,10 @@ from PySide6.QtCore import Qt
 
 pytestmark = pytest.mark.gui
 
+from app.presets import preset_to_toml  # noqa: E402
 from app.qt.chain_panel import ValueSlider  # noqa: E402
 from app.session import Selection  # noqa: E402
 from app.session.project import profiles_equal  # noqa: E402
-from dsp.chain import preset_to_toml  # noqa: E402
 from dsp.io import write_audio  # noqa: E402
 
 SR = 48000

@@ -12,6 +12,7 @@ import sys
 import numpy as np
 import pytest
 
+from app.presets import list_presets, load_preset
 from app.session import project as project_mod
 from app.session.project import (
     PROJECT_FORMAT,
@@ -27,7 +28,7 @@ from app.session.project import (
     relink,
     save_project,
 )
-from dsp.chain import ChainSettings, list_presets, load_preset
+from dsp.chain import ChainSettings
 from dsp.errors import InputError, OutputError, ParameterError
 
 from . import make_chain, make_profile, register_test_kinds, write_test_wav

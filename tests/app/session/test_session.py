@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 import dsp.roomtone
+from app.presets import save_user_preset
 from app.session import session as session_mod
 from app.session.project import Project, Selection, SourceRef, load_project
 from app.session.session import Session, build_processor, field_label
-from dsp.chain import save_user_preset
 from dsp.errors import Cancelled, InputError, ParameterError
 from dsp.io import read_audio
 from dsp.render import render_array
@@ -376,30 +376,18 @@ def _reference(project: Project) -> np.ndarray:
     return render_array(audio, sr, build_processor(project))
 
 
-def test_build_processor_needs_profile_for_profile_stages(session, monkeypatch):
+def test_build_processor_finds_a_room_tone_as_the_cli_does(session):
     session.add_stage("t_denoise")
-    if session_mod._pipeline() is None:
-        with pytest.raises(ParameterError, match="needs a room-tone profile"):
-            session.build_processor()
-    else:  # the CLI's path finds one automatically, as `roomtone clean` does
-        assert session.build_processor() is not None
-    monkeypatch.setattr(session_mod, "_pipeline", lambda: None)
-    with pytest.raises(ParameterError, match="needs a room-tone profile"):
-        session.build_processor()
+    # no profile: the CLI's path finds one automatically, as `roomtone clean` does
+    processor, context = session_mod.build_processor(session.project, with_context=True)
+    assert processor is not None and context.profile is not None
     session.set_profile(make_profile())
     assert session.build_processor() is not None
     with pytest.raises(ParameterError, match="open an audio file"):
         Session().build_processor()
 
 
-@pytest.mark.parametrize("use_pipeline", [False, True])
-def test_render_to_is_the_one_render_path(session, tmp_path, monkeypatch, use_pipeline):
-    if use_pipeline:
-        pytest.importorskip("app.pipeline")
-        if session_mod._pipeline() is None:
-            pytest.skip("app.pipeline has no prepare_processor/clean_file yet")
-    else:
-        monkeypatch.setattr(session_mod, "_pipeline", lambda: None)
+def test_render_to_is_the_one_render_path(session, tmp_path):
     session.set_stage_setting(0, "max_reduction_db", 3)
     progress = []
     out = tmp_path / "out.wav"
@@ -410,14 +398,7 @@ def test_render_to_is_the_one_render_path(session, tmp_path, monkeypatch, use_pi
     assert sr == 16000 and rec.frames == 32000 and progress[-1] == (32000, 32000)
 
 
-@pytest.mark.parametrize("use_pipeline", [False, True])
-def test_render_cancel_writes_nothing(session, tmp_path, monkeypatch, use_pipeline):
-    if use_pipeline:
-        pytest.importorskip("app.pipeline")
-        if session_mod._pipeline() is None:
-            pytest.skip("app.pipeline has no prepare_processor/clean_file yet")
-    else:
-        monkeypatch.setattr(session_mod, "_pipeline", lambda: None)
+def test_render_cancel_writes_nothing(session, tmp_path):
     out = tmp_path / "out.wav"
     with pytest.raises(Cancelled):
         session.render_to(out, "wav16", cancel=lambda: True)
@@ -426,10 +407,8 @@ def test_render_cancel_writes_nothing(session, tmp_path, monkeypatch, use_pipeli
 
 def test_export_matches_cli_render(session, tmp_path):
     """GUI export == `roomtone clean --preset P.toml --profile room.json` of the same project."""
-    cli = pytest.importorskip("app.cli")
-    if session_mod._pipeline() is None:
-        pytest.skip("app.pipeline has no prepare_processor/clean_file yet")
-    from dsp.chain import preset_to_toml
+    import app.cli as cli
+    from app.presets import preset_to_toml
 
     session.set_profile(make_profile())
     session.set_stage_setting(0, "max_reduction_db", 4.5)
