@@ -38,8 +38,8 @@ from dsp.strength import (
 )
 
 #: Modules that register stage kinds (imported lazily by :func:`registry`).
-STAGE_MODULES = ("dsp.denoise", "dsp.dehum", "dsp.refill", "dsp.eqmatch", "dsp.bandmix", "dsp.leveler", "dsp.breath",
-                 "dsp.deess", "dsp.declick", "dsp.deplosive")
+STAGE_MODULES = ("dsp.denoise", "dsp.dehum", "dsp.dereverb", "dsp.refill", "dsp.eqmatch", "dsp.bandmix", "dsp.leveler",
+                 "dsp.breath", "dsp.deess", "dsp.declick", "dsp.deplosive")
 #: Stage modules of higher layers (e.g. ``models.ml_denoise``), added by the app at start-up
 #: with :func:`extend_stage_modules`; dsp itself never names them.
 _EXTRA_STAGE_MODULES: list[str] = []

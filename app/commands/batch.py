@@ -14,7 +14,13 @@ import sys
 import time
 
 from app.batch.loudness import TARGET_CHOICES
-from app.commands.clean import add_breath_deess_options, add_mouth_options, breath_deess_enable
+from app.commands.clean import (
+    add_breath_deess_options,
+    add_dereverb_option,
+    add_mouth_options,
+    breath_deess_enable,
+    dereverb_enable,
+)
 from app.timecode import format_duration
 from dsp.io import WRITE_FORMATS
 
@@ -63,6 +69,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="even out the speech level of phrases and speakers: adds the leveler stage at the end of the "
                    "chain (before loudness); changes the settings hash, so a rerun redoes every file")
     add_mouth_options(p)
+    add_dereverb_option(p)
     p.add_argument("--no-hole-audit", action="store_true", help="skip the extra render that counts the holes refill filled (faster)")
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors and the summary")
     p.set_defaults(func=run)
@@ -151,7 +158,8 @@ def build_options(args: argparse.Namespace):
 
     settings, _ = load_settings(args.preset)
     settings = adjust_settings(settings, level=bool(getattr(args, "level", False)),
-                               enable={**breath_deess_enable(args), **mouth_enable(args)},
+                               enable={**dereverb_enable(getattr(args, "dereverb", None)), **breath_deess_enable(args),
+                                       **mouth_enable(args)},
                                overrides=list(args.overrides))
     return BatchOptions(
         chain=settings.to_dict(), preset=args.preset or settings.name,

@@ -90,6 +90,7 @@ def register(subparsers) -> None:
     p.add_argument("--level", action="store_true",
                    help="even out the speech level of phrases and speakers: adds the leveler stage at the end of "
                    "the chain (after the noise passes and refill)")
+    add_dereverb_option(p)
     add_breath_deess_options(p)
     add_mouth_options(p)
     p.add_argument("--loudness", choices=TARGET_CHOICES, default="off", metavar="NAME",
@@ -100,6 +101,31 @@ def register(subparsers) -> None:
     p.add_argument("--no-record", action="store_true", help="do not write OUT.roomtone.json")
     p.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     p.set_defaults(func=run)
+
+
+#: ``--dereverb`` given without an amount: the preset's stage as it is, else the stage's default.
+DEREVERB_PRESET_AMOUNT = -1.0
+
+
+def add_dereverb_option(p: argparse.ArgumentParser) -> None:
+    """``--dereverb [AMOUNT]`` (shared by clean and batch)."""
+    p.add_argument("--dereverb", nargs="?", type=float, const=DEREVERB_PRESET_AMOUNT, default=None, metavar="AMOUNT",
+                   help="take the room's echo down: adds (or switches on) the de-reverb stage before the noise passes; "
+                   "AMOUNT 0-100 %% (default: the preset's, else 70); 0 is an exact bypass. The room's decay time "
+                   "is estimated from the file (set it with --set dereverb.rt60_s=0.6)")
+
+
+def dereverb_enable(value: float | None) -> dict:
+    """The ``enable=`` entry of :func:`app.pipeline.adjust_settings` for ``--dereverb`` (empty: not given)."""
+    from dsp.errors import ParameterError
+
+    if value is None:
+        return {}
+    if value == DEREVERB_PRESET_AMOUNT:
+        return {"dereverb": {}}
+    if not 0.0 <= value <= 100.0:
+        raise ParameterError(f"--dereverb: AMOUNT must be between 0 and 100 %, got {value:g}")
+    return {"dereverb": {"amount_percent": float(value)}}
 
 
 def add_breath_deess_options(p: argparse.ArgumentParser) -> None:
@@ -190,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
         refill=args.refill,
         eq_match=args.eq_match,
         level=args.level,
-        enable={**breath_deess_enable(args), **mouth_enable(args)},
+        enable={**dereverb_enable(args.dereverb), **breath_deess_enable(args), **mouth_enable(args)},
         mix=args.mix,
         listen=args.listen,
         overrides=args.overrides,

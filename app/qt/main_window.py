@@ -441,6 +441,7 @@ class MainWindow(QMainWindow):
         self.loudness.request(path)
         self.status_bar.show_format(r)
         self.roomtone.request_spectrum()
+        self.roomtone.request_room_decay()
 
     def _show_no_source(self, ref) -> None:
         """No source, or its file is missing: empty views that say what to do."""

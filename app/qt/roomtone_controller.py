@@ -100,3 +100,25 @@ class RoomToneController:
             w.roomtone_panel.set_spectrum(freqs, job.result)
 
         w.jobs.submit("Long-term spectrum", work, done, visible=False)
+
+    def request_room_decay(self) -> None:
+        """The room's decay time (RT60, blind, from speech offsets) for the room-tone panel."""
+        w = self.window
+        src = w.session.project.source
+        if src is None:
+            return
+        path = src.path
+        w.roomtone_panel.set_room_decay(None)
+
+        def work(progress, cancelled):
+            from dsp.dereverb import estimate_rt60
+
+            with AudioReader(path) as reader:
+                return estimate_rt60(reader)
+
+        def done(job):
+            if w._job_failed(job) or w.session.project.source is None or w.session.project.source.path != path:
+                return
+            w.roomtone_panel.set_room_decay(job.result)
+
+        w.jobs.submit("Room decay time", work, done, visible=False)

@@ -103,6 +103,16 @@ class RoomtonePanel(QWidget):
         ff.addRow(self.warnings_label)
         root.addWidget(facts)
 
+        room = QGroupBox("Room")
+        rf = QFormLayout(room)
+        self.decay_label = QLabel("—")
+        self.decay_label.setWordWrap(True)
+        self.decay_label.setToolTip("The room's reverberation time (RT60: how long a sound takes to die away by "
+                                    "60 dB), estimated from how the voice decays after words. The De-reverb stage "
+                                    "uses it unless its “Room decay time” is set by hand.")
+        rf.addRow("Decay time", self.decay_label)
+        root.addWidget(room)
+
         self.plot = pg.PlotWidget(axisItems={"bottom": LogFrequencyAxis("bottom")})
         self.plot.setToolTip("Room-tone profile (amber) against the file's long-term spectrum (blue), dB per "
                              "frequency. A good profile follows the bottom of the spectrum.")
@@ -150,6 +160,16 @@ class RoomtonePanel(QWidget):
         self.warnings_label.setText("\n".join(profile.warnings))
         f = profile.frequencies()
         self.profile_curve.setData(f[1:], power_db(profile.mean_power)[1:])
+
+    def set_room_decay(self, estimate) -> None:
+        """The room's decay-time estimate (a :class:`dsp.dereverb.RoomDecayEstimate`; None: not known yet)."""
+        if estimate is None:
+            self.decay_label.setText("—")
+        elif estimate.rt60_s is None:
+            self.decay_label.setText(f"not found ({estimate.decays} decays after words in {estimate.analysed_s:.0f} s; "
+                                     "too short or too reverberant a file to tell)")
+        else:
+            self.decay_label.setText(f"RT60 {estimate.rt60_s:.2f} s (from {estimate.decays} decays after words)")
 
     def set_spectrum(self, frequencies: np.ndarray | None, power: np.ndarray | None) -> None:
         """The file's long-term spectrum (None clears)."""

@@ -50,6 +50,11 @@ SETTING_LABELS: dict[str, tuple[str, str]] = {
     "bandwidth_hz": ("Notch width", " Hz"),
     "depth": ("Depth (0-1)", ""),
     "analysis_s": ("Analysed length", " s"),
+    # de-reverb
+    "amount_percent": ("Amount", " %"),
+    "max_suppression_db": ("Max suppression", " dB"),
+    "rt60_s": ("Room decay time RT60 (0 = estimate)", " s"),
+    "late_start_ms": ("Late reverb from", " ms"),
     # speaker leveler
     "target_spread_lu": ("Target spread", " LU"),
     "max_gain_up_db": ("Max gain up", " dB"),

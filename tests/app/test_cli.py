@@ -431,3 +431,49 @@ def test_clean_help_says_what_depth_is_written(capsys):
     text = " ".join(out.split())
     assert code == 0 and "wav32" in text and "float64" in text
     assert "32-bit and float sources become 24-bit FLAC" in text
+
+
+# -- --dereverb (issue 22) -----------------------------------------------------------------------------
+def test_dereverb_zero_alone_is_a_bit_exact_bypass(stereo, tmp_path, capsys):
+    src, _ = stereo
+    out = tmp_path / "dry.wav"
+    code, _, err = run(["clean", src, "-o", out, "--passes", "none", "--refill", "off", "--dereverb", "0"], capsys)
+    assert code == 0, err
+    a, _ = sf.read(str(src), dtype="int16")
+    b, _ = sf.read(str(out), dtype="int16")
+    np.testing.assert_array_equal(a, b)
+    rec = json.loads(Path(str(out) + ".roomtone.json").read_text())
+    assert any(s["kind"] == "dereverb" and s["amount_percent"] == 0.0 and not s["bypass"]
+               for s in rec["settings"]["chain"]["stages"])
+
+
+def test_dereverb_option_sets_the_amount_and_refuses_a_bad_one(stereo, tmp_path, capsys):
+    from app.commands.clean import dereverb_enable
+    from app.pipeline import adjust_settings
+    from app.presets import load_preset
+
+    s = adjust_settings(load_preset("podcast"), enable=dereverb_enable(40.0))
+    kinds = [st.kind for st in s.stages]
+    assert kinds.index("dereverb") < kinds.index("gate")  # before the noise passes
+    assert next(st for st in s.stages if st.kind == "dereverb").settings.amount_percent == 40.0
+    room = load_preset("podcast-room")
+    kept = adjust_settings(room, enable=dereverb_enable(-1.0))  # --dereverb without AMOUNT: the preset's
+    assert kept.stages == room.stages
+    src, _ = stereo
+    code, _, err = run(["clean", src, "-o", tmp_path / "x.wav", "--dereverb", "150"], capsys)
+    assert code == 2 and "--dereverb: AMOUNT must be between 0 and 100" in err and "Traceback" not in err
+
+
+def test_batch_dereverb_option_reaches_the_chain():
+    import argparse
+
+    from app.commands import batch
+
+    parser = argparse.ArgumentParser()
+    batch.register(parser.add_subparsers())
+    args = parser.parse_args(["batch", "in", "out", "--dereverb", "55"])
+    opts = batch.build_options(args)
+    stage = next(s for s in opts.chain["stages"] if s["kind"] == "dereverb")
+    assert stage["amount_percent"] == 55.0 and not stage["bypass"]
+    args = parser.parse_args(["batch", "in", "out"])
+    assert not any(s["kind"] == "dereverb" for s in batch.build_options(args).chain["stages"])

@@ -12,7 +12,7 @@ from app.pipeline import prepare_processor
 from app.presets import load_preset
 from dsp.render import ArraySource, render_array
 
-FACTORY = ["podcast", "gentle", "strong", "hum-and-hiss", "podcast-ml"]
+FACTORY = ["podcast", "gentle", "strong", "hum-and-hiss", "podcast-ml", "podcast-room"]
 
 
 @pytest.mark.parametrize("name", FACTORY)
