@@ -22,6 +22,7 @@ import importlib
 import math
 import sys
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -337,23 +338,57 @@ def build_chain(settings: ChainSettings, context: BuildContext) -> DryWet:
     return DryWet(Chain(processors), mix=settings.mix, listen=settings.listen)
 
 
-def analyse_source(source: Any, settings: ChainSettings, context: BuildContext) -> BuildContext:
-    """Run the whole-file analyses of every active stage (in chain order) and return the context."""
+def analyse_source(source: Any, settings: ChainSettings, context: BuildContext, *,
+                   open_reader: Callable[[], Any] | None = None, max_workers: int = 1) -> BuildContext:
+    """Run the whole-file analyses of every active stage and return the context.
+
+    In chain order, one after the other; or, with ``max_workers`` > 1 and ``open_reader`` (a
+    callable giving a reader of the same audio that one thread may use alone; closed after use
+    when it has ``close``), side by side on threads: each analysis then starts from the same
+    context and the results are merged in chain order. Analyses read the source, the profile and
+    the chain's own extras, never another stage's results, so both give the same context.
+    """
     context = replace(
         context,
         max_total_reduction_db=settings.max_total_reduction_db,
         seed=settings.seed,
         extras={**context.extras, "chain_settings": settings},
     )
-    for spec in settings.stages:
-        if spec.bypass:
-            continue
-        kind = stage_kind(spec.kind)
-        if kind.analyse is not None:
+    jobs = [(spec, stage_kind(spec.kind)) for spec in settings.stages if not spec.bypass]
+    jobs = [(spec, kind) for spec, kind in jobs if kind.analyse is not None]
+    if max_workers > 1 and open_reader is not None and len(jobs) > 1:
+        context = _analyse_side_by_side(jobs, context, open_reader, max_workers)
+    else:
+        for spec, kind in jobs:
             context = kind.analyse(source, spec.settings, context)
     if settings.strength.adaptive and context.profile is not None:
         context = replace(context, extras={**context.extras, "strength": analyse_strength(source, settings, context.profile)})
     return context
+
+
+def _analyse_side_by_side(jobs: list, base: BuildContext, open_reader: Callable[[], Any],
+                          max_workers: int) -> BuildContext:
+    """:func:`analyse_source`'s threaded path: every analysis from ``base``, merged in order."""
+
+    def run(job):
+        spec, kind = job
+        reader = open_reader()
+        try:
+            return kind.analyse(reader, spec.settings, base)
+        finally:
+            close = getattr(reader, "close", None)
+            if close is not None and reader is not None:
+                close()
+
+    with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="roomtone-analyse") as pool:
+        results = list(pool.map(run, jobs))
+    merged = base
+    for result in results:
+        changed = {f.name: getattr(result, f.name) for f in fields(BuildContext)
+                   if f.name != "extras" and getattr(result, f.name) is not getattr(base, f.name)}
+        added = {k: v for k, v in result.extras.items() if k not in base.extras or base.extras[k] is not v}
+        merged = replace(merged, **changed, extras={**merged.extras, **added})
+    return merged
 
 
 def _is_pass(kind_name: str) -> bool:
