@@ -354,13 +354,13 @@ def analyse_source(source: Any, settings: ChainSettings, context: BuildContext, 
         seed=settings.seed,
         extras={**context.extras, "chain_settings": settings},
     )
-    jobs = [(spec, stage_kind(spec.kind)) for spec in settings.stages if not spec.bypass]
-    jobs = [(spec, kind) for spec, kind in jobs if kind.analyse is not None]
+    jobs = [(spec, kind.analyse) for spec, kind in ((s, stage_kind(s.kind)) for s in settings.stages if not s.bypass)
+            if kind.analyse is not None]
     if max_workers > 1 and open_reader is not None and len(jobs) > 1:
         context = _analyse_side_by_side(jobs, context, open_reader, max_workers)
     else:
-        for spec, kind in jobs:
-            context = kind.analyse(source, spec.settings, context)
+        for spec, analyse in jobs:
+            context = analyse(source, spec.settings, context)
     if settings.strength.adaptive and context.profile is not None:
         context = replace(context, extras={**context.extras, "strength": analyse_strength(source, settings, context.profile)})
     return context
@@ -371,10 +371,10 @@ def _analyse_side_by_side(jobs: list, base: BuildContext, open_reader: Callable[
     """:func:`analyse_source`'s threaded path: every analysis from ``base``, merged in order."""
 
     def run(job):
-        spec, kind = job
+        spec, analyse = job
         reader = open_reader()
         try:
-            return kind.analyse(reader, spec.settings, base)
+            return analyse(reader, spec.settings, base)
         finally:
             close = getattr(reader, "close", None)
             if close is not None and reader is not None:

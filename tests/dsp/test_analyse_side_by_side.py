@@ -9,7 +9,15 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from dsp.chain import BuildContext, ChainSettings, StageKind, StageSpec, analyse_source, register, unregister
+from dsp.chain import (
+    BuildContext,
+    ChainSettings,
+    StageKind,
+    StageSpec,
+    analyse_source,
+    register,
+    unregister,
+)
 from dsp.engine import Gain
 from dsp.render import ArraySource
 
