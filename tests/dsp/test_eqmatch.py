@@ -17,6 +17,7 @@ from dsp.chain import (
     build_chain,
     register,
     stage_kind,
+    unregister,
 )
 from dsp.eqmatch import EqMatchSettings
 from dsp.errors import ParameterError
@@ -47,7 +48,13 @@ class BandCut(SpectralStage):
         fb.apply_gain(np.broadcast_to(g, fb.spectra.shape).copy(), self.mix)
 
 
-register(StageKind("test_bandcut", "Test band cut", BandCutSettings, "spectral", lambda s, c: BandCut(s), role="pass"))
+@pytest.fixture
+def bandcut_kind():
+    """A stand-in pass that cuts a band (registered for one test, then removed)."""
+    register(StageKind("test_bandcut", "Test band cut", BandCutSettings, "spectral", lambda s, c: BandCut(s),
+                       role="pass"))
+    yield "test_bandcut"
+    unregister("test_bandcut")
 
 
 def speechy(seconds=6.0, seed=0):
@@ -76,7 +83,7 @@ def band_level(x, lo, hi, frames_sel=None):
     return 10 * np.log10(p[:, (f >= lo) & (f <= hi)].mean())
 
 
-def test_eq_match_restores_an_over_suppressed_band_within_its_bound():
+def test_eq_match_restores_an_over_suppressed_band_within_its_bound(bandcut_kind):
     x, room = speechy()
     prof = profile_of(room)
     chain = ChainSettings(

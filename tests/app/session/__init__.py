@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dsp.chain import ChainSettings, StageKind, StageSpec, register, registry
+from dsp.chain import ChainSettings, StageKind, StageSpec, register, registry, unregister
 from dsp.engine import Gain
 from dsp.io import write_audio
 from dsp.roomtone import NoiseProfile
@@ -47,6 +47,15 @@ class _ConstGain(SpectralStage):
     def process_frames(self, frames) -> None:
         g = np.full(frames.spectra.shape, 10 ** (-self.settings.max_reduction_db / 20), np.float32)
         frames.apply_gain(g, self.mix)
+
+
+TEST_KINDS = ("t_gate", "t_denoise", "t_gain")
+
+
+def unregister_test_kinds() -> None:
+    """Remove the stand-ins again (the registry is global: later tests must not see them)."""
+    for name in TEST_KINDS:
+        unregister(name)
 
 
 def register_test_kinds() -> None:

@@ -16,7 +16,7 @@ from app.session.autosave import Autosave, state_dir
 from app.session.project import Project, Selection
 from app.session.session import Session
 
-from . import make_chain, register_test_kinds, write_test_wav
+from . import make_chain, register_test_kinds, unregister_test_kinds, write_test_wav
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -24,6 +24,8 @@ REPO = Path(__file__).resolve().parents[3]
 @pytest.fixture(autouse=True)
 def _kinds():
     register_test_kinds()
+    yield
+    unregister_test_kinds()
 
 
 @pytest.fixture

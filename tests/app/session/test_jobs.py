@@ -15,7 +15,7 @@ from app.session.session import Session, render_project
 from dsp.errors import Cancelled
 from dsp.render import ArraySource, render_blocks
 
-from . import make_chain, register_test_kinds, write_test_wav
+from . import make_chain, register_test_kinds, unregister_test_kinds, write_test_wav
 
 
 @pytest.fixture
@@ -164,9 +164,10 @@ def test_shutdown_cancels_and_refuses_new_jobs():
         r.submit("late", lambda p, c: None)
 
 
-def test_render_job_result_applied_on_gui_thread(tmp_path, runner):
+def test_render_job_result_applied_on_gui_thread(tmp_path, runner, request):
     """The pattern the GUI uses: a job renders a Project snapshot, the result comes back via apply."""
     register_test_kinds()
+    request.addfinalizer(unregister_test_kinds)
     session = Session(Project(chain=make_chain()))
     session.open_source(write_test_wav(tmp_path / "ep.wav", seconds=1.0))
     snapshot = session.project

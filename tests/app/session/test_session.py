@@ -17,12 +17,21 @@ from dsp.errors import Cancelled, InputError, ParameterError
 from dsp.io import read_audio
 from dsp.render import render_array
 
-from . import TGateSettings, make_chain, make_profile, register_test_kinds, write_test_wav
+from . import (
+    TGateSettings,
+    make_chain,
+    make_profile,
+    register_test_kinds,
+    unregister_test_kinds,
+    write_test_wav,
+)
 
 
 @pytest.fixture(autouse=True)
 def _kinds():
     register_test_kinds()
+    yield
+    unregister_test_kinds()
 
 
 @pytest.fixture
