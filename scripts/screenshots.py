@@ -22,6 +22,9 @@ applied), and grabs the window:
   taking turns; room tone found, podcast preset applied): short-term loudness before/after, the
   phrases coloured by level, the speaker-level spread (skipped without ``ROOMTONE_DEV_PODCAST``
   or the dev data). ``screenshots.py loudness`` takes only this one.
+* ``docs/screenshots/mouth_events.png``: the dev podcast with the ``podcast-voice`` preset
+  applied: what the de-click, de-plosive and de-ess detectors found, as lanes on the waveform
+  (``screenshots.py mouth`` takes only this one).
 
 Run under ``timeout``: a GUI script that hangs must not hang the build.
 """
@@ -79,7 +82,7 @@ def settle(app, window, seconds: float = 0.6) -> None:
 
 def still_monitor():
     """A monitor frozen mid-playback (see the module docstring)."""
-    from app.qt.transport_panel import NullMonitor
+    from app.audio.project_monitor import NullMonitor
 
     class StillMonitor(NullMonitor):
         available = True
@@ -140,6 +143,25 @@ def loudness_shot(app, window) -> bool:
     return True
 
 
+def mouth_shot(app, window) -> bool:
+    """The detected mouth-noise events on the dev podcast (see the module docstring)."""
+    if not DEV_PODCAST.is_file():
+        return False
+    if not window.open_path(DEV_PODCAST):
+        return False
+    settle(app, window)
+    window.find_room_tone()
+    settle(app, window)
+    window.session.load_preset("podcast-voice")
+    window.side_tabs.setCurrentWidget(window.chain_panel)
+    window.apply_chain()
+    settle(app, window, 1.0)
+    window.waveform.setXRange(0.0, 40.0, padding=0)
+    settle(app, window, 0.5)
+    window.grab().save(str(OUT / "mouth_events.png"))
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     only = (argv if argv is not None else sys.argv[1:])[:1]
     xvfb = start_xvfb()
@@ -175,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         OUT.mkdir(parents=True, exist_ok=True)
         if only == ["loudness"]:
             return 0 if loudness_shot(app, window) else 1
+        if only == ["mouth"]:
+            return 0 if mouth_shot(app, window) else 1
         # 1: the whole episode, before/after with holes, a selection on the room-tone stretch.
         # The podcast preset's refill fills the holes its passes make; to show the overlay, this
         # shot uses the "strong" preset with refill switched off (what the passes alone do).
@@ -239,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
             window.prosody_action.trigger()
         # 7: the Loudness view on the dev podcast
         loudness_shot(app, window)
+        # 8: the mouth-noise detectors' events on the dev podcast
+        mouth_shot(app, window)
         print(f"screenshots: wrote {', '.join(p.name for p in sorted(OUT.glob('*.png')))} in {OUT}")
         return 0
     finally:

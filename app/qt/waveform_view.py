@@ -269,8 +269,10 @@ class WaveformView(TimelinePlot):
         events = {k: v for k, v in events.items() if len(v)}
         if not events:
             return
-        legend = pg.LegendItem(offset=(-10, 6), labelTextColor=theme.TEXT, labelTextSize="8pt")
+        legend = pg.LegendItem(offset=(-10, 4), labelTextColor=theme.TEXT, labelTextSize="8pt",
+                               brush=pg.mkBrush(23, 24, 27, 215), colCount=len(events))
         legend.setParentItem(self.getPlotItem().vb)
+        legend.setZValue(100)  # over the waveform, readable on a loud passage
         self._event_legend = legend
         for lane, (kind, spans) in enumerate(sorted(events.items())):
             colour = theme.EVENT_COLOURS[lane % len(theme.EVENT_COLOURS)]
