@@ -41,6 +41,7 @@ import numpy as np
 from scipy.ndimage import maximum_filter1d
 
 from dsp.errors import ParameterError
+from dsp.schema import check_settings, setting
 
 DETECTORS = ("none", "vad")
 
@@ -61,16 +62,17 @@ class SpeechSettings:
         The detector also decides the refill's pauses.
     """
 
-    detector: str = "none"
-    low: float = 0.7
-    high: float = 0.98
-    hangover_ms: float = 32.0
-    refill: bool = True
+    detector: str = setting("none", choices=DETECTORS,
+                            doc="Who decides speech presence: the passes' own SNR (none) or the voice activity model.")
+    low: float = setting(0.7, lo=0.0, hi=1.0, doc="Speech probability mapped to presence 0.")
+    high: float = setting(0.98, lo=0.0, hi=1.0, doc="Speech probability mapped to presence 1.")
+    hangover_ms: float = setting(32.0, lo=0.0, hi=1000.0, unit="ms",
+                                 doc="The probabilities are dilated by this much each way.")
+    refill: bool = setting(True, doc="The detector also decides the refill's pauses.")
 
     def __post_init__(self) -> None:
-        if self.detector not in DETECTORS:
-            raise ParameterError(f"speech.detector must be one of {', '.join(DETECTORS)}, got {self.detector!r}")
-        if not 0.0 <= self.low < self.high <= 1.0:
+        check_settings(self, "speech")
+        if not self.low < self.high:
             raise ParameterError(f"speech.low and speech.high must satisfy 0 <= low < high <= 1, got {self.low}, {self.high}")
         if not 0.0 <= self.hangover_ms <= 1000.0:
             raise ParameterError(f"speech.hangover_ms must be between 0 and 1000 ms, got {self.hangover_ms}")

@@ -33,6 +33,7 @@ import scipy.fft
 from dsp.engine import AudioSpec, Processor, check_block
 from dsp.errors import ParameterError
 from dsp.jit import realtime_kernel
+from dsp.schema import check_settings, setting
 
 #: Size of one sub-batch of the two-thread pipeline, in frames x bins (64 frames of n_fft 2048,
 #: 0.68 s at 48 kHz). Smaller sub-batches spend more time on Python glue and lock hand-offs (both
@@ -71,8 +72,12 @@ def default_n_fft(sample_rate: int) -> int:
 class StftSettings:
     """Frame size and hop. ``n_fft`` 0 picks :func:`default_n_fft` for the sample rate."""
 
-    n_fft: int = 0
-    overlap: int = 4  # hop_length = n_fft // overlap
+    n_fft: int = setting(0, choices=(0, 128, 256, 512, 1024, 2048, 4096, 8192, 16384),
+                         doc="Frame size (0 picks one for the sample rate).")
+    overlap: int = setting(4, choices=(2, 4, 8), doc="Frames per frame length: hop = n_fft / overlap.")
+
+    def __post_init__(self) -> None:
+        check_settings(self, "stft")
 
     def resolve(self, sample_rate: int) -> tuple[int, int]:
         n_fft = self.n_fft or default_n_fft(sample_rate)

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from dsp.errors import ParameterError
+from dsp.schema import check_settings, setting
 
 #: Frame length of the level measure (s) and the level under which a frame is digital silence (dBFS).
 FRAME_S = 0.032
@@ -66,15 +67,20 @@ class StrengthSettings:
         The loudest fraction of the frames taken as speech when measuring the SNR.
     """
 
-    adaptive: bool = False
-    light_snr_db: float = 20.0
-    strong_snr_db: float = 3.0
-    light_reduction_db: float = 6.0
-    light_total_db: float = 15.0
-    strong_pause_level_db: float = -20.0
-    speech_fraction: float = 0.5
+    adaptive: bool = setting(False, doc="Measure the SNR and set each pass's reduction from it.")
+    light_snr_db: float = setting(20.0, lo=-20.0, hi=80.0, unit="dB", doc="At or above this SNR, the light settings.")
+    strong_snr_db: float = setting(3.0, lo=-20.0, hi=80.0, unit="dB", doc="At or below this SNR, the caps.")
+    light_reduction_db: float = setting(6.0, lo=0.0, hi=60.0, unit="dB",
+                                        doc="A pass's reduction for mild noise (never above its cap).")
+    light_total_db: float = setting(15.0, lo=0.0, hi=60.0, unit="dB",
+                                    doc="The chain's total reduction for mild noise (never above its cap).")
+    strong_pause_level_db: float = setting(-20.0, lo=-60.0, hi=0.0, unit="dB",
+                                           doc="The refill's pause floor (re the room tone) for heavy noise.")
+    speech_fraction: float = setting(0.5, lo=0.01, hi=1.0,
+                                     doc="The loudest fraction of the frames taken as speech when measuring the SNR.")
 
     def __post_init__(self) -> None:
+        check_settings(self, "strength")
         if not self.strong_snr_db < self.light_snr_db:
             raise ParameterError(
                 f"strength.strong_snr_db ({self.strong_snr_db}) must be below strength.light_snr_db ({self.light_snr_db})"
