@@ -66,9 +66,8 @@ import scipy.signal
 from scipy.ndimage import minimum_filter1d
 
 from dsp.chain import BuildContext, StageKind, register
-from dsp.engine import AudioSpec, Processor, check_block
 from dsp.errors import ParameterError
-from dsp.leveler import apply_envelope
+from dsp.leveler import PlannedGain
 from dsp.schema import check_settings, setting
 
 #: The analysis grid and the gain envelope's point spacing (s).
@@ -379,42 +378,19 @@ def _smooth(target: np.ndarray, ramp: int) -> np.ndarray:
 
 
 # -- the processor ------------------------------------------------------------------------------------
-class BreathController(Processor):
+class BreathController(PlannedGain):
     """Applies a :class:`BreathPlan`'s gain envelope (stage kind ``breath``), one gain for all channels.
 
     ``plan`` None (no analysis) or no breaths makes it an exact passthrough.
     """
 
+    plan_name = "breath plan"
+
     def __init__(self, settings: BreathSettings = BreathSettings(), *, plan: BreathPlan | None = None) -> None:
-        self.settings = settings
-        self.plan = plan
-        self._env = np.ones(1, np.float64)
-        self._pos = 0
+        super().__init__(settings, plan=plan)
 
-    def prepare(self, spec: AudioSpec) -> None:
-        self.spec = spec
-        if self.plan is not None:
-            if int(self.plan.sample_rate) != int(spec.sample_rate):
-                raise ParameterError(
-                    f"the breath plan was made at {self.plan.sample_rate} Hz but the audio is at "
-                    f"{spec.sample_rate} Hz; analyse the file again"
-                )
-            self._env = np.ascontiguousarray(10.0 ** (self.plan.gain_db.astype(np.float64) / 20.0))
-        self.reset()
-
-    def reset(self, *, position: int = 0) -> None:
-        self._pos = int(position)
-
-    def process(self, block: np.ndarray) -> np.ndarray:
-        spec = self._require_spec()
-        n = block.shape[-1]
-        if self.plan is None or not self.plan.events:
-            self._pos += n
-            return block
-        block = check_block(block, spec.channels)
-        out = apply_envelope(block, self._env, self.plan.hop, self._pos)
-        self._pos += n
-        return out
+    def _passes_through(self) -> bool:
+        return self.plan is None or not self.plan.events
 
     def describe(self) -> dict:
         return {"type": "BreathController", "settings": asdict(self.settings),

@@ -627,14 +627,20 @@ def apply_envelope(x: np.ndarray, env_linear: np.ndarray, hop: int, start: int) 
     return out
 
 
-class Leveler(Processor):
-    """Applies a :class:`LevelPlan`'s gain envelope (stage kind ``leveler``), one gain for all channels.
+class PlannedGain(Processor):
+    """Applies a whole-file gain plan, one gain for all channels: ``plan.gain_db`` at samples
+    ``k * plan.hop`` (linear in between, :func:`apply_envelope`), planned at ``plan.sample_rate``.
 
-    ``plan`` None (no analysis run) makes it an exact passthrough. It knows its absolute sample
-    position from :meth:`reset`, so any playhead gives the full render's samples.
+    The base of the stages whose analysis plans a gain curve (the leveler, breath control). No plan
+    (no analysis run), or one :meth:`_passes_through` says changes nothing, makes it an exact
+    passthrough. It knows its absolute sample position from :meth:`reset`, so any playhead gives
+    the full render's samples.
     """
 
-    def __init__(self, settings: LevelerSettings = LevelerSettings(), *, plan: LevelPlan | None = None) -> None:
+    #: How messages name the plan ("the leveling plan was made at ...").
+    plan_name = "gain plan"
+
+    def __init__(self, settings: Any, *, plan: Any = None) -> None:
         self.settings = settings
         self.plan = plan
         self._env = np.ones(1, np.float64)
@@ -645,7 +651,7 @@ class Leveler(Processor):
         if self.plan is not None:
             if int(self.plan.sample_rate) != int(spec.sample_rate):
                 raise ParameterError(
-                    f"the leveling plan was made at {self.plan.sample_rate} Hz but the audio is at "
+                    f"the {self.plan_name} was made at {self.plan.sample_rate} Hz but the audio is at "
                     f"{spec.sample_rate} Hz; analyse the file again"
                 )
             self._env = np.ascontiguousarray(10.0 ** (self.plan.gain_db.astype(np.float64) / 20.0))
@@ -654,16 +660,29 @@ class Leveler(Processor):
     def reset(self, *, position: int = 0) -> None:
         self._pos = int(position)
 
+    def _passes_through(self) -> bool:
+        return self.plan is None
+
     def process(self, block: np.ndarray) -> np.ndarray:
         spec = self._require_spec()
         n = block.shape[-1]
-        if self.plan is None:
+        if self._passes_through():
             self._pos += n
             return block
         block = check_block(block, spec.channels)
         out = apply_envelope(block, self._env, self.plan.hop, self._pos)
         self._pos += n
         return out
+
+
+class Leveler(PlannedGain):
+    """Applies a :class:`LevelPlan`'s gain envelope (stage kind ``leveler``), one gain for all channels;
+    ``plan`` None (no analysis run) makes it an exact passthrough."""
+
+    plan_name = "leveling plan"
+
+    def __init__(self, settings: LevelerSettings = LevelerSettings(), *, plan: LevelPlan | None = None) -> None:
+        super().__init__(settings, plan=plan)
 
     def describe(self) -> dict:
         from dataclasses import asdict
