@@ -14,6 +14,13 @@ import os
 import sys
 import traceback
 
+from app.audio.project_monitor import make_monitor
+from app.pipeline import preload_models_in_background
+from app.qt import theme
+from app.qt.main_window import MainWindow
+from app.session import Autosave
+from dsp.jit import configure_cache
+
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="roomtone-gui", description="The Roomtone workstation.")
@@ -27,12 +34,9 @@ def run(argv: list[str] | None = None) -> int:
     args = _parse(list(sys.argv[1:] if argv is None else argv))
     if args.self_test:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    from dsp.jit import configure_cache
 
     configure_cache()
     from PySide6.QtWidgets import QApplication
-
-    from app.qt import theme
 
     app = QApplication.instance() or QApplication(["roomtone"])
     app.setApplicationName("Roomtone")
@@ -40,13 +44,9 @@ def run(argv: list[str] | None = None) -> int:
     app.setDesktopFileName("roomtone")  # links the window to the .desktop entry (Wayland)
     _set_icon(app)
     theme.apply_theme(app)
-    from app.qt.main_window import MainWindow
-    from app.session import Autosave
 
     if args.self_test:
         return _self_test(app)
-    from app.audio.project_monitor import make_monitor
-    from app.pipeline import preload_models_in_background
 
     window = MainWindow(autosave=Autosave(), monitor=make_monitor())
     window.show()
@@ -87,8 +87,6 @@ def _self_test(app) -> int:
 
     import numpy as np
     from PySide6.QtCore import QSettings
-
-    from app.qt.main_window import MainWindow
 
     tmp = tempfile.mkdtemp(prefix="roomtone-selftest-")
     settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
