@@ -22,6 +22,12 @@ from typing import Any
 import numpy as np
 import scipy.fft
 
+from app.loudness_png import write_loudness_png
+from app.loudness_timeline import LEVEL_SCALE
+from app.spectrogram_png import write_spectrogram_png
+from dsp.io import write_text_atomic
+from dsp.loudness_timeline import build_timeline
+
 #: Loudness compliance tolerance shown in the report, LU.
 LOUDNESS_TOLERANCE_LU = 0.5
 
@@ -127,8 +133,6 @@ def speaker_levels(before_meter: Any, after_meter: Any, sample_rate: int) -> tup
     same spans. Returns ``({"before": summary, "after": summary, "detector": ...}, (before, after))``
     with :meth:`dsp.loudness_timeline.LoudnessTimeline.summary` figures.
     """
-    from dsp.loudness_timeline import build_timeline
-
     before = build_timeline(before_meter.sub_block_energies(), sample_rate)
     after = build_timeline(after_meter.sub_block_energies(), sample_rate, phrases=before.phrases)
     figures = {"before": before.summary(), "after": after.summary(), "detector": before.detector,
@@ -148,8 +152,6 @@ def write_file_report(report_dir: Path, slug: str, report: dict, before: Spectro
     source's and the output's :class:`~dsp.loudness_timeline.LoudnessTimeline`) the loudness
     picture is written too (``"loudness"``), its after curve level-matched the same way.
     """
-    from app.spectrogram_png import write_spectrogram_png
-
     img_dir = Path(report_dir) / "img"
     img_dir.mkdir(parents=True, exist_ok=True)
     lb, la = before.level_db(), after.level_db() - loudness_change_db(report)  # after at the source's loudness
@@ -162,8 +164,6 @@ def write_file_report(report_dir: Path, slug: str, report: dict, before: Spectro
         mask = mask * np.float32(hole_strength)
     write_spectrogram_png(Path(report_dir) / names["after"], la, after.sample_rate, after.duration_s, mask=mask, **kw)
     if timelines is not None:
-        from app.loudness_png import write_loudness_png
-
         names["loudness"] = f"img/{slug}-loudness.png"
         write_loudness_png(Path(report_dir) / names["loudness"], timelines[0], timelines[1], before.duration_s,
                            width=1000, height=200, after_offset_db=-loudness_change_db(report))
@@ -432,7 +432,6 @@ def _loudness_figure(rep: dict, srcs: dict) -> str:
     """The loudness-over-time picture with its colour legend and the spread before -> after."""
     if "loudness" not in srcs:
         return ""
-    from app.loudness_timeline import LEVEL_SCALE
 
     def sw(rgb, cls="swatch"):
         return f'<span class="{cls}" style="background:rgb{tuple(rgb)}"></span>'
@@ -499,8 +498,6 @@ def build_index(path: str | os.PathLike, *, title: str, reports: list[tuple[str,
     meta : dict
         ``preset``, ``loudness`` (label), ``created`` (datetime), ``versions``, ``elapsed_s`` (optional).
     """
-    from dsp.io import write_text_atomic
-
     n_ok, n_bad = len(reports), len(failures)
     created = meta.get("created") or datetime.now()
     versions = meta.get("versions") or {}
