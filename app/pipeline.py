@@ -15,6 +15,7 @@ import dataclasses
 import json
 import math
 import os
+import queue
 import threading
 import time
 import weakref
@@ -1013,8 +1014,6 @@ class _Beside:
     _END = object()
 
     def __init__(self, fn: Callable[[np.ndarray], None], depth: int = 4) -> None:
-        import queue
-
         self._fn = fn
         self._queue: Any = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None

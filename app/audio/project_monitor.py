@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from app.audio.monitor import Monitor
@@ -253,7 +254,6 @@ class MonitorAdapter:
         project = self._project
         if project is None or project.source is None:
             return
-        from pathlib import Path
 
         if not Path(project.source.path).exists():
             return  # the window asks for a relink; nothing to monitor until then

@@ -12,9 +12,12 @@ most ``columns`` columns however long the file) for the pictures.
 
 from __future__ import annotations
 
+import base64
 import html
+import json
 import math
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -186,8 +189,6 @@ def matched_floor(rep: dict) -> float | None:
 
 def inline_png(path: Path) -> str:
     """A ``data:`` URI of a PNG, so the report is one self-contained file that can be mailed."""
-    import base64
-
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
 
@@ -197,8 +198,6 @@ MINUS = "\u2212"
 
 def name_html(name: str) -> str:
     """A file name, escaped, that may wrap only after a separator (/ _ - . space), never mid-word."""
-    import re
-
     return "".join(_e(part) + ("<wbr>" if re.fullmatch(r"[/_\-. ]+", part) else "")
                    for part in re.split(r"([/_\-. ]+)", str(name)) if part)
 
@@ -448,8 +447,6 @@ def _loudness_figure(rep: dict, srcs: dict) -> str:
 
 
 def _file_section(slug: str, rep: dict, report_dir: Path | None = None) -> str:
-    import json
-
     imgs = rep.get("images") or {}
     holes = rep.get("holes") or {}
     legend = ""

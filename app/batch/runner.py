@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
+import queue as _q
 import re
 import shutil
+import signal
 import threading
 import time
 import uuid
@@ -233,8 +236,6 @@ class _LocalExecutor:
         return self.pool.submit(process_job, job)
 
     def drain(self) -> list[dict]:
-        import queue as _q
-
         out = []
         while True:
             try:
@@ -582,8 +583,6 @@ class BatchRunner:
 
     def _catch_sigint(self):
         """Ctrl+C cancels the run in order (see :meth:`_stop`) instead of interrupting it anywhere."""
-        import signal
-
         if threading.current_thread() is not threading.main_thread():
             return None
         try:
@@ -594,8 +593,6 @@ class BatchRunner:
 
     @staticmethod
     def _restore_sigint(saved) -> None:
-        import signal
-
         if saved is not None and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, saved[0])
 
@@ -757,8 +754,6 @@ class BatchRunner:
     # -- the end -----------------------------------------------------------------------------------------
     def _finish(self, ledger: Ledger, run_id: int | None, rels: list[Path], status: str, t0: float,
                 ignored: int) -> BatchSummary:
-        import json
-
         wanted = {r.as_posix() for r in rels}
         reports, failures = [], []
         for row in ledger.rows():

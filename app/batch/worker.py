@@ -44,6 +44,8 @@ import json
 import math
 import os
 import shutil
+import signal
+import socket
 import time
 import traceback
 from collections.abc import Callable
@@ -125,8 +127,6 @@ def init_pool_worker(queue: Any, threads: int, stop_event: Any = None) -> None:
     batch's main process decides what stops (it sets ``stop_event``, which the workers poll
     between blocks, and waits for them), so no worker dies half-way through a ledger update.
     """
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "ROOMTONE_STFT_THREADS"):
         os.environ[var] = str(max(1, int(threads)))
@@ -387,8 +387,6 @@ def process_job(job: dict) -> dict:
         ``error_kind``, ``output_hash``, ``report`` (the per-file report, also written as JSON),
         ``seconds``, ``worker`` (host:pid).
     """
-    import socket
-
     t_start = time.time()
     result: dict[str, Any] = {"id": job["id"], "rel": job["rel"], "status": "failed", "error": None,
                               "error_kind": None, "output_hash": None, "report": None,

@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 import traceback
+from pathlib import Path
+
+import numpy as np
 
 from app.audio.project_monitor import make_monitor
 from app.pipeline import preload_models_in_background
@@ -66,8 +71,6 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def _set_icon(app) -> None:
-    from pathlib import Path
-
     from PySide6.QtGui import QIcon
 
     base = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parents[2])) / "assets" / "icons"
@@ -82,10 +85,6 @@ def _set_icon(app) -> None:
 
 def _self_test(app) -> int:
     """Open the demo offscreen, Apply, wait, check the AFTER spectrogram differs; exit code."""
-    import tempfile
-    from pathlib import Path
-
-    import numpy as np
     from PySide6.QtCore import QSettings
 
     tmp = tempfile.mkdtemp(prefix="roomtone-selftest-")
@@ -116,8 +115,6 @@ def _self_test(app) -> int:
     finally:
         window.close()
         app.processEvents()
-        import shutil
-
         shutil.rmtree(tmp, ignore_errors=True)
 
 
