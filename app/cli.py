@@ -22,6 +22,9 @@ from pathlib import Path
 
 from app.paths import log_dir
 from app.remedies import explain
+from dsp import __version__
+from dsp.errors import RoomtoneError
+from dsp.jit import configure_cache  # sets NUMBA_CACHE_DIR before numba is first imported
 
 #: Subcommand modules, in help order; a module that does not exist yet is skipped.
 COMMANDS = ("info", "clean", "profile", "holes", "prosody", "batch")
@@ -66,8 +69,6 @@ class RoomtoneArgumentParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from dsp import __version__
-
     parser = RoomtoneArgumentParser(
         prog="roomtone",
         description="Roomtone: light, transparent clean-up of spoken word (room tone, denoise passes, hole refill).",
@@ -113,8 +114,6 @@ def _crash_log(exc: BaseException) -> Path | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``roomtone``; returns the exit code (the console script exits with it)."""
-    from dsp.jit import configure_cache  # sets NUMBA_CACHE_DIR before numba is first imported
-
     configure_cache()
     previous = handle_sigterm()
     try:
@@ -136,8 +135,6 @@ def _unrecognized(command: str, extra: list[str]) -> None:
 
 def _run(argv: list[str] | None) -> int:
     """Parse ``argv`` and run the subcommand; every error becomes one line and an exit code."""
-    from dsp.errors import RoomtoneError
-
     try:
         parser = build_parser()
         args, extra = parser.parse_known_args(argv)

@@ -13,6 +13,10 @@ import os
 import sys
 from pathlib import Path
 
+from app.cli import main as cli_main
+from app.pipeline import record_path
+from dsp.jit import configure_cache
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -44,9 +48,6 @@ def gui_available() -> tuple[bool, str]:
 
 def run_headless(reason: str = "") -> int:
     """Clean the demo with the podcast preset into ~/Roomtone; print where it went."""
-    from app.cli import main as cli_main
-    from app.pipeline import record_path
-
     src = demo_path()
     if not src.exists():
         sys.stderr.write(f"roomtone: the demo episode is missing ({src}); run: python scripts/make_demo.py\n")
@@ -65,8 +66,6 @@ def run_headless(reason: str = "") -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from dsp.jit import configure_cache
-
     configure_cache()
     ap = argparse.ArgumentParser(prog="python -m app.launch", description=__doc__.split("\n\n")[0])
     ap.add_argument("--no-gui", action="store_true", help="do not open the workstation; clean the demo instead")
@@ -74,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_gui:
         ok, reason = gui_available()
         if ok:
-            from app.qt.app import run as run_gui
+            from app.qt.app import run as run_gui  # lazy: optional GUI (PySide6 may be missing)
 
             return int(run_gui(["--demo"]) or 0)
         return run_headless(reason)

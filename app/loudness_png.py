@@ -19,6 +19,7 @@ import numpy as np
 
 from app.loudness_timeline import phrase_colours
 from app.spectrogram_png import _nice_step, _text, encode_png
+from dsp.io import check_target, write_text_atomic
 from dsp.loudness_timeline import LoudnessTimeline
 
 BEFORE_COLOUR = (88, 196, 214)
@@ -121,8 +122,6 @@ def render_loudness(before: LoudnessTimeline, after: LoudnessTimeline | None, du
 def write_loudness_png(path: str | os.PathLike, before: LoudnessTimeline, after: LoudnessTimeline | None,
                        duration_s: float, **kw) -> Path:
     """Write :func:`render_loudness` as a PNG (atomically). Returns the path."""
-    from dsp.io import check_target, write_text_atomic
-
     path = Path(path)
     check_target(path)
     write_text_atomic(path, encode_png(render_loudness(before, after, duration_s, **kw)))

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from app.pipeline import speech_track
 from dsp.io import AudioReader
 from dsp.loudness_timeline import LoudnessTimeline, Phrase, loudness_timeline
 
@@ -56,7 +57,6 @@ def phrase_colours(timeline: LoudnessTimeline) -> list[tuple[int, int, int]]:
 def _speech(reader: AudioReader, use_vad: bool) -> tuple[Any, str]:
     if not use_vad:
         return None, "phrases found by level over the noise floor (voice activity model not used)"
-    from app.pipeline import speech_track
 
     found = speech_track(reader)
     if "speech" in found:

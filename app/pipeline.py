@@ -15,6 +15,7 @@ import dataclasses
 import json
 import math
 import os
+import queue
 import threading
 import time
 import weakref
@@ -36,12 +37,25 @@ from dsp.chain import (
     registry,
     stage_kind,
 )
-from dsp.engine import DryWet
-from dsp.errors import ParameterError
+from dsp.engine import Chain, DryWet
+from dsp.errors import Cancelled, OutputError, ParameterError
+from dsp.io import (
+    WRITE_FORMATS,
+    AtomicWriter,
+    AudioReader,
+    check_target,
+    format_note,
+    make_temp,
+    output_format,
+    stage_text,
+)
+from dsp.loudness import LoudnessGain, ProgramMeter, resolve_target
 from dsp.presence import LiveSpeechTrack, SpeechTrack
-from dsp.render import BlockSource, RenderRecord
+from dsp.render import ArraySource, BlockSource, RenderRecord, render_blocks, render_file
 from dsp.roomtone import RoomToneSettings, estimate_noise_floor, estimate_room_tone
 from dsp.stft import StftSettings
+from dsp.truepeak import TruePeakLimiterProcessor
+from models.versions import ModelUnavailable, model_versions
 
 RECORD_FORMAT = "roomtone-render-record"
 RECORD_VERSION = 1
@@ -292,10 +306,6 @@ def used_model_versions(settings: ChainSettings, profile: Any) -> dict:
     uses_vad = (profile is not None and getattr(profile, "method", "") == "vad") or needs_speech_track(settings)
     if not (uses_dfn or uses_vad):
         return {}
-    try:
-        from models.versions import model_versions
-    except ImportError:
-        return {}
     allv = model_versions()
     keep = {
         k: v for k, v in allv.items()
@@ -322,16 +332,12 @@ def find_room_tone(source: BlockSource, settings: ChainSettings | StftSettings, 
     stft = settings.stft if isinstance(settings, ChainSettings) else settings
     rt_settings = RoomToneSettings(stft=stft)
     try:
+        from models.auto_profile import auto_room_tone  # lazy: pulls in models.vad (CLI start-up)
+
         try:
-            from models.auto_profile import auto_room_tone
-            from models.versions import ModelUnavailable
-        except ImportError as exc:
-            reason = f"voice activity is not installed ({exc})"
-        else:
-            try:
-                return auto_room_tone(source, source.sample_rate, rt_settings, source_name=source_name)
-            except ModelUnavailable as exc:
-                reason = str(exc)
+            return auto_room_tone(source, source.sample_rate, rt_settings, source_name=source_name)
+        except ModelUnavailable as exc:
+            reason = str(exc)
         profile = estimate_room_tone(source, source.sample_rate, regions=None, settings=rt_settings,
                                      source_name=source_name)
         note = f"found from the quietest frames, not from voice activity: {reason}"
@@ -466,11 +472,12 @@ def speech_track(source: BlockSource, *, live: bool = False) -> dict:
     model costs about as much as the render: side by side on two cores, the wait is about halved).
     A whole-file plan that needs the finished track (the leveler's) waits for it.
     """
-    try:
-        from models.vad import FRAME_S, load_model, speech_probabilities
-        from models.versions import ModelUnavailable
-    except ImportError as exc:
-        return {"speech_detector": f"voice activity is not installed ({exc}); the passes' own speech presence was used"}
+    from models.vad import (  # lazy: kept off the CLI's start-up path
+        FRAME_S,
+        load_model,
+        speech_probabilities,
+    )
+
     try:
         reader = _own_reader(source) if live else None
         if reader is None:
@@ -522,18 +529,12 @@ ANALYSIS_WORKERS = 2
 
 def _own_reader_is_safe(source: BlockSource) -> bool:
     """Whether :func:`_own_reader` gives another thread a reader of ``source``."""
-    from dsp.io import AudioReader
-    from dsp.render import ArraySource
-
     return isinstance(source, (ArraySource, AudioReader))
 
 
 def _own_reader(source: BlockSource) -> BlockSource | None:
     """A reader of ``source`` that another thread may use (a file opened again; an in-memory
     source itself), or None where that is not known to be safe."""
-    from dsp.io import AudioReader
-    from dsp.render import ArraySource
-
     if isinstance(source, ArraySource):
         return source  # reads are slices of an array nobody writes
     if isinstance(source, AudioReader):
@@ -735,9 +736,6 @@ def _plan_clean(in_path: Path, out_path: Path, settings: ChainSettings, *, profi
                 fmt: str | None, loudness: str, ceiling_dbtp: float | None, record: bool, t0: float) -> _CleanJob:
     """Open and check the source, the output format, the target and the output names (in that
     order: the source's errors come first), then analyse the source and build the processor."""
-    from dsp.io import AudioReader, check_target, format_note, output_format
-    from dsp.loudness import resolve_target
-
     with AudioReader(in_path) as reader:  # opens and checks the source first: its errors come first
         fmt = output_format(out_path, fmt, reader.info)
         target = resolve_target(loudness, reader.channels)
@@ -767,15 +765,11 @@ def _plan_clean(in_path: Path, out_path: Path, settings: ChainSettings, *, profi
 
 def _format_summary(fmt: str, note: str | None) -> dict:
     """The output format as the render record states it: name, container, encoding, note."""
-    from dsp.io import WRITE_FORMATS
-
     major, subtype, _ = WRITE_FORMATS[fmt]
     return {"name": fmt, "container": major, "encoding": subtype, "note": note}
 
 
 def _render(in_path, out_path, processor, fmt, settings_record, progress, cancel) -> RenderRecord:
-    from dsp.render import render_file
-
     return render_file(in_path, out_path, processor, fmt=fmt, settings=settings_record, progress=progress, cancel=cancel)
 
 
@@ -805,9 +799,6 @@ def _render_with_record(
     (the old output and record, if any, are untouched); if the record's rename fails after the
     audio's, the new audio is removed again.
     """
-    from dsp.errors import OutputError
-    from dsp.io import make_temp, stage_text
-
     rec_path = record_path(out_path)
     staged_audio = make_temp(out_path)
     staged_record = None
@@ -877,8 +868,6 @@ def quantiser(fmt: str) -> Callable[[np.ndarray], np.ndarray] | None:
     full scale). Metering the quantised blocks measures the file as written, without reading it
     back.
     """
-    from dsp.io import WRITE_FORMATS
-
     subtype = WRITE_FORMATS[fmt][1]
     if subtype in ("FLOAT", "DOUBLE"):
         return None
@@ -896,8 +885,6 @@ def quantiser(fmt: str) -> Callable[[np.ndarray], np.ndarray] | None:
 
 def intermediate_format(fmt: str) -> str:
     """The chain output's temporary format: FLAC at the output's bit depth (never larger than it)."""
-    from dsp.io import WRITE_FORMATS
-
     return "flac16" if WRITE_FORMATS[fmt][1] == "PCM_16" else "flac24"
 
 
@@ -919,8 +906,6 @@ class ChainTap:
     """A render's ``post`` hook: meters the chain output, then scales it by ``gain`` (largest |result| kept)."""
 
     def __init__(self, sample_rate: int, channels: int, gain: float) -> None:
-        from dsp.loudness import ProgramMeter
-
         self.meter = ProgramMeter(sample_rate, channels, true_peak=False)  # loudness sets the gain; peaks: the limiter
         self.gain = float(gain)
         self.peak = 0.0
@@ -940,9 +925,6 @@ def measure_source(source: BlockSource, *, progress: Callable[[int, int], None] 
 
     ``add(block)`` also sees every block (e.g. a spectrogram); ``cancel()`` is polled per block.
     """
-    from dsp.errors import Cancelled
-    from dsp.loudness import ProgramMeter
-
     meter = ProgramMeter(source.sample_rate, source.channels)
     for start in range(0, source.frames, LOUDNESS_BLOCK):
         if cancel is not None and cancel():
@@ -965,10 +947,6 @@ def loudness_stages(gain_db: float, ceiling_dbtp: float, *, target: str = "", ta
                     measured_lufs: float | None = None) -> Any:
     """The loudness stages at the end of the chain: :class:`~dsp.loudness.LoudnessGain` then
     :class:`~dsp.truepeak.TruePeakLimiterProcessor`, as one :class:`~dsp.engine.Chain`."""
-    from dsp.engine import Chain
-    from dsp.loudness import LoudnessGain
-    from dsp.truepeak import TruePeakLimiterProcessor
-
     return Chain([
         LoudnessGain(gain_db, target=target, target_lufs=target_lufs, measured_lufs=measured_lufs),
         TruePeakLimiterProcessor(ceiling_dbtp=ceiling_dbtp),
@@ -1004,10 +982,6 @@ def write_loudness(
     (:class:`dsp.io.AtomicWriter`); each block is quantised as ``fmt`` stores it (:func:`quantiser`)
     before it is metered, given to ``add`` and written, so the figures are those of the file.
     """
-    from dsp.io import AtomicWriter
-    from dsp.loudness import ProgramMeter
-    from dsp.render import render_blocks
-
     meter = ProgramMeter(source.sample_rate, source.channels)
     quantise = quantiser(fmt)
 
@@ -1040,8 +1014,6 @@ class _Beside:
     _END = object()
 
     def __init__(self, fn: Callable[[np.ndarray], None], depth: int = 4) -> None:
-        import queue
-
         self._fn = fn
         self._queue: Any = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
@@ -1087,8 +1059,6 @@ def render_chain_measured(
     Returns ``(render record, LoudnessStats of the chain output, pre_gain used)``; should the
     scaled output clip the integer format, the render is redone with the gain that fits.
     """
-    from dsp.render import render_file
-
     while True:
         tap = ChainTap(sample_rate, channels, pre_gain)
         rec = render_file(in_path, out_path, processor, fmt=fmt, settings=settings, progress=progress, cancel=cancel,
@@ -1186,8 +1156,6 @@ def render_loudness(
     the before / chain output / after figures, the gain and the limiter's largest reduction;
     ``chain`` describes the chain followed by the loudness stages.
     """
-    from dsp.io import AudioReader, make_temp
-
     t0 = time.perf_counter()
     in_path, out_path = Path(in_path), Path(out_path)
     like = Path(name_like) if name_like is not None else out_path
@@ -1248,10 +1216,8 @@ def preload_models_in_background() -> threading.Thread:
     once. Says nothing where the model cannot run (the chain build will). Returns the thread."""
 
     def work() -> None:
-        try:
-            from models.ml_denoise import preload
-        except ImportError:  # a build without the models: nothing to preload
-            return
+        from models.ml_denoise import preload  # lazy: learned model, off the CLI's start-up path
+
         preload()
 
     thread = threading.Thread(target=work, name="roomtone-model-preload", daemon=True)

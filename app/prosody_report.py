@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from models.prosody_checks import Finding
+from dsp.io import write_text_atomic
+from models.prosody_checks import Finding, problems
 from models.prosody_dataset import MEASURES, DatasetAnalysis, MeasureComparison
 
 _COLOURS = {"pass": "#3fb950", "warn": "#f0a030", "fail": "#ff5a4e"}
@@ -192,8 +193,6 @@ def render_report(dataset: DatasetAnalysis, *, reference: DatasetAnalysis | None
 
 def _findings_html(dataset: DatasetAnalysis) -> list[str]:
     """The dataset's problems and the files that could not be analysed."""
-    from models.prosody_checks import problems
-
     parts: list[str] = []
     probs = problems(dataset.findings)
     parts.append(f"<h2>Findings ({len(probs)})</h2>")
@@ -288,8 +287,6 @@ def write_report(path: str | os.PathLike, dataset: DatasetAnalysis, **kwargs) ->
     OutputError
         If the folder is missing or not writable.
     """
-    from dsp.io import write_text_atomic
-
     target = Path(path)
     text = render_report(dataset, **kwargs)
     write_text_atomic(target, text)

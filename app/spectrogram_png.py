@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dsp.io import check_target, write_text_atomic
+
 #: Anchor colours of a magma-like perceptual map (dark purple -> orange -> pale yellow).
 _MAGMA = np.array([
     (0.000, 0, 0, 4), (0.125, 28, 16, 68), (0.250, 79, 18, 123), (0.375, 129, 37, 129),
@@ -155,8 +157,6 @@ def render_spectrogram(level_db: np.ndarray, sample_rate: int, duration_s: float
 
 def write_spectrogram_png(path: str | os.PathLike, level_db: np.ndarray, sample_rate: int, duration_s: float, **kw) -> Path:
     """Write :func:`render_spectrogram` as a PNG (atomically). Returns the path."""
-    from dsp.io import check_target, write_text_atomic
-
     path = Path(path)
     check_target(path)
     write_text_atomic(path, encode_png(render_spectrogram(level_db, sample_rate, duration_s, **kw)))

@@ -9,6 +9,7 @@ to do.
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -120,7 +121,6 @@ def sound_server_lost() -> bool:
         return False
     if not jack or jack_server_running():
         return False
-    import atexit
 
     _server_lost = True
     atexit.unregister(sd._exit_handler)

@@ -30,7 +30,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
+
+from app.audio.monitor import Monitor
+from app.audio.solo import without_stage
+from app.pipeline import prepare_processor
+from dsp.chain import build_chain, chain_needs_profile, stage_kind
+from dsp.errors import ParameterError, RoomtoneError
+from dsp.io import AudioReader
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +101,6 @@ class NullMonitor:
 
 def _analysis_key(project) -> tuple:
     """What the whole-file analyses of ``project`` depend on (equal keys: same build context)."""
-    from dsp.chain import chain_needs_profile, stage_kind
-
     chain = project.chain
     analysed = []
     whole_chain = None
@@ -120,21 +126,11 @@ def _analysis_key(project) -> tuple:
 
 def _prepare_context(project):
     """The build context of ``project`` (the same analyses as :func:`app.session.build_processor`)."""
-    from dsp.io import AudioReader
-
     src = project.source
     profile = None if project.profile is None else dataclasses.replace(project.profile)
     with AudioReader(src.path) as reader:
-        try:
-            from app.pipeline import prepare_processor
-        except ImportError:
-            prepare_processor = None
-        if prepare_processor is not None:
-            _proc, context = prepare_processor(reader, project.chain, profile=profile, source_name=src.name)
-            return context
-        from dsp.chain import BuildContext, analyse_source
-
-        return analyse_source(reader, project.chain, BuildContext(reader.sample_rate, reader.channels, profile=profile))
+        _proc, context = prepare_processor(reader, project.chain, profile=profile, source_name=src.name)
+        return context
 
 
 class MonitorAdapter:
@@ -258,7 +254,6 @@ class MonitorAdapter:
         project = self._project
         if project is None or project.source is None:
             return
-        from pathlib import Path
 
         if not Path(project.source.path).exists():
             return  # the window asks for a relink; nothing to monitor until then
@@ -292,8 +287,6 @@ class MonitorAdapter:
         self._sync()
 
     def _factories(self, project):
-        from dsp.chain import build_chain
-
         context = self._context
         chain = project.chain
 
@@ -302,8 +295,6 @@ class MonitorAdapter:
 
         ref = None
         if self._solo is not None and 0 <= self._solo < len(chain.stages):
-            from app.audio.solo import without_stage
-
             ref_chain = without_stage(chain, self._solo)
 
             def ref(chain=ref_chain, context=context):
@@ -312,8 +303,6 @@ class MonitorAdapter:
         return factory, ref
 
     def _apply(self) -> None:
-        from dsp.errors import RoomtoneError
-
         project = self._project
         src = project.source
         solo = self._solo if self._solo is not None and 0 <= self._solo < len(project.chain.stages) else None
@@ -322,8 +311,6 @@ class MonitorAdapter:
             factory, ref = self._factories(project)
             source_key = (src.path, src.sha256)
             if source_key != self._applied_source:
-                from dsp.io import AudioReader
-
                 reader = AudioReader(src.path)
                 self.monitor.set_source(reader, factory, solo_reference=ref)
                 old, self._reader = self._reader, reader
@@ -360,8 +347,6 @@ class MonitorAdapter:
     # -- listen ------------------------------------------------------------------------------
     def set_listen(self, mode: str) -> None:
         """Processed / original / removed / solo (the stage given to :meth:`set_solo`)."""
-        from dsp.errors import ParameterError
-
         mode = str(getattr(mode, "value", mode))
         if mode == "solo" and self._solo is None:
             raise ParameterError("solo needs a pass to solo: select one in the Chain panel first")
@@ -382,8 +367,6 @@ class MonitorAdapter:
     # -- transport ---------------------------------------------------------------------------
     def play(self, start_s: float | None = None) -> None:
         if self._project is None or self._project.source is None:
-            from dsp.errors import ParameterError
-
             raise ParameterError("nothing to play: open an audio file first (Ctrl+O)")
         self._error = None
         if not self.ready:  # the analyses are still running: start when they are done
@@ -426,11 +409,7 @@ class MonitorAdapter:
 
 
 def make_monitor():
-    """The real monitor (wrapped) when ``app.audio`` provides one, else a :class:`NullMonitor`."""
-    try:
-        from app.audio import Monitor
-    except Exception:  # noqa: BLE001 - no monitoring engine in this build
-        return NullMonitor()
+    """The real monitor (wrapped), else (no audio back end here) a :class:`NullMonitor`."""
     try:
         return MonitorAdapter(Monitor())
     except Exception:  # noqa: BLE001 - no audio back end here

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy.signal import firwin
 
 from dsp.jit import realtime_kernel
 
@@ -47,8 +48,6 @@ def _polyphase(x, x0, h, up, down, c, m0, out):  # pragma: no cover - compiled
 
 def design_filter(up: int, down: int) -> np.ndarray:
     """The anti-aliasing low-pass ``scipy.signal.resample_poly`` uses for ``up/down``."""
-    from scipy.signal import firwin
-
     max_rate = max(up, down)
     half_len = 10 * max_rate
     h = firwin(2 * half_len + 1, 1.0 / max_rate, window=("kaiser", 5.0))

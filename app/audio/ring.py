@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
+import dsp.jit  # noqa: F401 - sets NUMBA_CACHE_DIR before numba reads its config
+
 # Header layout (int64 slots) shared with the native callback.
 _READ, _WRITE, _EXPECTING, _UNDERRUNS, _XRUNS, _CALLBACKS, _FLAGS, _CAPACITY, _CHANNELS = range(9)
 HEADER_SLOTS = 16  # 128 bytes = 32 float32 slots before the audio
@@ -243,8 +245,6 @@ def native_callback() -> int:
     global _NATIVE
     if _NATIVE is None:
         from numba import carray, cfunc, types
-
-        import dsp.jit  # noqa: F401 - sets NUMBA_CACHE_DIR before numba reads its config
 
         sig = types.intc(types.voidptr, types.voidptr, types.uint64, types.voidptr, types.uint64, types.voidptr)
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.batch.worker import file_sha256
+
 LEDGER_NAME = "roomtone-batch.sqlite"
 SCHEMA_VERSION = 1
 
@@ -135,8 +137,6 @@ class Ledger:
         if not row.output_path or not Path(row.output_path).is_file():
             return False
         if verify:
-            from app.batch.worker import file_sha256
-
             try:
                 return file_sha256(row.output_path) == row.output_hash
             except OSError:

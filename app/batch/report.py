@@ -12,15 +12,24 @@ most ``columns`` columns however long the file) for the pictures.
 
 from __future__ import annotations
 
+import base64
 import html
+import json
 import math
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.fft
+
+from app.loudness_png import write_loudness_png
+from app.loudness_timeline import LEVEL_SCALE
+from app.spectrogram_png import write_spectrogram_png
+from dsp.io import write_text_atomic
+from dsp.loudness_timeline import build_timeline
 
 #: Loudness compliance tolerance shown in the report, LU.
 LOUDNESS_TOLERANCE_LU = 0.5
@@ -127,8 +136,6 @@ def speaker_levels(before_meter: Any, after_meter: Any, sample_rate: int) -> tup
     same spans. Returns ``({"before": summary, "after": summary, "detector": ...}, (before, after))``
     with :meth:`dsp.loudness_timeline.LoudnessTimeline.summary` figures.
     """
-    from dsp.loudness_timeline import build_timeline
-
     before = build_timeline(before_meter.sub_block_energies(), sample_rate)
     after = build_timeline(after_meter.sub_block_energies(), sample_rate, phrases=before.phrases)
     figures = {"before": before.summary(), "after": after.summary(), "detector": before.detector,
@@ -148,8 +155,6 @@ def write_file_report(report_dir: Path, slug: str, report: dict, before: Spectro
     source's and the output's :class:`~dsp.loudness_timeline.LoudnessTimeline`) the loudness
     picture is written too (``"loudness"``), its after curve level-matched the same way.
     """
-    from app.spectrogram_png import write_spectrogram_png
-
     img_dir = Path(report_dir) / "img"
     img_dir.mkdir(parents=True, exist_ok=True)
     lb, la = before.level_db(), after.level_db() - loudness_change_db(report)  # after at the source's loudness
@@ -162,8 +167,6 @@ def write_file_report(report_dir: Path, slug: str, report: dict, before: Spectro
         mask = mask * np.float32(hole_strength)
     write_spectrogram_png(Path(report_dir) / names["after"], la, after.sample_rate, after.duration_s, mask=mask, **kw)
     if timelines is not None:
-        from app.loudness_png import write_loudness_png
-
         names["loudness"] = f"img/{slug}-loudness.png"
         write_loudness_png(Path(report_dir) / names["loudness"], timelines[0], timelines[1], before.duration_s,
                            width=1000, height=200, after_offset_db=-loudness_change_db(report))
@@ -186,8 +189,6 @@ def matched_floor(rep: dict) -> float | None:
 
 def inline_png(path: Path) -> str:
     """A ``data:`` URI of a PNG, so the report is one self-contained file that can be mailed."""
-    import base64
-
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
 
@@ -197,8 +198,6 @@ MINUS = "\u2212"
 
 def name_html(name: str) -> str:
     """A file name, escaped, that may wrap only after a separator (/ _ - . space), never mid-word."""
-    import re
-
     return "".join(_e(part) + ("<wbr>" if re.fullmatch(r"[/_\-. ]+", part) else "")
                    for part in re.split(r"([/_\-. ]+)", str(name)) if part)
 
@@ -432,7 +431,6 @@ def _loudness_figure(rep: dict, srcs: dict) -> str:
     """The loudness-over-time picture with its colour legend and the spread before -> after."""
     if "loudness" not in srcs:
         return ""
-    from app.loudness_timeline import LEVEL_SCALE
 
     def sw(rgb, cls="swatch"):
         return f'<span class="{cls}" style="background:rgb{tuple(rgb)}"></span>'
@@ -449,8 +447,6 @@ def _loudness_figure(rep: dict, srcs: dict) -> str:
 
 
 def _file_section(slug: str, rep: dict, report_dir: Path | None = None) -> str:
-    import json
-
     imgs = rep.get("images") or {}
     holes = rep.get("holes") or {}
     legend = ""
@@ -499,8 +495,6 @@ def build_index(path: str | os.PathLike, *, title: str, reports: list[tuple[str,
     meta : dict
         ``preset``, ``loudness`` (label), ``created`` (datetime), ``versions``, ``elapsed_s`` (optional).
     """
-    from dsp.io import write_text_atomic
-
     n_ok, n_bad = len(reports), len(failures)
     created = meta.get("created") or datetime.now()
     versions = meta.get("versions") or {}

@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
+import queue as _q
 import re
 import shutil
+import signal
 import threading
 import time
 import uuid
@@ -37,9 +40,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from app.batch import worker
 from app.batch.ledger import LEDGER_NAME, Ledger
-from app.batch.worker import BatchOptions, file_sha256, process_job
+from app.batch.loudness import TARGET_CHOICES, TARGETS
+from app.batch.report import build_index
+from app.batch.worker import BatchOptions, file_sha256, init_pool_worker, process_job
 from dsp.errors import Cancelled, OutputError, ParameterError, RoomtoneError
+from dsp.io import READ_FORMATS, WRITE_FORMATS, AudioReader, format_for_source, unreadable
+from dsp.render import software_versions
+from dsp.roomtone import NoiseProfile
 
 STATE_DIR = ".roomtone-batch"
 REPORT_DIR = "report"
@@ -131,8 +140,6 @@ class BatchSummary:
 # -- discovery ------------------------------------------------------------------------------------
 def discover(in_dir: Path, *, exclude: Path | None = None) -> tuple[list[Path], int]:
     """Audio files under ``in_dir`` (sorted, relative paths) and the number of other files ignored."""
-    from dsp.io import READ_FORMATS
-
     found, ignored = [], 0
     ex = exclude.resolve() if exclude is not None else None
     for root, dirs, files in os.walk(in_dir):
@@ -218,8 +225,6 @@ class _LocalExecutor:
     def _start(self) -> None:
         from concurrent.futures import ProcessPoolExecutor
 
-        from app.batch.worker import init_pool_worker
-
         self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=self._ctx, initializer=init_pool_worker,
                                         initargs=(self.queue, self.threads, self.stop_event))
 
@@ -231,8 +236,6 @@ class _LocalExecutor:
         return self.pool.submit(process_job, job)
 
     def drain(self) -> list[dict]:
-        import queue as _q
-
         out = []
         while True:
             try:
@@ -276,8 +279,6 @@ class _LocalExecutor:
 
 def _dask_job(job: dict) -> dict:
     """Dask entry: progress through a distributed Queue named in the job, then :func:`process_job`."""
-    from app.batch import worker
-
     name = job.get("progress_queue")
     if name:
         try:
@@ -440,8 +441,6 @@ class BatchRunner:
 
     # -- planning -------------------------------------------------------------------------------------
     def _output_for(self, rel: Path, fmt: str, taken: set[Path]) -> Path:
-        from dsp.io import WRITE_FORMATS
-
         ext = WRITE_FORMATS[fmt][2]
         out_rel = rel.with_suffix(ext)
         if out_rel in taken:  # ep1.wav and ep1.flac both -> ep1.flac: keep the source type in the name
@@ -509,19 +508,14 @@ class BatchRunner:
 
     def _check_options(self) -> str:
         """Refuse unusable folders, formats, targets or profiles before anything runs; the settings hash."""
-        from dsp.io import WRITE_FORMATS
-
         self._check_folders()
         if self.options.fmt is not None and self.options.fmt not in WRITE_FORMATS:
             raise ParameterError(f"unknown output format {self.options.fmt!r}; choose one of {', '.join(WRITE_FORMATS)}")
-        from app.batch.loudness import TARGET_CHOICES
 
         if self.options.loudness not in TARGET_CHOICES:
             raise ParameterError(f"unknown loudness target {self.options.loudness!r}; choose one of {', '.join(TARGET_CHOICES)}")
         profile_hash = None
         if self.options.profile_path:
-            from dsp.roomtone import NoiseProfile
-
             NoiseProfile.load(self.options.profile_path)  # fail early on a bad profile
             profile_hash = file_sha256(self.options.profile_path)
         return self.options.settings_hash(profile_hash)
@@ -551,8 +545,6 @@ class BatchRunner:
     def _plan_file(self, rel: Path, ledger: Ledger, settings_hash: str, run_id: int, taken: set[Path],
                    job_id: int) -> tuple[dict | None, FileState]:
         """One source file: its job (queued in the ledger), or None with a skipped or failed state."""
-        from dsp.io import AudioReader, format_for_source, unreadable
-
         src = self.in_dir / rel
         rel_s = rel.as_posix()
         slug = slug_for(rel)
@@ -591,8 +583,6 @@ class BatchRunner:
 
     def _catch_sigint(self):
         """Ctrl+C cancels the run in order (see :meth:`_stop`) instead of interrupting it anywhere."""
-        import signal
-
         if threading.current_thread() is not threading.main_thread():
             return None
         try:
@@ -603,8 +593,6 @@ class BatchRunner:
 
     @staticmethod
     def _restore_sigint(saved) -> None:
-        import signal
-
         if saved is not None and threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, saved[0])
 
@@ -766,12 +754,6 @@ class BatchRunner:
     # -- the end -----------------------------------------------------------------------------------------
     def _finish(self, ledger: Ledger, run_id: int | None, rels: list[Path], status: str, t0: float,
                 ignored: int) -> BatchSummary:
-        import json
-
-        from app.batch.loudness import TARGETS
-        from app.batch.report import build_index
-        from dsp.render import software_versions
-
         wanted = {r.as_posix() for r in rels}
         reports, failures = [], []
         for row in ledger.rows():

@@ -44,6 +44,8 @@ import json
 import math
 import os
 import shutil
+import signal
+import socket
 import time
 import traceback
 from collections.abc import Callable
@@ -54,7 +56,31 @@ from typing import Any
 
 import numpy as np
 
+from app.batch.loudness import ProgramMeter, resolve_target
+from app.batch.report import SpectrogramAccumulator, speaker_levels, write_file_report
+from app.pipeline import (
+    adjust_settings,
+    analyses_summary,
+    intermediate_format,
+    needs_speech_track,
+    normalise_loudness,
+    pre_gain_for,
+    prepare_processor,
+    profile_summary,
+    release,
+    render_chain_measured,
+    resolve_profile,
+    speech_track,
+)
 from app.remedies import explain
+from dsp import __version__
+from dsp.chain import ChainSettings
+from dsp.errors import Cancelled, OutputError, RoomtoneError
+from dsp.holes import detect_holes
+from dsp.io import AudioReader, write_text_atomic
+from dsp.jit import configure_cache
+from dsp.render import software_versions
+from dsp.roomtone import NoiseProfile
 
 #: Samples per block of the loudness passes.
 BLOCK = 65536
@@ -87,8 +113,6 @@ def set_stop_event(event: Any) -> None:
 def check_stop() -> None:
     """Raise :class:`~dsp.errors.Cancelled` if the batch asked its workers to stop."""
     if _stop_event is not None and _stop_event.is_set():
-        from dsp.errors import Cancelled
-
         raise Cancelled("batch cancelled")
 
 
@@ -103,12 +127,9 @@ def init_pool_worker(queue: Any, threads: int, stop_event: Any = None) -> None:
     batch's main process decides what stops (it sets ``stop_event``, which the workers poll
     between blocks, and waits for them), so no worker dies half-way through a ledger update.
     """
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS", "ROOMTONE_STFT_THREADS"):
         os.environ[var] = str(max(1, int(threads)))
-    from dsp.jit import configure_cache
 
     configure_cache()
     if queue is not None:
@@ -154,8 +175,6 @@ class BatchOptions:
 
     def settings_hash(self, profile_hash: str | None = None) -> str:
         """SHA-256 over everything that decides an output (options, profile, software version)."""
-        from dsp import __version__
-
         blob = json.dumps({"options": self.to_dict(), "profile": profile_hash, "roomtone": __version__,
                            "worker": WORKER_VERSION}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()
@@ -207,8 +226,6 @@ class _Progress:
 
 # -- the passes ------------------------------------------------------------------------------------
 def _measure(reader, *, spectrogram: Any = None, progress: Callable[[int, int], None] | None = None, meter: Any = None):
-    from app.batch.loudness import ProgramMeter
-
     meter = meter if meter is not None else ProgramMeter(reader.sample_rate, reader.channels)
     for start in range(0, reader.frames, BLOCK):
         check_stop()
@@ -243,9 +260,6 @@ def _render_chain(in_path: Path, out_path: Path, settings, profile, *, fmt: str,
     Returns ``(render record, LoudnessStats of the chain output, pre_gain used, the hum estimate
     the chain's de-hum used or None)``.
     """
-    from app.pipeline import analyses_summary, prepare_processor, release, render_chain_measured
-    from dsp.io import AudioReader
-
     with AudioReader(in_path) as reader:
         processor, context = prepare_processor(reader, settings, profile=profile, live=True, speech=speech)
         sr, ch = reader.sample_rate, reader.channels
@@ -285,13 +299,9 @@ def _find_holes(in_path: Path, chain_path: Path, pre_gain: float, settings, prof
     Returns ``(holes summary for the report, the map of the holes left in the output)``: the
     report draws what the delivered file still has, never holes that refill filled.
     """
-    from app.pipeline import adjust_settings
-    from dsp.io import AudioReader
-
     holes: dict[str, Any] = {"refill": _refill_active(settings), "audited": False}
     if profile is None:
         return holes, None
-    from dsp.holes import detect_holes
 
     t = time.perf_counter()
     sr = profile.sample_rate
@@ -377,22 +387,16 @@ def process_job(job: dict) -> dict:
         ``error_kind``, ``output_hash``, ``report`` (the per-file report, also written as JSON),
         ``seconds``, ``worker`` (host:pid).
     """
-    import socket
-
     t_start = time.time()
     result: dict[str, Any] = {"id": job["id"], "rel": job["rel"], "status": "failed", "error": None,
                               "error_kind": None, "output_hash": None, "report": None,
                               "started": t_start, "worker": f"{socket.gethostname()}:{os.getpid()}"}
     tmp_dir = Path(job["tmp_dir"])
     try:
-        from dsp.jit import configure_cache
-
         configure_cache()
         result.update(_process(job, tmp_dir))
         result["status"] = "done"
     except BaseException as exc:  # noqa: BLE001 - one bad file must not stop the batch
-        from dsp.errors import RoomtoneError
-
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
         if _stop_requested() and isinstance(exc, RoomtoneError):
@@ -411,10 +415,6 @@ def process_job(job: dict) -> dict:
 
 
 def _process(job: dict, tmp_dir: Path) -> dict:
-    from app.batch.loudness import resolve_target
-    from app.pipeline import intermediate_format, pre_gain_for
-    from dsp.chain import ChainSettings
-
     opts = BatchOptions(**job["options"])
     settings = ChainSettings.from_dict(opts.chain)
     in_path, out_path = Path(job["input"]), Path(job["output"])
@@ -481,8 +481,6 @@ def _process(job: dict, tmp_dir: Path) -> dict:
 
 
 def _make_folders(tmp_dir: Path, out_path: Path) -> None:
-    from dsp.errors import OutputError
-
     tmp_dir.mkdir(parents=True, exist_ok=True)
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -514,11 +512,6 @@ def _measure_source(in_path: Path, settings, opts: BatchOptions, side, progress:
     a worker has two cores. The voice activity model starts now too, on a thread of its own
     (the render reads its track as it fills): it overlaps the measuring instead of the render.
     """
-    from app.batch.loudness import ProgramMeter
-    from app.batch.report import SpectrogramAccumulator
-    from app.pipeline import needs_speech_track, release, resolve_profile, speech_track
-    from dsp.io import AudioReader
-
     with AudioReader(in_path) as reader, AudioReader(in_path) as measured:
         speech = speech_track(reader, live=True) if needs_speech_track(settings) else None
         sr, ch, frames = reader.sample_rate, reader.channels, reader.frames
@@ -528,8 +521,6 @@ def _measure_source(in_path: Path, settings, opts: BatchOptions, side, progress:
                           progress=progress.samples("measure"))
         given = None
         if opts.profile_path:
-            from dsp.roomtone import NoiseProfile
-
             given = NoiseProfile.load(opts.profile_path)
         try:
             profile, origin = resolve_profile(
@@ -564,11 +555,6 @@ def _write_output(src: _Source, in_path: Path, chain_path: Path, out_path: Path,
     loudness stages (gain, true-peak limiter: app.pipeline.normalise_loudness, the export's own)
     into the output; the written file is measured (as any meter would see it), and only where
     the limiter took away more than the tolerance is the pass redone."""
-    from app.batch.loudness import ProgramMeter
-    from app.batch.report import SpectrogramAccumulator
-    from app.pipeline import normalise_loudness
-    from dsp.io import AudioReader
-
     sr, ch, frames = src.sr, src.ch, src.frames
     gain_db, iterations, limited, ceiling, clipped_written = 0.0, 0, 0.0, None, 0
     wanted = target
@@ -605,9 +591,6 @@ def _file_report(job: dict, opts: BatchOptions, src: _Source, out: _Output, in_p
                  output_hash: str, fmt: str, chain_stats, holes: dict, *, settings: dict,
                  timings: dict[str, float]) -> dict:
     """6. the file's report (its JSON; the pictures are added by _write_file_report)."""
-    from app.pipeline import profile_summary
-    from dsp.render import software_versions
-
     before, after, target = src.before, out.after, out.target
     return {
         "file": job["rel"],
@@ -648,9 +631,6 @@ def _file_report(job: dict, opts: BatchOptions, src: _Source, out: _Output, in_p
 def _write_file_report(job: dict, report: dict, src: _Source, out: _Output, hole_mask, timings: dict[str, float],
                        t: float) -> Path:
     """The report's pictures and its JSON file (``files/<slug>.json``); ``t``: when the report phase began."""
-    from app.batch.report import speaker_levels, write_file_report
-    from dsp.io import write_text_atomic
-
     # the loudness timelines come from the two meters' 100 ms sub-blocks: no extra pass
     report["speaker_levels"], timelines = speaker_levels(src.before_meter, out.meter, src.sr)
     report["images"] = write_file_report(Path(job["report_dir"]), job["slug"], report, src.spec_before,

@@ -13,15 +13,22 @@ import os
 import sys
 import time
 
+from app.batch.ledger import LEDGER_NAME, Ledger
 from app.batch.loudness import TARGET_CHOICES
+from app.batch.runner import STATE_DIR, BatchRunner
+from app.batch.worker import BatchOptions
 from app.commands.clean import (
     add_breath_deess_options,
     add_dereverb_option,
     add_mouth_options,
     breath_deess_enable,
     dereverb_enable,
+    load_settings,
+    mouth_enable,
 )
+from app.pipeline import adjust_settings
 from app.timecode import format_duration
+from dsp.errors import Cancelled, ParameterError
 from dsp.io import WRITE_FORMATS
 
 EPILOG = """\
@@ -152,10 +159,6 @@ class BatchDisplay:
 
 
 def build_options(args: argparse.Namespace):
-    from app.batch.worker import BatchOptions
-    from app.commands.clean import load_settings, mouth_enable
-    from app.pipeline import adjust_settings
-
     settings, _ = load_settings(args.preset)
     settings = adjust_settings(settings, level=bool(getattr(args, "level", False)),
                                enable={**dereverb_enable(getattr(args, "dereverb", None)), **breath_deess_enable(args),
@@ -170,9 +173,6 @@ def build_options(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.batch.runner import STATE_DIR, BatchRunner
-    from dsp.errors import Cancelled, ParameterError
-
     if args.workers is not None and args.workers < 1:
         raise ParameterError(f"--workers must be at least 1, got {args.workers}")
     if args.resume and args.force:
@@ -203,9 +203,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _failed_rows(runner):
-    from app.batch.ledger import LEDGER_NAME, Ledger
-    from app.batch.runner import STATE_DIR
-
     with Ledger(runner.out_dir / STATE_DIR / LEDGER_NAME) as ledger:
         wanted = {f["file"] for f in runner.summary.failures}
         return [r for r in ledger.rows() if r.rel in wanted]

@@ -11,8 +11,14 @@ import argparse
 import sys
 import time
 
+from app.pipeline import adjust_settings, clean_file, record_path, say_learned_profile_warnings
+from app.presets import DEFAULT_PRESET, list_presets, load_preset
+from app.timecode import format_time, parse_ranges
+from dsp.chain import ChainSettings
+from dsp.errors import ParameterError
 from dsp.io import WRITE_FORMATS
 from dsp.loudness import TARGET_CHOICES
+from dsp.roomtone import NoiseProfile
 
 LISTEN_MODES = ("processed", "original", "removed")
 
@@ -35,7 +41,6 @@ class ProgressBar:
         if done < total and now - self._last < 0.1:
             return
         self._last = now
-        from app.timecode import format_time
 
         frac = min(1.0, done / total)
         elapsed = now - self.t0
@@ -117,8 +122,6 @@ def add_dereverb_option(p: argparse.ArgumentParser) -> None:
 
 def dereverb_enable(value: float | None) -> dict:
     """The ``enable=`` entry of :func:`app.pipeline.adjust_settings` for ``--dereverb`` (empty: not given)."""
-    from dsp.errors import ParameterError
-
     if value is None:
         return {}
     if value == DEREVERB_PRESET_AMOUNT:
@@ -140,8 +143,6 @@ def add_breath_deess_options(p: argparse.ArgumentParser) -> None:
 
 def breath_deess_enable(args: argparse.Namespace) -> dict[str, dict]:
     """``adjust_settings(enable=...)`` for ``--breath`` / ``--deess`` (raises ParameterError on a bad value)."""
-    from dsp.errors import ParameterError
-
     def number(option: str, value: str) -> float:
         try:
             return float(value)
@@ -184,9 +185,6 @@ def mouth_enable(args: argparse.Namespace) -> dict[str, dict[str, float]]:
 
 def load_settings(preset: str | None):
     """The named preset; with no name, ``podcast`` (or an empty chain while no preset exists)."""
-    from app.presets import DEFAULT_PRESET, list_presets, load_preset
-    from dsp.chain import ChainSettings
-
     if preset is not None:
         return load_preset(preset), None
     if DEFAULT_PRESET in list_presets():
@@ -196,10 +194,6 @@ def load_settings(preset: str | None):
 
 
 def run(args: argparse.Namespace) -> int:
-    from app.pipeline import adjust_settings, clean_file, record_path, say_learned_profile_warnings
-    from app.timecode import parse_ranges
-    from dsp.errors import ParameterError
-
     def say(text: str) -> None:
         if not args.quiet:
             sys.stderr.write(f"roomtone: {text}\n")
@@ -224,8 +218,6 @@ def run(args: argparse.Namespace) -> int:
     learn = parse_ranges(args.learn) if args.learn else None
     profile = None
     if args.profile:
-        from dsp.roomtone import NoiseProfile
-
         profile = NoiseProfile.load(args.profile)
     bar = ProgressBar(enabled=None if not args.quiet else False)
     try:

@@ -5,6 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from app.spectrogram_png import write_hole_map_png
+from dsp.errors import ParameterError
+from dsp.holes import HoleSettings, detect_holes
+from dsp.io import AudioReader
+from dsp.roomtone import NoiseProfile
+
 
 def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -38,11 +44,6 @@ def _fmt_time(s: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dsp.errors import ParameterError
-    from dsp.holes import HoleSettings, detect_holes
-    from dsp.io import AudioReader
-    from dsp.roomtone import NoiseProfile
-
     settings = HoleSettings(threshold_db=args.threshold_db, min_hole_ms=args.min_hole_ms,
                             min_bandwidth_octaves=args.min_bandwidth_octaves)
     profile = NoiseProfile.load(args.profile)
@@ -76,8 +77,6 @@ def run(args: argparse.Namespace) -> int:
         hm.save_json(args.json_out)
         out.write(f"hole map: {args.json_out}\n")
     if args.png_out:
-        from app.spectrogram_png import write_hole_map_png
-
         write_hole_map_png(args.png_out, hm, log_frequency=args.log_frequency)
         out.write(f"picture: {args.png_out}\n")
     return 0

@@ -16,6 +16,10 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from app.timecode import format_time
+from dsp.errors import RoomtoneError
+from dsp.io import AudioReader
+
 CLIP_LEVEL = 0.999
 BLOCK = 1 << 18
 
@@ -57,8 +61,6 @@ def measure_file(path: str) -> FileLevels:
     InputError
         If the file cannot be read.
     """
-    from dsp.io import AudioReader
-
     with AudioReader(path) as reader:
         ch = reader.channels
         peak = np.zeros(ch)
@@ -111,8 +113,6 @@ def _fmt_db(v: float) -> str:
 
 
 def format_levels(m: FileLevels) -> str:
-    from app.timecode import format_time
-
     lines = [
         m.path,
         f"  format       {m.format} ({m.subtype})",
@@ -148,8 +148,6 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dsp.errors import RoomtoneError
-
     results = []
     code = 0
     for i, path in enumerate(args.files):

@@ -15,6 +15,10 @@ import json
 import math
 import sys
 
+from dsp.errors import ParameterError
+from dsp.io import write_text_atomic
+from models.speech_activity import get_detector
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -44,17 +48,13 @@ def _fmt(v: float, d: int = 2) -> str:
 
 def _write_json(path: str, data: dict) -> None:
     """Write ``data`` as JSON at ``path`` atomically, with the umask's mode."""
-    from dsp.io import write_text_atomic
-
     write_text_atomic(path, json.dumps(data, indent=1, allow_nan=False))
 
 
 def run(args: argparse.Namespace) -> int:
-    from dsp.errors import ParameterError
-    from models.prosody import ProsodySettings
-    from models.prosody_checks import problems, thresholds_with_overrides
-    from models.prosody_dataset import analyse_dataset, judge_synthetic
-    from models.speech_activity import get_detector
+    from models.prosody import ProsodySettings  # lazy: CLI start-up
+    from models.prosody_checks import problems, thresholds_with_overrides  # lazy: CLI start-up
+    from models.prosody_dataset import analyse_dataset, judge_synthetic  # lazy: CLI start-up
 
     if args.jobs < 1:
         raise ParameterError(f"--jobs must be at least 1, got {args.jobs}")
@@ -138,7 +138,7 @@ def _write_outputs(args: argparse.Namespace, out, ds, ref, comparison, threshold
         if not args.quiet:
             out.write(f"\nwrote {args.json}\n")
     if args.html:
-        from app.prosody_report import write_report
+        from app.prosody_report import write_report  # lazy: pulls in models.prosody*
 
         write_report(args.html, ds, reference=ref, comparison=comparison or ())
         if not args.quiet:

@@ -11,8 +11,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import tempfile
 import traceback
+from pathlib import Path
+
+import numpy as np
+
+from app.audio.project_monitor import make_monitor
+from app.pipeline import preload_models_in_background
+from app.qt import theme
+from app.qt.main_window import MainWindow
+from app.session import Autosave
+from dsp.jit import configure_cache
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -27,12 +39,9 @@ def run(argv: list[str] | None = None) -> int:
     args = _parse(list(sys.argv[1:] if argv is None else argv))
     if args.self_test:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    from dsp.jit import configure_cache
 
     configure_cache()
     from PySide6.QtWidgets import QApplication
-
-    from app.qt import theme
 
     app = QApplication.instance() or QApplication(["roomtone"])
     app.setApplicationName("Roomtone")
@@ -40,13 +49,9 @@ def run(argv: list[str] | None = None) -> int:
     app.setDesktopFileName("roomtone")  # links the window to the .desktop entry (Wayland)
     _set_icon(app)
     theme.apply_theme(app)
-    from app.qt.main_window import MainWindow
-    from app.session import Autosave
 
     if args.self_test:
         return _self_test(app)
-    from app.audio.project_monitor import make_monitor
-    from app.pipeline import preload_models_in_background
 
     window = MainWindow(autosave=Autosave(), monitor=make_monitor())
     window.show()
@@ -66,8 +71,6 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def _set_icon(app) -> None:
-    from pathlib import Path
-
     from PySide6.QtGui import QIcon
 
     base = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parents[2])) / "assets" / "icons"
@@ -82,13 +85,7 @@ def _set_icon(app) -> None:
 
 def _self_test(app) -> int:
     """Open the demo offscreen, Apply, wait, check the AFTER spectrogram differs; exit code."""
-    import tempfile
-    from pathlib import Path
-
-    import numpy as np
     from PySide6.QtCore import QSettings
-
-    from app.qt.main_window import MainWindow
 
     tmp = tempfile.mkdtemp(prefix="roomtone-selftest-")
     settings = QSettings(str(Path(tmp) / "settings.ini"), QSettings.Format.IniFormat)
@@ -118,8 +115,6 @@ def _self_test(app) -> int:
     finally:
         window.close()
         app.processEvents()
-        import shutil
-
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -37,9 +37,14 @@ from PySide6.QtWidgets import (
 )
 
 from app.batch.loudness import TARGET_CHOICES
+from app.batch.runner import BatchRunner
+from app.batch.worker import BatchOptions
+from app.pipeline import adjust_settings
+from app.presets import DEFAULT_PRESET, list_presets, load_preset
 from app.remedies import explain
 from app.session.jobs import Job, JobRunner
 from app.timecode import format_duration
+from dsp.errors import Cancelled, RoomtoneError
 from dsp.io import WRITE_FORMATS
 
 LOUDNESS_LABELS = {
@@ -97,14 +102,13 @@ class BatchDialog(QDialog):
         form.addRow("Source folder", in_row)
         form.addRow("Output folder", out_row)
         self.preset_combo = QComboBox()
+        default = DEFAULT_PRESET
         try:
-            from app.presets import DEFAULT_PRESET, list_presets
-
             names = sorted(list_presets())
         except Exception:  # noqa: BLE001 - a broken preset folder must not stop the dialog
-            names, DEFAULT_PRESET = [], "podcast"
+            names, default = [], "podcast"
         self.preset_combo.addItems(names or ["podcast"])
-        self.preset_combo.setCurrentIndex(max(0, self.preset_combo.findText(DEFAULT_PRESET)))
+        self.preset_combo.setCurrentIndex(max(0, self.preset_combo.findText(default)))
         form.addRow("Preset", self.preset_combo)
         self.loudness_combo = QComboBox()
         for key in TARGET_CHOICES:
@@ -205,10 +209,6 @@ class BatchDialog(QDialog):
     # -- running --------------------------------------------------------------------------------------
     def options(self):
         """The :class:`app.batch.worker.BatchOptions` the form describes."""
-        from app.batch.worker import BatchOptions
-        from app.pipeline import adjust_settings
-        from app.presets import load_preset
-
         preset = self.preset_combo.currentText() or "podcast"
         chain = load_preset(preset)
         if self.level_check.isChecked():
@@ -223,9 +223,6 @@ class BatchDialog(QDialog):
 
     def start(self) -> None:
         """Check the form and start the batch as a background job."""
-        from app.batch.runner import BatchRunner
-        from dsp.errors import RoomtoneError
-
         if self.running:
             return
         src, dst = self.in_edit.text().strip(), self.out_edit.text().strip()
@@ -248,8 +245,6 @@ class BatchDialog(QDialog):
 
     def _take_outcome(self, job: Job) -> None:
         """The finished job's summary, or what stopped it, in the dialog's words."""
-        from dsp.errors import Cancelled, RoomtoneError
-
         exc = job.error
         if job.cancelled or isinstance(exc, Cancelled):
             self.error = "Stopped. Finished files are kept; start again to do the rest."

@@ -66,8 +66,9 @@ from app.session import Autosave, JobRunner, Selection, Session, render_project
 from app.session.preview import RenderResult
 from app.session.project import profiles_equal
 from app.timecode import format_time
+from dsp import __version__
 from dsp.errors import Cancelled, DeviceError, ParameterError, RoomtoneError
-from dsp.io import AudioReader, audio_info, format_for_source
+from dsp.io import WRITE_FORMATS, AudioReader, audio_info, format_for_source
 from dsp.stft import default_n_fft
 
 log = logging.getLogger(__name__)
@@ -591,7 +592,6 @@ class MainWindow(QMainWindow):
             self.report_error(ParameterError("open an audio file first (Ctrl+O)"))
             return
         fmt = format_for_source(self._reader.info) if self._reader else "wav24"
-        from dsp.io import WRITE_FORMATS
 
         default = Path(self._last_folder()) / f"{Path(src.path).stem}_clean{WRITE_FORMATS[fmt][2]}"
         dlg = ExportDialog(default, fmt, self, loudness=self.session.project.loudness)
@@ -754,8 +754,6 @@ class MainWindow(QMainWindow):
         self.after.shutdown()
 
     def _about(self) -> None:
-        from dsp import __version__
-
         QMessageBox.about(self, "About Roomtone",
                           f"<b>Roomtone {__version__}</b><br>Audio restoration for spoken word: light multi-pass "
                           "denoising against the learned room tone, spectral-hole refill, dry/wet.<br>GPL-3.0-or-later.")

@@ -7,6 +7,8 @@ user chose in Preferences are remembered in QSettings and reapplied at start.
 
 from __future__ import annotations
 
+from app.audio import OutputSettings
+from app.qt.preferences_dialog import PreferencesDialog
 from dsp.errors import DeviceError, RoomtoneError
 
 
@@ -95,15 +97,13 @@ class OutputController:
             return
         device, block = self.saved_output()
         try:
-            from app.audio import OutputSettings
-
             cur = getattr(m, "output", None)
             if cur is not None and (cur.device, cur.block_size) == (device, block):
                 return
             m.configure(OutputSettings(device=device, block_size=block))
         except RoomtoneError as exc:  # a bad saved value (or the device fails to reopen): say so, go on
             self.show_problem(str(exc))
-        except ImportError:
+        except ImportError:  # sounddevice (the gui extra) is not installed: nothing to reopen
             pass
 
     def saved_output(self) -> tuple[str | None, int]:
@@ -118,8 +118,6 @@ class OutputController:
 
     def open_preferences(self):
         """The Preferences dialog (shown modal unless the window's dialogs are switched off)."""
-        from app.qt.preferences_dialog import PreferencesDialog
-
         w, m = self.window, self.monitor
         self.rescan_devices()  # list what is there now, not what was there at launch
         device, block = self.saved_output()

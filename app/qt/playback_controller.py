@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from dsp.chain import stage_kind
 from dsp.errors import DeviceError, ParameterError, RoomtoneError
 
 log = logging.getLogger(__name__)
@@ -132,8 +133,6 @@ class PlaybackController:
         stages = self.window.session.project.chain.stages
         label = None
         if 0 <= row < len(stages):
-            from dsp.chain import stage_kind
-
             try:
                 label = f"{row + 1}. {stage_kind(stages[row].kind).label}"
             except Exception:  # noqa: BLE001 - an unknown kind still has a name

@@ -26,6 +26,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from app.audio import OutputSettings
+from app.audio import devices as audio_devices
+from app.audio.devices import BLOCK_SIZES
 from app.qt import theme
 from dsp.errors import RoomtoneError
 
@@ -33,10 +36,6 @@ DEFAULT_BLOCK = 256
 
 
 def _block_sizes() -> tuple[int, ...]:
-    try:
-        from app.audio.devices import BLOCK_SIZES
-    except Exception:  # noqa: BLE001 - no monitoring engine
-        return (64, 128, 256, 512, 1024, 2048)
     return tuple(BLOCK_SIZES)
 
 
@@ -118,10 +117,8 @@ class PreferencesDialog(QDialog):
         self.device_combo.clear()
         self.device_combo.addItem("System default", None)
         try:
-            from app.audio import devices as audio_devices
-
             self.devices = list(audio_devices.list_output_devices())
-        except (RoomtoneError, ImportError, OSError) as exc:
+        except (RoomtoneError, ImportError, OSError) as exc:  # ImportError: sounddevice is not installed
             self.devices = []
             self._say(f"Cannot list audio devices: {exc}")
         for d in self.devices:
@@ -151,8 +148,6 @@ class PreferencesDialog(QDialog):
 
     def output_settings(self):
         """The chosen :class:`app.audio.OutputSettings`."""
-        from app.audio import OutputSettings
-
         return OutputSettings(device=self.device(), block_size=self.block_size())
 
     # -- apply -------------------------------------------------------------------------------
@@ -160,7 +155,7 @@ class PreferencesDialog(QDialog):
         """Hand the settings to ``apply``; show the reported latency or the problem. True if applied."""
         try:
             settings = self.output_settings()
-        except (RoomtoneError, ImportError) as exc:
+        except RoomtoneError as exc:
             self._say(str(exc))
             return False
         if self._apply_fn is None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
+from app.presets import list_presets
 from app.session import PROJECT_SUFFIX, Selection, SourceRef
 from dsp.errors import InputError, RoomtoneError
 from dsp.io import READ_FORMATS, audio_info
@@ -138,7 +139,6 @@ class ProjectFiles:
             region = tuple(meta.get("room_tone_only", [region])[0])
         except (OSError, ValueError, IndexError, TypeError):
             pass
-        from app.presets import list_presets
 
         if "podcast" in list_presets():
             w._guard(self.session.load_preset, "podcast")

@@ -13,6 +13,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget
 
+from app.qt.prosody_panel import ProsodyPanel
+
 log = logging.getLogger(__name__)
 
 PROSODY_DOCK_SHARE = 0.45  # of the window's height, for the prosody panel when it is docked
@@ -27,8 +29,6 @@ class ProsodyDockController:
         self.dock: QDockWidget | None = None
         self.panel = None
         try:
-            from app.qt.prosody_panel import ProsodyPanel
-
             panel = ProsodyPanel(jobs=window.jobs)
         except Exception:  # noqa: BLE001 - the window works without it
             log.exception("prosody panel unavailable")

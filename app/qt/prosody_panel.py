@@ -42,10 +42,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.prosody_report import write_report
 from app.qt import theme
 from app.qt.session_bridge import JobPoller
 from app.remedies import explain
 from app.session.jobs import Job, JobRunner
+from dsp.errors import ParameterError
+from dsp.io import read_audio
+from models.prosody_checks import problems
+from models.prosody_dataset import analyse_dataset, judge_synthetic
 
 VERDICT_COLOURS = {"pass": "#3fb950", "warn": theme.WARN, "fail": "#ff5a4e"}
 PAUSE_FILL = (240, 160, 48, 70)
@@ -358,7 +363,6 @@ class ProsodyPanel(QWidget):
         """Analyse files/folders on the worker thread; ``role`` is ``"dataset"`` or ``"reference"``."""
         if self.is_busy():
             return
-        from models.prosody_dataset import analyse_dataset
 
         paths = [str(p) for p in paths]
         self._pending_role = role
@@ -437,8 +441,6 @@ class ProsodyPanel(QWidget):
     def _update_comparison(self) -> None:
         """With reference recordings the clips under test are synthetic output: their findings speak
         of the synthesis (``judge_synthetic``, as ``roomtone prosody --reference``), not of recording."""
-        from models.prosody_dataset import judge_synthetic
-
         if self.dataset is not None and self.reference is not None:
             self.dataset, self.comparison = judge_synthetic(self.dataset, self.reference)
         else:
@@ -471,8 +473,6 @@ class ProsodyPanel(QWidget):
         t.blockSignals(False)
 
     def _fill_findings(self) -> None:
-        from models.prosody_checks import problems
-
         tree = self.findings
         tree.clear()
         if self.dataset is None:
@@ -574,7 +574,6 @@ class ProsodyPanel(QWidget):
             return self._audio_cache[clip.name]
         if not clip.path:
             return None
-        from dsp.io import read_audio
 
         try:
             audio, rate = read_audio(clip.path)
@@ -698,9 +697,6 @@ class ProsodyPanel(QWidget):
     # ------------------------------------------------------------------------------ export
     def export_report(self, path: str) -> Path:
         """Write the HTML report of what is loaded."""
-        from app.prosody_report import write_report
-        from dsp.errors import ParameterError
-
         if self.dataset is None:
             raise ParameterError("nothing to export: load a clip or a folder first")
         return write_report(path, self.dataset, reference=self.reference, comparison=self.comparison)

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from app.overview import long_term_spectrum
 from app.session import FIND_LABEL, estimate_profile, learn_label
+from dsp.dereverb import estimate_rt60
 from dsp.errors import ParameterError
 from dsp.io import AudioReader
 from dsp.stft import default_n_fft
@@ -111,8 +112,6 @@ class RoomToneController:
         w.roomtone_panel.set_room_decay(None)
 
         def work(progress, cancelled):
-            from dsp.dereverb import estimate_rt60
-
             with AudioReader(path) as reader:
                 return estimate_rt60(reader)
 

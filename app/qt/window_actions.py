@@ -20,16 +20,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.qt.batch_dialog import BatchDialog
 from app.qt.meters_view import MetersView
 from app.qt.transport_panel import LISTEN_BUTTONS, TransportPanel
 
 
 def batch_dialog_class():
-    """``app.qt.batch_dialog.BatchDialog`` when it can be imported (None otherwise)."""
-    try:
-        from app.qt.batch_dialog import BatchDialog
-    except Exception:  # noqa: BLE001 - the batch runner is optional here
-        return None
+    """``app.qt.batch_dialog.BatchDialog`` (the window's callers also handle None)."""
     return BatchDialog
 
 

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 
 from app.overview import WaveformPyramid
+from app.session.session import build_processor
+from dsp.holes import detect_holes
 from dsp.io import AtomicWriter, AudioReader
 from dsp.loudness_timeline import TimelineMeter
 from dsp.render import render_blocks
@@ -78,7 +80,6 @@ def detect_holes_left(project, original_path, processed_path):
     profile or for a render that is not the processed signal)."""
     if project.profile is None or project.chain.listen != "processed":
         return None
-    from dsp.holes import detect_holes
 
     with AudioReader(original_path) as a, AudioReader(processed_path) as b:
         return detect_holes(a, b, project.profile, a.sample_rate,
@@ -88,8 +89,6 @@ def detect_holes_left(project, original_path, processed_path):
 def render_preview(project, out: str | Path, progress: Callable[[float], None],
                    cancelled: Callable[[], bool]) -> RenderResult:
     """Render ``project`` (its source through its chain) into ``out`` for the AFTER view."""
-    from app.session.session import build_processor
-
     t0 = time.perf_counter()
     out = Path(out)
     src = project.source

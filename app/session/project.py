@@ -28,11 +28,16 @@ from typing import Any
 
 import numpy as np
 
+from app.presets import DEFAULT_PRESET, list_presets, load_preset
 from dsp.chain import ChainSettings
-from dsp.errors import InputError, OutputError, ParameterError
+from dsp.errors import Cancelled, InputError, OutputError, ParameterError
+from dsp.io import MAX_CHANNELS, audio_info
+from dsp.io import write_text_atomic as _write
 from dsp.jsonfields import JsonFields, as_fields
 from dsp.loudness import TARGET_CHOICES
+from dsp.render import software_versions
 from dsp.roomtone import NoiseProfile
+from models.versions import model_versions  # torch-free: reads package metadata
 
 PROJECT_FORMAT = "roomtone-project"
 PROJECT_VERSION = 1
@@ -64,17 +69,10 @@ def project_versions() -> dict[str, dict[str, str]]:
     ``{"software": dsp.render.software_versions(), "models": {...}, <provider>: {...}}``.
     A provider that fails is recorded as ``{"error": "..."}`` rather than blocking a save.
     """
-    from dsp.render import software_versions
-
     out: dict[str, dict[str, str]] = {"software": software_versions(), "models": {}}
     providers = dict(_VERSION_PROVIDERS)
     if "models" not in providers:
-        try:
-            from models.versions import model_versions  # torch-free: reads package metadata
-
-            providers["models"] = model_versions
-        except ImportError:
-            pass
+        providers["models"] = model_versions
     for name, provider in providers.items():
         try:
             # JSON-able, nested values kept (model entries hold package, file and checksum)
@@ -166,8 +164,6 @@ def hash_file(
     cancel: Callable[[], bool] | None = None,
 ) -> str:
     """SHA-256 of a file, read in 1 MiB chunks (hex). ``progress(done_bytes, total_bytes)``."""
-    from dsp.errors import Cancelled
-
     path = Path(path)
     h = hashlib.sha256()
     try:
@@ -205,8 +201,6 @@ class SourceRef:
         (about 2 s for a 1-hour 48 kHz stereo WAV at ~500 MB/s): the GUI hashes in a job and
         fills it in with ``Session.set_source_hash``; saving fills in a missing hash.
         """
-        from dsp.io import audio_info
-
         p = Path(path).expanduser().absolute()
         info = audio_info(p)
         digest = sha256 if sha256 is not None else (hash_file(p) if hash else "")
@@ -239,8 +233,6 @@ class SourceRef:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any] | JsonFields) -> SourceRef:
         """Inverse of :meth:`to_dict`; a damaged field raises :class:`~dsp.errors.InputError` naming it."""
-        from dsp.io import MAX_CHANNELS
-
         f = d if isinstance(d, JsonFields) else as_fields(d, "source", _DAMAGED_FIX, "source description")
         f.text("relative_path", default="")  # read by resolve_source; checked here
         return cls(
@@ -314,8 +306,6 @@ class Selection:
 
 def default_chain() -> ChainSettings:
     """The factory ``podcast`` preset when it is available, else an empty chain."""
-    from app.presets import DEFAULT_PRESET, list_presets, load_preset
-
     try:
         if DEFAULT_PRESET in list_presets():
             return load_preset(DEFAULT_PRESET)
@@ -486,8 +476,6 @@ def write_text_atomic(path: Path, text: str) -> None:
         If the folder is missing or not writable, or the disk is full; the previous file is
         then unchanged and no temporary file is left.
     """
-    from dsp.io import write_text_atomic as _write
-
     try:
         _write(path, text)
     except OutputError as exc:

@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from app.pipeline import clean_file, find_room_tone, prepare_processor
 from app.presets import apply_overrides, load_preset
 from app.session.history import History
 from app.session.project import (
@@ -46,9 +47,11 @@ from app.session.project import (
     resolve_source,
     save_project,
 )
-from dsp.chain import ChainSettings, StageSpec, coerce_setting
+from dsp.chain import ChainSettings, StageSpec, coerce_setting, stage_kind
 from dsp.errors import ParameterError
-from dsp.roomtone import NoiseProfile
+from dsp.io import AudioReader
+from dsp.loudness import TARGET_CHOICES, TARGETS
+from dsp.roomtone import NoiseProfile, RoomToneSettings, estimate_room_tone
 
 Listener = Callable[[Project, Project], None]
 
@@ -82,8 +85,6 @@ def field_label(name: str) -> str:
 
 def kind_label(kind: str) -> str:
     """The stage kind's human label ("Gate"), or its name if it is not registered."""
-    from dsp.chain import stage_kind
-
     try:
         return stage_kind(kind).label
     except ParameterError:
@@ -128,14 +129,9 @@ def estimate_profile(
 ) -> NoiseProfile:
     """Learn the room tone of ``project``'s source from ``regions`` (seconds), or find it
     automatically (``regions=None``), at the chain's STFT size. Runs on any thread."""
-    from dsp.io import AudioReader
-    from dsp.roomtone import RoomToneSettings, estimate_room_tone
-
     src = _require_source(project)
     with AudioReader(src.path) as reader:
         if regions is None:  # the same automatic search as `roomtone clean --auto-profile`
-            from app.pipeline import find_room_tone
-
             return find_room_tone(reader, project.chain, source_name=src.name)
         return estimate_room_tone(
             reader, reader.sample_rate,
@@ -155,9 +151,6 @@ def build_processor(project: Project, *, with_context: bool = False) -> Any:
     exactly as in a CLI render). With ``with_context`` returns ``(processor, context)``, the
     :class:`~dsp.chain.BuildContext` holding what the analyses found (events, estimates).
     Reads the source (whole-file analyses): run it as a job for long files."""
-    from app.pipeline import prepare_processor
-    from dsp.io import AudioReader
-
     src = _require_source(project)
     with AudioReader(src.path) as reader:
         processor, context = prepare_processor(
@@ -182,8 +175,6 @@ def render_project(
     project's own :attr:`Project.loudness`). ``progress(done, total)`` in samples;
     ``cancel()`` returning true stops it with :class:`~dsp.errors.Cancelled` (nothing written).
     Returns the :class:`~dsp.render.RenderRecord`."""
-    from app.pipeline import clean_file
-
     src = _require_source(project)
     loudness = project.loudness if loudness is None else loudness
     return clean_file(
@@ -480,8 +471,6 @@ class Session:
 
     def add_stage(self, kind: str, index: int | None = None, *, settings: Any = None) -> None:
         """Insert a stage of ``kind`` with default settings at ``index`` (default: the end)."""
-        from dsp.chain import stage_kind
-
         k = stage_kind(kind)
         chain = self.project.chain
         index = len(chain.stages) if index is None else _check_index(chain, index, allow_end=True)
@@ -545,8 +534,6 @@ class Session:
 
     def set_loudness(self, name: str) -> None:
         """Set the loudness target of exports ("Loudness target: Podcast, mono ..."; "off": none)."""
-        from dsp.loudness import TARGET_CHOICES
-
         if name not in TARGET_CHOICES:
             raise ParameterError(f"unknown loudness target {name!r}; choose one of {', '.join(TARGET_CHOICES)}")
         label = "Loudness target off" if name == "off" else f"Loudness target {name}"
@@ -639,15 +626,11 @@ FIND_LABEL = "Find room tone automatically"
 
 def loudness_menu() -> tuple[str, ...]:
     """The loudness target names in the order the workstation offers them: off first."""
-    from dsp.loudness import TARGET_CHOICES
-
     return ("off", *(n for n in TARGET_CHOICES if n != "off"))
 
 
 def loudness_label(name: str) -> str:
     """A loudness target's human name: ``"podcast-mono"`` -> ``"Podcast, mono: -19 LUFS, -1 dBTP (Apple Podcasts)"``."""
-    from dsp.loudness import TARGETS
-
     if name == "off":
         return "Off: no loudness normalisation"
     if name == "podcast":

@@ -184,13 +184,13 @@ def test_user_mistakes_give_one_line_and_an_exit_code(stereo, tmp_path, capsys, 
 
 
 def test_internal_error_writes_a_crash_log(stereo, tmp_path, capsys, monkeypatch):
-    import app.pipeline
+    import app.commands.clean
 
     def broken(*a, **k):
         raise ZeroDivisionError("a bug")
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.setattr(app.pipeline, "clean_file", broken)
+    monkeypatch.setattr(app.commands.clean, "clean_file", broken)
     code, _, err = run(["clean", stereo[0], "-o", tmp_path / "o.wav"], capsys)
     assert code == 70
     [line] = [ln for ln in err.splitlines() if "internal error" in ln]
@@ -201,12 +201,12 @@ def test_internal_error_writes_a_crash_log(stereo, tmp_path, capsys, monkeypatch
 
 
 def test_keyboard_interrupt_is_130(stereo, tmp_path, capsys, monkeypatch):
-    import app.pipeline
+    import app.commands.clean
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(app.pipeline, "clean_file", interrupted)
+    monkeypatch.setattr(app.commands.clean, "clean_file", interrupted)
     code, _, err = run(["clean", stereo[0], "-o", tmp_path / "o.wav"], capsys)
     assert code == 130 and "Traceback" not in err and "cancelled" in err
 

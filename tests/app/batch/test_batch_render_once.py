@@ -43,7 +43,7 @@ def test_one_render_one_gain_pass_small_temporaries(dev_data, tmp_path, monkeypa
 
     renders, passes = [], []
     real_render, real_gain = dsp.render.render_file, app.pipeline.write_loudness
-    monkeypatch.setattr(dsp.render, "render_file", lambda *a, **k: renders.append(1) or real_render(*a, **k))
+    monkeypatch.setattr(app.pipeline, "render_file", lambda *a, **k: renders.append(1) or real_render(*a, **k))
     monkeypatch.setattr(app.pipeline, "write_loudness", lambda *a, **k: passes.append(1) or real_gain(*a, **k))
     src = dev_data / "podcast" / "podcast_dev_2min_noisy.flac"
     out = tmp_path / "out" / "episode.flac"

@@ -176,10 +176,9 @@ def test_version_providers_are_pluggable(monkeypatch):
 
 
 def test_model_versions_are_picked_up(monkeypatch):
-    import models.versions
 
     monkeypatch.setattr(project_mod, "_VERSION_PROVIDERS", {})
-    monkeypatch.setattr(models.versions, "model_versions", lambda: {"vad": {"sha256": "ab12"}})
+    monkeypatch.setattr(project_mod, "model_versions", lambda: {"vad": {"sha256": "ab12"}})
     assert project_versions()["models"] == {"vad": {"sha256": "ab12"}}
 
 

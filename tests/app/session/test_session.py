@@ -307,8 +307,6 @@ def test_relink_through_session_is_undoable(session, wav, tmp_path):
 # -- room tone ----------------------------------------------------------------------------------
 @pytest.fixture
 def fake_estimator(monkeypatch):
-    import app.pipeline  # before the patch below: its own RoomToneSettings must stay the real one
-
     calls = []
 
     @dataclasses.dataclass(frozen=True)
@@ -324,9 +322,9 @@ def fake_estimator(monkeypatch):
         return estimate(source, source.sample_rate, regions=None, settings=FakeSettings(chain.stft),
                         source_name=source_name)
 
-    monkeypatch.setattr(dsp.roomtone, "estimate_room_tone", estimate, raising=False)
-    monkeypatch.setattr(dsp.roomtone, "RoomToneSettings", FakeSettings, raising=False)
-    monkeypatch.setattr(app.pipeline, "find_room_tone", find)
+    monkeypatch.setattr(session_mod, "estimate_room_tone", estimate)
+    monkeypatch.setattr(session_mod, "RoomToneSettings", FakeSettings)
+    monkeypatch.setattr(session_mod, "find_room_tone", find)
     return calls
 
 
