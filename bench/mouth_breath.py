@@ -364,6 +364,15 @@ def ffmpeg_deesser(x: np.ndarray, sr: int, args: str = "deesser") -> np.ndarray:
 VARIANTS = 3  # breath sets per clean file (different cuts of breaths, levels, pauses)
 
 
+def clean_at(path, rate: int | None) -> tuple[np.ndarray, int]:
+    """A dev clean file, mono, resampled to ``rate`` where one is given (the robustness cases)."""
+    x, sr = read_mono(path)
+    if rate and rate != sr:
+        x = scipy.signal.resample_poly(x, rate, sr).astype(np.float32)
+        sr = rate
+    return x, sr
+
+
 def run_breath(keys, *, rate: int | None = None, gain_db: float = 0.0, **settings) -> tuple[dict, list[dict]]:
     from dsp.breath import BreathSettings
 
@@ -371,10 +380,7 @@ def run_breath(keys, *, rate: int | None = None, gain_db: float = 0.0, **setting
     files = clean_files()
     rows = []
     for key in keys:
-        x, sr = read_mono(files[key])
-        if rate and rate != sr:
-            x = scipy.signal.resample_poly(x, rate, sr).astype(np.float32)
-            sr = rate
+        x, sr = clean_at(files[key], rate)
         for v in range(VARIANTS):
             rng = np.random.default_rng([SEED, int(key[1:]), v])
             case = build_breath_case(f"{key}-{v}", x, sr, rng, gain_db=gain_db)
@@ -387,10 +393,7 @@ def run_deess(keys, *, rate: int | None = None, gain_db: float = 0.0, ffmpeg: bo
     files = clean_files()
     rows = []
     for key in keys:
-        x, sr = read_mono(files[key])
-        if rate and rate != sr:
-            x = scipy.signal.resample_poly(x, rate, sr).astype(np.float32)
-            sr = rate
+        x, sr = clean_at(files[key], rate)
         x = (x * 10 ** (gain_db / 20)).astype(np.float32)
         s = high_shelf(x, sr)
         y, extras = render(s, sr, (deess_stage(**settings),))

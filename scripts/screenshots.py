@@ -120,20 +120,25 @@ def measured_reading(path: Path, at_s: float):
     return hist.read(hist.next_chunk)
 
 
-def loudness_shot(app, window) -> bool:
-    """The Loudness view on the dev podcast, processed (see the module docstring)."""
-    if not DEV_PODCAST.is_file():
-        return False
-    window.zoom_fit()
-    if not window.open_path(DEV_PODCAST):
+def podcast_applied(app, window, preset: str) -> bool:
+    """Open the dev podcast, find its room tone, load ``preset`` and apply it; False without the data."""
+    if not DEV_PODCAST.is_file() or not window.open_path(DEV_PODCAST):
         return False
     settle(app, window)
     window.find_room_tone()
     settle(app, window)
-    window.session.load_preset("podcast")
+    window.session.load_preset(preset)
     window.side_tabs.setCurrentWidget(window.chain_panel)
     window.apply_chain()
     settle(app, window, 1.0)
+    return True
+
+
+def loudness_shot(app, window) -> bool:
+    """The Loudness view on the dev podcast, processed (see the module docstring)."""
+    window.zoom_fit()
+    if not podcast_applied(app, window, "podcast"):
+        return False
     sizes = window.view_splitter.sizes()
     total = sum(sizes)
     window.view_splitter.setSizes([int(total * f) for f in (0.2, 0.22, 0.22, 0.36)])
@@ -145,17 +150,8 @@ def loudness_shot(app, window) -> bool:
 
 def mouth_shot(app, window) -> bool:
     """The detected mouth-noise events on the dev podcast (see the module docstring)."""
-    if not DEV_PODCAST.is_file():
+    if not podcast_applied(app, window, "podcast-voice"):
         return False
-    if not window.open_path(DEV_PODCAST):
-        return False
-    settle(app, window)
-    window.find_room_tone()
-    settle(app, window)
-    window.session.load_preset("podcast-voice")
-    window.side_tabs.setCurrentWidget(window.chain_panel)
-    window.apply_chain()
-    settle(app, window, 1.0)
     window.waveform.setXRange(0.0, 40.0, padding=0)
     settle(app, window, 0.5)
     window.grab().save(str(OUT / "mouth_events.png"))
