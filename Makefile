@@ -23,7 +23,7 @@ lint: setup
 # The edit-test loop: everything but the tests marked slow (subprocess CLIs, real-time audio,
 # whole batches, DNSMOS); about a minute. `make test` still runs everything.
 test-fast: setup
-	@$(PY) -m pytest -q -m "not slow"
+	@$(PY) -m pytest -q -m "not slow" -n auto --dist loadfile
 
 demo: setup
 	@$(PY) scripts/make_demo.py
