@@ -2,6 +2,9 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
+# The tests keep their bytecode and rewritten asserts in __pycache__ (git-ignored) even where the
+# environment sets PYTHONDONTWRITEBYTECODE: recompiling ~100 test modules costs ~8 s a run.
+TESTENV := PYTHONDONTWRITEBYTECODE=
 
 .PHONY: setup run test lint test-fast demo bench bench-quality bench-gui screenshots dist dist-test clean
 
@@ -12,7 +15,7 @@ run: setup
 	@$(PY) -m app.launch
 
 test: setup lint
-	@$(PY) -m pytest -q
+	@$(TESTENV) $(PY) -m pytest -q
 
 # The layer contracts (import-linter, pyproject's [tool.importlinter]) and the types of dsp,
 # models and app.session (mypy, [tool.mypy]).
@@ -23,7 +26,7 @@ lint: setup
 # The edit-test loop: everything but the tests marked slow (subprocess CLIs, real-time audio,
 # whole batches, DNSMOS); about a minute. `make test` still runs everything.
 test-fast: setup
-	@$(PY) -m pytest -q -m "not slow" -n auto --dist loadfile
+	@$(TESTENV) $(PY) -m pytest -q -m "not slow" -n auto --dist loadfile
 
 demo: setup
 	@$(PY) scripts/make_demo.py
