@@ -247,7 +247,7 @@ def deess_stage(**values):
 def score_breath(case: BreathCase, y: np.ndarray, extras: dict, reduction_db: float) -> dict:
     sr = case.sr
     hop = int(round(0.01 * sr))
-    events = [(int(round(e["start_s"] * sr)), int(round(e["end_s"] * sr))) for e in extras.get("breath_events", [])]
+    events = [(int(round(e.start_s * sr)), int(round(e.end_s * sr))) for e in extras.get("breath_events", ())]
     n = len(case.x) // hop
     det = np.zeros(n, bool)
     for a, b in events:

@@ -67,6 +67,7 @@ from scipy.ndimage import minimum_filter1d
 
 from dsp.chain import BuildContext, StageKind, register
 from dsp.errors import ParameterError
+from dsp.events import Event, events_key
 from dsp.leveler import PlannedGain
 from dsp.schema import check_settings, setting
 
@@ -156,19 +157,13 @@ class BreathSettings:
 
 
 @dataclass(frozen=True)
-class BreathEvent:
-    """One breath found: where (s), its level (dBFS RMS), how far over the room tone (dB), and
-    the largest reduction it gets (dB, positive = quieter)."""
+class BreathEvent(Event):
+    """One breath found (kind ``"breath"``): where (s), how far over the room tone
+    (``strength_db``), its level (dBFS RMS) and the largest reduction it gets (dB, positive =
+    quieter)."""
 
-    start_s: float
-    end_s: float
     level_dbfs: float
-    strength_db: float
     reduction_db: float
-    kind: str = "breath"
-
-    def to_dict(self) -> dict:
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
 @dataclass(frozen=True)
@@ -352,8 +347,8 @@ def detect_breaths(source: Any, settings: BreathSettings = BreathSettings(), *, 
         room = np.maximum(lv - floor - ROOM_MARGIN_DB, 0.0)  # how far each frame may go down
         want = np.minimum(room, GATE_MAX_DB) if settings.gate_to_room_tone else np.minimum(room, settings.reduction_db)
         target[s:e] = -want
-        events.append(BreathEvent(s * hop / sr, min(e * hop, source.frames) / sr, ev_level, ev_level - floor,
-                                  float(want.max()) if want.size else 0.0))
+        events.append(BreathEvent(s * hop / sr, min(e * hop, source.frames) / sr, "breath", ev_level - floor,
+                                  level_dbfs=ev_level, reduction_db=float(want.max()) if want.size else 0.0))
     ramp = int(round(settings.ramp_ms * 1e-3 / GRID_S))
     # the ramps must not take a frame next to a breath (room tone, a soft onset) under the room tone
     # either: after smoothing, no frame goes down by more than it stands over the room tone
@@ -399,7 +394,7 @@ class BreathController(PlannedGain):
 
 #: Where the analysis puts its results in ``BuildContext.extras``.
 PLAN_KEY = "breath_plan"
-EVENTS_KEY = "breath_events"
+EVENTS_KEY = events_key("breath")
 
 
 def _analyse(source: Any, settings: BreathSettings, context: BuildContext) -> BuildContext:
@@ -407,7 +402,7 @@ def _analyse(source: Any, settings: BreathSettings, context: BuildContext) -> Bu
     floor = float(profile.level_dbfs) if profile is not None else None
     plan = detect_breaths(source, settings, floor_dbfs=floor, track=context.extras.get("speech"))
     return replace(context, extras={**context.extras, PLAN_KEY: plan,
-                                    EVENTS_KEY: [e.to_dict() for e in plan.events]})
+                                    EVENTS_KEY: plan.events})
 
 
 def _factory(settings: BreathSettings, context: BuildContext) -> BreathController:

@@ -55,7 +55,7 @@ input around the event, so a render from any playhead equals the full render. La
 longest span plus the context plus the longest pitch period (the right-hand context must have
 arrived): about 33 ms.
 
-Units: thresholds in dB; times in ms; events in seconds (``ClickEvent``) and samples.
+Units: thresholds in dB; times in ms; events in seconds (:class:`dsp.events.Event`) and samples.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ import numpy as np
 from dsp.chain import BuildContext, StageKind, register
 from dsp.engine import AudioSpec, Processor, check_block
 from dsp.errors import ParameterError
+from dsp.events import Event, events_key
 from dsp.jit import realtime_kernel
 from dsp.schema import check_settings, setting
 
@@ -138,16 +139,6 @@ class DeclickSettings:
 
 
 @dataclass(frozen=True)
-class ClickEvent:
-    """One detected click: the span repaired (seconds), what it is, how far it stood out (dB)."""
-
-    start_s: float
-    end_s: float
-    kind: str
-    strength_db: float
-
-
-@dataclass(frozen=True)
 class ClickMap:
     """The clicks found in a recording (whole-file knowledge: data, not processor state).
 
@@ -163,13 +154,15 @@ class ClickMap:
     rejected_onset: int = 0
 
     @property
-    def events(self) -> list[ClickEvent]:
+    def events(self) -> list[Event]:
+        """The repair spans as :class:`~dsp.events.Event` (kind ``"click"``, strength: how far the
+        prediction error stood over its level)."""
         sr = float(self.sample_rate)
-        return [ClickEvent(float(a) / sr, float(b) / sr, "click", round(float(s), 2))
+        return [Event(float(a) / sr, float(b) / sr, "click", round(float(s), 2))
                 for a, b, s in zip(self.starts, self.ends, self.strength_db, strict=True)]
 
     def __iter__(self):
-        """The events in time order (so a map reads like a list of :class:`ClickEvent`)."""
+        """The events in time order (so a map reads like a list of :class:`~dsp.events.Event`)."""
         return iter(self.events)
 
     def __len__(self) -> int:
@@ -592,7 +585,7 @@ def detect_clicks(source: Any, settings: DeclickSettings = DeclickSettings()) ->
 
     Reads the source once in chunks of about :data:`CHUNK_S` with margins (memory does not grow
     with the file); the channels are averaged (one set of clicks for all channels). Returns a
-    :class:`ClickMap` of repair spans; ``.events`` gives them as :class:`ClickEvent` in seconds.
+    :class:`ClickMap` of repair spans; ``.events`` gives them as :class:`~dsp.events.Event` in seconds.
     """
     sr = int(source.sample_rate)
     g = geometry(settings, sr)
@@ -733,7 +726,7 @@ class Declicker(Processor):
 
 
 #: Where the analysis puts the clicks in ``BuildContext.extras`` (a :class:`ClickMap`).
-EVENTS_KEY = "declick_events"
+EVENTS_KEY = events_key("declick")
 
 
 def _analyse(source: Any, settings: DeclickSettings, context: BuildContext) -> BuildContext:

@@ -66,6 +66,7 @@ from scipy.ndimage import maximum_filter1d
 
 from dsp.chain import BuildContext, StageKind, register
 from dsp.errors import ParameterError
+from dsp.events import Event, events_key
 from dsp.schema import check_settings, setting
 from dsp.stft import FrameBlock, SpectralStage, StftGeometry, StftSettings, stft_windows
 
@@ -129,18 +130,11 @@ class DeessSettings:
 
 
 @dataclass(frozen=True)
-class SibilanceEvent:
-    """A run of reduced frames: where (s), the largest reduction (dB) and how far the loudest
-    frame stood over the voice's typical level (dB)."""
+class SibilanceEvent(Event):
+    """A run of reduced frames (kind ``"sibilance"``): where (s), how far the loudest frame stood
+    over the voice's typical level (``strength_db``) and the largest reduction (dB)."""
 
-    start_s: float
-    end_s: float
     reduction_db: float
-    excess_db: float
-    kind: str = "sibilance"
-
-    def to_dict(self) -> dict:
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
 @dataclass(frozen=True)
@@ -267,7 +261,7 @@ def _events(red: np.ndarray, excess: np.ndarray, hop: int, n_fft: int, sr: int) 
         # frame f is centred at f*hop - (n_fft - hop) + n_fft/2
         centre = lambda f: (f * hop - (n_fft - hop) + n_fft / 2) / sr  # noqa: E731
         out.append(SibilanceEvent(max(0.0, centre(s) - hop / (2 * sr)), centre(e - 1) + hop / (2 * sr),
-                                  float(red[s:e].max()), float(excess[s:e].max())))
+                                  "sibilance", float(excess[s:e].max()), reduction_db=float(red[s:e].max())))
     return tuple(out)
 
 
@@ -316,7 +310,7 @@ class DeEsser(SpectralStage):
 
 
 PLAN_KEY = "deess_plan"
-EVENTS_KEY = "deess_events"
+EVENTS_KEY = events_key("deess")
 
 
 def _analyse(source: Any, settings: DeessSettings, context: BuildContext) -> BuildContext:
@@ -325,7 +319,7 @@ def _analyse(source: Any, settings: DeessSettings, context: BuildContext) -> Bui
     n_fft, hop = stft.resolve(int(source.sample_rate))
     plan = analyse_sibilance(source, settings, n_fft=n_fft, hop_length=hop)
     return replace(context, extras={**context.extras, PLAN_KEY: plan,
-                                    EVENTS_KEY: [e.to_dict() for e in plan.events]})
+                                    EVENTS_KEY: plan.events})
 
 
 def _factory(settings: DeessSettings, context: BuildContext) -> DeEsser:

@@ -62,6 +62,7 @@ import scipy.signal
 from dsp.chain import BuildContext, StageKind, register
 from dsp.engine import AudioSpec, Processor, check_block
 from dsp.errors import ParameterError
+from dsp.events import Event, events_key
 from dsp.jit import realtime_kernel
 from dsp.schema import check_settings, setting
 
@@ -128,16 +129,6 @@ class DeplosiveSettings:
 
 
 @dataclass(frozen=True)
-class PopEvent:
-    """One detected pop: the span treated (seconds), what it is, its low band over the voice's (dB)."""
-
-    start_s: float
-    end_s: float
-    kind: str
-    strength_db: float
-
-
-@dataclass(frozen=True)
 class PopMap:
     """The pops found in a recording (whole-file knowledge: data). Spans in samples ``[start, end)``,
     sorted and disjoint; ``strength_db``: each pop's low-band level over the voice's median."""
@@ -150,13 +141,15 @@ class PopMap:
     voice_ratio_db: float = float("nan")  # its typical low-to-high band ratio (dB)
 
     @property
-    def events(self) -> list[PopEvent]:
+    def events(self) -> list[Event]:
+        """The treated spans as :class:`~dsp.events.Event` (kind ``"pop"``, strength: the low band
+        over the voice's median)."""
         sr = float(self.sample_rate)
-        return [PopEvent(float(a) / sr, float(b) / sr, "pop", round(float(s), 2))
+        return [Event(float(a) / sr, float(b) / sr, "pop", round(float(s), 2))
                 for a, b, s in zip(self.starts, self.ends, self.strength_db, strict=True)]
 
     def __iter__(self):
-        """The events in time order (so a map reads like a list of :class:`PopEvent`)."""
+        """The events in time order (so a map reads like a list of :class:`~dsp.events.Event`)."""
         return iter(self.events)
 
     def __len__(self) -> int:
@@ -389,7 +382,7 @@ class PopSuppressor(Processor):
 
 
 #: Where the analysis puts the pops in ``BuildContext.extras`` (a :class:`PopMap`).
-EVENTS_KEY = "deplosive_events"
+EVENTS_KEY = events_key("deplosive")
 
 
 def _analyse(source: Any, settings: DeplosiveSettings, context: BuildContext) -> BuildContext:

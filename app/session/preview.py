@@ -21,6 +21,7 @@ import numpy as np
 
 from app.overview import WaveformPyramid
 from app.session.session import build_processor
+from dsp.events import found_events
 from dsp.holes import detect_holes
 from dsp.io import AtomicWriter, AudioReader
 from dsp.loudness_timeline import TimelineMeter
@@ -39,40 +40,6 @@ class RenderResult:
     loudness_energy: np.ndarray | None = None  # 100 ms K-weighted energies (dsp.loudness_timeline)
     #: what the stages' detectors found: kind -> (n, 2) float array of (start_s, end_s)
     events: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-#: The suffix of a BuildContext extra that holds a detector's events (``"declick_events"``...).
-EVENTS_SUFFIX = "_events"
-
-
-def _span(event: Any) -> tuple[float, float] | None:
-    """``(start_s, end_s)`` of one event: an object or mapping with ``start_s``/``end_s`` (or
-    ``start``/``end``), or a sequence whose first two items are the times; None if unreadable."""
-    for a, b in (("start_s", "end_s"), ("start", "end")):
-        if isinstance(event, dict) and a in event and b in event:
-            return float(event[a]), float(event[b])
-        if hasattr(event, a) and hasattr(event, b):
-            return float(getattr(event, a)), float(getattr(event, b))
-    if isinstance(event, (tuple, list, np.ndarray)) and len(event) >= 2:
-        try:
-            return float(event[0]), float(event[1])
-        except (TypeError, ValueError):
-            return None
-    return None
-
-
-def stage_events(extras: dict) -> dict[str, np.ndarray]:
-    """The detected events in a build context's ``extras``: every ``"<kind>_events"`` entry as
-    kind -> ``(n, 2)`` array of ``(start_s, end_s)``, sorted by start (unreadable items skipped)."""
-    out: dict[str, np.ndarray] = {}
-    for key, value in extras.items():
-        if not (isinstance(key, str) and key.endswith(EVENTS_SUFFIX)) or value is None:
-            continue
-        items = value.get("events", []) if isinstance(value, dict) else value
-        spans = [sp for sp in (_span(e) for e in items) if sp is not None and sp[1] >= sp[0]]
-        arr = np.array(sorted(spans), dtype=np.float64).reshape(-1, 2)
-        out[key[: -len(EVENTS_SUFFIX)]] = arr
-    return out
 
 
 def detect_holes_left(project, original_path, processed_path):
@@ -106,4 +73,4 @@ def render_preview(project, out: str | Path, progress: Callable[[float], None],
     progress(0.9)
     holes = detect_holes_left(project, src.path, out)
     return RenderResult(project, out, pyr, holes, time.perf_counter() - t0, loudness.energies(),
-                        stage_events(context.extras))
+                        found_events(context.extras))

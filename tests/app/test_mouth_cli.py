@@ -77,7 +77,7 @@ def test_a_pop_file_through_deplosive_alone(tmp_path):
 
 
 def test_the_waveform_reads_clicks_and_pops_from_the_analyses():
-    from app.session.preview import stage_events
+    from dsp.events import found_events as stage_events
     from dsp.declick import ClickMap
     from dsp.deplosive import PopMap
 

@@ -90,7 +90,7 @@ def test_detector_finds_the_inserted_breaths_and_no_speech():
 def test_breaths_are_lowered_by_the_set_amount_and_the_rest_is_untouched():
     x, breaths = _signal()
     y, ctx = _render(x, BreathSettings(reduction_db=10.0))
-    assert [e["kind"] for e in ctx.extras["breath_events"]] == ["breath"] * len(breaths)
+    assert [e.kind for e in ctx.extras["breath_events"]] == ["breath"] * len(breaths)
     for a, b in breaths:
         m0, m1 = a + (b - a) // 4, b - (b - a) // 4
         assert _level(x[m0:m1]) - _level(y[m0:m1]) == pytest.approx(10.0, abs=1.0)
@@ -126,7 +126,7 @@ def test_no_breaths_means_an_exact_passthrough():
     rng = np.random.default_rng(5)
     x = (_voice(2 * SR, rng) * 0.1).astype(np.float32)
     y, ctx = _render(x)
-    assert ctx.extras["breath_events"] == []
+    assert ctx.extras["breath_events"] == ()
     np.testing.assert_array_equal(y, x)
 
 

@@ -95,10 +95,10 @@ def test_only_the_loud_sibilants_lose_band_energy_by_at_most_the_set_amount():
         hits[a - SR // 20 : b + SR // 20] = True
     np.testing.assert_allclose(y[~hits], x[~hits], atol=2e-6)
     events = ctx.extras["deess_events"]
-    assert events and all(e["kind"] == "sibilance" for e in events)
+    assert events and all(e.kind == "sibilance" for e in events)
     loud = [(a / SR, b / SR) for a, b, _ in bursts[-3:]]
     for a, b in loud:
-        assert any(e["start_s"] < b and e["end_s"] > a for e in events)
+        assert any(e.start_s < b and e.end_s > a for e in events)
 
 
 def test_no_reduction_is_the_stft_identity():

@@ -14,6 +14,7 @@ pytestmark = pytest.mark.gui
 from app.qt.waveform_view import WaveformView  # noqa: E402
 from dsp.chain import StageKind, register, unregister  # noqa: E402
 from dsp.engine import Gain  # noqa: E402
+from dsp.events import Event  # noqa: E402
 from dsp.io import write_audio  # noqa: E402
 
 SR = 48000
@@ -41,7 +42,7 @@ class _TapSettings:
 
 
 def _analyse(source, settings, context):
-    events = [{"start_s": 1.25, "end_s": 1.26}, {"start_s": 2.5, "end_s": 2.9}]
+    events = [Event(1.25, 1.26, "tap", 10.0), Event(2.5, 2.9, "tap", 10.0)]
     return dataclasses.replace(context, extras={**context.extras, "t_taps_events": events})
 
 

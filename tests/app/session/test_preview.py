@@ -8,10 +8,11 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from app.session.preview import render_preview, stage_events
+from app.session.preview import render_preview
 from app.session.project import Project, SourceRef
 from dsp.chain import ChainSettings, StageKind, StageSpec, register, unregister
 from dsp.engine import Gain
+from dsp.events import Event
 
 from . import write_test_wav
 
@@ -21,19 +22,12 @@ class _TapSettings:
     gain_db: float = 0.0
 
 
-@dataclass(frozen=True)
-class _Event:
-    start_s: float
-    end_s: float
-    level_db: float = -30.0
-
-
 def _analyse(source, settings, context):
     """Stand-in detector: one event per loud 0.1 s stretch of the file (data in extras)."""
     events, pos, sr = [], 0, source.sample_rate
     for block in source.blocks(sr // 10):
         if float(np.max(np.abs(block))) > 0.1:
-            events.append(_Event(pos / sr, (pos + block.shape[-1]) / sr))
+            events.append(Event(pos / sr, (pos + block.shape[-1]) / sr, "tap", 0.0))
         pos += block.shape[-1]
     return dataclasses.replace(context, extras={**context.extras, "t_tap_events": events})
 
@@ -44,20 +38,6 @@ def tap_kind():
                        analyse=_analyse))
     yield "t_tap"
     unregister("t_tap")
-
-
-def test_stage_events_reads_every_detector_and_every_event_shape():
-    got = stage_events({
-        "declick_events": [{"start_s": 2.0, "end_s": 2.001}, {"start_s": 0.5, "end_s": 0.502}],
-        "breath_events": [(1.0, 1.4, "breath"), "junk", (3.0, 2.0)],  # unreadable and reversed skipped
-        "deess_events": {"events": [_Event(0.25, 0.3)]},
-        "rt60_s": 0.5, "hum_events": None,
-    })
-    assert sorted(got) == ["breath", "declick", "deess"]
-    np.testing.assert_allclose(got["declick"], [[0.5, 0.502], [2.0, 2.001]])
-    np.testing.assert_allclose(got["breath"], [[1.0, 1.4]])
-    np.testing.assert_allclose(got["deess"], [[0.25, 0.3]])
-    assert stage_events({}) == {}
 
 
 def test_render_preview_hands_the_detectors_events_to_the_views(tmp_path, tap_kind):
