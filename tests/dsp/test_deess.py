@@ -13,6 +13,7 @@ import scipy.signal
 from dsp.chain import ChainSettings, StageSpec
 from dsp.deess import DeessSettings, analyse_sibilance, band_weights, frame_band_powers
 from dsp.errors import ParameterError
+from dsp.presence import SpeechTrack
 from dsp.render import ArraySource, render_array
 from dsp.stft import StftSettings, stft_windows
 
@@ -38,13 +39,15 @@ def _signal(seed=0):
     return x.astype(np.float32), bursts
 
 
-def _render(x, settings=None):
+def _render(x, settings=None, track=None):
+    """Render through the de-esser alone; without ``track`` no voice activity track (every frame
+    may be the voice: the synthetic voice is not one the model knows)."""
     settings = settings or DeessSettings()
     from app.pipeline import prepare_processor
 
     chain = ChainSettings(stages=(StageSpec("deess", settings),))
     src = ArraySource(x[None], SR)
-    proc, ctx = prepare_processor(src, chain)
+    proc, ctx = prepare_processor(src, chain, speech={} if track is None else {"speech": track})
     return render_array(x[None], SR, proc)[0], ctx
 
 
@@ -122,3 +125,24 @@ def test_plan_is_data_on_the_grid_it_was_made_for():
 def test_settings_are_validated(bad):
     with pytest.raises(ParameterError, match="deess"):
         replace(DeessSettings(), **bad)
+
+
+def test_only_what_the_voice_activity_track_calls_the_voice_is_de_essed():
+    """Sibilance belongs to the voice: a burst the track calls no voice (crickets, hiss in a
+    pause) keeps its band; the same bursts inside the voice are reduced."""
+    x, bursts = _signal()
+    frame_s, edge_s = 0.032, 4.4
+    y_all, _ = _render(x)
+    cut = [(a, b) for a, b, _ in bursts if _band_db(x, 4500, 9000, a, b) - _band_db(y_all, 4500, 9000, a, b) > 1.0]
+    p = np.zeros(int(np.ceil(x.size / SR / frame_s)) + 1, np.float32)
+    p[int(edge_s / frame_s):] = 0.95  # the voice from 4.4 s on only
+    y, ctx = _render(x, track=SpeechTrack(p, frame_s))
+    inside = [(a, b) for a, b in cut if a / SR > edge_s + 2 * frame_s]
+    outside = [(a, b) for a, b in cut if b / SR < edge_s - 2 * frame_s]
+    assert inside and outside  # the track splits the bursts that are reduced without it
+    for a, b in inside:
+        assert _band_db(x, 4500, 9000, a, b) - _band_db(y, 4500, 9000, a, b) > 1.0
+    for a, b in outside:
+        assert abs(_band_db(x, 4500, 9000, a, b) - _band_db(y, 4500, 9000, a, b)) < 0.1
+    assert ctx.extras["deess_events"]
+    assert all(e.start_s > edge_s - 2 * frame_s for e in ctx.extras["deess_events"])
