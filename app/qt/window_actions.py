@@ -181,7 +181,8 @@ def _transport_menu(w, m: QMenu) -> None:
     w.play_action = add_action(w, "Play / Pause", w.toggle_play, "Space",
                                "Start playback through the chain from the cursor (or the selection); "
                                "press again to pause where you are.", menu=m)
-    w.stop_action = add_action(w, "Stop and Return", w.stop, None,
+    w.transport_menu = m
+    w.stop_action = add_action(w, "Stop and Return", w.stop, "Shift+Space",
                                "Stop playback and put the cursor back where playback started.", menu=m)
     w.loop_action = add_action(w, "Loop Selection", w.playback.set_loop, "L",
                                "Loop the selection while playing (seamless, to compare settings on the same words).",
