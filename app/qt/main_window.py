@@ -43,6 +43,7 @@ from app.qt import theme
 from app.qt.after_view_controller import APPLY_MESSAGE, AfterViewController, listening_to
 from app.qt.chain_panel import ChainPanel
 from app.qt.export_dialog import ExportDialog
+from app.qt.history_view import HistoryDock
 from app.qt.loudness_controller import LoudnessController
 from app.qt.loudness_view import LoudnessView
 from app.qt.monitor_banner_view import MonitorBannerView
@@ -115,6 +116,7 @@ class MainWindow(QMainWindow):
         self.recent = RecentFiles(self.settings, self.recent_menu, self.open_path)
         self.bridge = SessionBridge(self.session, self)
         self.bridge.projectChanged.connect(self._project_changed)
+        self.history_panel = HistoryDock(self)
         self._start_timers()
         self._restore_settings()
         self.playback.restore_follow()

@@ -129,6 +129,7 @@ def _edit_menu(w, m: QMenu) -> None:
 
 
 def _view_menu(w, m: QMenu) -> None:
+    w.view_menu = m
     add_action(w, "Zoom &In", lambda: w.zoom(0.5), ["Ctrl+=", "Ctrl++", "="], "Show half as much time (zoom in).", menu=m)
     add_action(w, "Zoom &Out", lambda: w.zoom(2.0), ["Ctrl+-", "-"], "Show twice as much time (zoom out).", menu=m)
     add_action(w, "Zoom to &Selection", w.zoom_to_selection, "Ctrl+Shift+E", "Fit the selection to the window.", menu=m)

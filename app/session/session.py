@@ -294,6 +294,16 @@ class Session:
         self._notify(old, self.project)
         return True
 
+    def go_to_step(self, index: int) -> bool:
+        """Undo or redo to the state after history step ``index`` (0: the initial state), as
+        one change for the listeners; False when it is already current."""
+        self._check_thread()
+        old = self.project
+        if self.history.go_to(index) is None:
+            return False
+        self._notify(old, self.project)
+        return True
+
     @property
     def can_undo(self) -> bool:
         return self.history.can_undo
