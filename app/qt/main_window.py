@@ -46,6 +46,7 @@ from app.qt.export_dialog import ExportDialog
 from app.qt.history_view import HistoryDock
 from app.qt.loudness_controller import LoudnessController
 from app.qt.loudness_view import LoudnessView
+from app.qt.markers_view import MarkersDock
 from app.qt.monitor_banner_view import MonitorBannerView
 from app.qt.navigation_controller import NavigationController, NavigationKeyFilter, add_navigation_actions
 from app.qt.output_controller import OutputController
@@ -117,6 +118,7 @@ class MainWindow(QMainWindow):
         self.bridge = SessionBridge(self.session, self)
         self.bridge.projectChanged.connect(self._project_changed)
         self.history_panel = HistoryDock(self)
+        self.markers_panel = MarkersDock(self)
         self._start_timers()
         self._restore_settings()
         self.playback.restore_follow()

@@ -87,6 +87,7 @@ def build_actions(w) -> None:
 
 
 def _file_menu(w, m: QMenu) -> None:
+    w.file_menu = m
     w.open_action = add_action(w, "&Open…", w.files.open_dialog, QKeySequence.StandardKey.Open,
                                "Open an audio file (WAV, FLAC, MP3, …) or a Roomtone project.", menu=m)
     w.recent_menu = m.addMenu("Open &Recent")
@@ -115,6 +116,7 @@ def _file_menu(w, m: QMenu) -> None:
 
 
 def _edit_menu(w, m: QMenu) -> None:
+    w.edit_menu = m
     w.undo_action = add_action(w, "&Undo", w.session_undo, QKeySequence("Ctrl+Z"), "Undo the last edit.", menu=m)
     w.redo_action = add_action(w, "&Redo", w.session_redo, ["Ctrl+Shift+Z", "Ctrl+Y"], "Redo the edit just undone.",
                                menu=m)
