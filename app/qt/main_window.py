@@ -374,6 +374,7 @@ class MainWindow(QMainWindow):
                                       has_selection=sel is not None and sel.duration_s > 0)
         if new.profile is not None and (old is None or not profiles_equal(old.profile, new.profile)):
             self.roomtone.request_spectrum()
+        self.waveform.set_room_tone(new.profile)
         self.after.update()
         self._echo_to_monitor(new)
         if source_changed and str(getattr(self.monitor, "listen", "processed")) != "processed":
