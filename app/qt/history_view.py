@@ -69,7 +69,7 @@ class HistoryDock:
         dock = QDockWidget("History", window)
         dock.setObjectName("historyDock")
         dock.setWidget(self.view)
-        window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        window.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)  # the right holds the processing panel
         dock.hide()
         self.dock = dock
         act = dock.toggleViewAction()

@@ -44,6 +44,9 @@ MARKER_COLOUR = "#ffd24a"
 REGION_FILL = (255, 210, 74, 28)
 REGION_EDGE = (255, 210, 74, 150)
 COLUMNS = ("Name", "Start", "Length")
+#: where along a marker line its name sits (0 bottom, 1 top): under the room-tone strip
+LABEL_AT = 0.75
+LABEL_FILL = (23, 24, 27, 200)  # readable over a loud passage
 
 
 class MarkersView(QTableWidget):
@@ -135,12 +138,13 @@ class MarkerOverlay:
             item = pg.LinearRegionItem((m.start_s, m.stop_s), movable=False, brush=pg.mkBrush(*REGION_FILL),
                                        pen=pg.mkPen(*REGION_EDGE))
             if self.labels:
-                pg.InfLineLabel(item.lines[0], text=m.name, position=0.92, anchors=[(0, 0), (0, 0)],
-                                color=MARKER_COLOUR)
+                pg.InfLineLabel(item.lines[0], text=m.name, position=LABEL_AT, anchors=[(0, 0), (0, 0)],
+                                color=MARKER_COLOUR, fill=LABEL_FILL)
         else:
             item = pg.InfiniteLine(m.start_s, angle=90, movable=False, pen=pen,
                                    label=m.name if self.labels else None,
-                                   labelOpts={"position": 0.92, "color": MARKER_COLOUR, "anchors": [(0, 0), (0, 0)]})
+                                   labelOpts={"position": LABEL_AT, "color": MARKER_COLOUR, "anchors": [(0, 0), (0, 0)],
+                                              "fill": LABEL_FILL})
         item.setZValue(45)
         item.setToolTip(f"{m.kind().capitalize()} '{m.name}' at {format_time(m.start_s)}"
                         + (f", {format_time(m.duration_s)} long" if m.is_region else ""))
@@ -182,7 +186,10 @@ class MarkersDock:
         dock = QDockWidget("Markers", w)
         dock.setObjectName("markersDock")
         dock.setWidget(panel)
-        w.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        w.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
+        history = getattr(w, "history_panel", None)
+        if history is not None:  # stacked over the History dock, both beside the views
+            w.splitDockWidget(dock, history.dock, Qt.Orientation.Vertical)
         dock.hide()
         return dock
 

@@ -324,7 +324,7 @@ class WaveformView(TimelinePlot):
             self.addItem(item, ignoreBounds=True)
             self._room_tone_items.append(item)
         if spans:
-            label = pg.TextItem("room tone" + (" (found automatically)" if automatic else ""),
+            label = pg.TextItem("room tone" + (" (auto)" if automatic else ""),
                                 color=ROOM_TONE_EDGE, anchor=(0, 0))
             label.setPos(spans[0][0], 1.0)
             label.setZValue(41)

@@ -27,6 +27,8 @@ def test_the_dialog_offers_the_clis_formats_and_targets(qtbot, tmp_path):
     assert set(formats) == set(cli["format"]) >= {"wav16", "wav24", "float32", "flac16", "flac24"}
     assert set(targets) == set(cli["loudness"]) == set(TARGET_CHOICES)
     assert dlg.loudness() == "podcast"  # the project's target is the default
+    for combo in (dlg.format_combo, dlg.loudness_combo):  # each choice names its CLI value
+        assert all(combo.itemText(i).endswith(f" · {combo.itemData(i)}") for i in range(combo.count()))
     for fmt in formats:  # the extension follows the format
         dlg.format_combo.setCurrentIndex(dlg.format_combo.findData(fmt))
         assert dlg.problem() is None and dlg.path().suffix == (".flac" if fmt.startswith("flac") else ".wav")

@@ -29,7 +29,7 @@ def test_automatic_room_tone_spans_are_drawn_as_recorded(make_window, qtbot, tmp
     assert w.waveform.room_tone_spans == [tuple(r) for r in profile.regions]
     region = next(i for i in w.waveform._room_tone_items if hasattr(i, "getRegion"))
     assert "found automatically" in region.toolTip() and region.brush.color().alpha() > 0
-    assert any("found automatically" in getattr(i, "textItem", i).toPlainText()
+    assert any("room tone (auto)" in getattr(i, "textItem", i).toPlainText()
                for i in w.waveform._room_tone_items if hasattr(i, "textItem"))
 
     # learned from a selection: that span, outlined, not filled
