@@ -48,7 +48,11 @@ from app.qt.loudness_controller import LoudnessController
 from app.qt.loudness_view import LoudnessView
 from app.qt.markers_view import MarkersDock
 from app.qt.monitor_banner_view import MonitorBannerView
-from app.qt.navigation_controller import NavigationController, NavigationKeyFilter, add_navigation_actions
+from app.qt.navigation_controller import (
+    NavigationController,
+    NavigationKeyFilter,
+    add_navigation_actions,
+)
 from app.qt.output_controller import OutputController
 from app.qt.overview_view import OverviewView
 from app.qt.playback_controller import PlaybackController
