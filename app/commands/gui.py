@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -80,12 +81,24 @@ def check_openable(path: str | os.PathLike) -> Path:
     return p
 
 
+def restore_default_sigterm() -> None:
+    """SIGTERM ends the process (where a handler can be set at all: the main thread)."""
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    except (ValueError, OSError, AttributeError):
+        pass
+
+
 def run(args: argparse.Namespace) -> int:
     path = check_openable(args.path) if args.path else None
     ok, reason = gui_available()
     if not ok:
         raise RoomtoneError(f"cannot open the workstation: {reason}")
     from app.qt.app import run as run_workstation  # lazy: Qt loads only when the window opens
+
+    # The CLI turns SIGTERM into an exception (to clean up a render); raised inside Qt's event
+    # loop it would be swallowed and the window would ignore the signal: terminate as usual.
+    restore_default_sigterm()
 
     argv = ["--demo"] if args.demo else []
     return int(run_workstation([*argv, *([str(path)] if path is not None else [])]) or 0)

@@ -103,3 +103,20 @@ def test_roomtone_gui_is_roomtone_gui(started, wav, monkeypatch):
     with pytest.raises(SystemExit) as exc:
         launch.gui_main()
     assert exc.value.code == 0 and started == [[str(wav)]]
+
+
+def test_the_window_is_not_left_with_the_clis_sigterm_handler(monkeypatch, wav):
+    """A SIGTERM raised as an exception inside Qt's event loop is swallowed: the window must end
+    on SIGTERM the ordinary way."""
+    import signal
+
+    pytest.importorskip("PySide6")
+    import app.qt.app as qt_app
+
+    seen = []
+    monkeypatch.setattr(qt_app, "run", lambda argv: seen.append(signal.getsignal(signal.SIGTERM)) or 0)
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["gui", str(wav)]) == 0
+    assert seen == [signal.SIG_DFL]
+    assert signal.getsignal(signal.SIGTERM) == before  # restored after the command
