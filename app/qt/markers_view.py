@@ -157,7 +157,7 @@ class MarkersDock:
     def __init__(self, window) -> None:
         self.window = window
         self.view = MarkersView()
-        self.view.renamed.connect(lambda row, name: window._guard(window.session.rename_marker, row, name))
+        self.view.renamed.connect(self.rename)
         self.view.jumpRequested.connect(self.jump)
         self.view.removeRequested.connect(lambda row: window._guard(window.session.remove_marker, row))
         self.dock = self._build_dock()
@@ -222,6 +222,14 @@ class MarkersDock:
         self.view.show_markers(markers)
         for o in self.overlays:
             o.show(markers)
+
+    def rename(self, row: int, name: str) -> None:
+        """A name typed in the table; a refused one (a tab, too long) puts the old name back."""
+        w = self.window
+        w._guard(w.session.rename_marker, row, name)
+        if w.session.project.markers[row].name != name:
+            self.view.markers = ()  # redraw the rows from the project
+            self.refresh()
 
     def add_marker(self) -> None:
         w = self.window

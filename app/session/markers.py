@@ -49,7 +49,7 @@ class Marker:
             raise ParameterError(f"a marker name must be text, got {type(self.name).__name__}")
         if any(c in self.name for c in "\t\r\n") or len(self.name) > MAX_NAME:
             raise ParameterError(f"a marker name must be one line of at most {MAX_NAME} characters "
-                                 "without tabs, got {self.name[:40]!r}")
+                                 f"without tabs, got {self.name[:40]!r}")
 
     @property
     def is_region(self) -> bool:

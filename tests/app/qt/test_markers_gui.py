@@ -67,6 +67,9 @@ def test_dock_renames_jumps_and_removes(window, qtbot, tmp_path):
     assert w.session.history.undo_label == "Rename marker 'Marker 1' to 'Intro'"
     w.session_undo()
     assert _names(table) == ["Marker 1", "Outro"]
+    table.item(0, 0).setText("x" * 300)  # refused (too long): said, and the old name is back
+    assert w.errors and "at most 200 characters" in str(w.errors[-1])
+    assert _names(table) == ["Marker 1", "Outro"] and w.session.project.markers[0].name == "Marker 1"
     table.cellDoubleClicked.emit(1, 1)
     assert w.monitor.position_s == pytest.approx(3.0)
     table.setFocus()
