@@ -1,5 +1,8 @@
 """``make run`` / ``python -m app.launch``: open the workstation on the bundled demo episode.
 
+Also the ``roomtone-gui`` console script (:func:`gui_main`): ``roomtone gui`` with the same
+arguments (this module sits above the CLI, so it can name both).
+
 If the GUI is installed and a display is available, it opens the workstation (``app.qt.app.run``)
 on the demo. Otherwise (or with ``--no-gui``) it cleans the demo with the podcast preset into
 ``~/Roomtone/demo_episode_clean.flac`` and says where the result and its render record went.
@@ -8,12 +11,12 @@ on the demo. Otherwise (or with ``--no-gui``) it cleans the demo with the podcas
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 from pathlib import Path
 
 from app.cli import main as cli_main
+from app.commands.gui import gui_available
 from app.pipeline import record_path
 from dsp.jit import configure_cache
 
@@ -28,22 +31,6 @@ def demo_path() -> Path:
 
 def output_dir() -> Path:
     return Path(os.environ.get("ROOMTONE_HOME", Path.home() / "Roomtone"))
-
-
-def gui_available() -> tuple[bool, str]:
-    """Whether the workstation can open here, and why not."""
-    try:
-        if importlib.util.find_spec("app.qt.main_window") is None or importlib.util.find_spec("app.qt.app") is None:
-            return False, "the workstation GUI is not part of this build yet"
-        if importlib.util.find_spec("PySide6") is None:
-            return False, "PySide6 is not installed (pip install 'roomtone[gui]')"
-    except (ImportError, ValueError):
-        return False, "the workstation GUI is not part of this build yet"
-    if sys.platform.startswith("linux") and not (
-        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-    ) and os.environ.get("QT_QPA_PLATFORM") not in ("offscreen", "minimal"):
-        return False, "no display (DISPLAY/WAYLAND_DISPLAY not set)"
-    return True, ""
 
 
 def run_headless(reason: str = "") -> int:
@@ -78,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
             return int(run_gui(["--demo"]) or 0)
         return run_headless(reason)
     return run_headless()
+
+
+def gui_main() -> None:
+    """``roomtone-gui [FILE|PROJECT]``: the same as ``roomtone gui [FILE|PROJECT]``."""
+    sys.exit(cli_main(["gui", *sys.argv[1:]]))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,12 @@ applied), and grabs the window:
 * ``docs/screenshots/room_tone.png``: the room-tone panel (profile against the file's spectrum).
 * ``docs/screenshots/chain_panel.png``: the chain panel on the room-tone gate (every setting's
   written label and unit).
-* ``docs/screenshots/export_dialog.png``: the export dialog (what to export, format, file).
+* ``docs/screenshots/export_dialog.png``: the export dialog (what to export, the loudness
+  target, the CLI's formats, file); ``screenshots.py export`` takes only this one.
+* ``docs/screenshots/history_markers.png``: the demo with markers and a region on the waveform
+  and the spectrograms, the Markers dock, the History dock (one step undone, so a greyed redo row
+  shows), and the room tone found automatically (its spans in the strip along the waveform's
+  top); ``screenshots.py markers`` takes only this one.
 * ``docs/screenshots/prosody_docked.png``: the prosody panel docked under the views, on the dev
   prosody clips (skipped when ``/work/shared/data/prosody`` or ``ROOMTONE_PROSODY_CLIPS`` is absent).
 * ``docs/screenshots/loudness_view.png``: the Loudness view on the 2-minute dev podcast (speakers
@@ -158,6 +163,51 @@ def mouth_shot(app, window) -> bool:
     return True
 
 
+def export_shot(app, window) -> None:
+    """The export dialog with the project's loudness target (see the module docstring)."""
+    from app.qt.export_dialog import ExportDialog
+
+    dlg = ExportDialog(Path.home() / "demo_episode_clean.flac", "flac24", window, loudness="podcast")
+    dlg.show()
+    settle(app, window, 0.5)
+    dlg.grab().save(str(OUT / "export_dialog.png"))
+    dlg.close()
+
+
+def history_markers_shot(app, window) -> None:
+    """Markers, a region, the Markers and History docks (see the module docstring)."""
+    from PySide6.QtCore import Qt
+
+    from app.session import Selection
+
+    s = window.session
+    window.zoom_fit()
+    window.find_room_tone()
+    settle(app, window)
+    window.apply_chain()
+    s.add_marker(2.6, name="Host intro")
+    s.add_marker(9.0, 13.5, name="Answer, take 2")
+    s.add_marker(16.2, name="Cut the cough")
+    s.rename_marker(0, "Cold open")
+    s.set_loudness("podcast")
+    s.set_chain_field("mix", 0.9, coalesce=False)
+    s.undo()  # a step that can be redone: greyed in the list
+    s.set_selection(Selection(9.0, 13.5))
+    window.history_panel.dock.show()
+    window.markers_panel.dock.show()
+    window.side_tabs.setCurrentWidget(window.chain_panel)
+    window.resize(*WINDOW)
+    window.resizeDocks([window.dock], [380], Qt.Orientation.Horizontal)
+    window.resizeDocks([window.markers_panel.dock, window.history_panel.dock], [300, 300], Qt.Orientation.Vertical)
+    window.seek(9.0)
+    settle(app, window, 1.0)
+    window.markers_panel.view.selectRow(1)
+    settle(app, window, 0.5)
+    window.grab().save(str(OUT / "history_markers.png"))
+    window.history_panel.dock.hide()
+    window.markers_panel.dock.hide()
+
+
 def main(argv: list[str] | None = None) -> int:
     only = (argv if argv is not None else sys.argv[1:])[:1]
     xvfb = start_xvfb()
@@ -195,6 +245,12 @@ def main(argv: list[str] | None = None) -> int:
             return 0 if loudness_shot(app, window) else 1
         if only == ["mouth"]:
             return 0 if mouth_shot(app, window) else 1
+        if only == ["export"]:
+            export_shot(app, window)
+            return 0
+        if only == ["markers"]:
+            history_markers_shot(app, window)
+            return 0
         # 1: the whole episode, before/after with holes, a selection on the room-tone stretch.
         # The podcast preset's refill fills the holes its passes make; to show the overlay, this
         # shot uses the "strong" preset with refill switched off (what the passes alone do).
@@ -239,13 +295,7 @@ def main(argv: list[str] | None = None) -> int:
         settle(app, window, 0.5)
         window.side_tabs.grab().save(str(OUT / "chain_panel.png"))
         # 5: the export dialog
-        from app.qt.export_dialog import ExportDialog
-
-        dlg = ExportDialog(Path.home() / "demo_episode_clean.flac", "flac24", window)
-        dlg.show()
-        settle(app, window, 0.5)
-        dlg.grab().save(str(OUT / "export_dialog.png"))
-        dlg.close()
+        export_shot(app, window)
         # 6: the prosody panel docked under the views, with the status bar's readouts
         clips = sorted(PROSODY_CLIPS.glob("*.flac"))[:8] if PROSODY_CLIPS.is_dir() else []
         if clips and window.prosody_panel is not None:
@@ -257,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
             settle(app, window, 1.0)
             window.grab().save(str(OUT / "prosody_docked.png"))
             window.prosody_action.trigger()
+        # 6b: markers, regions and the undo history
+        history_markers_shot(app, window)
         # 7: the Loudness view on the dev podcast
         loudness_shot(app, window)
         # 8: the mouth-noise detectors' events on the dev podcast

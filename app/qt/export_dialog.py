@@ -65,10 +65,11 @@ class ExportDialog(QDialog):
         root.addLayout(form)
         self.format_combo = QComboBox()
         for key in WRITE_FORMATS:
-            self.format_combo.addItem(FORMAT_LABELS.get(key, key), key)
+            self.format_combo.addItem(f"{FORMAT_LABELS.get(key, key)} · {key}", key)  # the --format name
         self.format_combo.setCurrentIndex(max(0, self.format_combo.findData(default_format)))
-        self.format_combo.setToolTip("File format and sample depth of the exported audio. The sample rate and "
-                                     "channels are kept from the source.")
+        self.format_combo.setToolTip("File format and sample depth of the exported audio (after the dot: the "
+                                     "name 'roomtone clean --format' takes). The sample rate and channels are "
+                                     "kept from the source.")
         self.format_combo.currentIndexChanged.connect(self._format_changed)
         row = QWidget()
         rl = QHBoxLayout(row)
@@ -90,14 +91,19 @@ class ExportDialog(QDialog):
                                       "(Hear, in the transport bar), which never changes the export.")
         self.loudness_combo = QComboBox()
         for name in loudness_menu():
-            self.loudness_combo.addItem(loudness_label(name), name)
+            self.loudness_combo.addItem(f"{loudness_label(name)} · {name}", name)  # the --loudness name
         self.loudness_combo.setCurrentIndex(max(0, self.loudness_combo.findData(loudness)))
         self.loudness_combo.setToolTip("Normalise the processed audio to this loudness, with a true-peak limiter at "
                                        "-1 dBTP (the project's target, set in the chain panel's Output group, is "
                                        "the default). The chain is rendered once, measured, then gain and limiter "
-                                       "write the file; its render record states the figures. Not applied to "
+                                       "write the file; its render record states the figures. After the dot: the "
+                                       "name 'roomtone clean --loudness' takes. Not applied to "
                                        "Removed or Original exports.")
         self.content_combo.currentIndexChanged.connect(self._content_changed)
+        for combo in (self.content_combo, self.loudness_combo, self.format_combo):
+            # long choices must not push the form's labels out (the popup still shows them whole)
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(28)
         form.addRow("Export", self.content_combo)
         form.addRow("Loudness", self.loudness_combo)
         form.addRow("Format", self.format_combo)

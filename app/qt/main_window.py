@@ -43,9 +43,16 @@ from app.qt import theme
 from app.qt.after_view_controller import APPLY_MESSAGE, AfterViewController, listening_to
 from app.qt.chain_panel import ChainPanel
 from app.qt.export_dialog import ExportDialog
+from app.qt.history_view import HistoryDock
 from app.qt.loudness_controller import LoudnessController
 from app.qt.loudness_view import LoudnessView
+from app.qt.markers_view import MarkersDock
 from app.qt.monitor_banner_view import MonitorBannerView
+from app.qt.navigation_controller import (
+    NavigationController,
+    NavigationKeyFilter,
+    add_navigation_actions,
+)
 from app.qt.output_controller import OutputController
 from app.qt.overview_view import OverviewView
 from app.qt.playback_controller import PlaybackController
@@ -104,23 +111,29 @@ class MainWindow(QMainWindow):
         self.output = OutputController(self)
         self.roomtone = RoomToneController(self)
         self.files = ProjectFiles(self)
+        self.navigation = NavigationController(self)
         self.monitor_errors = self.output.errors  # device / monitoring problems shown in the banner
         self.setWindowTitle("Roomtone")
         self.setAcceptDrops(True)
         self._build_ui()
         build_actions(self)
+        add_navigation_actions(self, self.transport_menu)
         self.recent = RecentFiles(self.settings, self.recent_menu, self.open_path)
         self.bridge = SessionBridge(self.session, self)
         self.bridge.projectChanged.connect(self._project_changed)
+        self.history_panel = HistoryDock(self)
+        self.markers_panel = MarkersDock(self)
         self._start_timers()
         self._restore_settings()
         self.playback.restore_follow()
         self.output.restore_settings()
         self._project_changed(None, self.session.project)
         self._space_filter = SpaceKeyFilter(self)
+        self._nav_filter = NavigationKeyFilter(self)
         app = QApplication.instance()
         if app is not None:
             app.installEventFilter(self._space_filter)  # Space plays even from a number field
+            app.installEventFilter(self._nav_filter)  # arrows, Home, End stay with a focused editor
 
     def _start_timers(self) -> None:
         self._ui_timer = QTimer(self)
@@ -365,6 +378,7 @@ class MainWindow(QMainWindow):
                                       has_selection=sel is not None and sel.duration_s > 0)
         if new.profile is not None and (old is None or not profiles_equal(old.profile, new.profile)):
             self.roomtone.request_spectrum()
+        self.waveform.set_room_tone(new.profile)
         self.after.update()
         self._echo_to_monitor(new)
         if source_changed and str(getattr(self.monitor, "listen", "processed")) != "processed":
@@ -529,7 +543,8 @@ class MainWindow(QMainWindow):
 
     # == zoom ==================================================================================
     def zoom(self, factor: float) -> None:
-        self.waveform.vb.zoom_time(factor, centre=self.monitor.position_s if self.monitor.playing else None)
+        """Zoom keeping the playhead where it is on screen (NavigationController)."""
+        self.navigation.zoom(factor)
 
     def zoom_fit(self) -> None:
         d = self._duration()
@@ -728,6 +743,7 @@ class MainWindow(QMainWindow):
         app = QApplication.instance()
         if app is not None:
             app.removeEventFilter(self._space_filter)
+            app.removeEventFilter(self._nav_filter)
         self.bridge.close()
         # detach the views from files and job runners: a redraw or tile request already queued
         # (a resize, a scroll) must find nothing to read once the reader and runners are closed

@@ -183,6 +183,12 @@ def envelope_pairs(env: Envelope) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 #: How the waveform's legend names each detector's events (kind -> plural noun).
 EVENT_WORDS = {"declick": "clicks", "breath": "breaths", "deess": "sibilants", "deplosive": "pops"}
+#: the room-tone spans' strip: filled when found automatically, outlined when learned from a selection
+ROOM_TONE_FILL = (126, 224, 126, 70)
+ROOM_TONE_EDGE = "#7ee07e"
+ROOM_TONE_WORDS = {"auto": "found automatically (the quietest stretches)",
+                   "vad": "found automatically (stretches without speech)",
+                   "learn": "learned from a selection"}
 
 
 class WaveformView(TimelinePlot):
@@ -231,6 +237,9 @@ class WaveformView(TimelinePlot):
         self._event_legend = None
         self._event_counts: dict[str, int] = {}
         self._events_visible = True
+        self._room_tone_items: list = []
+        self.room_tone_spans: list[tuple[float, float]] = []
+        self.room_tone_method: str | None = None
 
     def set_layer(self, name: str, pyramid: WaveformPyramid | None, reader=None) -> None:
         """Show ``pyramid`` as the ``"before"`` or ``"after"`` waveform (None hides it)."""
@@ -289,6 +298,38 @@ class WaveformView(TimelinePlot):
             word = EVENT_WORDS.get(kind, kind)
             legend.addItem(marks, f"{len(spans)} {word if len(spans) != 1 else word.rstrip('s')}")
         self.set_events_visible(self._events_visible)
+
+    def set_room_tone(self, profile) -> None:
+        """Shade, in a strip along the top, the spans the room-tone profile was learned from:
+        filled for a profile found automatically (``method`` ``auto`` / ``vad``), outlined for
+        one learned from a selection; a profile estimated over the whole file (``minimum``) has
+        no spans. The spans drawn are :attr:`room_tone_spans`, exactly the profile's ``regions``."""
+        spans = [] if profile is None else [(float(a), float(b)) for a, b in profile.regions]
+        method = None if profile is None else profile.method
+        if spans == self.room_tone_spans and method == self.room_tone_method:
+            return
+        for item in self._room_tone_items:
+            self.removeItem(item)
+        self._room_tone_items = []
+        self.room_tone_spans, self.room_tone_method = spans, method
+        automatic = method != "learn"
+        how = ROOM_TONE_WORDS.get(method or "", method)
+        for a, b in spans:
+            item = pg.LinearRegionItem((a, b), movable=False, span=(0.9, 1.0),
+                                       brush=pg.mkBrush(*(ROOM_TONE_FILL if automatic else (0, 0, 0, 0))),
+                                       pen=pg.mkPen(ROOM_TONE_EDGE, width=1,
+                                                    style=Qt.PenStyle.SolidLine if automatic else Qt.PenStyle.DashLine))
+            item.setZValue(41)
+            item.setToolTip(f"Room tone {how}: learned from {a:.2f}-{b:.2f} s")
+            self.addItem(item, ignoreBounds=True)
+            self._room_tone_items.append(item)
+        if spans:
+            label = pg.TextItem("room tone" + (" (auto)" if automatic else ""),
+                                color=ROOM_TONE_EDGE, anchor=(0, 0))
+            label.setPos(spans[0][0], 1.0)
+            label.setZValue(41)
+            self.addItem(label, ignoreBounds=True)
+            self._room_tone_items.append(label)
 
     def set_events_visible(self, on: bool) -> None:
         """Show or hide the detected-event lanes (View > Show Detected Events)."""

@@ -87,6 +87,7 @@ def build_actions(w) -> None:
 
 
 def _file_menu(w, m: QMenu) -> None:
+    w.file_menu = m
     w.open_action = add_action(w, "&Open…", w.files.open_dialog, QKeySequence.StandardKey.Open,
                                "Open an audio file (WAV, FLAC, MP3, …) or a Roomtone project.", menu=m)
     w.recent_menu = m.addMenu("Open &Recent")
@@ -115,6 +116,7 @@ def _file_menu(w, m: QMenu) -> None:
 
 
 def _edit_menu(w, m: QMenu) -> None:
+    w.edit_menu = m
     w.undo_action = add_action(w, "&Undo", w.session_undo, QKeySequence("Ctrl+Z"), "Undo the last edit.", menu=m)
     w.redo_action = add_action(w, "&Redo", w.session_redo, ["Ctrl+Shift+Z", "Ctrl+Y"], "Redo the edit just undone.",
                                menu=m)
@@ -129,6 +131,7 @@ def _edit_menu(w, m: QMenu) -> None:
 
 
 def _view_menu(w, m: QMenu) -> None:
+    w.view_menu = m
     add_action(w, "Zoom &In", lambda: w.zoom(0.5), ["Ctrl+=", "Ctrl++", "="], "Show half as much time (zoom in).", menu=m)
     add_action(w, "Zoom &Out", lambda: w.zoom(2.0), ["Ctrl+-", "-"], "Show twice as much time (zoom out).", menu=m)
     add_action(w, "Zoom to &Selection", w.zoom_to_selection, "Ctrl+Shift+E", "Fit the selection to the window.", menu=m)
@@ -181,7 +184,8 @@ def _transport_menu(w, m: QMenu) -> None:
     w.play_action = add_action(w, "Play / Pause", w.toggle_play, "Space",
                                "Start playback through the chain from the cursor (or the selection); "
                                "press again to pause where you are.", menu=m)
-    w.stop_action = add_action(w, "Stop and Return", w.stop, None,
+    w.transport_menu = m
+    w.stop_action = add_action(w, "Stop and Return", w.stop, "Shift+Space",
                                "Stop playback and put the cursor back where playback started.", menu=m)
     w.loop_action = add_action(w, "Loop Selection", w.playback.set_loop, "L",
                                "Loop the selection while playing (seamless, to compare settings on the same words).",

@@ -132,6 +132,17 @@ class History:
         self._index += 1
         return self.current
 
+    def go_to(self, index: int) -> Project | None:
+        """Undo or redo until ``index`` steps are applied (Audacity's History window); the Project
+        now current, or None when ``index`` is already current. Exactly ``k`` undos or redos."""
+        if not 0 <= index < len(self._steps):
+            raise IndexError(f"history step {index} does not exist (0..{len(self._steps) - 1})")
+        self._open_key = None
+        if index == self._index:
+            return None
+        self._index = index
+        return self.current
+
     def reset(self, project: Project, label: str = "Initial state") -> None:
         """Forget every step; ``project`` becomes the initial state (a new file or project)."""
         self._steps = [Step(label, project)]

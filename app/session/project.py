@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from app.presets import DEFAULT_PRESET, list_presets, load_preset
+from app.session.markers import Marker, markers_from_json, sort_markers
 from dsp.chain import ChainSettings
 from dsp.errors import Cancelled, InputError, OutputError, ParameterError
 from dsp.io import MAX_CHANNELS, audio_info
@@ -341,6 +342,8 @@ class Project:
     saved_versions: Mapping[str, Any] = field(default_factory=FrozenMap)
     #: Loudness target of exports: a name of :data:`dsp.loudness.TARGET_CHOICES` ("off": none).
     loudness: str = "off"
+    #: Markers (points) and regions (named spans), in time order (:mod:`app.session.markers`).
+    markers: tuple[Marker, ...] = ()
 
     def __post_init__(self) -> None:
         if self.loudness not in TARGET_CHOICES:
@@ -353,6 +356,9 @@ class Project:
             object.__setattr__(self, "saved_versions", FrozenMap(self.saved_versions))
         if not isinstance(self.chain, ChainSettings):
             raise ParameterError(f"Project.chain must be ChainSettings, got {type(self.chain).__name__}")
+        if not all(isinstance(m, Marker) for m in self.markers):
+            raise ParameterError("Project.markers must hold Marker values")
+        object.__setattr__(self, "markers", sort_markers(self.markers))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Project):
@@ -363,6 +369,7 @@ class Project:
             self.source == other.source and self.chain == other.chain and self.selection == other.selection
             and self.name == other.name and self.analyses == other.analyses
             and self.loudness == other.loudness and profiles_equal(self.profile, other.profile)
+            and self.markers == other.markers
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -394,6 +401,7 @@ class Project:
             "profile": None if self.profile is None else self.profile.to_dict(),
             "selection": None if self.selection is None else self.selection.to_dict(),
             "analyses": thaw_json(self.analyses),
+            "markers": [m.to_dict() for m in self.markers],
             "versions": project_versions(),
         }
 
@@ -440,6 +448,7 @@ class Project:
             name=f.text("name", default="Untitled"),
             saved_versions=FrozenMap(versions.data if versions is not None else {}),
             loudness=loudness,
+            markers=markers_from_json(f.array("markers", default=[]), f),
         )
 
 

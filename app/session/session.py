@@ -33,6 +33,7 @@ from typing import Any
 from app.pipeline import clean_file, find_room_tone, prepare_processor
 from app.presets import apply_overrides, load_preset
 from app.session.history import History
+from app.session.markers import Marker, describe, export_markers, next_name
 from app.session.project import (
     PROJECT_SUFFIX,
     Project,
@@ -213,7 +214,7 @@ class Session:
         return not (
             saved.source == cur.source and saved.chain == cur.chain and saved.name == cur.name
             and saved.analyses == cur.analyses and saved.loudness == cur.loudness
-            and profiles_equal(saved.profile, cur.profile)
+            and profiles_equal(saved.profile, cur.profile) and saved.markers == cur.markers
         )
 
     @dirty.setter
@@ -290,6 +291,16 @@ class Session:
         self._check_thread()
         old = self.project
         if self.history.redo() is None:
+            return False
+        self._notify(old, self.project)
+        return True
+
+    def go_to_step(self, index: int) -> bool:
+        """Undo or redo to the state after history step ``index`` (0: the initial state), as
+        one change for the listeners; False when it is already current."""
+        self._check_thread()
+        old = self.project
+        if self.history.go_to(index) is None:
             return False
         self._notify(old, self.project)
         return True
@@ -538,6 +549,56 @@ class Session:
             raise ParameterError(f"unknown loudness target {name!r}; choose one of {', '.join(TARGET_CHOICES)}")
         label = "Loudness target off" if name == "off" else f"Loudness target {name}"
         self.apply(label, lambda p: dataclasses.replace(p, loudness=name))
+
+    # -- markers and regions (app.session.markers) --------------------------------------------
+    def add_marker(self, start_s: float, end_s: float | None = None, name: str | None = None) -> int:
+        """Add a marker at ``start_s`` (a region up to ``end_s``), clamped to the source; named
+        "Marker N" / "Region N" unless ``name`` is given. One undo step; returns its index."""
+        dur = _require_source(self.project).duration_s
+        start = min(max(0.0, float(start_s)), dur)
+        end = None if end_s is None else min(max(0.0, float(end_s)), dur)
+        if end is not None and end <= start:
+            raise ParameterError("a region needs a time selection longer than zero; select a span first")
+        marker = Marker(start, next_name(self.project.markers, end is not None) if name is None else name, end)
+        self.apply(f"Add {marker.kind()} {describe(marker)}",
+                   lambda p: dataclasses.replace(p, markers=(*p.markers, marker)))
+        return self.project.markers.index(marker)
+
+    def _marker(self, index: int) -> Marker:
+        markers = self.project.markers
+        if not 0 <= index < len(markers):
+            raise ParameterError(f"there is no marker {index + 1} (the project has {len(markers)})")
+        return markers[index]
+
+    def _replace_marker(self, index: int, new: Marker | None, label: str) -> None:
+        def edit(p: Project) -> Project:
+            rest = p.markers[:index] + p.markers[index + 1:]
+            return dataclasses.replace(p, markers=rest if new is None else (*rest, new))
+
+        self.apply(label, edit)
+
+    def rename_marker(self, index: int, name: str) -> None:
+        """Rename marker ``index`` ("Rename marker 'Marker 1' to 'Intro'"); one undo step."""
+        old = self._marker(index)
+        if name != old.name:
+            self._replace_marker(index, dataclasses.replace(old, name=name),
+                                 f"Rename {old.kind()} '{old.name}' to '{name}'")
+
+    def move_marker(self, index: int, start_s: float, end_s: float | None = None) -> None:
+        """Move marker ``index`` to ``start_s`` (a region keeps its length unless ``end_s``)."""
+        old = self._marker(index)
+        end = end_s if end_s is not None or not old.is_region else start_s + old.duration_s
+        new = dataclasses.replace(old, start_s=float(start_s), end_s=end)
+        self._replace_marker(index, new, f"Move {old.kind()} '{old.name}' to {new.start_s:.2f} s")
+
+    def remove_marker(self, index: int) -> None:
+        """Remove marker ``index`` ("Remove marker 'Intro' at 1.50 s"); one undo step."""
+        old = self._marker(index)
+        self._replace_marker(index, None, f"Remove {old.kind()} {describe(old)}")
+
+    def export_markers(self, path: str | os.PathLike) -> Path:
+        """Write the markers as CSV (.csv) or an Audacity label file (.txt), atomically."""
+        return export_markers(self.project.markers, path)
 
     def set_chain(self, chain: ChainSettings, label: str = "Change chain") -> None:
         """Replace the whole chain settings (e.g. from ``--set`` style overrides)."""
