@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtCore import QByteArray, QSettings, QSize, Qt, QTimer
 from PySide6.QtWidgets import (
     QApplication,
     QDockWidget,
@@ -82,6 +82,19 @@ log = logging.getLogger(__name__)
 
 AUTOSAVE_MS = 30_000
 TICK_MS = 33  # the GUI polls playhead, meters and monitor health at ~30 Hz
+
+
+#: The window's size on a first start, when the screen has room for it.
+FIRST_SIZE = (1500, 940)
+
+
+def first_size(screen) -> QSize:
+    """:data:`FIRST_SIZE`, shrunk to fit ``screen``'s available area (a 1280 x 800 laptop gets the
+    whole of it, not a window whose right side is off the screen)."""
+    if screen is None:
+        return QSize(*FIRST_SIZE)
+    room = screen.availableGeometry().size()
+    return QSize(min(FIRST_SIZE[0], room.width()), min(FIRST_SIZE[1], room.height()))
 
 
 class MainWindow(QMainWindow):
@@ -262,7 +275,7 @@ class MainWindow(QMainWindow):
         if isinstance(geo, QByteArray) and not geo.isEmpty():
             self.restoreGeometry(geo)
         else:
-            self.resize(1500, 940)
+            self.resize(first_size(self.screen()))
         state = self.settings.value("window/state")
         if isinstance(state, QByteArray) and not state.isEmpty():
             self.restoreState(state)
