@@ -207,6 +207,9 @@ class MarkersDock:
         self.add_action = add_action(w, "Add &Marker", self.add_marker, "M", "Add a marker at the playhead.", menu=m)
         self.region_action = add_action(w, "Add Re&gion from Selection", self.add_region, "Shift+M",
                                         "Add a named region spanning the time selection.", menu=m)
+        self.move_action = add_action(w, "Move Marker to &Playhead", self.move_current_to_playhead, "Ctrl+Shift+M",
+                                      "Move the marker selected in the Markers list to the playhead (a region "
+                                      "keeps its length).", menu=m)
         self.next_action = add_action(w, "Next Marker", lambda: self.step(1), ".",
                                       "Playhead to the next marker or region start.", menu=m)
         self.previous_action = add_action(w, "Previous Marker", lambda: self.step(-1), ",",
@@ -251,6 +254,18 @@ class MarkersDock:
         row = self.view.currentRow()
         if 0 <= row < len(self.view.markers):
             self.window._guard(self.window.session.remove_marker, row)
+
+    def move_current_to_playhead(self) -> None:
+        """The marker selected in the list moves to the playhead (one undo step)."""
+        w = self.window
+        row = self.view.currentRow()
+        if not 0 <= row < len(self.view.markers):
+            w.statusBar().showMessage("Select a marker in the Markers list first (View > Markers).", 4000)
+            return
+        moved = self.view.markers[row]
+        w._guard(w.session.move_marker, row, w.navigation.playhead())
+        new_row = next((i for i, m in enumerate(w.session.project.markers) if m.name == moved.name), row)
+        self.view.selectRow(new_row)
 
     def jump(self, t: float) -> None:
         self.window.navigation.go_to(t)

@@ -81,6 +81,27 @@ def test_dock_renames_jumps_and_removes(window, qtbot, tmp_path):
     assert w.markers_panel.export_action in w.file_menu.actions()
 
 
+def test_ctrl_shift_m_moves_the_selected_marker_to_the_playhead(window, qtbot):
+    from app.session.markers import Marker
+
+    w, table = window, window.markers_panel.view
+    w.session.add_marker(0.5, 1.5, name="Laugh")
+    w.session.add_marker(3.0, name="Outro")
+    w.markers_panel.dock.show()
+    qtbot.keyClick(w.waveform, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier | SHIFT)  # nothing selected
+    assert "Select a marker" in w.statusBar().currentMessage()
+    assert w.session.project.markers == (Marker(0.5, "Laugh", 1.5), Marker(3.0, "Outro"))
+    table.selectRow(0)
+    w.seek(3.5)
+    w.waveform.setFocus()
+    qtbot.keyClick(w.waveform, Qt.Key.Key_M, Qt.KeyboardModifier.ControlModifier | SHIFT)
+    assert w.session.project.markers == (Marker(3.0, "Outro"), Marker(3.5, "Laugh", 4.5))  # keeps its length
+    assert w.session.history.undo_label == "Move region 'Laugh' to 3.50 s"
+    assert _names(table) == ["Outro", "Laugh"] and table.currentRow() == 1
+    w.session_undo()
+    assert w.session.project.markers[0] == Marker(0.5, "Laugh", 1.5)
+
+
 def test_period_and_comma_go_between_markers(window, qtbot):
     w = window
     for t in (1.0, 2.0):
