@@ -291,17 +291,19 @@ class EditPlan:
         Needed by room-tone fills and cuts that keep room tone.
     seed : int
         The chain's seed; each room tone's noise is seeded from it and its own start sample.
+    require_profile : bool
+        False only to check a list before a profile exists (it cannot render then).
     """
 
     def __init__(self, edits: Sequence[Edit], *, sample_rate: int, frames: int, channels: int = 1,
-                 profile: NoiseProfile | None = None, seed: int = 0) -> None:
+                 profile: NoiseProfile | None = None, seed: int = 0, require_profile: bool = True) -> None:
         self.edits = tuple(edits)
         self.sample_rate, self.frames, self.channels = int(sample_rate), int(frames), int(channels)
         self.profile, self.seed = profile, int(seed)
         placed = [self._place(i, e) for i, e in enumerate(self.edits)]
         needs_tone = [p.edit for p in placed if isinstance(p.edit, RoomToneFill)
                       or (isinstance(p.edit, Cut) and p.edit.keep_room_tone)]
-        if needs_tone and profile is None:
+        if needs_tone and profile is None and require_profile:
             raise ParameterError(f"{needs_tone[0].describe()} needs a room-tone profile: learn or find the room tone first")
         if profile is not None and needs_tone and profile.sample_rate != self.sample_rate:
             raise ParameterError(f"the room-tone profile is at {profile.sample_rate} Hz but the source is at "
@@ -655,3 +657,56 @@ def _interpolated(spec: np.ndarray, centres: np.ndarray, pl: _Placed, n: int, ct
 def describe_edits(edits: Sequence[Edit]) -> list[dict[str, Any]]:
     """The edits as the render record states them."""
     return [edit_to_dict(e) for e in edits]
+
+
+# -- hooking into the render loop and the monitor ----------------------------------------------------
+@dataclass
+class EditSetup:
+    """What a render needs to apply an edit list: the plan, one processor per process selection,
+    and a second instance of the chain (see :class:`EditRenderer`)."""
+
+    plan: EditPlan
+    processors: Mapping[int, Processor] = field(default_factory=dict)
+    side_processor: Processor | None = None
+
+    def renderer(self, source: BlockSource, processor: Processor, *, block_size: int = DEFAULT_BLOCK) -> EditRenderer:
+        return EditRenderer(source, processor, self.plan, processors=self.processors,
+                            side_processor=self.side_processor, block_size=block_size)
+
+
+class EditedSource:
+    """The edited render as a :class:`~dsp.render.BlockSource` in output samples (for the monitor).
+
+    ``read(start, n)`` continues the render where the last read ended, and starts a new one (from
+    ``start``, with the chain's preroll) otherwise, so playing it through a passthrough equals
+    :meth:`EditRenderer.blocks` from the same playhead.
+    """
+
+    def __init__(self, renderer: EditRenderer) -> None:
+        self.renderer = renderer
+        self.sample_rate = renderer.source.sample_rate
+        self.channels = renderer.source.channels
+        self.frames = renderer.frames
+        self._pos = -1
+        self._gen: Iterator[np.ndarray] | None = None
+        self._buf = np.zeros((self.channels, 0), np.float32)
+
+    def read(self, start: int, frames: int) -> np.ndarray:
+        frames = max(0, min(frames, self.frames - start))
+        if start != self._pos or self._gen is None:
+            self._gen = self.renderer.blocks(start)
+            self._buf = np.zeros((self.channels, 0), np.float32)
+        parts, have = [self._buf], self._buf.shape[1]
+        while have < frames:
+            block = next(self._gen)
+            parts.append(block)
+            have += block.shape[1]
+        joined = np.concatenate(parts, axis=1) if len(parts) > 1 else self._buf
+        self._buf = joined[:, frames:]
+        self._pos = start + frames
+        return np.ascontiguousarray(joined[:, :frames])
+
+
+def needs_room_tone(edits: Sequence[Edit]) -> bool:
+    """Whether any edit synthesises room tone (then a render needs a profile)."""
+    return any(isinstance(e, RoomToneFill) or (isinstance(e, Cut) and e.keep_room_tone) for e in edits)

@@ -30,6 +30,7 @@ import numpy as np
 
 from app.presets import DEFAULT_PRESET, list_presets, load_preset
 from dsp.chain import ChainSettings
+from dsp.edits import EDIT_KINDS, Edit, edit_from_dict, edit_to_dict
 from dsp.errors import Cancelled, InputError, OutputError, ParameterError
 from dsp.io import MAX_CHANNELS, audio_info
 from dsp.io import write_text_atomic as _write
@@ -40,7 +41,9 @@ from dsp.roomtone import NoiseProfile
 from models.versions import model_versions  # torch-free: reads package metadata
 
 PROJECT_FORMAT = "roomtone-project"
-PROJECT_VERSION = 1
+#: 2: the edit list (``edits``). A project without edits is still written as version 1, so an
+#: older Roomtone opens it; one with edits is refused there rather than opened without them.
+PROJECT_VERSION = 2
 #: Suffix given to project files saved without one.
 PROJECT_SUFFIX = ".roomtone"
 
@@ -341,8 +344,15 @@ class Project:
     saved_versions: Mapping[str, Any] = field(default_factory=FrozenMap)
     #: Loudness target of exports: a name of :data:`dsp.loudness.TARGET_CHOICES` ("off": none).
     loudness: str = "off"
+    #: The edit list (:mod:`dsp.edits`), in the order it is applied; spans in source seconds.
+    edits: tuple[Edit, ...] = ()
 
     def __post_init__(self) -> None:
+        if not isinstance(self.edits, tuple):
+            object.__setattr__(self, "edits", tuple(self.edits))
+        for e in self.edits:
+            if type(e) not in EDIT_KINDS.values():
+                raise ParameterError(f"Project.edits holds a {type(e).__name__}, not an edit of dsp.edits")
         if self.loudness not in TARGET_CHOICES:
             raise ParameterError(
                 f"unknown loudness target {self.loudness!r}; choose one of {', '.join(TARGET_CHOICES)}"
@@ -363,6 +373,7 @@ class Project:
             self.source == other.source and self.chain == other.chain and self.selection == other.selection
             and self.name == other.name and self.analyses == other.analyses
             and self.loudness == other.loudness and profiles_equal(self.profile, other.profile)
+            and self.edits == other.edits
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -385,7 +396,7 @@ class Project:
         """Versioned JSON-able form. ``base``: the project file's folder, for relative source paths."""
         return {
             "format": PROJECT_FORMAT,
-            "version": PROJECT_VERSION,
+            "version": PROJECT_VERSION if self.edits else 1,
             "name": self.name,
             "saved_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "source": None if self.source is None else self.source.to_dict(base=None if base is None else Path(base)),
@@ -394,6 +405,7 @@ class Project:
             "profile": None if self.profile is None else self.profile.to_dict(),
             "selection": None if self.selection is None else self.selection.to_dict(),
             "analyses": thaw_json(self.analyses),
+            "edits": [edit_to_dict(e) for e in self.edits],
             "versions": project_versions(),
         }
 
@@ -431,7 +443,12 @@ class Project:
                 f"{where}: unknown loudness target {loudness!r} (field 'loudness'; known: "
                 f"{', '.join(TARGET_CHOICES)}); the project may come from a newer Roomtone: update Roomtone"
             )
+        edits = tuple(
+            edit_from_dict(e, where=f"{where}: edit {i + 1}", fix=f"remove that edit from the file or {_DAMAGED_FIX}")
+            for i, e in enumerate(f.array("edits", default=[]))
+        )
         return cls(
+            edits=edits,
             source=None if source_fields is None else SourceRef.from_dict(source_fields),
             chain=chain,
             profile=None if profile is None else NoiseProfile.from_dict(profile, where=f"{where}: room-tone profile"),
