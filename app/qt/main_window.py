@@ -52,6 +52,7 @@ from app.qt.playback_controller import PlaybackController
 from app.qt.project_files import DEMO, ProjectFiles, is_openable
 from app.qt.prosody_dock_controller import ProsodyDockController
 from app.qt.recent_files import RecentFiles
+from app.qt.edit_controller import EditController
 from app.qt.roomtone_controller import RoomToneController
 from app.qt.roomtone_panel import RoomtonePanel
 from app.qt.session_bridge import JobPoller, SessionBridge
@@ -152,6 +153,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(centre)
         self._build_processing_dock()
         self.prosody = ProsodyDockController(self)
+        self.edits = EditController(self)
         self.prosody_dock, self.prosody_panel = self.prosody.dock, self.prosody.panel
         self._build_status_bar()
         self.loudness = LoudnessController(self.loudness_view, self.jobs,
@@ -366,6 +368,7 @@ class MainWindow(QMainWindow):
         if new.profile is not None and (old is None or not profiles_equal(old.profile, new.profile)):
             self.roomtone.request_spectrum()
         self.after.update()
+        self.edits.project_changed(new)
         self._echo_to_monitor(new)
         if source_changed and str(getattr(self.monitor, "listen", "processed")) != "processed":
             self.set_listen("processed")  # a new file starts by hearing the chain's result
