@@ -42,6 +42,7 @@ from app.overview import WaveformPyramid
 from app.qt import theme
 from app.qt.after_view_controller import APPLY_MESSAGE, AfterViewController, listening_to
 from app.qt.chain_panel import ChainPanel
+from app.qt.edit_controller import EditController
 from app.qt.export_dialog import ExportDialog
 from app.qt.loudness_controller import LoudnessController
 from app.qt.loudness_view import LoudnessView
@@ -52,7 +53,6 @@ from app.qt.playback_controller import PlaybackController
 from app.qt.project_files import DEMO, ProjectFiles, is_openable
 from app.qt.prosody_dock_controller import ProsodyDockController
 from app.qt.recent_files import RecentFiles
-from app.qt.edit_controller import EditController
 from app.qt.roomtone_controller import RoomToneController
 from app.qt.roomtone_panel import RoomtonePanel
 from app.qt.session_bridge import JobPoller, SessionBridge
