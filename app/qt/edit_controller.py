@@ -1,4 +1,4 @@
-"""Region operations and spectral repair in the workstation: the actions, the edit list dock,
+"""Region operations and spectral repair in the workstation: the actions, the edit list tab,
 and the edits drawn on the waveform.
 
 Every action acts on the current selection through a Session method (one undo step each,
@@ -10,9 +10,8 @@ region operations, a time-frequency rectangle for spectral repair.
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QInputDialog, QMenu
+from PySide6.QtWidgets import QInputDialog, QMenu
 
 from app.qt.edits_panel import EditsPanel
 from dsp.edits import Cut, ProcessSelection, RegionGain, RoomToneFill, SpectralRepair
@@ -54,11 +53,8 @@ class EditController:
         self.actions: dict[str, object] = {}
         self._items: list = []
         self.panel = EditsPanel()
-        self.dock = QDockWidget("Edits", window)
-        self.dock.setObjectName("editsDock")
-        self.dock.setWidget(self.panel)
-        self.dock.setToolTip("The edit list: region operations and spectral repairs, in the order they apply.")
-        window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+        self.panel.setToolTip("The edit list: region operations and spectral repairs, in the order they apply.")
+        window.side_tabs.addTab(self.panel, "Edits")  # beside the chain and room tone in the Processing panel
         self.panel.removeRequested.connect(lambda i: window._guard(window.session.remove_edit, i))
         self.panel.clearRequested.connect(lambda: window._guard(window.session.clear_edits))
         self.panel.seekRequested.connect(window.seek)
@@ -74,8 +70,11 @@ class EditController:
         sub.addSeparator()
         w.remove_edits_action = add_action(w, "Remove All Edits", lambda: w._guard(w.session.clear_edits), None,
                                            "Remove every edit (one undo step).", menu=sub)
-        w.edits_dock_action = self.dock.toggleViewAction()
-        sub.addAction(w.edits_dock_action)
+        w.show_edits_action = add_action(w, "Show the Edit &List", self.show_list, None,
+                                         "Show the list of edits in the Processing panel.", menu=sub)
+
+    def show_list(self) -> None:
+        self.window.side_tabs.setCurrentWidget(self.panel)
 
     # -- the operations --------------------------------------------------------------------------
     def process_selection(self) -> None:

@@ -105,6 +105,8 @@ def test_the_edit_list_removes_and_clears(window, qtbot):
     assert len(w.session.project.edits) == 1
     w.remove_edits_action.trigger()
     assert w.session.project.edits == ()
+    w.show_edits_action.trigger()
+    assert w.side_tabs.currentWidget() is panel
 
 
 def test_a_refused_operation_is_a_message_not_a_traceback(window):
