@@ -677,34 +677,41 @@ class EditSetup:
 class EditedSource:
     """The edited render as a :class:`~dsp.render.BlockSource` in output samples (for the monitor).
 
-    ``read(start, n)`` continues the render where the last read ended, and starts a new one (from
-    ``start``, with the chain's preroll) otherwise, so playing it through a passthrough equals
+    ``read(start, n)`` continues the render where it got to, serves spans it rendered in the
+    last ``history`` samples from memory (the monitor reads the same span twice: ahead, through
+    its passthrough chain, and a little later as the "original"), and starts a new render (from
+    ``start``, with the chain's preroll) otherwise. So what the monitor plays equals
     :meth:`EditRenderer.blocks` from the same playhead.
     """
 
-    def __init__(self, renderer: EditRenderer) -> None:
+    def __init__(self, renderer: EditRenderer, *, history: int = 1 << 18) -> None:
         self.renderer = renderer
         self.sample_rate = renderer.source.sample_rate
         self.channels = renderer.source.channels
         self.frames = renderer.frames
-        self._pos = -1
+        self.history = int(history)
         self._gen: Iterator[np.ndarray] | None = None
-        self._buf = np.zeros((self.channels, 0), np.float32)
+        self._cache = np.zeros((self.channels, 0), np.float32)
+        self._cache_start = 0  #: output sample of ``_cache[:, 0]``; the render continues at its end
+        self.restarts = 0
 
     def read(self, start: int, frames: int) -> np.ndarray:
         frames = max(0, min(frames, self.frames - start))
-        if start != self._pos or self._gen is None:
+        end = self._cache_start + self._cache.shape[1]
+        if self._gen is None or not self._cache_start <= start <= end:
             self._gen = self.renderer.blocks(start)
-            self._buf = np.zeros((self.channels, 0), np.float32)
-        parts, have = [self._buf], self._buf.shape[1]
-        while have < frames:
+            self._cache, self._cache_start, end = np.zeros((self.channels, 0), np.float32), start, start
+            self.restarts += 1
+        parts = [self._cache]
+        while end < start + frames:
             block = next(self._gen)
             parts.append(block)
-            have += block.shape[1]
-        joined = np.concatenate(parts, axis=1) if len(parts) > 1 else self._buf
-        self._buf = joined[:, frames:]
-        self._pos = start + frames
-        return np.ascontiguousarray(joined[:, :frames])
+            end += block.shape[1]
+        cache = np.concatenate(parts, axis=1) if len(parts) > 1 else self._cache
+        drop = max(0, min(cache.shape[1] - self.history, start - self._cache_start))
+        self._cache, self._cache_start = cache[:, drop:], self._cache_start + drop
+        a = start - self._cache_start
+        return np.ascontiguousarray(self._cache[:, a : a + frames])
 
 
 def needs_room_tone(edits: Sequence[Edit]) -> bool:

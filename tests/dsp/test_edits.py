@@ -13,6 +13,7 @@ from dsp.chain import BuildContext, ChainSettings, StageSpec, build_chain
 from dsp.denoise import GateSettings
 from dsp.edits import (
     Cut,
+    EditedSource,
     EditPlan,
     EditRenderer,
     ProcessSelection,
@@ -258,3 +259,33 @@ def test_block_size_and_playhead_do_not_change_the_output(dev):
     start = plan.source_to_output(int(5.2 * sr))  # a playhead inside the repair
     part = np.concatenate(list(EditRenderer(ArraySource(x, sr), chain(sr, profile), plan).blocks(start)), axis=1)
     np.testing.assert_allclose(part, full[:, start:], atol=1e-5)
+
+
+def test_edited_source_serves_reads_behind_the_render_from_memory(dev):
+    x, sr, profile = dev
+    plan = EditPlan([Cut(2.0, 2.5, keep_room_tone=True), RegionGain(3.0, 3.5)], sample_rate=sr, frames=x.shape[1],
+                    profile=profile)
+    full = EditRenderer(ArraySource(x, sr), chain(sr, profile), plan).render()
+    src = EditedSource(EditRenderer(ArraySource(x, sr), chain(sr, profile), plan, block_size=4096))
+    start = 48000
+    np.testing.assert_allclose(src.read(start, 4096), full[:, start : start + 4096], atol=1e-5)
+    for k in range(40):  # the monitor's pattern: ahead by a block, then the same span again
+        a = start + 1024 * k
+        np.testing.assert_allclose(src.read(a + 4096, 1024), full[:, a + 4096 : a + 5120], atol=1e-5)
+        np.testing.assert_allclose(src.read(a, 1024), full[:, a : a + 1024], atol=1e-5)
+    assert src.restarts == 1
+    np.testing.assert_allclose(src.read(5000, 100), full[:, 5000:5100], atol=1e-5)  # a seek back: a new render
+    assert src.restarts == 2
+
+
+def test_stereo_edits_equal_each_channel_alone(dev):
+    x, sr, profile = dev
+    st = np.concatenate([x, 0.5 * x[:, ::-1]], axis=0)
+    edits = [RegionGain(1.0, 1.5, gain_db=-6.0), SpectralRepair(2.0, 2.5, low_hz=500.0, high_hz=1500.0, mode="replace"),
+             Cut(3.0, 3.3)]
+    ident = lambda: build_chain(ChainSettings(), BuildContext(sr, 2))  # noqa: E731
+    both = EditRenderer(ArraySource(st, sr), ident(), EditPlan(edits, sample_rate=sr, frames=st.shape[1], channels=2)).render()
+    for c in range(2):
+        one = EditRenderer(ArraySource(st[c : c + 1], sr), build_chain(ChainSettings(), BuildContext(sr, 1)),
+                           EditPlan(edits, sample_rate=sr, frames=st.shape[1])).render()
+        np.testing.assert_allclose(both[c : c + 1], one, atol=1e-6)

@@ -61,6 +61,8 @@ def test_monitor_from_a_playhead_inside_an_edit_equals_the_export(project, tmp_p
             assert start_s + 0.3 < adapter.position_s < start_s + 1.5  # source time, across the cut before it
             adapter.stop()
             time.sleep(0.2)
+            edited = adapter.monitor._source.source
+            assert edited.restarts <= 3, edited.restarts  # set_source's warm-up, play; reads behind come from memory
         finally:
             adapter.shutdown()
     stream = opener.streams[-1]
