@@ -37,7 +37,7 @@ from app.audio.monitor import Monitor
 from app.audio.solo import without_stage
 from app.pipeline import analyse_edits, edit_setup, prepare_processor
 from dsp.chain import build_chain, chain_needs_profile, stage_kind
-from dsp.edits import EditedSource, ProcessSelection, needs_room_tone
+from dsp.edits import Cut, EditedSource, EditPlan, EditRenderer, ProcessSelection, needs_room_tone
 from dsp.engine import Identity
 from dsp.errors import ParameterError, RoomtoneError
 from dsp.io import AudioReader
@@ -139,6 +139,14 @@ def _prepare_context(project):
         return context, analyse_edits(reader, project.edits, context)
 
 
+def original_through_cuts(reader, plan: EditPlan, block_size: int) -> EditRenderer:
+    """The source as Hear › Original plays it with edits: in the edited render's output time (the
+    same cuts, joined by plain crossfades), nothing else edited or processed."""
+    cuts = tuple(Cut(e.start_s, e.end_s, handle_s=e.handle_s) for e in plan.edits if isinstance(e, Cut))
+    cut_plan = EditPlan(cuts, sample_rate=plan.sample_rate, frames=plan.frames, channels=plan.channels)
+    return EditRenderer(reader, Identity(), cut_plan, side_processor=Identity(), block_size=block_size)
+
+
 class MonitorAdapter:
     """Binds an ``app.audio.Monitor`` to the window's project (source and chain).
 
@@ -164,7 +172,7 @@ class MonitorAdapter:
         self._pending: tuple[tuple, Future, Any] | None = None
         self._applied_source: tuple | None = None
         self._applied_chain: tuple | None = None
-        self._reader = None
+        self._readers: list = []
         self._want_listen = "processed"
         self._solo: int | None = None
         self._play_when_ready: float | None = None
@@ -344,19 +352,21 @@ class MonitorAdapter:
         was_playing = self._applied_source is not None and bool(self.monitor.is_playing)
         if was_playing:
             self._cursor = self.position_s
-        reader = AudioReader(project.source.path)
+        readers = [AudioReader(project.source.path)]
         self._plan = None
         if project.edits:
-            setup = edit_setup(reader, project.chain, project.edits, self._context, contexts=self._edit_contexts)
+            setup = edit_setup(readers[0], project.chain, project.edits, self._context, contexts=self._edit_contexts)
             assert setup is not None
-            edited = EditedSource(setup.renderer(reader, factory(), block_size=self.monitor.output.render_block))
-            self.monitor.set_source(edited, Identity)
+            block = self.monitor.output.render_block
+            edited = EditedSource(setup.renderer(readers[0], factory(), block_size=block))
+            readers.append(AudioReader(project.source.path))
+            self.monitor.set_source(edited, Identity, original=EditedSource(original_through_cuts(readers[1], setup.plan, block)))
             self._plan = setup.plan
         else:
-            self.monitor.set_source(reader, factory, solo_reference=ref)
-        old, self._reader = self._reader, reader
-        if old is not None:
-            old.close()
+            self.monitor.set_source(readers[0], factory, solo_reference=ref)
+        old, self._readers = self._readers, readers
+        for r in old:
+            r.close()
         if was_playing:
             self.monitor.play(self._to_output(self._cursor))
         elif self._cursor:
@@ -438,9 +448,9 @@ class MonitorAdapter:
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.monitor.shutdown()
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        for r in self._readers:
+            r.close()
+        self._readers = []
 
 
 def make_monitor():

@@ -77,3 +77,30 @@ def test_monitor_from_a_playhead_inside_an_edit_equals_the_export(project, tmp_p
     print(f"preview from {start_s} s vs export: max difference {np.max(np.abs(got - ref[skip:])):.2e}")
     np.testing.assert_allclose(got, ref[skip:], rtol=0, atol=1e-6)
     assert np.corrcoef(got, ref[skip:])[0, 1] > 0.999999
+
+
+def test_hear_original_with_edits_plays_the_source_through_the_same_cuts(project, tmp_path):
+    x, sr = sf.read(project.source.path, dtype="float32")
+    opener = FakeOpener()
+    with mock.patch.object(devices, "resolve_output_device", return_value=DEV):
+        adapter = MonitorAdapter(Monitor(stream_opener=opener))
+        try:
+            adapter.set_project(project)
+            t0 = time.monotonic()
+            while not adapter.ready:
+                adapter.poll()
+                assert time.monotonic() - t0 < 60, adapter.error
+                time.sleep(0.02)
+            adapter.set_listen("original")
+            adapter.play(4.0)
+            time.sleep(0.8)
+            adapter.stop()
+            time.sleep(0.2)
+        finally:
+            adapter.shutdown()
+    stream = opener.streams[-1]
+    heard = stream.out[: stream.n, 0]
+    first = int(np.flatnonzero(np.abs(heard) > 0)[0])
+    skip = int(0.01 * sr)
+    ref = x[round(4.0 * sr) : round(4.0 * sr) + sr // 3]  # past the cut: the source itself, unprocessed, unedited
+    np.testing.assert_array_equal(heard[first + skip : first + len(ref)], ref[skip:])
