@@ -223,7 +223,7 @@ class Session:
         return not (
             saved.source == cur.source and saved.chain == cur.chain and saved.name == cur.name
             and saved.analyses == cur.analyses and saved.loudness == cur.loudness
-            and profiles_equal(saved.profile, cur.profile)
+            and profiles_equal(saved.profile, cur.profile) and saved.edits == cur.edits
         )
 
     @dirty.setter

@@ -76,6 +76,7 @@ def test_each_operation_is_one_undo_step_that_restores_the_project_exactly(sessi
     after = session.project
     assert len(after.edits) == 2 and after.edits[0] == before.edits[0]
     assert session.history.undo_label == label
+    assert session.dirty and "*" in session.title  # an edit is an unsaved change
     assert session.undo() and session.project == before and session.project.edits == before.edits
     assert session.redo() and session.project == after
 
@@ -126,6 +127,9 @@ def test_edits_survive_save_and_reopen(session, tmp_path):
     assert problems == [] and project.edits == ALL and project == session.project
     # without edits the file stays version 1 (an older Roomtone opens it)
     assert Project().to_dict()["version"] == 1
+    assert not session.dirty
+    session.remove_edit(0)
+    assert session.dirty  # an edit is an unsaved change (autosave writes it)
 
 
 def test_a_damaged_edit_is_an_input_error_that_says_what_to_do(session, tmp_path):
@@ -180,3 +184,38 @@ def test_room_tone_edits_without_a_profile_find_one(session, tmp_path):
     rec = render_project(session.project, tmp_path / "out.wav")
     assert rec.settings["profile_origin"] == "automatic"
     assert dataclasses.replace(session.project).edits == (RoomToneFill(1.0, 1.5),)
+
+
+def test_edits_survive_a_crashed_run(clip, tmp_path):
+    """A process that edits, autosaves and dies: the next start recovers its edits."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[3]
+    folder = tmp_path / "state"
+    code = textwrap.dedent(f"""
+        import os
+        from app.session import Autosave, Session
+        from app.session.project import Selection
+        s = Session()
+        s.open_source({str(clip[0])!r})
+        s.set_selection(Selection(1.0, 1.5))
+        s.cut_selection(keep_room_tone=True)
+        s.gain_selection(-4.0)
+        assert Autosave({str(folder)!r}).save_if_dirty(s) is not None
+        os._exit(3)
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)},
+                          capture_output=True, text=True)
+    assert proc.returncode == 3, proc.stderr
+    me = Autosave(folder)
+    candidate = me.recovery_candidate()
+    assert candidate is not None
+    s = Session()
+    assert s.recover(candidate) == []
+    assert s.project.edits == (Cut(1.0, 1.5, keep_room_tone=True), RegionGain(1.0, 1.5, gain_db=-4.0))
+    me.discard()
+    me.mark_clean_exit()
