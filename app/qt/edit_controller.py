@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QInputDialog, QMenu
 
 from app.qt.edits_panel import EditsPanel
 from dsp.edits import Cut, ProcessSelection, RegionGain, RoomToneFill, SpectralRepair
+from dsp.errors import ParameterError
 
 #: Shading of each kind on the waveform (RGBA).
 KIND_COLOURS = {
@@ -28,6 +29,8 @@ KIND_COLOURS = {
 ACTIONS = (
     ("process_action", "&Process Selection", "Ctrl+Alt+P",
      "Apply the chain to the selection only (replaces the chain's output there, crossfaded).", "process_selection", False),
+    ("process_stage_action", "Process Selection with the Selected S&tage", "Ctrl+Alt+Shift+P",
+     "Apply only the stage selected in the Chain panel to the selection.", "process_selection_stage", False),
     ("room_tone_action", "Replace with &Room Tone", "Ctrl+Shift+R",
      "Replace the selection with room tone synthesised from the profile (coughs, clicks, bumps).",
      "replace_with_room_tone", False),
@@ -79,6 +82,15 @@ class EditController:
     # -- the operations --------------------------------------------------------------------------
     def process_selection(self) -> None:
         self.window._guard(self.window.session.process_selection)
+
+    def process_selection_stage(self) -> None:
+        """The selection processed by the stage selected in the Chain panel alone."""
+        w = self.window
+        row = w.chain_panel.stage_list.currentRow()
+        if row < 0:
+            w.report_error(ParameterError("select a stage in the Chain panel first"))
+            return
+        w._guard(w.session.process_selection, row)
 
     def replace_with_room_tone(self) -> None:
         self.window._guard(self.window.session.replace_with_room_tone)

@@ -17,6 +17,7 @@ CTRL, SHIFT, ALT = (Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.Shi
 #: (action attribute, key, modifiers, edit kind it adds, needs a rectangle)
 OPS = [
     ("process_action", Qt.Key.Key_P, CTRL | ALT, ProcessSelection, False),
+    ("process_stage_action", Qt.Key.Key_P, CTRL | ALT | SHIFT, ProcessSelection, False),
     ("room_tone_action", Qt.Key.Key_R, CTRL | SHIFT, RoomToneFill, False),
     ("cut_action", Qt.Key.Key_X, CTRL, Cut, False),
     ("cut_room_tone_action", Qt.Key.Key_X, CTRL | SHIFT, Cut, False),
@@ -62,6 +63,9 @@ def test_each_shortcut_adds_its_edit_as_one_undo_step(window, qtbot, attr, key, 
     assert w.undo_action.text() == f"&Undo {edits[0].describe()}"
     assert w.edits.panel.list.count() == 1 and w.edits.panel.list.item(0).text() == edits[0].describe()
     assert len(w.edits.drawn) == 1 and tuple(w.edits.drawn[0].getRegion()) == pytest.approx((1.0, 1.5))
+    if attr == "process_stage_action":  # the stage selected in the Chain panel, alone
+        row = w.chain_panel.stage_list.currentRow()
+        assert len(edits[0].chain.stages) == 1 and edits[0].chain.stages[0].kind == w.session.project.chain.stages[row].kind
     if attr == "cut_room_tone_action":
         assert edits[0].keep_room_tone
     if attr == "repair_replace_action":
