@@ -219,3 +219,13 @@ def test_edits_survive_a_crashed_run(clip, tmp_path):
     assert s.project.edits == (Cut(1.0, 1.5, keep_room_tone=True), RegionGain(1.0, 1.5, gain_db=-4.0))
     me.discard()
     me.mark_clean_exit()
+
+
+def test_export_with_a_loudness_target_renders_the_edits_too(session, tmp_path):
+    session.add_edit(Cut(2.0, 2.5, keep_room_tone=True))
+    session.add_edit(RegionGain(3.0, 4.0, gain_db=-10.0))
+    session.set_loudness("podcast-mono")
+    rec = render_project(session.project, tmp_path / "out.flac")
+    info = sf.info(str(tmp_path / "out.flac"))
+    assert info.frames == session.project.source.frames - round(0.5 * info.samplerate)
+    assert rec.settings["loudness"]["target"] == "podcast-mono" and len(rec.settings["edits"]) == 2
