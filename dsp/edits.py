@@ -73,6 +73,8 @@ REPAIR_MODES = ("attenuate", "replace")
 REPAIR_PHASES = ("original", "random")
 #: Context read on either side of a spectral repair for ``replace`` (seconds).
 REPAIR_CONTEXT_S = 0.12
+#: The longest spectral repair (seconds): it is transformed in one piece, so memory grows with it.
+MAX_REPAIR_S = 120.0
 _SALT = {"room_tone": 0x52544E46, "cut": 0x43555421, "repair": 0x53505250}
 
 
@@ -330,6 +332,9 @@ class EditPlan:
         a, b = int(round(e.start_s * sr)), min(int(round(e.end_s * sr)), self.frames)
         if a >= self.frames or b <= a:
             raise ParameterError(f"{e.describe()} lies outside the source ({self.frames / sr:.2f} s); remove it")
+        if isinstance(e, SpectralRepair) and (b - a) > MAX_REPAIR_S * sr:
+            raise ParameterError(f"{e.describe()}: a spectral repair covers at most {MAX_REPAIR_S:.0f} s; "
+                                 "select less (several repairs can follow one another)")
         if isinstance(e, SpectralRepair) and e.low_hz >= sr / 2:
             raise ParameterError(f"{e.describe()}: the band lies above the source's Nyquist frequency ({sr / 2:.0f} Hz)")
         return _Placed(i, e, a, b, int(round(e.handle_s * sr)))

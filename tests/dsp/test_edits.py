@@ -189,6 +189,11 @@ def test_overlapping_cuts_are_refused(dev):
         EditPlan([Cut(1.0, 2.0), Cut(1.5, 2.5)], sample_rate=sr, frames=x.shape[1])
 
 
+def test_a_repair_longer_than_two_minutes_is_refused_with_what_to_do():
+    with pytest.raises(ParameterError, match="at most 120 s; select less"):
+        EditPlan([SpectralRepair(0.0, 200.0, low_hz=100.0, high_hz=200.0)], sample_rate=8000, frames=8000 * 300)
+
+
 # -- spectral repair -----------------------------------------------------------------------------------
 def lock_in(y, sr, hz, a, b):
     t = np.arange(a, b) / sr

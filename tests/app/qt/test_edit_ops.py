@@ -121,3 +121,32 @@ def test_a_refused_operation_is_a_message_not_a_traceback(window):
     w.cut_action.trigger()  # overlaps the first cut
     assert len(w.session.project.edits) == 1
     assert w.errors and "overlaps" in str(w.errors[-1])
+
+
+def test_gain_dialog_and_cancel(window, monkeypatch):
+    from PySide6.QtWidgets import QInputDialog
+
+    w = window
+    w.show_dialogs = True
+    w.session.set_selection(Selection(1.0, 1.5))
+    asked = []
+    monkeypatch.setattr(QInputDialog, "getDouble", lambda *a, **k: asked.append(a[3:6]) or (4.5, True))
+    w.gain_action.trigger()
+    assert w.session.project.edits[-1] == RegionGain(1.0, 1.5, gain_db=4.5)
+    assert asked == [(-6.0, -60.0, 24.0)]  # starts at the last value, within the range an edit allows
+    monkeypatch.setattr(QInputDialog, "getDouble", lambda *a, **k: (0.0, False))
+    w.gain_action.trigger()  # cancelled: nothing added
+    assert len(w.session.project.edits) == 1
+
+
+def test_double_click_in_the_list_puts_the_cursor_on_the_edit(window, qtbot):
+    w = window
+    w.session.set_selection(Selection(1.7, 1.9))
+    w.cut_action.trigger()
+    w.show_edits_action.trigger()
+    qtbot.wait(20)
+    item = w.edits.panel.list.item(0)
+    rect = w.edits.panel.list.visualItemRect(item)
+    qtbot.mouseClick(w.edits.panel.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.mouseDClick(w.edits.panel.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert w.monitor.position_s == pytest.approx(1.7, abs=0.01)
