@@ -355,10 +355,11 @@ class MonitorAdapter:
         readers = [AudioReader(project.source.path)]
         self._plan = None
         if project.edits:
-            setup = edit_setup(readers[0], project.chain, project.edits, self._context, contexts=self._edit_contexts)
+            chain = dataclasses.replace(project.chain, listen="processed")  # the monitor mixes Hear itself
+            setup = edit_setup(readers[0], chain, project.edits, self._context, contexts=self._edit_contexts)
             assert setup is not None
             block = self.monitor.output.render_block
-            edited = EditedSource(setup.renderer(readers[0], factory(), block_size=block))
+            edited = EditedSource(setup.renderer(readers[0], build_chain(chain, self._context), block_size=block))
             readers.append(AudioReader(project.source.path))
             self.monitor.set_source(edited, Identity, original=EditedSource(original_through_cuts(readers[1], setup.plan, block)))
             self._plan = setup.plan

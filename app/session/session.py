@@ -643,7 +643,7 @@ class Session:
 
     def process_selection(self, stage: int | None = None) -> None:
         """The selection processed by the chain (or by stage ``stage`` alone)."""
-        sel, chain = self._selected(), self.project.chain
+        sel, chain = self._selected(), dataclasses.replace(self.project.chain, listen="processed")
         what = "the chain"
         if stage is not None:
             _check_index(chain, stage)
