@@ -117,6 +117,8 @@ def test_room_tone_fill_matches_the_profile_and_nothing_else_changes(dev, plain)
     print(f"room tone: level {level - profile.level_dbfs:+.2f} dB, third-octave bands within {np.max(np.abs(got - want)):.2f} dB")
     assert np.max(np.abs(got - want)) < 2.0, np.round(got - want, 2)
     for edge in (int(2.0 * sr), int(4.5 * sr)):  # seamless at both ends
+        print(f"room tone join at {edge / sr:.1f} s: step {max_step(out, edge - 480, edge + 480):.4f}, "
+              f"signal's own {own_step(plain, edge - 480, edge + 480, sr // 10):.4f}")
         assert max_step(out, edge - 480, edge + 480) <= own_step(plain, edge - 480, edge + 480, sr // 10)
 
 
@@ -153,6 +155,8 @@ def test_process_selection_replaces_the_chain_output_in_the_span(dev, plain):
     np.testing.assert_array_equal(out[:, a:b], expect[:, a - lo : b - lo])
     assert not np.allclose(out[:, a:b], plain[:, a:b])
     for edge in (a, b):
+        print(f"process selection join at {edge / sr:.1f} s: step {max_step(out, edge - 480, edge + 480):.4f}, "
+              f"signal's own {own_step(plain, edge - 480, edge + 480, sr // 10):.4f}")
         assert max_step(out, edge - 480, edge + 480) <= own_step(plain, edge - 480, edge + 480, sr // 10)
 
 
