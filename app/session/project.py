@@ -1,11 +1,12 @@
 """The Project: an immutable value holding everything a piece of work is made of, and its file.
 
 A :class:`Project` is the source audio (a :class:`SourceRef` with a content hash), the chain
-settings, the room-tone profile, the current selection, and the JSON-able results of
-whole-file analyses. Editing never mutates a Project: :meth:`app.session.Session.apply` makes
+settings, the room-tone profile, the current selection, the JSON-able results of whole-file
+analyses, and the edit list (:mod:`dsp.edits`, spans in source seconds). Editing never mutates a Project: :meth:`app.session.Session.apply` makes
 a new one (``dataclasses.replace``) and keeps the old one for undo.
 
-The project file is versioned JSON (``{"format": "roomtone-project", "version": 1, ...}``),
+The project file is versioned JSON (``{"format": "roomtone-project", "version": 1, ...}``;
+version 2 when it holds edits),
 never pickle. It records the source by absolute path *and* by path relative to the project
 file (so a folder holding both can be moved or copied), with its SHA-256, and the software and
 model versions in use when it was saved. :func:`load_project` reports a source that moved or
