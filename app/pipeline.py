@@ -37,6 +37,7 @@ from dsp.chain import (
     registry,
     stage_kind,
 )
+from dsp.edits import Edit, EditPlan, EditSetup, ProcessSelection, describe_edits, needs_room_tone
 from dsp.engine import Chain, DryWet
 from dsp.errors import Cancelled, OutputError, ParameterError
 from dsp.io import (
@@ -631,12 +632,32 @@ def analyses_summary(context: BuildContext) -> dict:
 
 
 # -- a file on disk ------------------------------------------------------------------------------
+def analyse_edits(source: BlockSource, edits: tuple[Edit, ...], context: BuildContext) -> dict[int, BuildContext]:
+    """The build context of each process selection's own chain (its stages' whole-file analyses
+    over ``source``, from the project's ``context``: the same profile and speech track)."""
+    return {i: analyse_source(source, e.chain, context) for i, e in enumerate(edits) if isinstance(e, ProcessSelection)}
+
+
+def edit_setup(source: BlockSource, settings: ChainSettings, edits: tuple[Edit, ...], context: BuildContext, *,
+               contexts: Mapping[int, BuildContext] | None = None) -> EditSetup | None:
+    """What a render of ``settings`` with ``edits`` needs besides the chain (None without edits):
+    the plan on ``source``, a processor per process selection, a second instance of the chain.
+    The room tone is ``context.profile`` (a render with room-tone edits resolves one)."""
+    if not edits:
+        return None
+    plan = EditPlan(edits, sample_rate=source.sample_rate, frames=source.frames, channels=source.channels,
+                    profile=context.profile, seed=settings.seed)
+    contexts = analyse_edits(source, edits, context) if contexts is None else contexts
+    processors = {i: build_chain(e.chain, contexts[i]) for i, e in enumerate(edits) if isinstance(e, ProcessSelection)}
+    return EditSetup(plan, processors, side_processor=build_chain(settings, context))
+
+
 def clean_file(
     in_path: str | os.PathLike, out_path: str | os.PathLike, settings: ChainSettings, *,
     profile: Any = None, learn: list[tuple[float, float]] | None = None, auto_profile: bool = False,
     fmt: str | None = None, loudness: str = "off", ceiling_dbtp: float | None = None,
     progress: Callable[[int, int], None] | None = None, cancel: Callable[[], bool] | None = None,
-    record: bool = True,
+    record: bool = True, edits: tuple[Edit, ...] = (),
 ) -> RenderRecord:
     """Render ``in_path`` through ``settings`` into ``out_path`` (atomically) and record it.
 
@@ -672,6 +693,10 @@ def clean_file(
         Polled between blocks; true cancels (nothing is written).
     record : bool
         Write the render record ``OUT.roomtone.json`` beside the output.
+    edits : tuple of dsp.edits.Edit
+        The project's edit list, applied to the chain's output (:mod:`dsp.edits`); the record's
+        ``settings["edits"]`` lists them. Room-tone edits make the render find a profile when
+        none is given.
 
     Returns
     -------
@@ -690,7 +715,7 @@ def clean_file(
     in_path, out_path = Path(in_path), Path(out_path)
     t0 = time.perf_counter()
     job = _plan_clean(in_path, out_path, settings, profile=profile, learn=learn, auto_profile=auto_profile, fmt=fmt,
-                      loudness=loudness, ceiling_dbtp=ceiling_dbtp, record=record, t0=t0)
+                      loudness=loudness, ceiling_dbtp=ceiling_dbtp, record=record, t0=t0, edits=tuple(edits))
     job.progress, job.cancel = progress, cancel
     try:
         if not record:
@@ -718,22 +743,24 @@ class _CleanJob:
     analysis_s: float
     progress: Callable[[int, int], None] | None = None
     cancel: Callable[[], bool] | None = None
+    edits: EditSetup | None = None
 
     def render(self, dest: Path) -> RenderRecord:
         if self.target is None:
-            rec = _render(self.in_path, dest, self.processor, self.fmt, self.settings_record, self.progress,
-                          self.cancel)
+            rec = render_file(self.in_path, dest, self.processor, fmt=self.fmt, settings=self.settings_record,
+                              progress=self.progress, cancel=self.cancel, edits=self.edits)
         else:
             rec = render_loudness(self.in_path, dest, self.processor, fmt=self.fmt, target=self.target,
                                   ceiling_dbtp=self.ceiling_dbtp, settings=self.settings_record,
-                                  progress=self.progress, cancel=self.cancel, name_like=self.out_path)
+                                  progress=self.progress, cancel=self.cancel, name_like=self.out_path, edits=self.edits)
         # summarised once the render has run: a live speech track is finished by then
         rec.settings["analyses"] = self.settings_record["analyses"] = analyses_summary(self.context)
         return rec
 
 
 def _plan_clean(in_path: Path, out_path: Path, settings: ChainSettings, *, profile: Any, learn, auto_profile: bool,
-                fmt: str | None, loudness: str, ceiling_dbtp: float | None, record: bool, t0: float) -> _CleanJob:
+                fmt: str | None, loudness: str, ceiling_dbtp: float | None, record: bool, t0: float,
+                edits: tuple[Edit, ...] = ()) -> _CleanJob:
     """Open and check the source, the output format, the target and the output names (in that
     order: the source's errors come first), then analyse the source and build the processor."""
     with AudioReader(in_path) as reader:  # opens and checks the source first: its errors come first
@@ -745,9 +772,14 @@ def _plan_clean(in_path: Path, out_path: Path, settings: ChainSettings, *, profi
         if record:
             check_target(record_path(out_path), sources=(in_path,))
         processor, context = prepare_processor(
-            reader, settings, profile=profile, learn=learn, auto_profile=auto_profile, source_name=str(in_path),
-            live=True,
+            reader, settings, profile=profile, learn=learn, auto_profile=auto_profile or needs_room_tone(edits),
+            source_name=str(in_path), live=True,
         )
+        try:
+            setup = edit_setup(reader, settings, edits, context)
+        except BaseException:
+            release(context)
+            raise
         analysis_s = time.perf_counter() - t0
         note = format_note(reader.info, fmt)
     prof = context.profile
@@ -759,18 +791,16 @@ def _plan_clean(in_path: Path, out_path: Path, settings: ChainSettings, *, profi
         ),
         "analyses": None,  # summarised once the render has run: a live track is finished by then
         "output_format": _format_summary(fmt, note),
+        "edits": describe_edits(edits),
     }
-    return _CleanJob(in_path, out_path, processor, context, fmt, target, ceiling_dbtp, settings_record, analysis_s)
+    return _CleanJob(in_path, out_path, processor, context, fmt, target, ceiling_dbtp, settings_record, analysis_s,
+                     edits=setup)
 
 
 def _format_summary(fmt: str, note: str | None) -> dict:
     """The output format as the render record states it: name, container, encoding, note."""
     major, subtype, _ = WRITE_FORMATS[fmt]
     return {"name": fmt, "container": major, "encoding": subtype, "note": note}
-
-
-def _render(in_path, out_path, processor, fmt, settings_record, progress, cancel) -> RenderRecord:
-    return render_file(in_path, out_path, processor, fmt=fmt, settings=settings_record, progress=progress, cancel=cancel)
 
 
 def record_document(rec: RenderRecord, *, analysis_s: float, total_s: float) -> str:
@@ -1052,7 +1082,7 @@ class _Beside:
 def render_chain_measured(
     in_path: Path, out_path: Path, processor: Any, *, sample_rate: int, channels: int, fmt: str, pre_gain: float,
     settings: dict | None = None, progress: Callable[[int, int], None] | None = None,
-    cancel: Callable[[], bool] | None = None,
+    cancel: Callable[[], bool] | None = None, edits: EditSetup | None = None,
 ) -> tuple[RenderRecord, Any, float]:
     """Render the chain once into ``out_path`` (times ``pre_gain``), metering its output on the way.
 
@@ -1062,7 +1092,7 @@ def render_chain_measured(
     while True:
         tap = ChainTap(sample_rate, channels, pre_gain)
         rec = render_file(in_path, out_path, processor, fmt=fmt, settings=settings, progress=progress, cancel=cancel,
-                          post=tap)
+                          post=tap, edits=edits)
         if tap.peak <= 1.0 or fmt in ("float32", "float64"):
             return rec, tap.meter.result(), pre_gain
         pre_gain *= 0.98 / tap.peak  # the chain raised a peak over full scale: once more, lower
@@ -1139,6 +1169,7 @@ def render_loudness(
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
     name_like: str | os.PathLike | None = None,
+    edits: EditSetup | None = None,
 ) -> RenderRecord:
     """Render ``in_path`` through ``processor`` to a loudness ``target`` into ``out_path`` (atomically).
 
@@ -1170,6 +1201,7 @@ def render_loudness(
         rec, chain_stats, pre_gain = render_chain_measured(
             in_path, chain_tmp, processor, sample_rate=sample_rate, channels=channels, fmt=inter_fmt,
             pre_gain=pre_gain_for(before, target), settings=settings, progress=_phase(progress, 0.1, 0.7), cancel=cancel,
+            edits=edits,
         )
         pre_db = 20.0 * math.log10(pre_gain)
         measurable = math.isfinite(chain_stats.integrated_lufs)

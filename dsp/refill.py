@@ -51,6 +51,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
+import scipy.fft
 
 from dsp.chain import BuildContext, StageKind, register
 from dsp.errors import NEEDS_PROFILE, ParameterError
@@ -58,7 +59,7 @@ from dsp.jit import realtime_kernel
 from dsp.presence import frame_presence
 from dsp.roomtone import NoiseProfile
 from dsp.schema import check_settings, setting
-from dsp.stft import FrameBlock, SpectralStage, StftGeometry, stft_windows
+from dsp.stft import FrameBlock, SpectralStage, StftGeometry, overlap_add, stft_windows
 
 SOURCES = ("roomtone", "pink")
 #: Edges of the bands whose speech presence decides a frame's fill level (Hz; a quiet fricative
@@ -488,3 +489,51 @@ REFILL = register(
         placement=40,
     )
 )
+
+
+# -- room tone on its own (the editor's fills and cut joins, dsp.edits) --------------------------
+@realtime_kernel
+def _random_phase_frames(seed, first_frame, amp, out):  # pragma: no cover - compiled
+    """``out[k, b] = amp[b] * exp(i * phase(seed, first_frame + k, b))``: the bed's noise, per frame."""
+    k_n, b_n = out.shape
+    for k in range(k_n):
+        frame = first_frame + k
+        for b in range(b_n):
+            ph = _phase(seed, frame, b, 0)
+            a = amp[b]
+            out[k, b] = np.complex64(complex(a * np.cos(ph), a * np.sin(ph)))
+
+
+def synthesise_room_tone(profile: NoiseProfile, start: int, frames: int, *, seed: int, channels: int = 1,
+                         gain_db: float = 0.0) -> np.ndarray:
+    """Samples ``[start, start + frames)`` of an endless room tone synthesised from ``profile``.
+
+    The same seeded random-phase noise as the hole refill's bed: frame ``f`` of the profile's
+    grid holds the profile's mean power per bin (``profile_power``, at the ``incoherent_gain``
+    that makes independent frames re-analyse at that power) with a phase that is a hash of
+    ``(seed, f, bin)``; frames are inverse transformed, windowed and overlap-added. Every sample
+    is a function of its absolute index only, so any piece equals the same span of a longer one
+    (streaming, previews). Its level and spectrum are the profile's (``gain_db`` above them).
+
+    Returns
+    -------
+    ndarray (channels, frames) float32; the channels share the noise.
+    """
+    n_fft, hop = profile.n_fft, profile.hop_length
+    if frames <= 0:
+        return np.zeros((channels, 0), np.float32)
+    power = np.asarray(profile.mean_power, np.float64).copy()
+    power[0] = 0.0  # no DC offset
+    amp = np.sqrt(power * incoherent_gain(n_fft, hop) * 10.0 ** (gain_db / 10.0))
+    _, ws = stft_windows(n_fft, hop)
+    # frame f's window covers [f*hop, f*hop + n_fft): every frame that reaches the span
+    f0 = -(-(start - n_fft + 1) // hop)
+    f1 = (start + frames - 1) // hop + 1
+    spectra = np.empty((f1 - f0, amp.size), np.complex64)
+    _random_phase_frames(np.uint64(seed & 0xFFFFFFFFFFFFFFFF), f0, amp, spectra)
+    y = scipy.fft.irfft(spectra, n=n_fft, axis=-1).astype(np.float32)
+    acc = np.zeros((1, (f1 - f0 - 1) * hop + n_fft), np.float32)
+    overlap_add(y[None], hop, ws, acc)
+    a = start - f0 * hop
+    out = acc[0, a : a + frames]
+    return np.ascontiguousarray(np.broadcast_to(out, (channels, frames)))

@@ -209,12 +209,14 @@ def render_file(
     progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
     post: Callable[[np.ndarray], np.ndarray] | None = None,
+    edits: Any = None,
 ) -> RenderRecord:
     """Render ``source_path`` through ``processor`` into ``output_path``, atomically.
 
     The output keeps the source's rate and channels; its name's extension decides the
     container, and ``fmt`` (the encoding) defaults to the source's own depth (see
-    :func:`dsp.io.output_format`).
+    :func:`dsp.io.output_format`). ``edits``: a :class:`dsp.edits.EditSetup` whose edit list is
+    applied to the chain's output (:class:`dsp.edits.EditRenderer`; cuts shorten the output).
     """
     from dsp.io import AtomicWriter, AudioReader, output_format
 
@@ -222,12 +224,18 @@ def render_file(
     with AudioReader(source_path) as reader:
         fmt = output_format(output_path, fmt, reader.info)
         with AtomicWriter(output_path, reader.sample_rate, reader.channels, fmt, sources=(source_path,)) as w:
-            for block in render_blocks(reader, processor, block_size=block_size, progress=progress, cancel=cancel):
+            if edits is None:
+                blocks, frames = render_blocks(reader, processor, block_size=block_size, progress=progress,
+                                               cancel=cancel), reader.frames
+            else:
+                renderer = edits.renderer(reader, processor, block_size=block_size)
+                blocks, frames = renderer.blocks(progress=progress, cancel=cancel), renderer.frames
+            for block in blocks:
                 w.write(post(block) if post is not None else block)
             w.commit()
         return RenderRecord(
             source=str(source_path), output=str(output_path), format=fmt,
-            sample_rate=reader.sample_rate, channels=reader.channels, frames=reader.frames,
+            sample_rate=reader.sample_rate, channels=reader.channels, frames=frames,
             chain=processor.describe(), settings=settings or {},
             nonfinite_samples=reader.nonfinite_count, seconds=time.perf_counter() - t0,
         )

@@ -30,6 +30,9 @@ applied), and grabs the window:
 * ``docs/screenshots/mouth_events.png``: the dev podcast with the ``podcast-voice`` preset
   applied: what the de-click, de-plosive and de-ess detectors found, as lanes on the waveform
   (``screenshots.py mouth`` takes only this one).
+* ``docs/screenshots/edits.png``: the demo with a few edits (a room-tone fill, a gain, a cut
+  keeping room tone, a spectral repair) shaded on the waveform, the Edit Selection menu's
+  operations listed in the Edits tab (``screenshots.py edits`` takes only this one).
 
 Run under ``timeout``: a GUI script that hangs must not hang the build.
 """
@@ -208,6 +211,27 @@ def history_markers_shot(app, window) -> None:
     window.markers_panel.dock.hide()
 
 
+def edits_shot(app, window) -> bool:
+    """A few edits on the demo, drawn on the waveform and listed (see the module docstring)."""
+    from app.session import Selection
+
+    s = window.session
+    for sel, op in ((Selection(3.05, 3.45), s.replace_with_room_tone), (Selection(4.6, 5.3), lambda: s.gain_selection(-6.0)),
+                    (Selection(6.2, 6.7), lambda: s.cut_selection(keep_room_tone=True)),
+                    (Selection(7.6, 8.4, 1800.0, 4200.0), lambda: s.spectral_repair("replace"))):
+        s.set_selection(sel)
+        window._guard(op)
+    s.set_selection(Selection(7.6, 8.4, 1800.0, 4200.0))
+    window.waveform.setXRange(2.0, 10.0, padding=0)
+    window.before_view.setYRange(0.0, 8000.0, padding=0)
+    window.edits.show_list()
+    settle(app, window, 1.0)
+    window.grab().save(str(OUT / "edits.png"))
+    for _ in range(4):
+        s.undo()
+    return not window.errors
+
+
 def main(argv: list[str] | None = None) -> int:
     only = (argv if argv is not None else sys.argv[1:])[:1]
     xvfb = start_xvfb()
@@ -251,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         if only == ["markers"]:
             history_markers_shot(app, window)
             return 0
+        if only == ["edits"]:
+            return 0 if edits_shot(app, window) else 1
         # 1: the whole episode, before/after with holes, a selection on the room-tone stretch.
         # The podcast preset's refill fills the holes its passes make; to show the overlay, this
         # shot uses the "strong" preset with refill switched off (what the passes alone do).
@@ -309,9 +335,12 @@ def main(argv: list[str] | None = None) -> int:
             window.prosody_action.trigger()
         # 6b: markers, regions and the undo history
         history_markers_shot(app, window)
-        # 7: the Loudness view on the dev podcast
+        # 7: edits on the demo
+        edits_shot(app, window)
+        window.zoom_fit()
+        # 8: the Loudness view on the dev podcast
         loudness_shot(app, window)
-        # 8: the mouth-noise detectors' events on the dev podcast
+        # 9: the mouth-noise detectors' events on the dev podcast
         mouth_shot(app, window)
         print(f"screenshots: wrote {', '.join(p.name for p in sorted(OUT.glob('*.png')))} in {OUT}")
         return 0

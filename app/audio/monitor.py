@@ -210,6 +210,7 @@ class Monitor:
         self.output_latency_s = 0.0
         self.follow_playhead = True
         self._source: BlockSource | None = None
+        self._original: BlockSource | None = None
         self._factory: ProcessorFactory | None = None
         self._ref_factory: ProcessorFactory | None = None
         self._listen = ListenMode.PROCESSED
@@ -286,9 +287,13 @@ class Monitor:
         """New preferences; reopens the device if it was open (raises DeviceError)."""
         self._submit("configure", self._do_configure, output, wait=True)
 
-    def set_source(self, source: BlockSource, processor_factory: ProcessorFactory, *, solo_reference: ProcessorFactory | None = None) -> None:
-        """A new file (stops playback, playhead to 0) and the chain to hear it through."""
-        self._submit("source", self._do_set_source, source, processor_factory, solo_reference, wait=True)
+    def set_source(self, source: BlockSource, processor_factory: ProcessorFactory, *, solo_reference: ProcessorFactory | None = None,
+                   original: BlockSource | None = None) -> None:
+        """A new file (stops playback, playhead to 0) and the chain to hear it through.
+
+        ``original``: what Hear › Original plays, when it is not ``source`` itself (an edited
+        render's source mapped through its cuts, :mod:`dsp.edits`)."""
+        self._submit("source", self._do_set_source, source, processor_factory, solo_reference, original, wait=True)
 
     def set_chain(self, processor_factory: ProcessorFactory, *, solo_reference: ProcessorFactory | None = None) -> None:
         """Settings or structure changed: heard within ``guard_ms`` + latency, crossfaded."""
@@ -619,9 +624,11 @@ class Monitor:
             p.process(zeros)
         return p
 
-    def _do_set_source(self, source: BlockSource, factory: ProcessorFactory, ref: ProcessorFactory | None) -> None:
+    def _do_set_source(self, source: BlockSource, factory: ProcessorFactory, ref: ProcessorFactory | None,
+                       original: BlockSource | None = None) -> None:
         self._halt()
         source = source if isinstance(source, _SerialSource) else _SerialSource(source)
+        self._original = None if original is None else _SerialSource(original)
         self._source, self._factory, self._ref_factory = source, factory, ref
         self._build(factory)  # fail early on a bad chain, and load its kernels before playing
         self._playhead = 0
@@ -678,7 +685,7 @@ class Monitor:
         self.voice_log.append((start, preroll is None))
         return Voice(
             src, proc, start=start, reference=ref, loop=loop, chunk=self.output.chunk,
-            crossfade=self._xfade, block_size=self.output.render_block, preroll=preroll,
+            crossfade=self._xfade, block_size=self.output.render_block, preroll=preroll, original=self._original,
         )
 
     def _plan_upgrade(self) -> None:
@@ -709,7 +716,7 @@ class Monitor:
                 loop = self._loop if self._loop is not None and fp < self._loop[1] else None
                 v = Voice(
                     src, proc, start=fp, reference=ref, loop=loop, chunk=chunk, crossfade=self._xfade,
-                    block_size=self.output.render_block,
+                    block_size=self.output.render_block, original=self._original,
                 )
                 v.prime()
                 job["voice"] = v

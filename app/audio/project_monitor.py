@@ -35,8 +35,10 @@ from typing import Any
 
 from app.audio.monitor import Monitor
 from app.audio.solo import without_stage
-from app.pipeline import prepare_processor
+from app.pipeline import analyse_edits, edit_setup, prepare_processor
 from dsp.chain import build_chain, chain_needs_profile, stage_kind
+from dsp.edits import Cut, EditedSource, EditPlan, EditRenderer, ProcessSelection, needs_room_tone
+from dsp.engine import Identity
 from dsp.errors import ParameterError, RoomtoneError
 from dsp.io import AudioReader
 
@@ -119,18 +121,30 @@ def _analysis_key(project) -> tuple:
     src = project.source
     # the chain-level analyses: the SNR-based strength and the speech detector's track
     chain_level = (chain.strength, chain.speech.detector)
+    # the edits' own analyses: each process selection's chain, and room tone wanted by the edits
+    edits = tuple((i, e.chain) for i, e in enumerate(project.edits) if isinstance(e, ProcessSelection))
     return (src.path, src.sha256, id(project.profile), chain.stft, chain.seed,
-            chain_needs_profile(chain) if project.profile is None else True, tuple(analysed), whole_chain,
-            chain_level)
+            chain_needs_profile(chain) or needs_room_tone(project.edits) if project.profile is None else True,
+            tuple(analysed), whole_chain, chain_level, edits)
 
 
 def _prepare_context(project):
-    """The build context of ``project`` (the same analyses as :func:`app.session.build_processor`)."""
+    """The build context of ``project`` (the same analyses as :func:`app.session.build_processor`,
+    and a render with edits: :func:`app.pipeline.clean_file`), with the process selections' own."""
     src = project.source
     profile = None if project.profile is None else dataclasses.replace(project.profile)
     with AudioReader(src.path) as reader:
-        _proc, context = prepare_processor(reader, project.chain, profile=profile, source_name=src.name)
-        return context
+        _proc, context = prepare_processor(reader, project.chain, profile=profile, source_name=src.name,
+                                           auto_profile=needs_room_tone(project.edits))
+        return context, analyse_edits(reader, project.edits, context)
+
+
+def original_through_cuts(reader, plan: EditPlan, block_size: int) -> EditRenderer:
+    """The source as Hear › Original plays it with edits: in the edited render's output time (the
+    same cuts, joined by plain crossfades), nothing else edited or processed."""
+    cuts = tuple(Cut(e.start_s, e.end_s, handle_s=e.handle_s) for e in plan.edits if isinstance(e, Cut))
+    cut_plan = EditPlan(cuts, sample_rate=plan.sample_rate, frames=plan.frames, channels=plan.channels)
+    return EditRenderer(reader, Identity(), cut_plan, side_processor=Identity(), block_size=block_size)
 
 
 class MonitorAdapter:
@@ -158,12 +172,16 @@ class MonitorAdapter:
         self._pending: tuple[tuple, Future, Any] | None = None
         self._applied_source: tuple | None = None
         self._applied_chain: tuple | None = None
-        self._reader = None
+        self._readers: list = []
         self._want_listen = "processed"
         self._solo: int | None = None
         self._play_when_ready: float | None = None
         self._cursor = 0.0
         self._error: str | None = None
+        self._edit_contexts: dict = {}
+        #: The edit plan being monitored (None without edits): the monitor then plays the edited
+        #: render in output time, and positions are converted from and to source time here.
+        self._plan = None
 
     # -- polled ----------------------------------------------------------------------------
     @property
@@ -177,7 +195,7 @@ class MonitorAdapter:
             return self._play_when_ready
         if self._applied_source is None:
             return self._cursor
-        return float(self.monitor.position_s)
+        return self._to_source(float(self.monitor.position_s))
 
     @property
     def playing(self) -> bool:
@@ -278,7 +296,7 @@ class MonitorAdapter:
         self._pending = None
         key, fut, profile = pending
         try:
-            context = fut.result()
+            context, self._edit_contexts = fut.result()
         except Exception as exc:  # noqa: BLE001 - RoomtoneError or a bug: shown in the window
             self._error = f"cannot prepare monitoring: {exc}"
             self._play_when_ready = None
@@ -309,20 +327,14 @@ class MonitorAdapter:
         chain_key = (dataclasses.replace(project.chain, listen="processed", name=""), self._context_key, solo)
         try:
             factory, ref = self._factories(project)
-            source_key = (src.path, src.sha256)
+            source_key = (src.path, src.sha256) if not project.edits else (src.path, src.sha256, chain_key, project.edits)
             if source_key != self._applied_source:
-                reader = AudioReader(src.path)
-                self.monitor.set_source(reader, factory, solo_reference=ref)
-                old, self._reader = self._reader, reader
-                if old is not None:
-                    old.close()
+                self._set_source(project, factory, ref)
                 self._applied_source = source_key
-                if self._cursor:
-                    self.monitor.seek(self._cursor)
             elif chain_key != self._applied_chain:
                 self.monitor.set_chain(factory, solo_reference=ref)
             self._applied_chain = chain_key
-            self._apply_listen(ref is not None)
+            self._apply_listen(ref is not None and not project.edits)  # no solo of an edited render (yet)
         except RoomtoneError as exc:
             self._error = str(exc)
             self._play_when_ready = None
@@ -330,9 +342,43 @@ class MonitorAdapter:
         if self._play_when_ready is not None:
             start, self._play_when_ready = self._play_when_ready, None
             try:
-                self.monitor.play(start)
+                self.monitor.play(self._to_output(start))
             except RoomtoneError as exc:
                 self._error = str(exc)
+
+    def _set_source(self, project, factory, ref) -> None:
+        """Give the monitor the file (or, with edits, the edited render in output time), keeping
+        the playhead and, when the edit list or chain changed while playing, playing on."""
+        was_playing = self._applied_source is not None and bool(self.monitor.is_playing)
+        if was_playing:
+            self._cursor = self.position_s
+        readers = [AudioReader(project.source.path)]
+        self._plan = None
+        if project.edits:
+            chain = dataclasses.replace(project.chain, listen="processed")  # the monitor mixes Hear itself
+            setup = edit_setup(readers[0], chain, project.edits, self._context, contexts=self._edit_contexts)
+            assert setup is not None
+            block = self.monitor.output.render_block
+            edited = EditedSource(setup.renderer(readers[0], build_chain(chain, self._context), block_size=block))
+            readers.append(AudioReader(project.source.path))
+            self.monitor.set_source(edited, Identity, original=EditedSource(original_through_cuts(readers[1], setup.plan, block)))
+            self._plan = setup.plan
+        else:
+            self.monitor.set_source(readers[0], factory, solo_reference=ref)
+        old, self._readers = self._readers, readers
+        for r in old:
+            r.close()
+        if was_playing:
+            self.monitor.play(self._to_output(self._cursor))
+        elif self._cursor:
+            self.monitor.seek(self._to_output(self._cursor))
+
+    def _to_output(self, t: float | None) -> float | None:
+        """Source seconds -> what the monitor plays (output seconds of the edited render)."""
+        return t if t is None or self._plan is None else self._plan.source_to_output_s(t)
+
+    def _to_source(self, t: float) -> float:
+        return t if self._plan is None else self._plan.output_to_source_s(t)
 
     def _apply_listen(self, have_ref: bool) -> None:
         want = self._want_listen
@@ -374,7 +420,7 @@ class MonitorAdapter:
             if self._pending is None:
                 self._sync()
             return
-        self.monitor.play(start_s)
+        self.monitor.play(self._to_output(start_s))
 
     def stop(self) -> None:
         if self._play_when_ready is not None:
@@ -386,12 +432,12 @@ class MonitorAdapter:
         self._cursor = float(position_s)
         if self._play_when_ready is not None:
             self._play_when_ready = self._cursor
-        self.monitor.seek(position_s)
+        self.monitor.seek(self._to_output(position_s))
         if not self.monitor.is_playing:
             self.monitor.sync()  # position_s reads the new cursor at once (a Play right after starts there)
 
     def set_loop(self, start_s: float | None, end_s: float | None = None) -> None:
-        self.monitor.set_loop(start_s, end_s)
+        self.monitor.set_loop(self._to_output(start_s), self._to_output(end_s))
 
     # -- device ------------------------------------------------------------------------------
     def configure(self, output) -> None:
@@ -403,9 +449,9 @@ class MonitorAdapter:
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self.monitor.shutdown()
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        for r in self._readers:
+            r.close()
+        self._readers = []
 
 
 def make_monitor():

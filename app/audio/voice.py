@@ -78,8 +78,11 @@ class Voice:
         crossfade: int = 240,
         block_size: int | None = None,
         preroll: int | None = None,
+        original: BlockSource | None = None,
     ) -> None:
         self.source = source
+        #: what the original component reads (default: the source itself)
+        self.original = source if original is None else original
         self.processor = processor
         self.reference = reference
         self.chunk = int(chunk)
@@ -135,7 +138,7 @@ class Voice:
         avail = max(0, min(n, self._seg_stop - self.pos))
         o = np.zeros((ch, n), np.float32)
         if avail:
-            o[:, :avail] = self.source.read(self.pos, avail)
+            o[:, :avail] = self.original.read(self.pos, avail)
         fp = np.minimum(np.arange(self.pos, self.pos + n, dtype=np.int64), self.frames)
         self.pos += n
         return Components(p, o, r, fp)

@@ -42,6 +42,7 @@ from app.overview import WaveformPyramid
 from app.qt import theme
 from app.qt.after_view_controller import APPLY_MESSAGE, AfterViewController, listening_to
 from app.qt.chain_panel import ChainPanel
+from app.qt.edit_controller import EditController
 from app.qt.export_dialog import ExportDialog
 from app.qt.history_view import HistoryDock
 from app.qt.loudness_controller import LoudnessController
@@ -178,6 +179,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(centre)
         self._build_processing_dock()
         self.prosody = ProsodyDockController(self)
+        self.edits = EditController(self)
         self.prosody_dock, self.prosody_panel = self.prosody.dock, self.prosody.panel
         self._build_status_bar()
         self.loudness = LoudnessController(self.loudness_view, self.jobs,
@@ -393,6 +395,7 @@ class MainWindow(QMainWindow):
             self.roomtone.request_spectrum()
         self.waveform.set_room_tone(new.profile)
         self.after.update()
+        self.edits.project_changed(new)
         self._echo_to_monitor(new)
         if source_changed and str(getattr(self.monitor, "listen", "processed")) != "processed":
             self.set_listen("processed")  # a new file starts by hearing the chain's result

@@ -74,7 +74,9 @@ def build_actions(w) -> None:
     """Menus, the main toolbar and the transport bar of the workstation ``w``."""
     mb = w.menuBar()
     _file_menu(w, mb.addMenu("&File"))
-    _edit_menu(w, mb.addMenu("&Edit"))
+    edit_menu = mb.addMenu("&Edit")
+    _edit_menu(w, edit_menu)
+    w.edits.add_actions(edit_menu, add_action)  # region operations, spectral repair (edit_controller)
     _view_menu(w, mb.addMenu("&View"))
     _process_menu(w, mb.addMenu("&Process"))
     _transport_menu(w, mb.addMenu("&Transport"))

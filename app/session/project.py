@@ -1,11 +1,12 @@
 """The Project: an immutable value holding everything a piece of work is made of, and its file.
 
 A :class:`Project` is the source audio (a :class:`SourceRef` with a content hash), the chain
-settings, the room-tone profile, the current selection, and the JSON-able results of
-whole-file analyses. Editing never mutates a Project: :meth:`app.session.Session.apply` makes
+settings, the room-tone profile, the current selection, the JSON-able results of whole-file
+analyses, and the edit list (:mod:`dsp.edits`, spans in source seconds). Editing never mutates a Project: :meth:`app.session.Session.apply` makes
 a new one (``dataclasses.replace``) and keeps the old one for undo.
 
-The project file is versioned JSON (``{"format": "roomtone-project", "version": 1, ...}``),
+The project file is versioned JSON (``{"format": "roomtone-project", "version": 1, ...}``;
+version 2 when it holds edits or markers),
 never pickle. It records the source by absolute path *and* by path relative to the project
 file (so a folder holding both can be moved or copied), with its SHA-256, and the software and
 model versions in use when it was saved. :func:`load_project` reports a source that moved or
@@ -31,6 +32,7 @@ import numpy as np
 from app.presets import DEFAULT_PRESET, list_presets, load_preset
 from app.session.markers import Marker, markers_from_json, sort_markers
 from dsp.chain import ChainSettings
+from dsp.edits import EDIT_KINDS, Edit, edit_from_dict, edit_to_dict
 from dsp.errors import Cancelled, InputError, OutputError, ParameterError
 from dsp.io import MAX_CHANNELS, audio_info
 from dsp.io import write_text_atomic as _write
@@ -41,7 +43,10 @@ from dsp.roomtone import NoiseProfile
 from models.versions import model_versions  # torch-free: reads package metadata
 
 PROJECT_FORMAT = "roomtone-project"
-PROJECT_VERSION = 1
+#: 2: the edit list (``edits``) and markers (``markers``). A project with neither is still written as
+#: version 1, so an older Roomtone opens it; one with either is refused there rather than opened
+#: without them (and saved back without them).
+PROJECT_VERSION = 2
 #: Suffix given to project files saved without one.
 PROJECT_SUFFIX = ".roomtone"
 
@@ -344,8 +349,15 @@ class Project:
     loudness: str = "off"
     #: Markers (points) and regions (named spans), in time order (:mod:`app.session.markers`).
     markers: tuple[Marker, ...] = ()
+    #: The edit list (:mod:`dsp.edits`), in the order it is applied; spans in source seconds.
+    edits: tuple[Edit, ...] = ()
 
     def __post_init__(self) -> None:
+        if not isinstance(self.edits, tuple):
+            object.__setattr__(self, "edits", tuple(self.edits))
+        for e in self.edits:
+            if type(e) not in EDIT_KINDS.values():
+                raise ParameterError(f"Project.edits holds a {type(e).__name__}, not an edit of dsp.edits")
         if self.loudness not in TARGET_CHOICES:
             raise ParameterError(
                 f"unknown loudness target {self.loudness!r}; choose one of {', '.join(TARGET_CHOICES)}"
@@ -370,6 +382,7 @@ class Project:
             and self.name == other.name and self.analyses == other.analyses
             and self.loudness == other.loudness and profiles_equal(self.profile, other.profile)
             and self.markers == other.markers
+            and self.edits == other.edits
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -392,7 +405,7 @@ class Project:
         """Versioned JSON-able form. ``base``: the project file's folder, for relative source paths."""
         return {
             "format": PROJECT_FORMAT,
-            "version": PROJECT_VERSION,
+            "version": PROJECT_VERSION if self.edits or self.markers else 1,
             "name": self.name,
             "saved_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "source": None if self.source is None else self.source.to_dict(base=None if base is None else Path(base)),
@@ -402,6 +415,7 @@ class Project:
             "selection": None if self.selection is None else self.selection.to_dict(),
             "analyses": thaw_json(self.analyses),
             "markers": [m.to_dict() for m in self.markers],
+            "edits": [edit_to_dict(e) for e in self.edits],
             "versions": project_versions(),
         }
 
@@ -439,7 +453,12 @@ class Project:
                 f"{where}: unknown loudness target {loudness!r} (field 'loudness'; known: "
                 f"{', '.join(TARGET_CHOICES)}); the project may come from a newer Roomtone: update Roomtone"
             )
+        edits = tuple(
+            edit_from_dict(e, where=f"{where}: edit {i + 1}", fix=f"remove that edit from the file or {_DAMAGED_FIX}")
+            for i, e in enumerate(f.array("edits", default=[]))
+        )
         return cls(
+            edits=edits,
             source=None if source_fields is None else SourceRef.from_dict(source_fields),
             chain=chain,
             profile=None if profile is None else NoiseProfile.from_dict(profile, where=f"{where}: room-tone profile"),

@@ -49,6 +49,15 @@ from app.session.project import (
     save_project,
 )
 from dsp.chain import ChainSettings, StageSpec, coerce_setting, stage_kind
+from dsp.edits import (
+    Cut,
+    Edit,
+    EditPlan,
+    ProcessSelection,
+    RegionGain,
+    RoomToneFill,
+    SpectralRepair,
+)
 from dsp.errors import ParameterError
 from dsp.io import AudioReader
 from dsp.loudness import TARGET_CHOICES, TARGETS
@@ -175,12 +184,13 @@ def render_project(
     a CLI render of the same settings, profile and loudness target (``loudness``, default the
     project's own :attr:`Project.loudness`). ``progress(done, total)`` in samples;
     ``cancel()`` returning true stops it with :class:`~dsp.errors.Cancelled` (nothing written).
-    Returns the :class:`~dsp.render.RenderRecord`."""
+    The project's edit list is rendered too (:mod:`dsp.edits`). Returns the
+    :class:`~dsp.render.RenderRecord`."""
     src = _require_source(project)
     loudness = project.loudness if loudness is None else loudness
     return clean_file(
         src.path, out_path, project.chain, profile=_profile_copy(project.profile), fmt=fmt,
-        loudness=loudness, progress=progress, cancel=cancel, record=record,
+        loudness=loudness, progress=progress, cancel=cancel, record=record, edits=project.edits,
     )
 
 
@@ -215,6 +225,7 @@ class Session:
             saved.source == cur.source and saved.chain == cur.chain and saved.name == cur.name
             and saved.analyses == cur.analyses and saved.loudness == cur.loudness
             and profiles_equal(saved.profile, cur.profile) and saved.markers == cur.markers
+            and saved.edits == cur.edits
         )
 
     @dirty.setter
@@ -658,6 +669,68 @@ class Session:
                 f"the region {sel.describe()} ends after the source ({src.duration_s:.2f} s); select inside the file"
             )
         return sel
+
+    # -- the edit list ------------------------------------------------------------------------
+    def add_edit(self, edit: Edit) -> None:
+        """Append ``edit`` to the edit list (one undo step labelled with what it does).
+
+        Raises :class:`~dsp.errors.ParameterError` for an edit outside the source or a cut that
+        overlaps another (the message says what to do)."""
+        src = _require_source(self.project)
+        edits = (*self.project.edits, edit)
+        EditPlan(edits, sample_rate=src.sample_rate, frames=src.frames, channels=src.channels,
+                 profile=self.project.profile, require_profile=False)
+        self.apply(edit.describe(), lambda p: dataclasses.replace(p, edits=edits))
+
+    def remove_edit(self, index: int) -> None:
+        """Remove edit ``index`` of the list (one undo step)."""
+        edits = self.project.edits
+        if not isinstance(index, int) or not 0 <= index < len(edits):
+            raise ParameterError(f"no edit at position {index}: the list has {len(edits)}")
+        rest = edits[:index] + edits[index + 1 :]
+        self.apply(f"Remove edit: {edits[index].describe()}", lambda p: dataclasses.replace(p, edits=rest))
+
+    def clear_edits(self) -> None:
+        """Remove every edit (one undo step; nothing happens without edits)."""
+        if self.project.edits:
+            self.apply("Remove all edits", lambda p: dataclasses.replace(p, edits=()))
+
+    def _selected(self, *, rectangle: bool = False) -> Selection:
+        sel = self.project.selection
+        if sel is None or sel.duration_s <= 0:
+            raise ParameterError("select a stretch of time first (drag on the waveform)")
+        if rectangle and not sel.is_rectangle:
+            raise ParameterError("spectral repair needs a time-frequency rectangle: drag on the spectrogram")
+        return sel
+
+    def process_selection(self, stage: int | None = None) -> None:
+        """The selection processed by the chain (or by stage ``stage`` alone)."""
+        sel, chain = self._selected(), dataclasses.replace(self.project.chain, listen="processed")
+        what = "the chain"
+        if stage is not None:
+            _check_index(chain, stage)
+            what = stage_label(chain, stage)
+            chain = dataclasses.replace(chain, stages=(dataclasses.replace(chain.stages[stage], bypass=False),))
+        self.add_edit(ProcessSelection(sel.start_s, sel.end_s, chain=chain, what=what))
+
+    def replace_with_room_tone(self) -> None:
+        sel = self._selected()
+        self.add_edit(RoomToneFill(sel.start_s, sel.end_s))
+
+    def cut_selection(self, *, keep_room_tone: bool = False) -> None:
+        sel = self._selected()
+        self.add_edit(Cut(sel.start_s, sel.end_s, keep_room_tone=keep_room_tone))
+
+    def gain_selection(self, gain_db: float) -> None:
+        sel = self._selected()
+        self.add_edit(RegionGain(sel.start_s, sel.end_s, gain_db=float(gain_db)))
+
+    def spectral_repair(self, mode: str = "attenuate", *, attenuation_db: float = 30.0) -> None:
+        """Attenuate or replace the selected time-frequency rectangle."""
+        sel = self._selected(rectangle=True)
+        assert sel.low_hz is not None and sel.high_hz is not None
+        self.add_edit(SpectralRepair(sel.start_s, sel.end_s, low_hz=sel.low_hz, high_hz=sel.high_hz, mode=mode,
+                                     attenuation_db=attenuation_db))
 
     # -- analyses -----------------------------------------------------------------------------
     def set_analysis(self, key: str, value: Any, label: str) -> None:
