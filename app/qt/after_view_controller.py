@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from app.qt.tile_providers import difference_provider, hole_regions, tile_provider
-from app.session.preview import RenderResult, render_preview
+from app.session.preview import RenderResult, in_place_edits, render_preview
 from app.session.project import profiles_equal
 from dsp.errors import ParameterError
 from dsp.stft import default_n_fft
@@ -85,10 +85,11 @@ class AfterViewController:
             6000)
 
     def is_current(self) -> bool:
-        """The render shown was made from the project as it is now (source, chain, room tone)."""
+        """The render shown was made from the project as it is now (source, chain, room tone, the
+        edits it shows)."""
         r, p = self.result, listening_to(self.window.session.project, "processed")
         return r is not None and r.project.source == p.source and r.project.chain == p.chain and profiles_equal(
-            r.project.profile, p.profile)
+            r.project.profile, p.profile) and in_place_edits(r.project) == in_place_edits(p)
 
     def update(self, force: bool = False) -> None:
         """Point the AFTER view at the render (magnitude or removed energy); title, holes, loudness."""

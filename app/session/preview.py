@@ -2,7 +2,8 @@
 
 :func:`render_preview` builds the processor the CLI builds (:func:`app.session.build_processor`,
 i.e. :func:`app.pipeline.prepare_processor`), renders the source through
-:func:`dsp.render.render_blocks` into a float32 WAV (atomically), and gathers what the views draw
+:func:`dsp.render.render_blocks` (and the project's edits that keep source time, through the
+same :class:`dsp.edits.EditRenderer` an export uses) into a float32 WAV (atomically), and gathers what the views draw
 from it on the way or after: the waveform pyramid, the spectral holes that remain (against the
 project's room tone) and the 100 ms K-weighted energies of the Loudness view's "after" curve.
 The workstation runs it as a job; it reports ``progress(fraction)`` and stops when
@@ -20,7 +21,9 @@ from typing import Any
 import numpy as np
 
 from app.overview import WaveformPyramid
+from app.pipeline import edit_setup
 from app.session.session import build_processor
+from dsp.edits import Cut
 from dsp.events import found_events
 from dsp.holes import detect_holes
 from dsp.io import AtomicWriter, AudioReader
@@ -53,18 +56,29 @@ def detect_holes_left(project, original_path, processed_path):
                             max_total_reduction_db=project.chain.max_total_reduction_db, keep_level=False)
 
 
+def in_place_edits(project) -> tuple:
+    """The edits Apply's render shows: all but the cuts (the views stay in source time)."""
+    return tuple(e for e in project.edits if not isinstance(e, Cut))
+
+
 def render_preview(project, out: str | Path, progress: Callable[[float], None],
                    cancelled: Callable[[], bool]) -> RenderResult:
-    """Render ``project`` (its source through its chain) into ``out`` for the AFTER view."""
+    """Render ``project`` (its source through its chain and its edits) into ``out`` for the AFTER
+    view. The views are in source time, so the edits that keep it (process selection, room tone,
+    gain, spectral repair) are rendered and the cuts are not: the views shade those instead."""
     t0 = time.perf_counter()
     out = Path(out)
     src = project.source
     processor, context = build_processor(project, with_context=True)
+    in_place = in_place_edits(project)
     with AudioReader(src.path) as reader:
         loudness = TimelineMeter(reader.sample_rate, reader.channels)  # the Loudness view's after curve
+        setup = edit_setup(reader, project.chain, in_place, context)
+        report = lambda d, t: progress(0.85 * d / t)  # noqa: E731
+        blocks = (render_blocks(reader, processor, progress=report, cancel=cancelled) if setup is None
+                  else setup.renderer(reader, processor).blocks(progress=report, cancel=cancelled))
         with AtomicWriter(out, reader.sample_rate, reader.channels, "float32") as w:
-            for block in render_blocks(reader, processor, progress=lambda d, t: progress(0.85 * d / t),
-                                       cancel=cancelled):
+            for block in blocks:
                 w.write(block)
                 loudness.add(block)
             w.commit()

@@ -57,6 +57,7 @@ from dsp.edits import (
     RegionGain,
     RoomToneFill,
     SpectralRepair,
+    needs_room_tone,
 )
 from dsp.errors import ParameterError
 from dsp.io import AudioReader
@@ -160,11 +161,13 @@ def build_processor(project: Project, *, with_context: bool = False) -> Any:
     :func:`app.pipeline.prepare_processor`, so stage analyses such as hum or EQ match run
     exactly as in a CLI render). With ``with_context`` returns ``(processor, context)``, the
     :class:`~dsp.chain.BuildContext` holding what the analyses found (events, estimates).
-    Reads the source (whole-file analyses): run it as a job for long files."""
+    Reads the source (whole-file analyses): run it as a job for long files. Without a profile,
+    an edit list that synthesises room tone finds one automatically (as :func:`render_project`)."""
     src = _require_source(project)
     with AudioReader(src.path) as reader:
         processor, context = prepare_processor(
-            reader, project.chain, profile=_profile_copy(project.profile), source_name=src.name
+            reader, project.chain, profile=_profile_copy(project.profile), source_name=src.name,
+            auto_profile=needs_room_tone(project.edits),
         )
     return (processor, context) if with_context else processor
 

@@ -3,6 +3,7 @@ the edit list dock, and the edits drawn on the waveform."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
@@ -150,3 +151,24 @@ def test_double_click_in_the_list_puts_the_cursor_on_the_edit(window, qtbot):
     qtbot.mouseClick(w.edits.panel.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     qtbot.mouseDClick(w.edits.panel.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert w.monitor.position_s == pytest.approx(1.7, abs=0.01)
+
+
+def test_apply_shows_the_edits_in_the_after_view_and_goes_out_of_date_with_them(window, qtbot):
+    import soundfile as sf
+
+    w = window
+    w.apply_chain()
+    wait_for_jobs(w, qtbot)
+    before, sr = sf.read(str(w.after.result.path), dtype="float32", always_2d=True)
+    w.session.add_edit(RegionGain(1.0, 1.5, gain_db=-12.0))
+    assert not w.render_is_current()  # the gain changes what the AFTER view should show
+    w.apply_chain()
+    wait_for_jobs(w, qtbot)
+    assert w.render_is_current()
+    after, _ = sf.read(str(w.after.result.path), dtype="float32", always_2d=True)
+    mid = slice(int(1.1 * sr), int(1.4 * sr))
+    drop_db = 10 * np.log10(float((before[mid] ** 2).sum() / (after[mid] ** 2).sum()))
+    assert drop_db == pytest.approx(12.0, abs=0.01)
+    w.session.add_edit(Cut(2.0, 2.2))
+    assert w.render_is_current()  # a cut is shaded on the views, which stay in source time
+    assert after.shape == before.shape
