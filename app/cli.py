@@ -27,7 +27,7 @@ from dsp.errors import RoomtoneError
 from dsp.jit import configure_cache  # sets NUMBA_CACHE_DIR before numba is first imported
 
 #: Subcommand modules, in help order; a module that does not exist yet is skipped.
-COMMANDS = ("info", "clean", "profile", "holes", "prosody", "batch", "gui")
+COMMANDS = ("info", "clean", "render", "profile", "holes", "prosody", "batch", "gui")
 
 EXIT_CODES = """\
 exit codes:
