@@ -68,6 +68,7 @@ class SpectrogramController:
         self._levels_job = None
         self._source: tuple[str, int] | None = None  # path, sample rate
         self._profile = None
+        self.apply_palettes()
 
     @property
     def views(self):
@@ -85,8 +86,7 @@ class SpectrogramController:
             self.window.after.update(force=True)
         self._request_levels()
         self.apply_palettes()
-        if self.dialog is not None:
-            self.dialog.show_settings(settings, self.describe_range())
+        self._echo()
 
     def n_fft(self, sample_rate: int) -> int:
         return self.settings.n_fft(sample_rate)
@@ -107,6 +107,10 @@ class SpectrogramController:
         lo, hi = self.auto_levels
         basis = "the room tone" if self._profile is not None else "the file's quietest cells (no room tone yet)"
         return f"Automatic: {lo:.0f} to {hi:.0f} dB, floor from {basis}, ceiling from the file's peak."
+
+    def _echo(self) -> None:
+        if self.dialog is not None:
+            self.dialog.show_settings(self.settings, self.describe_range(), self.auto_levels)
 
     # -- applying it -----------------------------------------------------------------------
     def apply_palettes(self) -> None:
@@ -131,6 +135,9 @@ class SpectrogramController:
         self._provide_before()
         self._request_levels()
         self.apply_palettes()
+        if self.dialog is not None:
+            self.dialog.set_sample_rate(sample_rate)
+            self._echo()
 
     def _provide_before(self) -> None:
         path, rate = self._source
@@ -187,8 +194,7 @@ class SpectrogramController:
             tone = room_tone_level_db(self._profile, rate, self.n_fft(rate))
         self.auto_levels = auto_range(self._levels_db, tone)
         self.apply_palettes()
-        if self.dialog is not None:
-            self.dialog.show_settings(self.settings, self.describe_range())
+        self._echo()
 
     # -- frequency zoom and the dialog ------------------------------------------------------
     def zoom_frequency(self, factor: float) -> None:
@@ -206,7 +212,7 @@ class SpectrogramController:
             self.dialog.settingsChanged.connect(self.set_settings)
         else:
             self.dialog.set_sample_rate(self._source[1] if self._source is not None else 48000)
-        self.dialog.show_settings(self.settings, self.describe_range())
+        self._echo()
         self.dialog.show()
         self.dialog.raise_()
         return self.dialog

@@ -87,6 +87,7 @@ class SpectrogramSettingsDialog(QDialog):
         self.setWindowTitle("Spectrogram Settings")
         self.setModal(False)
         self.settings = settings
+        self._auto_levels: tuple[float, float] | None = None
         self._sample_rate = int(sample_rate)
         root = QVBoxLayout(self)
         root.addWidget(self._build_analysis_box())
@@ -187,9 +188,14 @@ class SpectrogramSettingsDialog(QDialog):
         self.fft_combo.setCurrentIndex(max(0, self.fft_combo.findData(current if current is not None else 0)))
         self.fft_combo.blockSignals(False)
 
-    def show_settings(self, settings: SpectrogramSettings, note: str | None = None) -> None:
-        """Show ``settings`` (and ``note``, what the automatic range is now) without emitting."""
+    def show_settings(self, settings: SpectrogramSettings, note: str | None = None,
+                      auto_levels: tuple[float, float] | None = None) -> None:
+        """Show ``settings`` without emitting; ``note`` says what the automatic range is now.
+
+        While the range is automatic the (disabled) floor and ceiling show ``auto_levels``, the
+        range in use, so switching it off starts the manual range from what is on screen."""
         self.settings = settings
+        self._auto_levels = auto_levels
         widgets = (self.fft_combo, self.scale_combo, self.colormap_combo, self.auto_check, self.floor_spin,
                    self.ceiling_spin, self.removed_spin, self.removed_colormap_combo)
         for w in widgets:
@@ -198,8 +204,9 @@ class SpectrogramSettingsDialog(QDialog):
         self.scale_combo.setCurrentIndex(self.scale_combo.findData(settings.scale))
         self.colormap_combo.setCurrentIndex(self.colormap_combo.findData(settings.colormap))
         self.auto_check.setChecked(settings.auto_range)
-        self.floor_spin.setValue(settings.floor_db)
-        self.ceiling_spin.setValue(settings.ceiling_db)
+        floor, ceiling = auto_levels if settings.auto_range and auto_levels else (settings.floor_db, settings.ceiling_db)
+        self.floor_spin.setValue(floor)
+        self.ceiling_spin.setValue(ceiling)
         self.floor_spin.setEnabled(not settings.auto_range)
         self.ceiling_spin.setEnabled(not settings.auto_range)
         self.removed_spin.setValue(settings.removed_ceiling_db)
@@ -225,13 +232,13 @@ class SpectrogramSettingsDialog(QDialog):
         except ParameterError as exc:
             self.error_label.setText(f"Not applied: {exc}")
             self.error_label.show()
-            self.show_settings(self.settings)
+            self.show_settings(self.settings, auto_levels=self._auto_levels)
             return
         self._emit(settings)
 
     def _emit(self, settings: SpectrogramSettings) -> None:
         self.error_label.hide()
-        self.show_settings(settings)
+        self.show_settings(settings, auto_levels=self._auto_levels)
         self.settingsChanged.emit(settings)
 
     def keyPressEvent(self, ev) -> None:  # noqa: N802 - Qt naming

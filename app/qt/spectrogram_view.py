@@ -117,7 +117,7 @@ class ScaledFrequencyAxis(pg.AxisItem):
     def tickValues(self, minVal, maxVal, size):  # noqa: N802, N803 - pyqtgraph naming
         if self.frequency_scale.linear:
             return super().tickValues(minVal, maxVal, size)
-        major, minor = self.frequency_scale.ticks(minVal, maxVal, max(2, int(size // 28)))
+        major, minor = self.frequency_scale.ticks(minVal, maxVal, max(2, int(size // 24)))
         return [(1.0, [self.frequency_scale.to_display(f) for f in major]), (0.1, [self.frequency_scale.to_display(f) for f in minor])]
 
     def tickStrings(self, values, scale, spacing):  # noqa: N802 - pyqtgraph naming
@@ -185,6 +185,7 @@ class SpectrogramView(TimelinePlot):
         self._timer.timeout.connect(self.request_tile)
         self.vb.sigXRangeChanged.connect(self._view_changed)
         self.vb.sigYRangeChanged.connect(lambda *_: self._draw_holes())
+        self.vb.sigResized.connect(lambda *_: self._place_legend())
         self.set_mode("magnitude")
 
     # -- configuration ---------------------------------------------------------------------
@@ -220,9 +221,12 @@ class SpectrogramView(TimelinePlot):
         self._place_legend()
 
     def _place_legend(self) -> None:
-        height = int(min(170, max(60, self.height() - 40)))
-        self.legend.resize(self.legend.width(), height)
-        self.legend.move(max(0, self.width() - self.legend.width() - 10), 6)
+        """In the plot area's top-right corner, at most 170 px tall (less in a short pane)."""
+        area = self.vb.sceneBoundingRect()
+        if area.height() < 10:  # not laid out yet
+            area = QRectF(0, 0, self.width() - 6, self.height() - 30)
+        self.legend.set_height(int(min(170, max(24, area.height() - 8))))
+        self.legend.move(max(0, int(area.right()) - self.legend.width() - 4), int(area.top()) + 4)
         self.legend.raise_()
 
     def set_frequency_range(self, nyquist: float) -> None:

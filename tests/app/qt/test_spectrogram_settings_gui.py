@@ -127,6 +127,7 @@ def test_manual_range_spin_boxes_and_a_refused_range(make_window, qtbot, noisy_1
     assert d.auto_check.isChecked() and not d.floor_spin.isEnabled()
     d.auto_check.setChecked(False)
     assert d.floor_spin.isEnabled() and d.ceiling_spin.isEnabled()
+    assert (d.floor_spin.value(), d.ceiling_spin.value()) == w.before_view.levels()
     d.floor_spin.setValue(-100.0)
     d.ceiling_spin.setValue(-10.0)
     assert w.before_view.levels() == w.after_view.levels() == (-100.0, -10.0)
@@ -161,6 +162,7 @@ def test_defaults_button_and_preferences_outlive_the_window(make_window, qtbot, 
     assert load_settings(settings).scale == "mel"
     w2 = make_window()
     assert w2.spectrogram.settings.scale == "mel" and w2.spectrogram.settings.colormap == "viridis"
+    assert w2.before_view.legend.cmap_name == "viridis"  # colours apply before any file is open
     assert w2.before_view.frequency_scale.kind == "linear"  # until a file is shown
     assert w2.open_path(noisy_16k)
     wait_for_jobs(w2, qtbot)
@@ -185,8 +187,11 @@ def test_auto_range_follows_the_room_tone(make_window, qtbot, noisy_16k):
     # 0.01 RMS white noise reads about -55 dB per 512-point bin: the floor sits 10-25 dB under it
     assert -80.0 <= lo2 <= -65.0
     assert w.after_view.levels() == (lo2, hi2)
-    _panel(w).auto_check.setChecked(False)
-    assert w.before_view.levels() == (-110.0, -20.0)
+    d = _panel(w)
+    assert (d.floor_spin.value(), d.ceiling_spin.value()) == (lo2, hi2)  # the range in use, greyed
+    d.auto_check.setChecked(False)  # the manual range starts from what was on screen
+    assert w.before_view.levels() == (lo2, hi2)
+    assert (w.spectrogram.settings.floor_db, w.spectrogram.settings.ceiling_db) == (lo2, hi2)
 
 
 # -- selections, holes and zoom on every scale -----------------------------------------------------
@@ -301,3 +306,25 @@ def test_shift_wheel_zooms_frequency_and_ctrl_wheel_still_zooms_time(make_window
     (c0, c1), (d0, d1) = v.vb.viewRange()
     assert (c1 - c0) == pytest.approx(0.8 * (x1 - x0), rel=0.02)
     assert (d0, d1) == pytest.approx((b0, b1))
+    _wheel(v, Qt.KeyboardModifier.AltModifier, notches=-1)  # Alt+wheel too (the older binding)
+    (e0, e1), (f0, f1) = v.vb.viewRange()
+    assert (f1 - f0) == pytest.approx((d1 - d0) / 0.8, rel=0.02) and (e0, e1) == pytest.approx((c0, c1))
+
+
+def test_the_legend_stays_inside_the_plot_and_fits_short_panes(qtbot):
+    from app.qt.spectrogram_view import SpectrogramView
+
+    v = SpectrogramView("BEFORE")
+    qtbot.addWidget(v)
+    v.set_palette("magnitude", "inferno", (-105.0, -10.0))
+    for height, compact in ((80, True), (320, False)):
+        v.resize(640, height)
+        v.show()
+        qtbot.wait(30)
+        area = v.vb.sceneBoundingRect()
+        g = v.legend.geometry()
+        assert area.left() <= g.left() and g.right() <= area.right() + 1 and g.bottom() <= area.bottom() + 1
+        assert v.legend.compact is compact
+        ticks = v.legend.tick_values()
+        assert ticks[0] == -105.0 and ticks[-1] == -10.0 and (len(ticks) == 2) is compact
+    assert v.legend.testAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)  # drags reach the plot
