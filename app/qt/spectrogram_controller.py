@@ -164,7 +164,9 @@ class SpectrogramController:
             return
         if self._levels_job is not None:
             self._levels_job.cancel()
-        self._levels_key, self._levels_db, self.auto_levels = key, None, None
+        if self._levels_key is None or self._levels_key[0] != path:
+            self.auto_levels = None  # another file: its range is unknown (same file: keep it meanwhile)
+        self._levels_key, self._levels_db = key, None
 
         def work(progress, cancelled):
             with AudioReader(key[0]) as reader:

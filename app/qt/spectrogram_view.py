@@ -100,10 +100,14 @@ class SpectrogramViewBox(EditorViewBox):
         return max(0.0, min(float(self.frequency_scale.to_hz(min(max(y, u0), u1))), self.frequency_scale.nyquist))
 
     def zoom_frequency(self, factor: float, centre: float | None = None) -> None:
-        """Show ``factor`` times the frequency span (display units), about ``centre``."""
+        """Show ``factor`` times the frequency span (display units), about ``centre``; without one,
+        about the middle of the view, or its bottom while the lowest frequency is in view (so
+        zooming in from the whole band keeps the voice's range on screen)."""
         _, (y0, y1) = self.viewRange()
-        c = (y0 + y1) / 2 if centre is None else centre
-        self.scaleBy(x=1.0, y=factor, center=QPointF(0.0, c))
+        if centre is None:
+            u0 = self.frequency_scale.display_range[0]
+            centre = u0 if y0 <= u0 + 1e-6 * max(y1 - y0, 1e-9) else (y0 + y1) / 2
+        self.scaleBy(x=1.0, y=factor, center=QPointF(0.0, centre))
 
 
 class ScaledFrequencyAxis(pg.AxisItem):

@@ -76,9 +76,11 @@ def test_fft_size_asks_both_views_for_new_tiles_in_the_background(make_window, q
     wait_for_jobs(w, qtbot)
     assert w.before_view.current_image().shape[1] == 257  # 512-point FFT
     d = _panel(w)
+    levels_before = w.before_view.levels()
     t0 = time.perf_counter()
     _choose(d.fft_combo, 2048)
     assert time.perf_counter() - t0 < 0.5, "changing a setting must not compute tiles on the GUI thread"
+    assert w.before_view.levels() == levels_before  # same file: the range in use stays until re-measured
     wait_for_jobs(w, qtbot)
     assert w.spectrogram.settings.fft_size == 2048
     assert w.before_view.current_image().shape[1] == 1025
@@ -278,6 +280,7 @@ def test_frequency_zoom_keys(make_window, qtbot, noisy_16k, kind):
                                              w.frequency_zoom_reset_action)] == ["Alt+=", "Alt+-", "Alt+0"]
     qtbot.keyClick(w, Qt.Key.Key_Equal, Qt.KeyboardModifier.AltModifier)
     assert np.diff(v.vb.viewRange()[1])[0] == pytest.approx(full / 2, rel=1e-3)
+    assert v.frequency_band()[0] == pytest.approx(0.0, abs=1e-6)  # from the whole band: the bottom stays
     assert np.diff(w.after_view.vb.viewRange()[1])[0] == pytest.approx(full / 2, rel=1e-3)  # linked
     assert v.vb.viewRange()[0] == pytest.approx(x_before)  # time untouched
     w.frequency_zoom_in_action.trigger()
@@ -285,6 +288,11 @@ def test_frequency_zoom_keys(make_window, qtbot, noisy_16k, kind):
     assert np.diff(v.vb.viewRange()[1])[0] == pytest.approx(full / 2, rel=1e-3)
     qtbot.keyClick(w, Qt.Key.Key_0, Qt.KeyboardModifier.AltModifier)
     assert np.diff(v.vb.viewRange()[1])[0] == pytest.approx(full, rel=1e-6)
+    u = v.frequency_scale.to_display
+    v.setYRange(u(1000.0), u(3000.0), padding=0)  # away from the bottom: about the middle
+    w.frequency_zoom_in_action.trigger()
+    lo, hi = v.vb.viewRange()[1]
+    assert (lo + hi) / 2 == pytest.approx((u(1000.0) + u(3000.0)) / 2, rel=1e-6)
 
 
 def _wheel(view, modifiers, notches: int = 1) -> None:
