@@ -202,3 +202,18 @@ def test_a_poor_room_tone_cannot_paint_the_file_black():
     levels = rng.normal(-80.0, 6.0, (300, 129))
     lo, _ = auto_range(levels, room_tone_db=np.full(129, -50.0))  # a room tone learned on speech
     assert saturated_fraction(levels, lo, 0.0)[1] <= 0.05
+
+
+def test_report_pictures_carry_a_colour_legend():
+    from app.spectrogram_png import LEGEND_WIDTH, colour_map, render_spectrogram
+
+    level = np.random.default_rng(3).uniform(-90, -10, (40, 65))
+    plain = render_spectrogram(level, 16000, 2.0, width=200, height=100, top_db=-10.0, db_range=80.0, legend=False)
+    img = render_spectrogram(level, 16000, 2.0, width=200, height=100, top_db=-10.0, db_range=80.0)
+    assert img.shape[1] == plain.shape[1] + LEGEND_WIDTH and img.shape[0] == plain.shape[0]
+    np.testing.assert_array_equal(img[:106, : plain.shape[1]], plain[:106])  # the picture itself is unchanged
+    bar = img[3 : 3 + 100, plain.shape[1] + 6 + 3]  # the bar's middle column, top to bottom
+    assert bar[0].tolist() == colour_map(np.array([1.0]))[0].tolist()  # brightest at the top (-10 dB)
+    assert bar[-1].tolist() == colour_map(np.array([0.0]))[0].tolist()  # darkest at the bottom (-90 dB)
+    labels = img[:, plain.shape[1] + 6 + 13 :]
+    assert (labels == 220).all(axis=2).sum() > 40  # '-10', '-90' and 'dB' are written
