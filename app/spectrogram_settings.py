@@ -346,6 +346,20 @@ def sample_levels(source, n_fft: int, *, columns: int = SAMPLE_COLUMNS,
     return spectrogram_tile(source, 0.0, max(duration, 1e-6), columns=columns, n_fft=n_fft, cancel=cancel).db
 
 
+def level_quantiles(levels_db: np.ndarray) -> np.ndarray:
+    """The cells' quantile function in 0.1 % steps (1,001 values; digital silence left out).
+
+    All :func:`auto_range` reads from the cells (the maximum and the 2nd and 5th percentiles),
+    exactly, in 8 kB whatever the file's length and the FFT size: the tile job reduces its
+    sampled levels to this, so the GUI thread never sorts millions of cells.
+    """
+    cells = np.asarray(levels_db, np.float64).ravel()
+    cells = cells[np.isfinite(cells) & (cells > SILENCE_DB)]
+    if not len(cells):
+        return np.zeros(0)
+    return np.asarray(np.percentile(cells, np.linspace(0.0, 100.0, 1001)))
+
+
 def saturated_fraction(levels_db: np.ndarray, floor_db: float, ceiling_db: float) -> tuple[float, float]:
     """The fractions of cells (digital silence left out) at or above the ceiling and at or under
     the floor: drawn in the top or bottom colour, their differences lost."""

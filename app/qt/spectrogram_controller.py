@@ -29,6 +29,7 @@ from app.session.project import profiles_equal
 from app.spectrogram_settings import (
     SpectrogramSettings,
     auto_range,
+    level_quantiles,
     room_tone_level_db,
     sample_levels,
 )
@@ -64,7 +65,7 @@ class SpectrogramController:
         self.dialog: SpectrogramSettingsDialog | None = None
         self.auto_levels: tuple[float, float] | None = None  # the automatic range now in use
         self._levels_key: tuple | None = None  # (path, n_fft) of the statistics below
-        self._levels_db: np.ndarray | None = None  # sampled levels of the source
+        self._levels_db: np.ndarray | None = None  # the source's level quantiles (level_quantiles)
         self._levels_job = None
         self._source: tuple[str, int] | None = None  # path, sample rate
         self._profile = None
@@ -160,8 +161,7 @@ class SpectrogramController:
         path, rate = self._source
         key = (path, self.n_fft(rate))
         if key == self._levels_key:
-            self._update_auto_levels()
-            return
+            return  # measured (or being measured) already
         if self._levels_job is not None:
             self._levels_job.cancel()
         if self._levels_key is None or self._levels_key[0] != path:
@@ -170,7 +170,7 @@ class SpectrogramController:
 
         def work(progress, cancelled):
             with AudioReader(key[0]) as reader:
-                return sample_levels(reader, key[1], cancel=cancelled)
+                return level_quantiles(sample_levels(reader, key[1], cancel=cancelled))
 
         def done(job) -> None:
             if job is self._levels_job:

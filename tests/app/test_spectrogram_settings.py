@@ -16,6 +16,7 @@ from app.spectrogram_settings import (
     SpectrogramSettings,
     auto_range,
     format_hz,
+    level_quantiles,
     room_tone_level_db,
     row_frequencies,
     sample_levels,
@@ -217,3 +218,13 @@ def test_report_pictures_carry_a_colour_legend():
     assert bar[-1].tolist() == colour_map(np.array([0.0]))[0].tolist()  # darkest at the bottom (-90 dB)
     labels = img[:, plain.shape[1] + 6 + 13 :]
     assert (labels == 220).all(axis=2).sum() > 40  # '-10', '-90' and 'dB' are written
+
+
+def test_the_level_quantiles_give_the_same_range_as_the_cells():
+    rng = np.random.default_rng(4)
+    levels = rng.normal(-75.0, 9.0, (1200, 1025))  # a 2048-point FFT's sampled levels: 1.2 M cells
+    levels[:30] = -140.0
+    q = level_quantiles(levels)
+    assert q.shape == (1001,)
+    for tone in (None, np.full(1025, -70.0), np.full(1025, -40.0)):
+        assert auto_range(q, tone) == auto_range(levels, tone)
