@@ -69,6 +69,7 @@ class SpectrogramController:
         self._levels_job = None
         self._source: tuple[str, int] | None = None  # path, sample rate
         self._profile = None
+        self._tone_used = False  # the automatic floor came from the room tone
         self.apply_palettes()
 
     @property
@@ -106,7 +107,9 @@ class SpectrogramController:
         if self.auto_levels is None:
             return "Automatic: waiting for the file's levels (the manual range is shown meanwhile)."
         lo, hi = self.auto_levels
-        basis = "the room tone" if self._profile is not None else "the file's quietest cells (no room tone yet)"
+        basis = "the room tone" if self._tone_used else (
+            "the file's quietest cells (no room tone yet)" if self._profile is None
+            else "the file's quietest cells (the room tone was learned at a lower rate)")
         return f"Automatic: {lo:.0f} to {hi:.0f} dB, floor from {basis}, ceiling from the file's peak."
 
     def _echo(self) -> None:
@@ -195,6 +198,7 @@ class SpectrogramController:
         if self._profile is not None and self._profile.sample_rate >= rate:
             tone = room_tone_level_db(self._profile, rate, self.n_fft(rate))
         self.auto_levels = auto_range(self._levels_db, tone)
+        self._tone_used = tone is not None
         self.apply_palettes()
         self._echo()
 
