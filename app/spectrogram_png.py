@@ -1,7 +1,9 @@
 """A Qt-free, matplotlib-free PNG of a spectrogram (dB, magma-like colours) with a hole-map overlay.
 
 Everything is numpy plus ``zlib``/``struct``: colour mapping, resampling to the image size, a
-tiny 3x5 bitmap font for tick labels, and the PNG encoder. Batch reports reuse it.
+tiny 3x5 bitmap font for tick labels, and the PNG encoder. Batch reports reuse it. Like the
+workstation's views, the picture carries a colour legend (the dB range as a bar, labelled at
+both ends) unless ``legend=False``.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ _FONT = {  # 3x5 glyphs, rows top to bottom, 3 bits each
     "4": (5, 5, 7, 1, 1), "5": (7, 4, 7, 1, 7), "6": (7, 4, 7, 5, 7), "7": (7, 1, 1, 1, 1),
     "8": (7, 5, 7, 5, 7), "9": (7, 5, 7, 1, 7), ".": (0, 0, 0, 0, 2), "k": (4, 5, 6, 5, 5),
     "s": (0, 7, 4, 1, 7), "H": (5, 5, 7, 5, 5), "z": (0, 7, 1, 4, 7), " ": (0, 0, 0, 0, 0),
-    ":": (0, 2, 0, 2, 0), "m": (0, 5, 7, 5, 5), "-": (0, 0, 7, 0, 0),
+    ":": (0, 2, 0, 2, 0), "m": (0, 5, 7, 5, 5), "-": (0, 0, 7, 0, 0), "d": (1, 1, 7, 5, 7),
+    "B": (6, 5, 6, 5, 6),
 }
+LEGEND_WIDTH = 60  # pixels right of the picture: an 8 px bar and its labels
 
 
 def colour_map(values: np.ndarray) -> np.ndarray:
@@ -103,17 +107,31 @@ def _nice_step(span: float, target: int) -> float:
     return float(10 * mag)
 
 
+def _draw_legend(img: np.ndarray, x: int, y: int, height: int, top_db: float, db_range: float) -> None:
+    """The colour bar of ``[top_db - db_range, top_db]`` dB at ``(x, y)``, ``height`` tall, labelled."""
+    if height < 24:
+        return
+    img[y : y + height, x : x + 8] = colour_map(np.linspace(1.0, 0.0, height))[:, None, :]
+    for label, row in ((f"{top_db:.0f}", y), (f"{top_db - db_range:.0f}", y + height - 10)):
+        img[row + 4, x + 8 : x + 11] = 200
+        _text(img, x + 13, row, label)
+    _text(img, x + 13, y + height // 2 - 5, "dB")
+
+
 def render_spectrogram(level_db: np.ndarray, sample_rate: int, duration_s: float, *, mask: np.ndarray | None = None,
                        width: int = 1200, height: int = 400, db_range: float = 90.0, top_db: float | None = None,
-                       log_frequency: bool = False, min_hz: float = 30.0) -> np.ndarray:
+                       log_frequency: bool = False, min_hz: float = 30.0, legend: bool = True) -> np.ndarray:
     """An ``(H, W, 3)`` uint8 image of ``level_db`` ``(columns, bins)`` with holes (``mask`` > 0) in cyan.
 
-    Frequency runs bottom (0 Hz) to top (Nyquist); time left to right over ``duration_s``.
+    Frequency runs bottom (0 Hz) to top (Nyquist); time left to right over ``duration_s``. The
+    colours run from ``top_db - db_range`` (default top: the loudest cell) to ``top_db``; with
+    ``legend`` a colour bar labelled in dB sits right of the picture (:data:`LEGEND_WIDTH` px).
     """
     level_db = np.asarray(level_db, np.float64)
     cols, bins = level_db.shape
     left, bottom, pad = 64, 24, 6
-    img = np.full((height + bottom + pad, width + left + pad, 3), 16, np.uint8)
+    right = LEGEND_WIDTH if legend else 0
+    img = np.full((height + bottom + pad, width + left + pad + right, 3), 16, np.uint8)
     nyq = sample_rate / 2.0
     np.arange(bins) * nyq / max(bins - 1, 1)
     rows = np.arange(height)[::-1]  # image row 0 is the top
@@ -126,6 +144,8 @@ def render_spectrogram(level_db: np.ndarray, sample_rate: int, duration_s: float
     if cols == 0 or bins == 0:
         return img
     top = np.nanmax(level_db) if top_db is None else top_db
+    if legend:
+        _draw_legend(img, left + width + pad + 6, pad // 2, height, float(top), float(db_range))
     grid = level_db[np.ix_(c_idx, b_idx)].T  # (height, width)
     rgb = colour_map((grid - (top - db_range)) / db_range).astype(np.float64)
     if mask is not None and mask.size:

@@ -12,6 +12,9 @@ applied), and grabs the window:
   reading the real monitor would show there.
 * ``docs/screenshots/removed_energy.png``: zoomed in on speech with the removed-energy view
   and a time-frequency selection.
+* ``docs/screenshots/spectrogram_settings.png``: View › Spectrogram Settings… open over the
+  window, the spectrograms on a mel scale with their colour legends, the dB range automatic from
+  the room tone (``screenshots.py spectrogram`` takes only this one).
 * ``docs/screenshots/room_tone.png``: the room-tone panel (profile against the file's spectrum).
 * ``docs/screenshots/chain_panel.png``: the chain panel on the room-tone gate (every setting's
   written label and unit).
@@ -232,6 +235,43 @@ def edits_shot(app, window) -> bool:
     return not window.errors
 
 
+def with_panel(window, panel, x: int, y: int):
+    """The window with a non-modal ``panel`` drawn over it at ``(x, y)``, framed and titled as a
+    window manager would (Xvfb runs none, so the screen itself shows the panel without either)."""
+    from PySide6.QtCore import QRect, Qt
+    from PySide6.QtGui import QColor, QPainter
+
+    from app.qt import theme
+
+    pix = window.grab()
+    title_h = 26
+    p = QPainter(pix)
+    p.fillRect(QRect(x - 1, y - title_h - 1, panel.width() + 2, panel.height() + title_h + 2), QColor(theme.BORDER))
+    p.fillRect(QRect(x, y - title_h, panel.width(), title_h), QColor(theme.PANEL))
+    p.setPen(QColor(theme.TEXT))
+    p.drawText(QRect(x, y - title_h, panel.width(), title_h), Qt.AlignmentFlag.AlignCenter, panel.windowTitle())
+    p.drawPixmap(x, y, panel.grab())
+    p.end()
+    return pix
+
+
+def spectrogram_shot(app, window) -> None:
+    """The spectrogram settings panel over the views on a mel scale (see the module docstring)."""
+    window.set_difference_mode(False)
+    window.session.load_preset("podcast")
+    window.apply_chain()
+    window.waveform.setXRange(1.2, 7.4, padding=0)
+    dlg = window.spectrogram.open_dialog()
+    dlg.scale_combo.setCurrentIndex(dlg.scale_combo.findData("mel"))
+    dlg.adjustSize()
+    settle(app, window, 1.0)
+    with_panel(window, dlg, window.width() - dlg.width() - 30, 150).save(str(OUT / "spectrogram_settings.png"))
+    dlg.defaults_button.click()
+    dlg.close()
+    window.zoom_fit()
+    settle(app, window, 0.3)
+
+
 def main(argv: list[str] | None = None) -> int:
     only = (argv if argv is not None else sys.argv[1:])[:1]
     xvfb = start_xvfb()
@@ -277,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if only == ["edits"]:
             return 0 if edits_shot(app, window) else 1
+        if only == ["spectrogram"]:
+            spectrogram_shot(app, window)
+            return 0
         # 1: the whole episode, before/after with holes, a selection on the room-tone stretch.
         # The podcast preset's refill fills the holes its passes make; to show the overlay, this
         # shot uses the "strong" preset with refill switched off (what the passes alone do).
@@ -306,7 +349,9 @@ def main(argv: list[str] | None = None) -> int:
         window.side_tabs.setCurrentWidget(window.chain_panel)
         settle(app, window, 1.0)
         window.grab().save(str(OUT / "removed_energy.png"))
-        # 3: the room-tone panel
+        # 3: the spectrogram settings, mel scale and colour legends
+        spectrogram_shot(app, window)
+        # 4: the room-tone panel
         window.set_difference_mode(False)
         window.before_view.setYRange(0.0, window.before_view.nyquist, padding=0)
         window.zoom_fit()
@@ -314,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         window.side_tabs.setCurrentWidget(window.roomtone_panel)
         settle(app, window, 1.0)
         window.grab().save(str(OUT / "room_tone.png"))
-        # 4: the chain panel's labels, on the room-tone gate
+        # 5: the chain panel's labels, on the room-tone gate
         window.side_tabs.setCurrentWidget(window.chain_panel)
         kinds = [s.kind for s in window.session.project.chain.stages]
         window.chain_panel.stage_list.setCurrentRow(kinds.index("gate") if "gate" in kinds else 0)

@@ -18,7 +18,6 @@ from app.qt.tile_providers import difference_provider, hole_regions, tile_provid
 from app.session.preview import RenderResult, in_place_edits, render_preview
 from app.session.project import profiles_equal
 from dsp.errors import ParameterError
-from dsp.stft import default_n_fft
 
 APPLY_MESSAGE = "Press Apply (Ctrl+Enter) to hear and see the chain's result"
 
@@ -103,7 +102,7 @@ class AfterViewController:
             return
         diff = w.difference_action.isChecked()
         src = w.session.project.source
-        n_fft = default_n_fft(src.sample_rate) if src else 2048
+        n_fft = w.spectrogram.n_fft(src.sample_rate) if src else 2048
         if diff:
             provider = difference_provider(src.path, r.path, n_fft)
             key = ("difference", str(r.path), n_fft)

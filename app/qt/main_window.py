@@ -64,9 +64,9 @@ from app.qt.roomtone_controller import RoomToneController
 from app.qt.roomtone_panel import RoomtonePanel
 from app.qt.session_bridge import JobPoller, SessionBridge
 from app.qt.space_key_filter import SpaceKeyFilter
+from app.qt.spectrogram_controller import SpectrogramController
 from app.qt.spectrogram_view import SpectrogramView
 from app.qt.status_bar_view import StatusBarView
-from app.qt.tile_providers import tile_provider
 from app.qt.waveform_view import WaveformView
 from app.qt.window_actions import batch_dialog_class, build_actions
 from app.remedies import explain
@@ -77,7 +77,6 @@ from app.timecode import format_time
 from dsp import __version__
 from dsp.errors import Cancelled, DeviceError, ParameterError, RoomtoneError
 from dsp.io import WRITE_FORMATS, AudioReader, audio_info, format_for_source
-from dsp.stft import default_n_fft
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +129,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Roomtone")
         self.setAcceptDrops(True)
         self._build_ui()
+        self.spectrogram = SpectrogramController(self)  # settings of every spectrogram view
         build_actions(self)
         add_navigation_actions(self, self.transport_menu)
         self.recent = RecentFiles(self.settings, self.recent_menu, self.open_path)
@@ -385,6 +385,7 @@ class MainWindow(QMainWindow):
             new.source.path if new.source else None, new.source.sha256 if new.source else None)
         if source_changed:
             self._load_source(new.source)
+        self.spectrogram.project_changed(old, new)
         sel = new.selection
         self._preview_selection = None
         self._show_selection(sel)
@@ -466,8 +467,7 @@ class MainWindow(QMainWindow):
             v.set_duration(dur, r.sample_rate)
         self.chain_panel.set_sample_rate(r.sample_rate)
         self.zoom_fit()
-        n_fft = default_n_fft(r.sample_rate)
-        self.before_view.set_provider(tile_provider(path, n_fft), key=("before", path, n_fft))
+        self.spectrogram.show_source(path, r.sample_rate)
         self.after_view.set_provider(None, message=APPLY_MESSAGE)
         self.loudness.request(path)
         self.status_bar.show_format(r)

@@ -10,6 +10,8 @@ import pyqtgraph as pg
 from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import QApplication
 
+from app.spectrogram_settings import DEFAULT_COLORMAP, DEFAULT_REMOVED_COLORMAP
+
 BACKGROUND = "#17181b"  # plot canvases
 WINDOW = "#202226"  # panels
 PANEL = "#26282d"  # group boxes, tool bars
@@ -34,11 +36,10 @@ SELECTION_EDGE = (74, 163, 255, 200)
 PROFILE = "#f0b35a"
 SPECTRUM = "#58c4d6"
 
-#: Magnitude spectrograms (dB) and the difference view (removed energy, dB).
-MAGNITUDE_CMAP = "inferno"
-DIFFERENCE_CMAP = "viridis"
-MAGNITUDE_LEVELS_DB = (-110.0, -20.0)
-DIFFERENCE_LEVELS_DB = (0.0, 24.0)
+#: Default colour maps of magnitude spectrograms (dB) and of the difference view (removed energy);
+#: the workstation's views take theirs from the user's spectrogram settings (app.spectrogram_settings).
+MAGNITUDE_CMAP = DEFAULT_COLORMAP
+DIFFERENCE_CMAP = DEFAULT_REMOVED_COLORMAP
 
 STYLE_SHEET = f"""
 QMainWindow, QDialog {{ background: {WINDOW}; }}

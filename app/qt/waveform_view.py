@@ -116,8 +116,9 @@ class EditorViewBox(pg.ViewBox):
 class TimelinePlot(pg.PlotWidget):
     """A PlotWidget on an :class:`EditorViewBox` with a time ruler and a fixed-width left axis."""
 
-    def __init__(self, parent=None, *, frequency_axis: bool = False, show_time_axis: bool = True) -> None:
-        self.vb = EditorViewBox(frequency_axis=frequency_axis)
+    def __init__(self, parent=None, *, frequency_axis: bool = False, show_time_axis: bool = True,
+                 view_box: EditorViewBox | None = None) -> None:
+        self.vb = view_box if view_box is not None else EditorViewBox(frequency_axis=frequency_axis)
         axes = {"bottom": TimeAxisItem("bottom")}
         if frequency_axis:
             axes["left"] = FrequencyAxisItem("left")

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from app.qt.batch_dialog import BatchDialog
 from app.qt.meters_view import MetersView
+from app.qt.spectrogram_controller import FREQUENCY_ZOOM_STEP
 from app.qt.transport_panel import LISTEN_BUTTONS, TransportPanel
 
 
@@ -155,6 +156,7 @@ def _view_menu(w, m: QMenu) -> None:
     w.rect_action = add_action(
         w, "Time-Frequency Selection", w._set_rect_mode, "R",
         "Dragging on a spectrogram selects a time-frequency rectangle instead of a time range.", checkable=True, menu=m)
+    _spectrogram_entries(w, m)
     m.addSeparator()
     w.follow_action = add_action(
         w, "F&ollow Playhead", w.playback.set_follow, None,
@@ -170,6 +172,25 @@ def _view_menu(w, m: QMenu) -> None:
         w.addAction(act)
         m.addAction(act)
         w.prosody_action = act
+
+
+def _spectrogram_entries(w, m: QMenu) -> None:
+    """View › Spectrogram Settings… and the frequency zoom (SpectrogramController)."""
+    sc = w.spectrogram
+    m.addSeparator()
+    w.spectrogram_settings_action = add_action(
+        w, "Spectrogram &Settings…", sc.open_dialog, "Ctrl+Alt+S",
+        "FFT size, dB range (automatic from the room tone), linear / log / mel frequency scale and colours "
+        "of every spectrogram view.", menu=m)
+    w.frequency_zoom_in_action = add_action(
+        w, "Zoom Frequency In", lambda: sc.zoom_frequency(FREQUENCY_ZOOM_STEP), ["Alt+=", "Alt++"],
+        "Show half the frequency band on the spectrograms (also Shift+wheel over them).", menu=m)
+    w.frequency_zoom_out_action = add_action(
+        w, "Zoom Frequency Out", lambda: sc.zoom_frequency(1 / FREQUENCY_ZOOM_STEP), "Alt+-",
+        "Show twice the frequency band on the spectrograms.", menu=m)
+    w.frequency_zoom_reset_action = add_action(
+        w, "Show All Frequencies", sc.reset_frequency_zoom, "Alt+0",
+        "Show the spectrograms from 0 Hz to the file's highest frequency again.", menu=m)
 
 
 def _process_menu(w, m: QMenu) -> None:
