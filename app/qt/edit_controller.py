@@ -9,6 +9,7 @@ region operations, a time-frequency rectangle for spectral repair.
 
 from __future__ import annotations
 
+import numpy as np
 import pyqtgraph as pg
 from PySide6.QtGui import QColor, QKeySequence
 from PySide6.QtWidgets import QInputDialog, QMenu
@@ -148,6 +149,9 @@ class EditController:
             item.setToolTip(e.describe())
             view.addItem(item, ignoreBounds=True)
             self._items.append(item)
+        rects = [(e.start_s, e.end_s, e.low_hz, e.high_hz) for e in edits if isinstance(e, SpectralRepair)]
+        for spectrogram in (self.window.before_view, self.window.after_view):
+            spectrogram.set_repairs(np.array(rects, float).reshape(-1, 4))
 
     @property
     def drawn(self) -> list:

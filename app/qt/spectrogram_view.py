@@ -52,6 +52,8 @@ TileProvider = Callable[[float, float, int, Callable[[], bool]], np.ndarray]
 MARGIN = 0.25  # extra span requested on each side, as a fraction of the visible span
 MAX_COLUMNS = 2400
 MIN_HOLE_PX = 7
+#: Outline of a spectral repair of the edit list (the edit list's colour for repairs, opaque).
+REPAIR_EDGE = (200, 120, 255)
 FREQUENCY_ZOOM_STEP = 0.8  # per wheel notch (the time zoom's step)
 LEGEND_CAPTIONS = {"magnitude": "dB", "difference": "dB removed"}
 
@@ -172,6 +174,13 @@ class SpectrogramView(TimelinePlot):
         self.holes_item.setZValue(30)
         self.addItem(self.holes_item, ignoreBounds=True)
         self._holes: np.ndarray = np.zeros((0, 4))
+        self.repairs_item = QGraphicsPathItem()  # the project's spectral repairs (the edit list)
+        pen = pg.mkPen(REPAIR_EDGE, width=1.5, style=Qt.PenStyle.DashLine)
+        pen.setCosmetic(True)
+        self.repairs_item.setPen(pen)
+        self.repairs_item.setZValue(31)
+        self.addItem(self.repairs_item, ignoreBounds=True)
+        self._repairs: np.ndarray = np.zeros((0, 4))
         self._selection_hz: tuple | None = None  # (start_s, end_s, low_hz, high_hz) of the rectangle shown
         self.legend = ColourLegend(self)
         self._provider: TileProvider | None = None
@@ -412,6 +421,19 @@ class SpectrogramView(TimelinePlot):
         if self._selection_hz is not None:
             self.show_selection(*self._selection_hz)
         self._draw_holes()
+        self._draw_repairs()
+
+    def set_repairs(self, rects: np.ndarray | None) -> None:
+        """Outline the spectral repairs of the edit list: ``(n, 4)`` start_s, end_s, low_hz, high_hz."""
+        self._repairs = np.zeros((0, 4)) if rects is None else np.asarray(rects, float).reshape(-1, 4)
+        self._draw_repairs()
+
+    def _draw_repairs(self) -> None:
+        path = QPainterPath()
+        for s, e, lo_hz, hi_hz in self._repairs:
+            lo, hi = self.frequency_scale.to_display(lo_hz), self.frequency_scale.to_display(hi_hz)
+            path.addRect(QRectF(s, lo, e - s, hi - lo))
+        self.repairs_item.setPath(path)
 
     def set_holes(self, regions: np.ndarray | None) -> None:
         """Regions ``(n, 4)``: start_s, end_s, low_hz, high_hz (None or empty: none)."""

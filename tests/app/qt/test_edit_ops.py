@@ -172,3 +172,19 @@ def test_apply_shows_the_edits_in_the_after_view_and_goes_out_of_date_with_them(
     w.session.add_edit(Cut(2.0, 2.2))
     assert w.render_is_current()  # a cut is shaded on the views, which stay in source time
     assert after.shape == before.shape
+
+
+@pytest.mark.parametrize("scale", ["linear", "mel"])
+def test_spectral_repairs_are_outlined_on_both_spectrograms_at_their_frequencies(window, scale):
+    w = window
+    for v in (w.before_view, w.after_view):
+        v.set_scale(scale)
+    w.session.set_selection(Selection(1.0, 1.6, 1800.0, 4200.0))
+    w.edits.repair_attenuate()
+    for v in (w.before_view, w.after_view):
+        r = v.repairs_item.path().boundingRect()
+        fs = v.frequency_scale
+        assert (r.left(), r.right()) == pytest.approx((1.0, 1.6))
+        assert (fs.to_hz(r.top()), fs.to_hz(r.bottom())) == pytest.approx((1800.0, 4200.0), rel=1e-6)
+    w.session.undo()
+    assert w.before_view.repairs_item.path().isEmpty() and w.after_view.repairs_item.path().isEmpty()
