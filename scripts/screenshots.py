@@ -228,6 +228,7 @@ def edits_shot(app, window) -> bool:
     window.waveform.setXRange(2.0, 10.0, padding=0)
     window.before_view.setYRange(0.0, 8000.0, padding=0)
     window.edits.show_list()
+    window.apply_chain()  # the AFTER view shows the fills, gain and repair (the cut stays shaded)
     settle(app, window, 1.0)
     window.grab().save(str(OUT / "edits.png"))
     for _ in range(4):
