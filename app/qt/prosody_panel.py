@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
 
 from app.prosody_report import write_report
 from app.qt import theme
+from app.qt.colour_legend import ColourLegend
 from app.qt.session_bridge import JobPoller
 from app.remedies import explain
 from app.session.jobs import Job, JobRunner
@@ -248,6 +249,10 @@ class ProsodyPanel(QWidget):
         self.pitch_vb.setMouseEnabled(x=False, y=False)
         self.spec_plot.scene().addItem(self.pitch_vb)
         self.spec_plot.getAxis("right").linkToView(self.pitch_vb)
+        self.spec_legend = ColourLegend(v)  # the clip spectrogram's dB scale, like the main views'
+        self.spec_legend.set_scale(theme.MAGNITUDE_CMAP, (-80.0, 0.0), "dB")
+        self.spec_legend.hide()
+        self.spec_plot.vb.sigResized.connect(lambda *_: self._place_spec_legend())
         self.pitch_vb.setXLink(self.spec_plot)
         self.pitch_curve = pg.PlotDataItem(pen=pg.mkPen("#ffffff", width=4), connect="finite")
         self.pitch_curve_core = pg.PlotDataItem(pen=pg.mkPen(theme.PROFILE, width=2), connect="finite")
@@ -583,6 +588,14 @@ class ProsodyPanel(QWidget):
         self._audio_cache = {clip.name: (x, rate)}  # keep one clip
         return x, rate
 
+    def _place_spec_legend(self) -> None:
+        """In the clip spectrogram's top-left corner (the F0 axis is on the right), one line tall
+        when the pane is short."""
+        area = self.spec_plot.vb.sceneBoundingRect()
+        self.spec_legend.set_height(int(min(140, max(24, area.height() - 8))))
+        self.spec_legend.move(int(area.left()) + 4, int(area.top()) + 4)
+        self.spec_legend.raise_()
+
     def show_clip(self, name: str) -> None:
         """Draw one clip's spectrogram, F0, intensity, waveform and events."""
         clip = next((c for c in (self.dataset.clips if self.dataset else []) if c.name == name), None)
@@ -600,6 +613,9 @@ class ProsodyPanel(QWidget):
             db, hop_s, bin_hz = _spectrogram(x, rate)
             top = float(np.percentile(db, 99.5))
             self.spec_image.setImage(db, autoLevels=False, levels=(top - 80.0, top))
+            self.spec_legend.set_scale(theme.MAGNITUDE_CMAP, (top - 80.0, top), "dB")
+            self.spec_legend.show()
+            self._place_spec_legend()
             self.spec_image.setRect(0.0, 0.0, db.shape[0] * hop_s, db.shape[1] * bin_hz)
             t, lo, hi = _envelope(x, rate)
             peak = max(float(np.max(np.abs(x))), 1e-6)
@@ -607,6 +623,7 @@ class ProsodyPanel(QWidget):
             self.wave_lo.setData(t, lo / peak)
         else:
             self.spec_image.clear()
+            self.spec_legend.hide()
             self.wave_hi.setData([], [])
             self.wave_lo.setData([], [])
         self.spec_plot.setYRange(0, SPEC_MAX_HZ, padding=0)

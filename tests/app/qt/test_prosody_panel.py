@@ -36,6 +36,12 @@ def test_panel_shows_clips_findings_and_plots(panel):
     assert x is not None and len(x) > 100
     assert len(panel.scatter.points()) == 3
     assert panel.export_button.isEnabled()
+    # the clip spectrogram has a dB legend over the image's levels, inside its plot area
+    lo, hi = panel.spec_image.levels
+    assert panel.spec_legend.isVisible() and panel.spec_legend.levels == pytest.approx((lo, hi))
+    assert panel.spec_legend.caption == "dB"
+    area = panel.spec_plot.vb.sceneBoundingRect()
+    assert area.contains(panel.spec_legend.geometry().topLeft().toPointF())
 
 
 def test_finding_click_selects_clip_and_emits_seek(panel, qtbot):
