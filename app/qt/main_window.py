@@ -180,7 +180,7 @@ class MainWindow(QMainWindow):
         self._build_processing_dock()
         self.prosody = ProsodyDockController(self)
         self.edits = EditController(self)
-        self.prosody_dock, self.prosody_panel = self.prosody.dock, self.prosody.panel
+        self.prosody_dock = self.prosody.dock
         self._build_status_bar()
         self.loudness = LoudnessController(self.loudness_view, self.jobs,
                                            lambda: (self.after.result, self.after.is_current()))
@@ -609,6 +609,11 @@ class MainWindow(QMainWindow):
     def find_room_tone(self) -> None:
         self.roomtone.find_room_tone()
 
+    @property
+    def prosody_panel(self):
+        """The prosody panel, built on first use (None where it cannot be built)."""
+        return self.prosody.ensure_panel()
+
     # == apply / export =======================================================================
     def apply_chain(self) -> None:
         """Render the chain into the AFTER view as a job (progress, cancel)."""
@@ -767,8 +772,8 @@ class MainWindow(QMainWindow):
             v.set_provider(None)
         self.waveform.set_layer("before", None)
         self.waveform.set_layer("after", None)
-        if self.prosody_panel is not None:
-            self.prosody_panel.shutdown()
+        if self.prosody.panel is not None:  # (never built: nothing to shut down)
+            self.prosody.panel.shutdown()
         if self._batch_dialog is not None:
             self._batch_dialog.close()
             self._batch_dialog = None

@@ -1,8 +1,11 @@
 """The prosody panel docked under the views: its dock, its size, its findings in the project.
 
-The panel (``app.qt.prosody_panel``) is optional: when it cannot be built the window works
-without it (``dock`` and ``panel`` stay None). Its checks become part of the project
-(``analyses["prosody"]``, undoable, saved) and a finding in the open file moves the playhead.
+The panel (``app.qt.prosody_panel``: three plot panes and two tables, about 40 % of the window's
+construction) is built the first time the dock is shown (:meth:`ProsodyDockController.ensure_panel`),
+so a window that never opens it starts faster. It is optional: when it cannot be built the window
+works without it (the dock says why and its action is disabled). Its checks become part of the
+project (``analyses["prosody"]``, undoable, saved) and a finding in the open file moves the
+playhead.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDockWidget
+from PySide6.QtWidgets import QDockWidget, QLabel
 
 from app.qt.prosody_panel import ProsodyPanel
 
@@ -26,23 +29,39 @@ class ProsodyDockController:
 
     def __init__(self, window) -> None:
         self.window = window
-        self.dock: QDockWidget | None = None
-        self.panel = None
-        try:
-            panel = ProsodyPanel(jobs=window.jobs)
-        except Exception:  # noqa: BLE001 - the window works without it
-            log.exception("prosody panel unavailable")
-            return
-        panel.seekRequested.connect(self.seek)
-        panel.analysisFinished.connect(self.keep)
+        self.panel: ProsodyPanel | None = None
+        self.failed: str | None = None  # why the panel could not be built
         dock = QDockWidget("Prosody checks", window)
         dock.setObjectName("prosodyDock")
-        dock.setWidget(panel)
+        dock.setWidget(QLabel("Loading the prosody checks…"))
         dock.setToolTip("Voice-clone prosody checks for clips or a folder; click a finding to hear it.")
         window.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, dock)
         dock.hide()
-        dock.visibilityChanged.connect(self.size_dock)
-        self.dock, self.panel = dock, panel
+        dock.visibilityChanged.connect(self._shown)
+        self.dock: QDockWidget = dock
+
+    def ensure_panel(self) -> ProsodyPanel | None:
+        """The panel, built on first use (None when it cannot be built: :attr:`failed` says why)."""
+        if self.panel is not None or self.failed is not None:
+            return self.panel
+        try:
+            panel = ProsodyPanel(jobs=self.window.jobs)
+        except Exception as exc:  # noqa: BLE001 - the window works without it
+            log.exception("prosody panel unavailable")
+            self.failed = f"The prosody checks are unavailable here: {exc}"
+            self.dock.setWidget(QLabel(self.failed))
+            self.dock.toggleViewAction().setEnabled(False)
+            return None
+        panel.seekRequested.connect(self.seek)
+        panel.analysisFinished.connect(self.keep)
+        self.dock.setWidget(panel)
+        self.panel = panel
+        return panel
+
+    def _shown(self, visible: bool) -> None:
+        if visible:
+            self.ensure_panel()
+        self.size_dock(visible)
 
     def size_dock(self, visible: bool) -> None:
         """Docked, the prosody panel gets about 45 % of the window's height (its tables and three

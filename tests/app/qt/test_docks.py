@@ -146,3 +146,27 @@ def test_edit_preferences_is_in_the_menu(window):
     act = edit["Preferences…"]
     assert act.shortcut().toString() == "Ctrl+,"
     assert "buffer" in act.toolTip()
+
+
+def test_the_prosody_panel_is_built_when_its_dock_is_first_shown(window, qtbot):
+    from app.qt.prosody_panel import ProsodyPanel
+
+    assert window.prosody.panel is None  # a window that never opens it does not pay for it
+    window.prosody_action.trigger()
+    assert window.prosody_dock.isVisible()
+    assert isinstance(window.prosody.panel, ProsodyPanel) and window.prosody_dock.widget() is window.prosody.panel
+    assert window.prosody_panel is window.prosody.panel  # built once
+
+
+def test_a_prosody_panel_that_cannot_be_built_says_why_and_the_window_works(window, monkeypatch):
+    import app.qt.prosody_dock_controller as pdc
+
+    def broken(**_kw):
+        raise RuntimeError("parselmouth is missing")
+
+    monkeypatch.setattr(pdc, "ProsodyPanel", broken)
+    window.prosody_action.trigger()
+    assert window.prosody_panel is None
+    assert "parselmouth is missing" in window.prosody_dock.widget().text()
+    assert not window.prosody_action.isEnabled()
+    assert not window.errors
