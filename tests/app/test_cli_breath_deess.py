@@ -81,10 +81,10 @@ def test_batch_takes_the_options(tmp_path):
 
 def test_the_waveform_reads_the_breath_and_sibilance_events(voice):
     from app.pipeline import prepare_processor, release
-    from dsp.events import found_events as stage_events
     from dsp.breath import BreathSettings
     from dsp.chain import ChainSettings, StageSpec
     from dsp.deess import DeessSettings
+    from dsp.events import found_events as stage_events
     from dsp.render import ArraySource
 
     _, x, breaths = voice

@@ -77,9 +77,9 @@ def test_a_pop_file_through_deplosive_alone(tmp_path):
 
 
 def test_the_waveform_reads_clicks_and_pops_from_the_analyses():
-    from dsp.events import found_events as stage_events
     from dsp.declick import ClickMap
     from dsp.deplosive import PopMap
+    from dsp.events import found_events as stage_events
 
     cm = ClickMap(48000, np.array([10, 100]), np.array([20, 130]), np.array([20.0, 30.5], np.float32))
     pm = PopMap(16000, np.array([5]), np.array([50]), np.array([3.0], np.float32))
