@@ -63,6 +63,7 @@ from dsp.jsonfields import JsonFields
 from dsp.refill import combine_seeds, synthesise_room_tone
 from dsp.render import DEFAULT_BLOCK, BlockSource, render_blocks
 from dsp.roomtone import NoiseProfile
+from dsp.schema import check_settings, setting
 from dsp.stft import frame_signal, overlap_add, stft_windows
 
 #: Default crossfade handle on either side of an edit (seconds).
@@ -78,14 +79,21 @@ MAX_REPAIR_S = 120.0
 _SALT = {"room_tone": 0x52544E46, "cut": 0x43555421, "repair": 0x53505250}
 
 
-def _check_span(kind: str, start_s: float, end_s: float, handle_s: float) -> None:
-    for name, v in (("start_s", start_s), ("end_s", end_s), ("handle_s", handle_s)):
+def _check_span(edit: _Span) -> None:
+    """The span's own rule, then every field against its schema (:func:`dsp.schema.check_settings`:
+    the same ``kind.field must be ...`` message as the stage settings)."""
+    kind, start_s, end_s = edit.kind, edit.start_s, edit.end_s
+    for name, v in (("start_s", start_s), ("end_s", end_s)):
         if not isinstance(v, (int, float)) or not math.isfinite(v):
             raise ParameterError(f"{kind}: {name} must be a finite number of seconds, got {v!r}")
     if start_s < 0 or end_s <= start_s:
         raise ParameterError(f"{kind}: the span must satisfy 0 <= start < end, got {start_s:g}-{end_s:g} s; select some time first")
-    if not 0.0 <= handle_s <= MAX_HANDLE_S:
-        raise ParameterError(f"{kind}: handle_s must be between 0 and {MAX_HANDLE_S:g} s, got {handle_s:g}")
+    check_settings(edit, kind)
+
+
+def _handle() -> float:
+    return setting(DEFAULT_HANDLE_S, lo=0.0, hi=MAX_HANDLE_S, unit="s",
+                   doc="Crossfade outside the span on either side.")
 
 
 @dataclass(frozen=True)
@@ -105,11 +113,11 @@ class ProcessSelection(_Span):
 
     chain: ChainSettings = field(default_factory=ChainSettings)
     what: str = "the chain"  #: what ``chain`` is, for labels ("the chain", "De-click")
-    handle_s: float = DEFAULT_HANDLE_S
+    handle_s: float = _handle()
     kind: ClassVar[str] = "process"
 
     def __post_init__(self) -> None:
-        _check_span(self.kind, self.start_s, self.end_s, self.handle_s)
+        _check_span(self)
         if not isinstance(self.chain, ChainSettings):
             raise ParameterError(f"process: chain must be ChainSettings, got {type(self.chain).__name__}")
 
@@ -121,14 +129,12 @@ class ProcessSelection(_Span):
 class RoomToneFill(_Span):
     """The span replaced by room tone synthesised from the profile (``gain_db`` relative to it)."""
 
-    gain_db: float = 0.0
-    handle_s: float = DEFAULT_HANDLE_S
+    gain_db: float = setting(0.0, lo=-60.0, hi=20.0, unit="dB", doc="The room tone's level against the profile's.")
+    handle_s: float = _handle()
     kind: ClassVar[str] = "room_tone"
 
     def __post_init__(self) -> None:
-        _check_span(self.kind, self.start_s, self.end_s, self.handle_s)
-        if not -60.0 <= self.gain_db <= 20.0:
-            raise ParameterError(f"room_tone: gain_db must be between -60 and 20 dB, got {self.gain_db:g}")
+        _check_span(self)
 
     def describe(self) -> str:
         return f"Replace {self.span_text()} with room tone"
@@ -138,14 +144,12 @@ class RoomToneFill(_Span):
 class RegionGain(_Span):
     """A gain (dB) on the span."""
 
-    gain_db: float = -6.0
-    handle_s: float = DEFAULT_HANDLE_S
+    gain_db: float = setting(-6.0, lo=-60.0, hi=24.0, unit="dB", doc="The gain on the span.")
+    handle_s: float = _handle()
     kind: ClassVar[str] = "gain"
 
     def __post_init__(self) -> None:
-        _check_span(self.kind, self.start_s, self.end_s, self.handle_s)
-        if not (math.isfinite(self.gain_db) and -60.0 <= self.gain_db <= 24.0):
-            raise ParameterError(f"gain: gain_db must be between -60 and 24 dB, got {self.gain_db!r}")
+        _check_span(self)
 
     def describe(self) -> str:
         return f"Gain {self.gain_db:+.1f} dB on {self.span_text()}"
@@ -155,24 +159,19 @@ class RegionGain(_Span):
 class SpectralRepair(_Span):
     """A time-frequency rectangle attenuated, or replaced by interpolation from either side."""
 
-    low_hz: float = 0.0
-    high_hz: float = 1000.0
-    mode: str = "attenuate"
-    attenuation_db: float = 30.0
-    phase: str = "original"
-    handle_s: float = DEFAULT_HANDLE_S
+    low_hz: float = setting(0.0, lo=0.0, unit="Hz", doc="The rectangle's lowest frequency.")
+    high_hz: float = setting(1000.0, lo=0.0, unit="Hz", doc="The rectangle's highest frequency.")
+    mode: str = setting("attenuate", choices=REPAIR_MODES,
+                        doc="attenuate: the bins go down; replace: interpolated from either side.")
+    attenuation_db: float = setting(30.0, lo=0.0, hi=120.0, unit="dB", doc="How far attenuate takes the bins down.")
+    phase: str = setting("original", choices=REPAIR_PHASES, doc="The phase replace gives the interpolated bins.")
+    handle_s: float = _handle()
     kind: ClassVar[str] = "spectral"
 
     def __post_init__(self) -> None:
-        _check_span(self.kind, self.start_s, self.end_s, self.handle_s)
-        if not (math.isfinite(self.low_hz) and math.isfinite(self.high_hz) and 0.0 <= self.low_hz < self.high_hz):
-            raise ParameterError(f"spectral: the band must satisfy 0 <= low < high, got {self.low_hz}-{self.high_hz} Hz")
-        if self.mode not in REPAIR_MODES:
-            raise ParameterError(f"spectral: mode must be one of {', '.join(REPAIR_MODES)}, got {self.mode!r}")
-        if self.phase not in REPAIR_PHASES:
-            raise ParameterError(f"spectral: phase must be one of {', '.join(REPAIR_PHASES)}, got {self.phase!r}")
-        if not (math.isfinite(self.attenuation_db) and 0.0 <= self.attenuation_db <= 120.0):
-            raise ParameterError(f"spectral: attenuation_db must be between 0 and 120 dB, got {self.attenuation_db!r}")
+        _check_span(self)
+        if not self.low_hz < self.high_hz:
+            raise ParameterError(f"spectral: the band must satisfy low < high, got {self.low_hz}-{self.high_hz} Hz")
 
     def describe(self) -> str:
         what = f"Attenuate {self.attenuation_db:.0f} dB" if self.mode == "attenuate" else "Replace"
@@ -183,12 +182,12 @@ class SpectralRepair(_Span):
 class Cut(_Span):
     """Removes the span; ``keep_room_tone`` crossfades the join through room tone."""
 
-    keep_room_tone: bool = False
-    handle_s: float = DEFAULT_HANDLE_S
+    keep_room_tone: bool = setting(False, doc="Crossfade the join through room tone.")
+    handle_s: float = _handle()
     kind: ClassVar[str] = "cut"
 
     def __post_init__(self) -> None:
-        _check_span(self.kind, self.start_s, self.end_s, self.handle_s)
+        _check_span(self)
 
     def describe(self) -> str:
         return f"Cut {self.span_text()}" + (", keep room tone" if self.keep_room_tone else "")

@@ -298,3 +298,18 @@ def test_stereo_edits_equal_each_channel_alone(dev):
         one = EditRenderer(ArraySource(st[c : c + 1], sr), build_chain(ChainSettings(), BuildContext(sr, 1)),
                            EditPlan(edits, sample_rate=sr, frames=st.shape[1])).render()
         np.testing.assert_allclose(both[c : c + 1], one, atol=1e-6)
+
+
+def test_edit_fields_declare_their_range_once_in_the_settings_schema():
+    from dsp.edits import EDIT_KINDS
+    from dsp.schema import field_schema, schemas
+
+    for cls in EDIT_KINDS.values():
+        assert "handle_s" in schemas(cls) and all(s.doc for s in schemas(cls).values()), cls
+    assert field_schema(RegionGain, "gain_db").hi == 24.0
+    with pytest.raises(ParameterError, match=r"gain\.gain_db must be between -60 and 24 dB, got 30"):
+        RegionGain(1.0, 2.0, gain_db=30.0)
+    with pytest.raises(ParameterError, match=r"cut\.handle_s must be between 0 and 1 s"):
+        Cut(1.0, 2.0, handle_s=5.0)
+    with pytest.raises(ParameterError, match=r"spectral\.mode must be one of attenuate, replace"):
+        SpectralRepair(1.0, 2.0, mode="blur")
