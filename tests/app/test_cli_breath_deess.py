@@ -84,14 +84,14 @@ def test_the_waveform_reads_the_breath_and_sibilance_events(voice):
     from dsp.breath import BreathSettings
     from dsp.chain import ChainSettings, StageSpec
     from dsp.deess import DeessSettings
-    from dsp.events import found_events as stage_events
+    from dsp.events import found_events
     from dsp.render import ArraySource
 
     _, x, breaths = voice
     chain = ChainSettings(stages=(StageSpec("deess", DeessSettings()), StageSpec("breath", BreathSettings())))
     _, ctx = prepare_processor(ArraySource(x[None], SR), chain)
     release(ctx)
-    events = stage_events(ctx.extras)
+    events = found_events(ctx.extras)
     assert events["breath"].shape == (len(breaths), 2)
     for (a, b), (s, e) in zip(breaths, events["breath"], strict=True):
         assert abs(s - a / SR) < 0.08 and abs(e - b / SR) < 0.08

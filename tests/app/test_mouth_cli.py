@@ -79,10 +79,10 @@ def test_a_pop_file_through_deplosive_alone(tmp_path):
 def test_the_waveform_reads_clicks_and_pops_from_the_analyses():
     from dsp.declick import ClickMap
     from dsp.deplosive import PopMap
-    from dsp.events import found_events as stage_events
+    from dsp.events import found_events
 
     cm = ClickMap(48000, np.array([10, 100]), np.array([20, 130]), np.array([20.0, 30.5], np.float32))
     pm = PopMap(16000, np.array([5]), np.array([50]), np.array([3.0], np.float32))
-    events = stage_events({"declick_events": cm, "deplosive_events": pm})
+    events = found_events({"declick_events": cm, "deplosive_events": pm})
     np.testing.assert_allclose(events["declick"], [[10 / 48000, 20 / 48000], [100 / 48000, 130 / 48000]])
     np.testing.assert_allclose(events["deplosive"], [[5 / 16000, 50 / 16000]])
