@@ -62,14 +62,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from dsp.chain import BuildContext, StageKind, register
 from dsp.engine import AudioSpec, Processor, check_block
 from dsp.errors import ParameterError
-from dsp.events import Event, events_key
+from dsp.events import SpanMap, events_key
 from dsp.jit import realtime_kernel
 from dsp.schema import check_settings, setting
 
@@ -139,50 +139,27 @@ class DeclickSettings:
 
 
 @dataclass(frozen=True)
-class ClickMap:
-    """The clicks found in a recording (whole-file knowledge: data, not processor state).
+class ClickMap(SpanMap):
+    """The clicks found in a recording (whole-file knowledge: data, not processor state): the
+    repair spans, ``strength_db`` how far each click's prediction error stood over its level
+    (:class:`~dsp.events.SpanMap`; events of kind ``"click"``), and what the detector turned down."""
 
-    ``starts``/``ends`` are sample indices (``[start, end)``) of the repair spans, sorted and
-    disjoint; ``strength_db`` how far each click's prediction error stood over its level.
-    """
-
-    sample_rate: int
-    starts: np.ndarray  # int64
-    ends: np.ndarray  # int64
-    strength_db: np.ndarray  # float32
     rejected_long: int = 0
     rejected_onset: int = 0
 
-    @property
-    def events(self) -> list[Event]:
-        """The repair spans as :class:`~dsp.events.Event` (kind ``"click"``, strength: how far the
-        prediction error stood over its level)."""
-        sr = float(self.sample_rate)
-        return [Event(float(a) / sr, float(b) / sr, "click", round(float(s), 2))
-                for a, b, s in zip(self.starts, self.ends, self.strength_db, strict=True)]
-
-    def __iter__(self):
-        """The events in time order (so a map reads like a list of :class:`~dsp.events.Event`)."""
-        return iter(self.events)
-
-    def __len__(self) -> int:
-        return int(self.starts.size)
+    event_kind: ClassVar[str] = "click"
 
     def summary(self) -> dict:
-        return {"clicks": int(self.starts.size), "rejected_long": self.rejected_long,
+        return {"clicks": len(self), "rejected_long": self.rejected_long,
                 "rejected_onset": self.rejected_onset, "sample_rate": self.sample_rate,
-                "first": [[round(e.start_s, 4), round(e.end_s, 4)] for e in self.events[:5]]}
+                "first": self.first_spans(5, 4)}
 
     def to_dict(self) -> dict:
-        return {"sample_rate": self.sample_rate, "starts": self.starts.tolist(), "ends": self.ends.tolist(),
-                "strength_db": [round(float(s), 2) for s in self.strength_db],
-                "rejected_long": self.rejected_long, "rejected_onset": self.rejected_onset}
+        return {**self.spans_dict(), "rejected_long": self.rejected_long, "rejected_onset": self.rejected_onset}
 
     @classmethod
     def from_dict(cls, d: dict) -> ClickMap:
-        return cls(int(d["sample_rate"]), np.asarray(d["starts"], np.int64), np.asarray(d["ends"], np.int64),
-                   np.asarray(d["strength_db"], np.float32), int(d.get("rejected_long", 0)),
-                   int(d.get("rejected_onset", 0)))
+        return cls(*SpanMap.spans_from_dict(d), int(d.get("rejected_long", 0)), int(d.get("rejected_onset", 0)))
 
 
 # -- kernels --------------------------------------------------------------------------------------

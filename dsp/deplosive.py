@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.signal
@@ -62,7 +62,7 @@ import scipy.signal
 from dsp.chain import BuildContext, StageKind, register
 from dsp.engine import AudioSpec, Processor, check_block
 from dsp.errors import ParameterError
-from dsp.events import Event, events_key
+from dsp.events import SpanMap, events_key
 from dsp.jit import realtime_kernel
 from dsp.schema import check_settings, setting
 
@@ -129,47 +129,27 @@ class DeplosiveSettings:
 
 
 @dataclass(frozen=True)
-class PopMap:
-    """The pops found in a recording (whole-file knowledge: data). Spans in samples ``[start, end)``,
-    sorted and disjoint; ``strength_db``: each pop's low-band level over the voice's median."""
+class PopMap(SpanMap):
+    """The pops found in a recording (whole-file knowledge: data): the treated spans,
+    ``strength_db`` each pop's low-band level over the voice's median (:class:`~dsp.events.SpanMap`;
+    events of kind ``"pop"``), and the voice's own low band."""
 
-    sample_rate: int
-    starts: np.ndarray  # int64
-    ends: np.ndarray  # int64
-    strength_db: np.ndarray  # float32
     voice_lf_db: float = float("nan")  # the voice's median low-band level (dBFS)
     voice_ratio_db: float = float("nan")  # its typical low-to-high band ratio (dB)
 
-    @property
-    def events(self) -> list[Event]:
-        """The treated spans as :class:`~dsp.events.Event` (kind ``"pop"``, strength: the low band
-        over the voice's median)."""
-        sr = float(self.sample_rate)
-        return [Event(float(a) / sr, float(b) / sr, "pop", round(float(s), 2))
-                for a, b, s in zip(self.starts, self.ends, self.strength_db, strict=True)]
-
-    def __iter__(self):
-        """The events in time order (so a map reads like a list of :class:`~dsp.events.Event`)."""
-        return iter(self.events)
-
-    def __len__(self) -> int:
-        return int(self.starts.size)
+    event_kind: ClassVar[str] = "pop"
 
     def summary(self) -> dict:
-        return {"pops": int(self.starts.size), "sample_rate": self.sample_rate,
+        return {"pops": len(self), "sample_rate": self.sample_rate,
                 "voice_lf_db": _r(self.voice_lf_db), "voice_ratio_db": _r(self.voice_ratio_db),
-                "first": [[round(e.start_s, 3), round(e.end_s, 3)] for e in self.events[:5]]}
+                "first": self.first_spans(5, 3)}
 
     def to_dict(self) -> dict:
-        return {"sample_rate": self.sample_rate, "starts": self.starts.tolist(), "ends": self.ends.tolist(),
-                "strength_db": [round(float(s), 2) for s in self.strength_db],
-                "voice_lf_db": _r(self.voice_lf_db), "voice_ratio_db": _r(self.voice_ratio_db)}
+        return {**self.spans_dict(), "voice_lf_db": _r(self.voice_lf_db), "voice_ratio_db": _r(self.voice_ratio_db)}
 
     @classmethod
     def from_dict(cls, d: dict) -> PopMap:
-        return cls(int(d["sample_rate"]), np.asarray(d["starts"], np.int64), np.asarray(d["ends"], np.int64),
-                   np.asarray(d["strength_db"], np.float32), float(d.get("voice_lf_db", "nan")),
-                   float(d.get("voice_ratio_db", "nan")))
+        return cls(*SpanMap.spans_from_dict(d), float(d.get("voice_lf_db", "nan")), float(d.get("voice_ratio_db", "nan")))
 
 
 def _r(v: float) -> float | str:

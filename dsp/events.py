@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-__all__ = ["EVENTS_SUFFIX", "Event", "events_key", "found_events"]
+__all__ = ["EVENTS_SUFFIX", "Event", "SpanMap", "events_key", "found_events"]
 
 #: The suffix of a :attr:`~dsp.chain.BuildContext.extras` key that holds a detector's events.
 EVENTS_SUFFIX = "_events"
@@ -42,6 +42,50 @@ class Event:
     def summary(self) -> dict[str, Any]:
         """What a render record keeps of it (:func:`app.pipeline.analyses_summary`)."""
         return self.to_dict()
+
+
+@dataclass(frozen=True)
+class SpanMap:
+    """Spans a detector found, in samples (``[start, end)``, sorted and disjoint) with a strength
+    each: what a time-domain repair stage reads as it renders, and iterates as :class:`Event` in
+    seconds (kind :attr:`event_kind`). :class:`dsp.declick.ClickMap` and
+    :class:`dsp.deplosive.PopMap` add what their detectors know besides."""
+
+    sample_rate: int
+    starts: np.ndarray  # int64
+    ends: np.ndarray  # int64
+    strength_db: np.ndarray  # float32
+
+    event_kind: ClassVar[str] = "span"
+
+    @property
+    def events(self) -> list[Event]:
+        """The spans as :class:`Event` in seconds (strength rounded to 0.01 dB)."""
+        sr = float(self.sample_rate)
+        return [Event(float(a) / sr, float(b) / sr, self.event_kind, round(float(s), 2))
+                for a, b, s in zip(self.starts, self.ends, self.strength_db, strict=True)]
+
+    def __iter__(self):
+        """The events in time order (so a map reads like a list of :class:`Event`)."""
+        return iter(self.events)
+
+    def __len__(self) -> int:
+        return int(self.starts.size)
+
+    def first_spans(self, n: int = 5, decimals: int = 4) -> list[list[float]]:
+        """The first ``n`` spans in seconds, for a summary."""
+        return [[round(e.start_s, decimals), round(e.end_s, decimals)] for e in self.events[:n]]
+
+    def spans_dict(self) -> dict[str, Any]:
+        """The spans as JSON-able lists (the part of ``to_dict`` every map shares)."""
+        return {"sample_rate": self.sample_rate, "starts": self.starts.tolist(), "ends": self.ends.tolist(),
+                "strength_db": [round(float(s), 2) for s in self.strength_db]}
+
+    @staticmethod
+    def spans_from_dict(d: Mapping[str, Any]) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """``(sample_rate, starts, ends, strength_db)`` from :meth:`spans_dict`'s form."""
+        return (int(d["sample_rate"]), np.asarray(d["starts"], np.int64), np.asarray(d["ends"], np.int64),
+                np.asarray(d["strength_db"], np.float32))
 
 
 def events_key(kind: str) -> str:
