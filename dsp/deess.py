@@ -69,6 +69,7 @@ from scipy.ndimage import maximum_filter1d
 from dsp.chain import BuildContext, StageKind, register
 from dsp.errors import ParameterError
 from dsp.events import Event, events_key
+from dsp.presence import frame_presence
 from dsp.schema import check_settings, setting
 from dsp.stft import FrameBlock, SpectralStage, StftGeometry, StftSettings, stft_windows
 
@@ -272,12 +273,8 @@ def _voice_frames(track: Any, n: int, hop: int, n_fft: int, sr: int) -> np.ndarr
     p = np.asarray(getattr(track, "probability", ()), np.float32)
     if track is None or p.size == 0:
         return np.ones(n, bool)
-    frame_s = float(track.frame_s)
-    voice = maximum_filter1d((p >= VOICE_PROBABILITY).astype(np.uint8),
-                             size=2 * VOICE_HANGOVER_FRAMES + 1, mode="constant") > 0
-    centre_s = (np.arange(n, dtype=np.float64) * hop - (n_fft - hop) + n_fft / 2.0) / sr
-    idx = np.clip((centre_s / frame_s).astype(np.int64), 0, p.size - 1)
-    return voice[idx]
+    p = maximum_filter1d(p, size=2 * VOICE_HANGOVER_FRAMES + 1, mode="nearest")
+    return frame_presence(p, float(track.frame_s), 0, n, hop, n_fft, sr) >= VOICE_PROBABILITY
 
 
 def _events(red: np.ndarray, excess: np.ndarray, hop: int, n_fft: int, sr: int) -> tuple[SibilanceEvent, ...]:
