@@ -4,6 +4,7 @@ plays the exported file's same span (a fake device records what the monitor's ca
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from unittest import mock
 
 import numpy as np
@@ -22,6 +23,23 @@ from dsp.roomtone import estimate_room_tone
 from tests.app.audio.fake_stream import FakeOpener
 
 DEV = devices.OutputDevice(0, "Fake Phones", "test", 2, 48000.0, 0.005, 0.02, True)
+
+
+@contextmanager
+def ready_adapter(project, opener):
+    """A monitor on the fake device with ``project`` set and ready to play (shut down after)."""
+    with mock.patch.object(devices, "resolve_output_device", return_value=DEV):
+        adapter = MonitorAdapter(Monitor(stream_opener=opener))
+        try:
+            adapter.set_project(project)
+            t0 = time.monotonic()
+            while not adapter.ready:
+                adapter.poll()
+                assert time.monotonic() - t0 < 60, adapter.error
+                time.sleep(0.02)
+            yield adapter
+        finally:
+            adapter.shutdown()
 
 
 @pytest.fixture
@@ -46,25 +64,15 @@ def test_monitor_from_a_playhead_inside_an_edit_equals_the_export(project, tmp_p
     render_project(project, tmp_path / "out.wav")
     exported, sr = sf.read(str(tmp_path / "out.wav"), dtype="float32", always_2d=True)
     opener = FakeOpener()
-    with mock.patch.object(devices, "resolve_output_device", return_value=DEV):
-        adapter = MonitorAdapter(Monitor(stream_opener=opener))
-        try:
-            adapter.set_project(project)
-            t0 = time.monotonic()
-            while not adapter.ready:
-                adapter.poll()
-                assert time.monotonic() - t0 < 60, adapter.error
-                time.sleep(0.02)
-            adapter.play(start_s)
-            time.sleep(1.0)
-            assert adapter.error is None
-            assert start_s + 0.3 < adapter.position_s < start_s + 1.5  # source time, across the cut before it
-            adapter.stop()
-            time.sleep(0.2)
-            edited = adapter.monitor._source.source
-            assert edited.restarts <= 3, edited.restarts  # set_source's warm-up, play; reads behind come from memory
-        finally:
-            adapter.shutdown()
+    with ready_adapter(project, opener) as adapter:
+        adapter.play(start_s)
+        time.sleep(1.0)
+        assert adapter.error is None
+        assert start_s + 0.3 < adapter.position_s < start_s + 1.5  # source time, across the cut before it
+        adapter.stop()
+        time.sleep(0.2)
+        edited = adapter.monitor._source.source
+        assert edited.restarts <= 3, edited.restarts  # set_source's warm-up, play; reads behind come from memory
     stream = opener.streams[-1]
     heard = stream.out[: stream.n, 0]
     o0 = round((start_s - 0.4) * sr)  # the 0.4 s cut lies before the playhead
@@ -82,22 +90,12 @@ def test_monitor_from_a_playhead_inside_an_edit_equals_the_export(project, tmp_p
 def test_hear_original_with_edits_plays_the_source_through_the_same_cuts(project, tmp_path):
     x, sr = sf.read(project.source.path, dtype="float32")
     opener = FakeOpener()
-    with mock.patch.object(devices, "resolve_output_device", return_value=DEV):
-        adapter = MonitorAdapter(Monitor(stream_opener=opener))
-        try:
-            adapter.set_project(project)
-            t0 = time.monotonic()
-            while not adapter.ready:
-                adapter.poll()
-                assert time.monotonic() - t0 < 60, adapter.error
-                time.sleep(0.02)
-            adapter.set_listen("original")
-            adapter.play(4.0)
-            time.sleep(0.8)
-            adapter.stop()
-            time.sleep(0.2)
-        finally:
-            adapter.shutdown()
+    with ready_adapter(project, opener) as adapter:
+        adapter.set_listen("original")
+        adapter.play(4.0)
+        time.sleep(0.8)
+        adapter.stop()
+        time.sleep(0.2)
     stream = opener.streams[-1]
     heard = stream.out[: stream.n, 0]
     first = int(np.flatnonzero(np.abs(heard) > 0)[0])

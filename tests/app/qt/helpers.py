@@ -24,3 +24,15 @@ def wait_for_jobs(window, qtbot) -> None:
     assert window.wait_for_jobs(120)
     qtbot.wait(30)
     assert window.wait_for_jobs(120)
+
+
+def opened_tone_window(make_window, qtbot, tmp_path, seconds: float = 4.0):
+    """A window on a ``seconds``-long tone file, jobs done, the waveform focused (for key tests)."""
+    from PySide6.QtWidgets import QApplication
+
+    w = make_window()
+    assert w.open_path(tone_file(tmp_path / "ep.wav", seconds=seconds))
+    wait_for_jobs(w, qtbot)
+    w.waveform.setFocus()
+    QApplication.processEvents()
+    return w

@@ -9,19 +9,14 @@ from PySide6.QtWidgets import QApplication
 
 pytestmark = pytest.mark.gui
 
-from tests.app.qt.helpers import tone_file, wait_for_jobs  # noqa: E402
+from tests.app.qt.helpers import opened_tone_window, wait_for_jobs  # noqa: E402
 
 SHIFT = Qt.KeyboardModifier.ShiftModifier
 
 
 @pytest.fixture
 def window(make_window, qtbot, tmp_path):
-    w = make_window()
-    assert w.open_path(tone_file(tmp_path / "ep.wav", seconds=4.0))
-    wait_for_jobs(w, qtbot)
-    w.waveform.setFocus()
-    QApplication.processEvents()
-    return w
+    return opened_tone_window(make_window, qtbot, tmp_path)
 
 
 def _names(table):
