@@ -21,16 +21,14 @@ from app.session.project import Project, load_project
 from app.session.session import Session
 from dsp.errors import InputError, ParameterError
 
-from . import make_chain, register_test_kinds, unregister_test_kinds, write_test_wav
+from . import make_chain, write_test_wav
 
 REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(autouse=True)
-def _kinds():
-    register_test_kinds()
-    yield
-    unregister_test_kinds()
+def _kinds(test_kinds):
+    """Every test here runs with the stand-in stage kinds (conftest.test_kinds)."""
 
 
 @pytest.fixture

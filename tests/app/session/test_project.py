@@ -31,14 +31,12 @@ from app.session.project import (
 from dsp.chain import ChainSettings
 from dsp.errors import InputError, OutputError, ParameterError
 
-from . import make_chain, make_profile, register_test_kinds, unregister_test_kinds, write_test_wav
+from . import make_chain, make_profile, write_test_wav
 
 
 @pytest.fixture(autouse=True)
-def _kinds():
-    register_test_kinds()
-    yield
-    unregister_test_kinds()
+def _kinds(test_kinds):
+    """Every test here runs with the stand-in stage kinds (conftest.test_kinds)."""
 
 
 @pytest.fixture

@@ -21,17 +21,13 @@ from . import (
     TGateSettings,
     make_chain,
     make_profile,
-    register_test_kinds,
-    unregister_test_kinds,
     write_test_wav,
 )
 
 
 @pytest.fixture(autouse=True)
-def _kinds():
-    register_test_kinds()
-    yield
-    unregister_test_kinds()
+def _kinds(test_kinds):
+    """Every test here runs with the stand-in stage kinds (conftest.test_kinds)."""
 
 
 @pytest.fixture
