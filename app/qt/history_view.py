@@ -54,9 +54,6 @@ class HistoryView(QListWidget):
         self.scrollToItem(self.item(index))
         self.blockSignals(False)
 
-    def current_index(self) -> int:
-        return self.currentRow()
-
 
 class HistoryDock:
     """The History dock of the workstation ``window``: a :class:`HistoryView` bound to its
