@@ -101,6 +101,7 @@ def test_unexpected_graph_is_refused():
 
 # -- agreement with libDF ---------------------------------------------------------------------------
 @needs_both
+@pytest.mark.slow
 @pytest.mark.parametrize("cap", [12.0, 100.0])
 def test_equals_libdf_on_speech(podcast10, cap):
     x = podcast10[: 6 * 48000]
@@ -113,6 +114,7 @@ def test_equals_libdf_on_speech(podcast10, cap):
 
 
 @needs_both
+@pytest.mark.slow
 def test_processor_backends_agree_at_44100(podcast10):
     from scipy.signal import resample_poly
 

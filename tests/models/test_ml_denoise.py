@@ -29,7 +29,8 @@ OK_ONNX, WHY_ONNX = dfo.availability()
 #: Each backend that can run here (the invariants must hold for both).
 BACKEND_PARAMS = [
     pytest.param("onnx", marks=pytest.mark.skipif(not OK_ONNX, reason=f"onnx backend unavailable: {WHY_ONNX}")),
-    pytest.param("libdf", marks=pytest.mark.skipif(not OK, reason=f"libDF unavailable: {WHY}")),
+    # the reference C/torch runtime: its runs are the slow ones, so they wait for `make test`
+    pytest.param("libdf", marks=[pytest.mark.skipif(not OK, reason=f"libDF unavailable: {WHY}"), pytest.mark.slow]),
 ]
 BLOCKS = [1, 64, 65, 511, 4096]
 

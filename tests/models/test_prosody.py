@@ -230,6 +230,7 @@ def test_plain_yin_reproduces_notes(notes_verdicts):
     assert len(close) >= 22, [(v.name, v.yin, v.notes) for v in notes_verdicts.values() if v not in close]
 
 
+@pytest.mark.slow
 def test_pitch_spread_agrees_with_notes(notes_verdicts):
     """Within 0.5 st of NOTES.md, except where measured evidence puts NOTES' value on YIN's errors.
 

@@ -110,6 +110,7 @@ def test_no_speech_in_noise_and_silence():
 
 
 @pytest.mark.skipif(not {"onnx", "torch"} <= set(available_backends()), reason="needs both backends")
+@pytest.mark.slow
 def test_onnx_and_torchscript_backends_agree(podcast):
     x = podcast["noisy"][: 3 * podcast["sr"]]
     a = speech_probabilities(x, podcast["sr"], backend="onnx")

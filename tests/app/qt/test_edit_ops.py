@@ -53,26 +53,28 @@ def test_actions_are_enabled_only_for_a_selection_they_can_use(window):
     assert not w.remove_edits_action.isEnabled()
 
 
-@pytest.mark.parametrize(("attr", "key", "mods", "kind", "rect"), OPS, ids=[o[0] for o in OPS])
-def test_each_shortcut_adds_its_edit_as_one_undo_step(window, qtbot, attr, key, mods, kind, rect):
+def test_each_shortcut_adds_its_edit_as_one_undo_step(window, qtbot):
+    # one window for all eight (each is undone before the next): opening and analysing a file
+    # is most of this test's time
     w = window
-    w.session.set_selection(Selection(1.0, 1.5, 500.0, 2000.0) if rect else Selection(1.0, 1.5))
-    w.activateWindow()
-    qtbot.keyClick(w, key, mods)
-    edits = w.session.project.edits
-    assert len(edits) == 1 and isinstance(edits[0], kind), (attr, edits)
-    assert w.undo_action.text() == f"&Undo {edits[0].describe()}"
-    assert w.edits.panel.list.count() == 1 and w.edits.panel.list.item(0).text() == edits[0].describe()
-    assert len(w.edits.drawn) == 1 and tuple(w.edits.drawn[0].getRegion()) == pytest.approx((1.0, 1.5))
-    if attr == "process_stage_action":  # the stage selected in the Chain panel, alone
-        row = w.chain_panel.stage_list.currentRow()
-        assert len(edits[0].chain.stages) == 1 and edits[0].chain.stages[0].kind == w.session.project.chain.stages[row].kind
-    if attr == "cut_room_tone_action":
-        assert edits[0].keep_room_tone
-    if attr == "repair_replace_action":
-        assert edits[0].mode == "replace" and (edits[0].low_hz, edits[0].high_hz) == (500.0, 2000.0)
-    qtbot.keyClick(w, Qt.Key.Key_Z, CTRL)
-    assert w.session.project.edits == () and w.edits.panel.list.count() == 0 and w.edits.drawn == []
+    for attr, key, mods, kind, rect in OPS:
+        w.session.set_selection(Selection(1.0, 1.5, 500.0, 2000.0) if rect else Selection(1.0, 1.5))
+        w.activateWindow()
+        qtbot.keyClick(w, key, mods)
+        edits = w.session.project.edits
+        assert len(edits) == 1 and isinstance(edits[0], kind), (attr, edits)
+        assert w.undo_action.text() == f"&Undo {edits[0].describe()}", attr
+        assert w.edits.panel.list.count() == 1 and w.edits.panel.list.item(0).text() == edits[0].describe(), attr
+        assert len(w.edits.drawn) == 1 and tuple(w.edits.drawn[0].getRegion()) == pytest.approx((1.0, 1.5)), attr
+        if attr == "process_stage_action":  # the stage selected in the Chain panel, alone
+            row = w.chain_panel.stage_list.currentRow()
+            assert len(edits[0].chain.stages) == 1 and edits[0].chain.stages[0].kind == w.session.project.chain.stages[row].kind
+        if attr == "cut_room_tone_action":
+            assert edits[0].keep_room_tone
+        if attr == "repair_replace_action":
+            assert edits[0].mode == "replace" and (edits[0].low_hz, edits[0].high_hz) == (500.0, 2000.0)
+        qtbot.keyClick(w, Qt.Key.Key_Z, CTRL)
+        assert w.session.project.edits == () and w.edits.panel.list.count() == 0 and w.edits.drawn == [], attr
 
 
 def test_each_menu_action_triggers(window):
