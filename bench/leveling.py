@@ -108,7 +108,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
 
 
-def _bed(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
+def _bed(n: int, sr: int, rng: np.random.Generator, under_db: float = BED_UNDER_DB) -> np.ndarray:
     """Steady room tone: stationary noise with the long-term spectrum of the dev coffee-shop
     recording (its average room sound, without its clinks and voices), plus the dev 50 Hz hum
     10 dB under it; ``BED_UNDER_DB`` under the speech's active level."""
@@ -123,7 +123,7 @@ def _bed(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
     hum, hsr = _read(DATA / "noise" / "n03_hum_50hz.flac")
     hum = np.resize(scipy.signal.resample_poly(hum, sr, hsr), n)
     out = out + hum / np.sqrt(np.mean(hum**2)) * 10 ** (-10 / 20)
-    level = 10 ** ((ACTIVE_DBFS - BED_UNDER_DB) / 20)
+    level = 10 ** ((ACTIVE_DBFS - under_db) / 20)
     return (out / np.sqrt(np.mean(out**2)) * level).astype(np.float32)
 
 
@@ -150,12 +150,38 @@ class TestFile:
     note: str = ""
 
 
-def build_dialogue(name: str, readers: list[str], gains_db: list[float], seed: int, turns: int = 9) -> TestFile:
+def _active_level_db(x: np.ndarray, sr: int) -> float:
+    """Mean power (dB) over the 10 ms frames within 40 dB of the loudest (an active level)."""
+    hop = sr // 100
+    n = x.size // hop
+    lev = 10 * np.log10(np.mean(x[: n * hop].reshape(n, hop).astype(np.float64) ** 2, axis=1) + 1e-15)
+    act = lev > lev.max() - 40.0
+    return float(10 * np.log10(np.mean(10 ** (lev[act] / 10))))
+
+
+def _voice(name: str) -> np.ndarray:
+    """A reader's speech at :data:`SR`: a dev clean clip (``s03_libri_198``), or, for the held-out
+    set, a VoiceBank speaker's five clean test sentences joined by 0.35 s gaps (``vbdemand_p232``)
+    or a 48 kHz clean clip resampled (``s01_vctk_p286``); every voice brought to ``ACTIVE_DBFS``."""
+    if name.startswith("vbdemand_"):
+        parts = [_read(p)[0] for p in sorted((DATA / "pairs_real").glob(f"{name}_*_clean.flac"))]
+        assert parts, name
+        gap = np.zeros(int(0.35 * SR), np.float32)
+        x = np.concatenate([v for part in parts for v in (part, gap)][:-1])
+    else:
+        x, sr = _read(DATA / "clean" / f"{name}.flac")
+        if sr != SR:
+            x = scipy.signal.resample_poly(x, SR, sr).astype(np.float32)
+    return (x * 10 ** ((ACTIVE_DBFS - _active_level_db(x, SR)) / 20)).astype(np.float32)
+
+
+def build_dialogue(name: str, readers: list[str], gains_db: list[float], seed: int, turns: int = 9,
+                   bed_under_db: float = BED_UNDER_DB) -> TestFile:
     rng = np.random.default_rng(seed)
     clips = []
     for r in readers:
-        x, sr = _read(DATA / "clean" / f"{r}.flac")
-        assert sr == SR, (r, sr)
+        # the tuning set's readers as they were tuned on (already 16 kHz at -26 dBFS); others via _voice
+        x = _read(DATA / "clean" / f"{r}.flac")[0] if r in READERS else _voice(r)
         gap = np.zeros(int(0.35 * SR), np.float32)
         looped = np.concatenate([x, gap, x, gap, x])
         clips.append((looped, _pieces(looped, SR)))
@@ -189,12 +215,12 @@ def build_dialogue(name: str, readers: list[str], gains_db: list[float], seed: i
             breath_track[b0 : b0 + dur] += _breath(dur, SR, rng) * level
             breaths.append((b0, b0 + dur, nxt))
         pos += pause
-    bed = _bed(total, SR, rng)
+    bed = _bed(total, SR, rng, under_db=bed_under_db)
     mix = sum(speakers) + breath_track + bed
     return TestFile(name, SR, mix.astype(np.float32), speakers, breaths, list(gains_db), bed)
 
 
-def build_podcast(lower_db: float = 10.0) -> TestFile:
+def build_podcast(lower_db: float = 10.0, lowered: int = 1) -> TestFile:
     clean, sr = _read(DATA / "podcast" / "podcast_dev_2min_clean.flac")
     bed, _ = _read(DATA / "podcast" / "podcast_dev_2min_noisebed.flac")
     zero = _runs(clean == 0)
@@ -207,12 +233,13 @@ def build_podcast(lower_db: float = 10.0) -> TestFile:
         seg = clean[lo:hi]
         if not np.any(seg):
             continue
-        if k % 2:
+        if k % 2 == lowered:
             b[lo:hi] = seg * g
         else:
             a[lo:hi] = seg
         k += 1
-    return TestFile("podcast_lowered10", sr, (a + b + bed).astype(np.float32), [a, b], [], [0.0, -lower_db], bed,
+    name = f"podcast_lowered{lower_db:g}" + ("" if lowered == 1 else "_even")
+    return TestFile(name, sr, (a + b + bed).astype(np.float32), [a, b], [], [0.0, -lower_db], bed,
                     note=f"{k} clips; every second clip is the lowered 'speaker'")
 
 
@@ -228,6 +255,30 @@ def build_set() -> list[TestFile]:
     for k, x in enumerate((6.0, 12.0, 18.0)):
         files.append(build_dialogue(f"dialogue3_{int(x):02d}dB", triples[k], [0.0, 0.0, -x], SEED + 10 + k, turns=10))
     files.append(build_podcast())
+    return _written(files)
+
+
+def build_heldout() -> list[TestFile]:
+    """The held-out half (nothing in the leveler was chosen on it): other readers (the VoiceBank
+    test speakers p232 and p257, the 48 kHz dev readers s01 and s02 resampled), other seeds, a
+    louder room-tone bed (30 dB under the speech), and the podcast with the *even* clips lowered
+    by 6 and 14 dB."""
+    files = []
+    pairs = [("vbdemand_p232", "vbdemand_p257"), ("s01_vctk_p286", "vbdemand_p232"), ("vbdemand_p257", "s02_freesound33711")]
+    for k, x in enumerate((6.0, 12.0, 18.0)):
+        files.append(build_dialogue(f"heldout2_{int(x):02d}dB", list(pairs[k]), [0.0, -x], SEED + 100 + k,
+                                    bed_under_db=30.0))
+    triples = [["vbdemand_p257", "s01_vctk_p286", "vbdemand_p232"], ["s02_freesound33711", "vbdemand_p232", "vbdemand_p257"],
+               ["vbdemand_p232", "s02_freesound33711", "s01_vctk_p286"]]
+    for k, x in enumerate((6.0, 12.0, 18.0)):
+        files.append(build_dialogue(f"heldout3_{int(x):02d}dB", triples[k], [0.0, 0.0, -x], SEED + 110 + k, turns=10,
+                                    bed_under_db=30.0))
+    files.append(build_podcast(6.0, lowered=0))
+    files.append(build_podcast(14.0, lowered=0))
+    return _written(files)
+
+
+def _written(files: list[TestFile]) -> list[TestFile]:
     OUT.mkdir(parents=True, exist_ok=True)
     for f in files:
         sf.write(OUT / f"{f.name}.flac", f.mix, f.sample_rate, subtype="PCM_24")
@@ -374,6 +425,8 @@ def render(f: TestFile, settings: ChainSettings) -> tuple[np.ndarray, dict, floa
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--no-preset", action="store_true", help="skip the podcast preset + leveler render")
+    ap.add_argument("--set", choices=["tuning", "heldout", "both"], default="both",
+                    help="the tuning half (the leveler's constants were chosen on it), the held-out half, or both")
     ap.add_argument("--speed-preset", action="store_true",
                     help=f"only write {SPEED_PRESET.relative_to(REPO)} (podcast + leveler) for bench/bench_speed.py")
     args = ap.parse_args(argv)
@@ -386,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {SPEED_PRESET}; time it with: python bench/bench_speed.py --minutes 60 --source podcast "
               f"--chain preset:{SPEED_PRESET.relative_to(REPO)} --results bench/results/speed_podcast-leveler.md")
         return 0
-    files = build_set()
+    files = ([] if args.set == "heldout" else build_set()) + ([] if args.set == "tuning" else build_heldout())
     alone = ChainSettings(stages=(StageSpec("leveler", LevelerSettings()),), name="leveler")
     preset = load_preset("podcast")
     with_preset = dataclasses.replace(preset, stages=(*preset.stages, StageSpec("leveler", LevelerSettings())),
@@ -432,8 +485,20 @@ def write_results(rows) -> None:
             f"{s['lra_phrases']} | {_fmt(s['lra_max'])} | {_fmt(s['lra_p95'])} | {plan.get('phrases')} | "
             f"{plan.get('reference_lufs')} | {plan.get('phrase_gain_db_min')} .. {plan.get('phrase_gain_db_max')} | "
             f"{secs:.1f} |")
-    alone = [r for r in rows if r[1] == "leveler"]
+    for half, pick in (("tuning half", lambda r: not _held_out(r[0])), ("held-out half", lambda r: _held_out(r[0]))):
+        alone = [r for r in rows if r[1] == "leveler" and pick(r)]
+        if alone:
+            lines += _claims(alone, half)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"wrote {RESULTS}")
 
+
+def _held_out(f: TestFile) -> bool:
+    return f.name.startswith("heldout") or f.name.endswith("_even")
+
+
+def _claims(alone: list, half: str) -> list[str]:
     def verdict(ok: bool) -> str:
         return "**PASS**" if ok else "**FAIL**"
 
@@ -444,8 +509,8 @@ def write_results(rows) -> None:
     breath_ok = all(r[2]["breath_excess_db"] <= 0.1 for r in breath_rows)  # 0.1 dB: measurement rounding
     lra_ok = all(r[2]["lra_max"] <= 1.0 for r in alone)
     worst = lambda key: max(r[2][key] for r in alone)  # noqa: E731
-    lines += [
-        "", "## Claims (leveler alone, every file)", "",
+    lines = [
+        "", f"## Claims (leveler alone, every file of the {half})", "",
         "| claim | verdict | worst file |", "|---|---|---|",
         f"| speakers' median phrase loudness spread <= 1 LU after leveling (input 6-18 LU) | {verdict(spread_ok)} | "
         f"{_fmt(worst('spread_out'))} LU |",
@@ -464,9 +529,7 @@ def write_results(rows) -> None:
               f"changed by over 1 LU: {', '.join(r[0].name for r in alone if r[2]['lra_max'] > 1.0) or 'none'}. "
               "The podcast + leveler row compares a denoised output with the noisy input: its floor and dLRA "
               "columns include the denoiser's work and are not claims about the leveler."]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(f"wrote {RESULTS}")
+    return lines
 
 
 if __name__ == "__main__":

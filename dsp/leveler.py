@@ -55,10 +55,11 @@ processor state, like the room tone, so a render from any playhead equals the fu
    rule with twice the widths: a speaker turning away, a second voice with no pause before it)
    adds its correction, and the curve is limited to ``rate_db_per_s`` (never more gain than any window wants: a
    min-plus cone, so a loud passage is never boosted by the slow curve). A phrase shorter than
-   :data:`SHORT_PHRASE_S` (a breath or click the detector took for speech, or a single word) gets
-   at most the gain of a longer phrase on either side whose loudness it lies within
-   :data:`CONTEXT_LU` of (a word of that voice), else at most the smaller of the two (a breath or
-   a noise is not raised with the quiet voice next to it).
+   :data:`SHORT_PHRASE_S` (a breath or click the detector took for speech, or a single word) that
+   is at most :data:`CONTEXT_LU` quieter than a longer phrase on either side (a word of that voice;
+   a stressed word may be louder; of two such sides the one closest in loudness) gets that
+   phrase's gain, as it would inside it; much quieter than both, at most the smaller of the two
+   gains (a breath or a noise is not raised with the quiet voice next to it).
 6. *Pauses.* A pause's *floor* is the median of its 10 ms levels (a breath in it can only lower
    its gain); the file's floor is the median over pauses. In a pause the gain follows the line
    from the gain at the end of the phrase before to the start of the phrase after, but at most
@@ -105,6 +106,10 @@ VAD_ON, VAD_OFF = 0.5, 0.35
 EDGE_DB = 6.0
 #: ... unless the detector is this sure.
 VAD_SURE = 0.97
+#: The detector stays sure this long past the speech at most (s): silero decides on 32 ms frames
+#: and its probability lags the speech by a few frames; a stretch's ends are trimmed to where the
+#: level confirms speech by no more than this.
+HANGOVER_S = 0.2
 #: Energy fallback: speech starts this far over the floor (dB) and stays down to the second.
 ENERGY_ON_DB, ENERGY_OFF_DB = 10.0, 6.0
 #: A voice's phrases lie within this many LU of each other (finding the loud and quiet voices).
@@ -339,12 +344,14 @@ def _refine_edges(mask: np.ndarray, prob: np.ndarray, level: np.ndarray) -> np.n
     smooth = _level_db(uniform_filter1d(10.0 ** (level / 10.0), size=3, mode="nearest"))
     loud = smooth > floor + EDGE_DB
     out = mask & ((prob >= VAD_SURE) | loud)
-    # the ends of each stretch are where the level says (the detector stays sure a little past the speech)
+    # the ends of each stretch are where the level says (the detector stays sure a little past the
+    # speech), but only within its hangover: further in, speech it is sure of stays speech
+    trim = int(round(HANGOVER_S / GRID_S))
     for s, e in _runs(out):
         idx = np.flatnonzero(loud[s:e])
         if idx.size:
-            out[s : s + idx[0]] = False
-            out[s + idx[-1] + 1 : e] = False
+            out[s : s + min(idx[0], trim)] = False
+            out[max(s + idx[-1] + 1, e - trim) : e] = False
     return out
 
 
@@ -539,12 +546,14 @@ def plan_levels(source: Any, sample_rate: int, track: Any, settings: LevelerSett
             pos = np.searchsorted(long_idx, i)
             near = [long_idx[k] for k in (pos - 1, pos) if 0 <= k < long_idx.size]
             around = [gains[k] for k in near]
-            # it may take the gain of a side whose speech it sounds like (within CONTEXT_LU);
-            # unlike both (a breath, a noise), only the smaller gain
-            like = [gains[k] for k in near if abs(lufs[i] - lufs[k]) <= CONTEXT_LU]
-            limit = max(like) if like else min(around)
-            if gains[i] > limit:
-                gains[i] = limit
+            # a word of the side whose speech it is not more than CONTEXT_LU quieter than (a
+            # stressed word may be louder; of two, the one closest in loudness) gets that side's
+            # gain, as it would inside the phrase; much quieter than both (a breath, a noise), at
+            # most the smaller gain
+            like = [k for k in near if lufs[i] >= lufs[k] - CONTEXT_LU]
+            g = gains[min(like, key=lambda k: abs(lufs[i] - lufs[k]))] if like else min(gains[i], min(around))
+            if g != gains[i]:
+                gains[i] = g
                 s, e = phrases[i]
                 env[s:e] = gains[i]
     # phrases with no level above the gates are treated as pause (they lie inside the spans below)

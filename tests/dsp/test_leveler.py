@@ -125,6 +125,62 @@ def test_correction_is_continuous_and_zero_inside_the_spread():
     assert np.max(np.abs(np.diff(c))) < 0.03  # no jumps
 
 
+def test_speech_the_detector_is_sure_of_is_trimmed_only_by_its_hangover():
+    # a far voice in noise: the detector is sure for 2 s, the level stands 6 dB over the floor only
+    # in the stretch's first 100 ms (elsewhere 4 dB over it: quiet speech, not room tone)
+    from dsp.leveler import GRID_S, HANGOVER_S, _refine_edges
+
+    n = 400
+    mask = np.zeros(n, bool)
+    mask[100:300] = True
+    prob = np.where(mask, 1.0, 0.05).astype(np.float32)
+    level = np.full(n, -60.0)
+    level[100:300] = -56.0
+    level[100:110] = -40.0
+    out = _refine_edges(mask, prob, level)
+    trim = int(round(HANGOVER_S / GRID_S))
+    assert not out[:100].any() and not out[300:].any()
+    # its start is where the level says; its end only the hangover early (it used to end at 110)
+    assert out[100:300 - trim].all() and not out[300 - trim : 300].any()
+    # a stretch with a loud frame near each end is cut to them (the hangover is longer; the level
+    # is smoothed over 30 ms, so the last loud 10 ms frame reaches one frame on)
+    level[290:295] = -40.0
+    out = _refine_edges(mask, prob, level)
+    assert np.flatnonzero(out)[[0, -1]].tolist() == [100, 295]
+
+
+def test_a_stressed_word_gets_its_voices_gain_and_a_breath_at_most_the_smaller():
+    # energy detector (no voice activity track) on noise bursts: a quiet voice's phrase, then one
+    # short word of it 7 dB louder than the rest of it (still 11 dB under the loud voice), then
+    # the loud voice; later a breath-like burst far under both voices between them
+    rng = np.random.default_rng(3)
+    parts, spans = [], {}
+
+    def add(name, seconds, level_db):
+        n = int(seconds * SR)
+        z = rng.standard_normal(n) * 10 ** (level_db / 20) if level_db is not None else np.zeros(n)
+        spans[name] = (sum(p.size for p in parts), sum(p.size for p in parts) + n)
+        parts.append(z.astype(np.float32))
+
+    for name, sec, lev in [("p0", 0.6, None), ("loud0", 2.5, -20.0), ("p1", 0.6, None), ("quiet", 2.5, -38.0),
+                           ("p2", 0.5, None), ("word", 0.4, -31.0), ("p3", 0.6, None), ("loud1", 2.5, -20.0),
+                           ("p4", 0.5, None), ("breath", 0.4, -48.0), ("p5", 0.5, None), ("quiet1", 2.5, -38.0),
+                           ("p6", 0.6, None)]:
+        add(name, sec, lev)
+    x = np.concatenate(parts) + room_tone(sum(p.size for p in parts), -66.0)
+    plan = plan_levels(ArraySource(x[None], SR), SR, None, LevelerSettings())
+    hop = plan.hop
+
+    def gain_at(name):
+        s, e = spans[name]
+        return float(np.median(plan.gain_db[(s + e) // 2 // hop - 5 : (s + e) // 2 // hop + 5]))
+
+    g_quiet, g_loud = gain_at("quiet"), gain_at("loud1")
+    assert g_quiet - g_loud > 12.0, plan.to_dict()  # the quiet voice is raised
+    assert gain_at("word") == pytest.approx(g_quiet, abs=0.05)  # its stressed word with it
+    assert gain_at("breath") <= min(g_loud, gain_at("quiet1")) + 0.05  # the breath is not raised
+
+
 # -- the plan on real speech ---------------------------------------------------------------------------
 def loudness(x: np.ndarray, sr: int) -> float:
     """BS.1770 integrated loudness (400 ms blocks, gated) of a mono signal."""
