@@ -25,8 +25,8 @@ processor state, like the room tone, so a render from any playhead equals the fu
    probability 0.5, kept down to 0.35) where it is sure (:data:`VAD_SURE`) or the 30 ms level
    also stands :data:`EDGE_DB` over the median level of the detector's non-speech frames (the
    detector's hangover and a real pause inside one of its segments become pause; each stretch
-   starts and ends where the level says), padded by :data:`PAD_S` each way; gaps shorter than
-   ``min_pause_ms`` are merged into the phrase, and detections shorter than ``min_phrase_ms``
+   starts and ends where the level says, at most :data:`HANGOVER_S` in from the detector's ends),
+   padded by :data:`PAD_S` each way; gaps shorter than ``min_pause_ms`` are merged into the phrase, and detections shorter than ``min_phrase_ms``
    (a breath, a click the detector took for speech) are left to the pause around them. Without a
    track (voice activity not installed) an energy detector against the file's own floor (10 dB
    over the 10th percentile of 100 ms levels) stands in, and the plan's warnings say so.
@@ -337,7 +337,7 @@ def _refine_edges(mask: np.ndarray, prob: np.ndarray, level: np.ndarray) -> np.n
     detector calls non-speech): its hangover after speech becomes pause, and a real pause inside
     one of its segments splits it, while quiet speech it is sure of (a far voice in noise) stays.
     Each stretch starts and ends where the level stands over the floor (the detector stays sure a
-    little past the speech)."""
+    little past the speech), but no more than :data:`HANGOVER_S` in from its ends."""
     if not np.any(~mask) or not np.any(mask):
         return mask
     floor = float(np.median(level[~mask]))
