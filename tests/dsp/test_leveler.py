@@ -181,6 +181,32 @@ def test_a_stressed_word_gets_its_voices_gain_and_a_breath_at_most_the_smaller()
     assert gain_at("breath") <= min(g_loud, gain_at("quiet1")) + 0.05  # the breath is not raised
 
 
+def test_a_voice_near_the_room_tone_is_measured_without_the_noise_under_it():
+    # a voice 18 dB under the other and only 2 dB over a steady bed: read with the bed under it,
+    # its phrases would seem 2 dB louder than the voice is and be raised 2 dB too little
+    rng = np.random.default_rng(5)
+    sec = lambda t: int(t * SR)  # noqa: E731
+    n = sec(14.0)
+    bed = rng.standard_normal(n) * 10 ** (-40.0 / 20)
+    voice = np.zeros(n)
+    prob = np.zeros(int(14.0 / 0.032) + 1, np.float32)
+    spans = {"loud": [(0.5, 3.0), (7.5, 10.0)], "quiet": [(3.6, 6.9), (10.6, 13.5)]}
+    for who, level in (("loud", -20.0), ("quiet", -38.0)):
+        for a, b in spans[who]:
+            voice[sec(a) : sec(b)] = rng.standard_normal(sec(b) - sec(a)) * 10 ** (level / 20)
+            prob[int(a / 0.032) : int(b / 0.032)] = 1.0
+    x = (voice + bed).astype(np.float32)
+    plan = plan_levels(ArraySource(x[None], SR), SR, SpeechTrack(prob), LevelerSettings())
+    mid = lambda a, b: int((a + b) / 2 / 0.01)  # noqa: E731
+    g = {who: [float(plan.gain_db[mid(a, b)]) for a, b in spans[who]] for who in spans}
+    # 18 dB is more than max_gain_up_db (15): the whole file moves down by the rest (the offset),
+    # the loud voice with it, and the quiet voice comes up by the 18 dB it lies under the loud
+    # one (not 16), within 0.5 dB
+    assert plan.offset_db < -2.0 and max(abs(v - plan.offset_db) for v in g["loud"]) < 0.1, plan.to_dict()
+    raised = [q - plan.offset_db for q in g["quiet"]]
+    assert all(abs(r - 18.0) < 0.5 for r in raised), (raised, plan.to_dict())
+
+
 # -- the plan on real speech ---------------------------------------------------------------------------
 def loudness(x: np.ndarray, sr: int) -> float:
     """BS.1770 integrated loudness (400 ms blocks, gated) of a mono signal."""
