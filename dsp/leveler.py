@@ -26,17 +26,17 @@ processor state, like the room tone, so a render from any playhead equals the fu
    also stands :data:`EDGE_DB` over the median level of the detector's non-speech frames (the
    detector's hangover and a real pause inside one of its segments become pause; each stretch
    starts and ends where the level says, at most :data:`HANGOVER_S` in from the detector's ends),
-   padded by :data:`PAD_S` each way; gaps shorter than ``min_pause_ms`` are merged into the phrase, and detections shorter than ``min_phrase_ms``
-   (a breath, a click the detector took for speech) are left to the pause around them. Without a
-   track (voice activity not installed) an energy detector against the file's own floor (10 dB
-   over the 10th percentile of 100 ms levels) stands in, and the plan's warnings say so.
+   padded by :data:`PAD_S` each way; gaps shorter than ``min_pause_ms`` are merged into the
+   phrase, and detections shorter than ``min_phrase_ms`` (a breath, a click the detector took for
+   speech) are left to the pause around them. Without a track (voice activity not installed) an
+   energy detector against the file's own floor (10 dB over the 10th percentile of 100 ms levels)
+   stands in, and the plan's warnings say so.
 3. *Phrase loudness.* BS.1770-style gated loudness of each phrase's *speech*: the room tone's
    power (the median power of the frames the detector calls non-speech) is subtracted from every
    10 ms frame's first (:func:`speech_power`), so a voice close to the noise is not read louder
-   by the noise under it and then raised too little (the dev podcast with one voice 10 dB down,
-   2 dB over its cafe bed: spread 0.95 -> 0.30 LU, and 2.26 -> 1.34 LU behind the denoiser);
-   100 ms levels, the absolute gate at -70 LUFS and the relative gate 10 LU under the phrase's
-   ungated level; LUFS.
+   by the noise under it and then raised too little (bench/README.md, "Leveling"); 100 ms
+   levels, the absolute gate at -70 LUFS and the relative gate 10 LU under the phrase's ungated
+   level; LUFS.
 4. *Reference.* The *anchor* is the louder voice's level: the duration-weighted median of the
    phrases from :data:`CLUSTER_LU` under the duration-weighted 90th percentile up, the
    percentile lowered until they hold :data:`CLUSTER_SHARE` of the speech (one short loud phrase
