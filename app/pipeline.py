@@ -619,6 +619,24 @@ def say_learned_profile_warnings(settings_record: dict, say: Callable[[str], Non
             say(f"warning: {text}")
 
 
+def say_level_plan(settings_record: dict, say: Callable[[str], None]) -> None:
+    """What the leveler planned, for ``say`` (one line, then one per warning of the plan).
+
+    ``settings_record`` is a render record's ``settings``; nothing is said when the chain has no
+    leveler. The spreads are the plan's own estimate (loud against quiet phrase clusters).
+    """
+    plan = (settings_record.get("analyses") or {}).get("level_plan")
+    if not isinstance(plan, dict):
+        return
+    n = plan.get("phrases", 0)
+    if n:
+        say(f"leveler: {n} phrase{'s' if n != 1 else ''} ({plan.get('detector')}); speech levels "
+            f"{plan.get('spread_before_lu')} LU apart -> {plan.get('spread_after_lu')} LU as planned; "
+            f"phrase gains {plan.get('phrase_gain_db_min'):+.1f} to {plan.get('phrase_gain_db_max'):+.1f} dB")
+    for text in plan.get("warnings", []):
+        say(f"warning: leveler: {text}")
+
+
 def analyses_summary(context: BuildContext) -> dict:
     """Summaries of the whole-file analyses in ``context`` besides the profile."""
     out: dict[str, Any] = {}

@@ -11,7 +11,13 @@ import argparse
 import sys
 import time
 
-from app.pipeline import adjust_settings, clean_file, record_path, say_learned_profile_warnings
+from app.pipeline import (
+    adjust_settings,
+    clean_file,
+    record_path,
+    say_learned_profile_warnings,
+    say_level_plan,
+)
 from app.presets import DEFAULT_PRESET, list_presets, load_preset
 from app.timecode import format_time, parse_ranges
 from dsp.chain import ChainSettings
@@ -242,6 +248,7 @@ def run(args: argparse.Namespace) -> int:
         if prof.get("method") == "minimum":  # no pause was found: say how it was estimated instead
             for note in prof.get("warnings", []):
                 say(f"note: {note}")
+    say_level_plan(rec.settings, say)
     loud = rec.settings.get("loudness")
     if loud:
         if loud["measurable"]:

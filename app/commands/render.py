@@ -17,7 +17,7 @@ import argparse
 import sys
 
 from app.commands.clean import ProgressBar
-from app.pipeline import record_path
+from app.pipeline import record_path, say_level_plan
 from app.session.project import PROJECT_SUFFIX, load_project
 from app.session.session import render_project
 from dsp.errors import InputError
@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bar.finish()
     if not args.quiet:
+        say_level_plan(rec.settings, lambda text: sys.stderr.write(f"roomtone: {text}\n"))
         edits = len(project.edits)
         sys.stderr.write(
             f"roomtone: wrote {rec.output} ({rec.format}, {rec.frames / rec.sample_rate:.1f} s"

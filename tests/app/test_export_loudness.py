@@ -130,6 +130,30 @@ def test_level_appends_the_leveler_at_the_end_of_the_chain(dev_data, tmp_path):
 
 
 @needs_leveler
+def test_clean_level_says_what_the_leveler_planned(dev_data, tmp_path, capsys):
+    # speech: one line with the plan's own figures, as the record has them
+    src = dev_data / "clean" / "s03_libri_198.flac"
+    out = tmp_path / "lev.flac"
+    assert main(["clean", str(src), "-o", str(out), "--level", "--passes", "none", "--refill", "off"]) == 0
+    plan = json.loads(record_path(out).read_text())["settings"]["analyses"]["level_plan"]
+    err = capsys.readouterr().err
+    line = next(t for t in err.splitlines() if "leveler:" in t)
+    assert f"{plan['phrases']} phrases ({plan['detector']})" in line, err
+    assert f"{plan['spread_before_lu']} LU apart -> {plan['spread_after_lu']} LU as planned" in line, err
+    assert f"phrase gains {plan['phrase_gain_db_min']:+.1f} to {plan['phrase_gain_db_max']:+.1f} dB" in line, err
+    # no speech: the plan's warning reaches the user, not only the record
+    rng = np.random.default_rng(0)
+    noise = tmp_path / "noise.wav"
+    sf.write(noise, (rng.standard_normal(3 * 16000) * 0.01).astype(np.float32), 16000, subtype="PCM_16")
+    assert main(["clean", str(noise), "-o", str(tmp_path / "n.wav"), "--level", "--passes", "none", "--refill", "off"]) == 0
+    err = capsys.readouterr().err
+    assert "roomtone: warning: leveler: no speech found: the leveler leaves the file as it is" in err, err
+    # and a chain without a leveler says nothing about one
+    assert main(["clean", str(src), "-o", str(tmp_path / "p.flac"), "--passes", "none", "--refill", "off"]) == 0
+    assert "leveler" not in capsys.readouterr().err
+
+
+@needs_leveler
 def test_batch_level_goes_into_the_chain_and_the_settings_hash():
     import argparse
 
