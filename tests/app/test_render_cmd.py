@@ -77,3 +77,25 @@ def test_a_file_that_is_not_a_project_is_an_input_error(tmp_path, capsys):
     bad.write_text("{not json")
     assert main(["render", str(bad), "-o", str(tmp_path / "x.wav")]) == 3
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_project_with_the_leveler_says_what_it_planned(dev_data, tmp_path, capsys):
+    from dsp.chain import registry
+
+    if "leveler" not in registry():
+        pytest.skip("no leveler stage in this build")
+    from dsp.leveler import LevelerSettings
+
+    sr = 48000
+    x, _ = sf.read(str(dev_data / "podcast" / "podcast_dev_2min_noisy.flac"), dtype="float32", start=9 * sr,
+                   frames=8 * sr)
+    src = tmp_path / "clip.wav"
+    sf.write(str(src), x, sr, subtype="FLOAT")
+    s = Session(Project(chain=ChainSettings(stages=(StageSpec("leveler", LevelerSettings()),))))
+    s.open_source(src)
+    path = s.save(tmp_path / "lev.roomtone")
+    out = tmp_path / "lev.wav"
+    assert main(["render", str(path), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    plan = json.loads(record_path(out).read_text())["settings"]["analyses"]["level_plan"]
+    assert f"roomtone: leveler: {plan['phrases']} phrase" in err and "LU as planned" in err, err
