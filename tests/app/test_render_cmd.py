@@ -19,16 +19,22 @@ from dsp.denoise import GateSettings
 from dsp.roomtone import estimate_room_tone
 
 
+def _session_on_clip(dev_data, tmp_path, seconds: int, stage: StageSpec):
+    """A session on ``seconds`` of the dev podcast (from 9 s, as a float WAV) with a one-stage chain: ``(x, sr, session, clip path)``."""
+    sr = 48000
+    x, _ = sf.read(str(dev_data / "podcast" / "podcast_dev_2min_noisy.flac"), dtype="float32", start=9 * sr,
+                   frames=seconds * sr)
+    src = tmp_path / "clip.wav"
+    sf.write(str(src), x, sr, subtype="FLOAT")
+    s = Session(Project(chain=ChainSettings(stages=(stage,))))
+    s.open_source(src)
+    return x, sr, s, src
+
+
 @pytest.fixture
 def saved(dev_data, tmp_path):
     """A project on 6 s of the dev podcast: the gate, its room tone, a gain, a room-tone fill and a cut."""
-    sr = 48000
-    x, _ = sf.read(str(dev_data / "podcast" / "podcast_dev_2min_noisy.flac"), dtype="float32", start=9 * sr,
-                   frames=6 * sr)
-    src = tmp_path / "clip.wav"
-    sf.write(str(src), x, sr, subtype="FLOAT")
-    s = Session(Project(chain=ChainSettings(stages=(StageSpec("gate", GateSettings()),))))
-    s.open_source(src)
+    x, sr, s, src = _session_on_clip(dev_data, tmp_path, 6, StageSpec("gate", GateSettings()))
     s.set_profile(estimate_room_tone(x[None], sr, regions=[(0.0, 1.0)]))
     for sel, op in ((Selection(1.0, 1.4), lambda: s.gain_selection(-9.0)),
                     (Selection(2.0, 2.3), s.replace_with_room_tone),
@@ -86,13 +92,7 @@ def test_a_project_with_the_leveler_says_what_it_planned(dev_data, tmp_path, cap
         pytest.skip("no leveler stage in this build")
     from dsp.leveler import LevelerSettings
 
-    sr = 48000
-    x, _ = sf.read(str(dev_data / "podcast" / "podcast_dev_2min_noisy.flac"), dtype="float32", start=9 * sr,
-                   frames=8 * sr)
-    src = tmp_path / "clip.wav"
-    sf.write(str(src), x, sr, subtype="FLOAT")
-    s = Session(Project(chain=ChainSettings(stages=(StageSpec("leveler", LevelerSettings()),))))
-    s.open_source(src)
+    _, _, s, _ = _session_on_clip(dev_data, tmp_path, 8, StageSpec("leveler", LevelerSettings()))
     path = s.save(tmp_path / "lev.roomtone")
     out = tmp_path / "lev.wav"
     assert main(["render", str(path), "-o", str(out)]) == 0
