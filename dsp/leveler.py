@@ -565,13 +565,12 @@ def plan_levels(source: Any, sample_rate: int, track: Any, settings: LevelerSett
         for i in (int(v) for v in np.flatnonzero(ok & ~long_ok)):
             pos = np.searchsorted(long_idx, i)
             near = [long_idx[k] for k in (pos - 1, pos) if 0 <= k < long_idx.size]
-            around = [gains[k] for k in near]
             # a word of the side whose speech it is not more than CONTEXT_LU quieter than (a
             # stressed word may be louder; of two, the one closest in loudness) gets that side's
             # gain, as it would inside the phrase; much quieter than both (a breath, a noise), at
             # most the smaller gain
             like = [k for k in near if lufs[i] >= lufs[k] - CONTEXT_LU]
-            g = gains[min(like, key=lambda k: abs(lufs[i] - lufs[k]))] if like else min(gains[i], min(around))
+            g = gains[min(like, key=lambda k: abs(lufs[i] - lufs[k]))] if like else min(gains[i], *(gains[k] for k in near))
             if g != gains[i]:
                 gains[i] = g
                 s, e = phrases[i]
