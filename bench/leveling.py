@@ -62,6 +62,7 @@ import soundfile as sf  # noqa: E402
 
 from app.pipeline import prepare_processor  # noqa: E402
 from app.presets import load_preset, preset_to_toml  # noqa: E402
+from bench.metrics import active_level  # noqa: E402
 from dsp.chain import ChainSettings, StageSpec  # noqa: E402
 from dsp.leveler import PLAN_KEY, LevelerSettings  # noqa: E402
 from dsp.loudness import k_weighting_sos  # noqa: E402
@@ -150,15 +151,6 @@ class TestFile:
     note: str = ""
 
 
-def _active_level_db(x: np.ndarray, sr: int) -> float:
-    """Mean power (dB) over the 10 ms frames within 40 dB of the loudest (an active level)."""
-    hop = sr // 100
-    n = x.size // hop
-    lev = 10 * np.log10(np.mean(x[: n * hop].reshape(n, hop).astype(np.float64) ** 2, axis=1) + 1e-15)
-    act = lev > lev.max() - 40.0
-    return float(10 * np.log10(np.mean(10 ** (lev[act] / 10))))
-
-
 def _voice(name: str) -> np.ndarray:
     """A reader's speech at :data:`SR`: a dev clean clip (``s03_libri_198``), or, for the held-out
     set, a VoiceBank speaker's five clean test sentences joined by 0.35 s gaps (``vbdemand_p232``)
@@ -172,7 +164,10 @@ def _voice(name: str) -> np.ndarray:
         x, sr = _read(DATA / "clean" / f"{name}.flac")
         if sr != SR:
             x = scipy.signal.resample_poly(x, SR, sr).astype(np.float32)
-    return (x * 10 ** ((ACTIVE_DBFS - _active_level_db(x, SR)) / 20)).astype(np.float32)
+    hop = SR // 100
+    frames = x[: x.size // hop * hop].astype(np.float64).reshape(-1, hop)
+    level_db = 10 * np.log10(active_level(np.mean(frames**2, axis=1)))
+    return (x * 10 ** ((ACTIVE_DBFS - level_db) / 20)).astype(np.float32)
 
 
 def build_dialogue(name: str, readers: list[str], gains_db: list[float], seed: int, turns: int = 9,
