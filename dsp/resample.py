@@ -112,18 +112,40 @@ class PolyphaseResampler:
 
 
 # -- whole arrays ---------------------------------------------------------------------------------
+#: Outputs summed together by the whole-array kernel's interior path (:func:`_polyphase_whole`).
+_INTERIOR_BLOCK = 256
+
+
 @realtime_kernel
-def _polyphase_whole(x, hflip, up, down, first, out):  # pragma: no cover - compiled
+def _polyphase_whole(x, hflip, up, down, first, out, acc):  # pragma: no cover - compiled
     # x: (channels, n) float64; hflip: (up, per_phase) phases of the zero-padded filter, each
     # reversed (column j weights input x_idx - per_phase + 1 + j, oldest first, as scipy's
-    # upfirdn); out: (channels, k) for upfirdn outputs first .. first+k-1. Inputs outside x are
-    # zeros and skipped (adding x * 0 to the running sum would not change it).
+    # upfirdn); out: (channels, k) for upfirdn outputs first .. first+k-1; acc: (_INTERIOR_BLOCK,)
+    # float64 scratch. Inputs outside x are zeros and skipped (adding x * 0 to the running sum
+    # would not change it).
+    #
+    # With up == 1 every output uses phase 0, and the outputs whose whole filter lies inside x
+    # (the interior: all but a few at each end) are summed a block at a time, tap by tap: each
+    # output's running sum takes the same terms in the same order as the one-output loop (so the
+    # same bits), but the block's sums are independent, so they pipeline and vectorise instead of
+    # waiting on one running sum (about 5x faster for 48 -> 16 kHz).
     c_n, n_in = x.shape
     n_out = out.shape[1]
     per_phase = hflip.shape[1]
+    j_lo, j_hi = n_out, n_out
+    if up == 1:
+        # input under column 0 is (first + j) * down - per_phase + 1 >= 0, and the last column's
+        # (first + j) * down <= n_in - 1
+        j_lo = max(0, -((first * down - per_phase + 1) // down))
+        j_hi = min(n_out, (n_in - 1) // down - first + 1)
+        if j_hi < j_lo:
+            j_lo, j_hi = n_out, n_out
+    block = acc.shape[0]
     for ch in range(c_n):
         xr = x[ch]
         for j in range(n_out):
+            if j_lo <= j < j_hi:
+                continue
             t = (first + j) * down
             x_idx = t // up
             p = t - x_idx * up
@@ -132,10 +154,30 @@ def _polyphase_whole(x, hflip, up, down, first, out):  # pragma: no cover - comp
             hi = n_in - i0 if n_in - i0 < per_phase else per_phase
             seg = xr[i0 + lo : i0 + hi]  # slices: no index arithmetic in the inner loop
             hs = hflip[p, lo:hi]
-            acc = 0.0
+            s = 0.0
             for k in range(hi - lo):
-                acc = acc + seg[k] * hs[k]
-            out[ch, j] = acc
+                s = s + seg[k] * hs[k]
+            out[ch, j] = s
+        if j_hi <= j_lo:
+            continue
+        # the input split by position mod down, so that each tap reads consecutive samples
+        cols = n_in // down + 1
+        xd = np.zeros((down, cols), np.float64)
+        for i in range(n_in):
+            xd[i % down, i // down] = xr[i]
+        h0 = hflip[0]
+        for jb in range(j_lo, j_hi, block):
+            m = min(block, j_hi - jb)
+            for jj in range(m):
+                acc[jj] = 0.0
+            base = (first + jb) * down - per_phase + 1
+            for k in range(per_phase):
+                hk = h0[k]
+                xs = xd[(base + k) % down, (base + k) // down : (base + k) // down + m]
+                for jj in range(m):
+                    acc[jj] = acc[jj] + xs[jj] * hk
+            for jj in range(m):
+                out[ch, jb + jj] = acc[jj]
 
 
 def resample_poly(x: np.ndarray, up: int, down: int) -> np.ndarray:
@@ -176,5 +218,5 @@ def resample_poly(x: np.ndarray, up: int, down: int) -> np.ndarray:
     hflip = np.ascontiguousarray(hf.reshape(-1, up).T[:, ::-1])  # scipy's upfirdn layout
     out = np.zeros((x2.shape[0], n_out), np.float64)
     if n_in and n_out:
-        _polyphase_whole(x2, hflip, up, down, first, out)
+        _polyphase_whole(x2, hflip, up, down, first, out, np.empty(_INTERIOR_BLOCK, np.float64))
     return out[0] if x.ndim == 1 else out
