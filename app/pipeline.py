@@ -637,6 +637,29 @@ def say_level_plan(settings_record: dict, say: Callable[[str], None]) -> None:
         say(f"warning: leveler: {text}")
 
 
+def say_room_decay(settings_record: dict, say: Callable[[str], None]) -> None:
+    """What the de-reverb stage's decay analysis found, for ``say`` (one line).
+
+    ``settings_record`` is a render record's ``settings``; nothing is said when no active
+    de-reverb stage analysed the file. Where no decay time was found, the stage passed the audio
+    through: the line says so and how to set the decay by hand, so that ``--dereverb`` on a dry
+    file (or one too short to hold free decays) is not silently a no-op.
+    """
+    decay = (settings_record.get("analyses") or {}).get("room_decay")
+    if not isinstance(decay, dict):
+        return
+    rt60 = decay.get("rt60_s")
+    if decay.get("method") == "set by hand":
+        say(f"de-reverb: decay time {rt60:.2f} s (set by hand)")
+    elif rt60 is not None:
+        say(f"de-reverb: room decay RT60 {rt60:.2f} s, estimated from {decay.get('decays')} free decays in "
+            f"{decay.get('analysed_s'):.0f} s")
+    else:
+        say(f"warning: de-reverb: no room decay found ({decay.get('decays')} free decays after speech in "
+            f"{decay.get('analysed_s'):.0f} s; a dry room or too short a file), so nothing was taken out; if the "
+            "room echoes, set its decay time by hand, e.g. --set dereverb.rt60_s=0.6")
+
+
 def analyses_summary(context: BuildContext) -> dict:
     """Summaries of the whole-file analyses in ``context`` besides the profile."""
     out: dict[str, Any] = {}

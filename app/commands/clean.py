@@ -17,6 +17,7 @@ from app.pipeline import (
     record_path,
     say_learned_profile_warnings,
     say_level_plan,
+    say_room_decay,
 )
 from app.presets import DEFAULT_PRESET, list_presets, load_preset
 from app.timecode import format_time, parse_ranges
@@ -249,6 +250,7 @@ def run(args: argparse.Namespace) -> int:
             for note in prof.get("warnings", []):
                 say(f"note: {note}")
     say_level_plan(rec.settings, say)
+    say_room_decay(rec.settings, say)
     loud = rec.settings.get("loudness")
     if loud:
         if loud["measurable"]:

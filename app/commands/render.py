@@ -17,7 +17,7 @@ import argparse
 import sys
 
 from app.commands.clean import ProgressBar
-from app.pipeline import record_path, say_level_plan
+from app.pipeline import record_path, say_level_plan, say_room_decay
 from app.session.project import PROJECT_SUFFIX, load_project
 from app.session.session import render_project
 from dsp.errors import InputError
@@ -63,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         bar.finish()
     if not args.quiet:
         say_level_plan(rec.settings, lambda text: sys.stderr.write(f"roomtone: {text}\n"))
+        say_room_decay(rec.settings, lambda text: sys.stderr.write(f"roomtone: {text}\n"))
         edits = len(project.edits)
         sys.stderr.write(
             f"roomtone: wrote {rec.output} ({rec.format}, {rec.frames / rec.sample_rate:.1f} s"

@@ -464,6 +464,39 @@ def test_dereverb_option_sets_the_amount_and_refuses_a_bad_one(stereo, tmp_path,
     assert code == 2 and "--dereverb: AMOUNT must be between 0 and 100" in err and "Traceback" not in err
 
 
+def test_dereverb_says_which_decay_time_it_used(stereo, tmp_path, capsys):
+    """`clean --dereverb` says the decay time it worked with; on a file where none is found it says
+    that nothing was taken out (and it is not) and how to set one by hand."""
+    from tests.dsp.test_dereverb import _reverberant
+
+    src, _ = stereo  # steady tones: no speech offsets, no free decays
+    base = ["--passes", "none", "--refill", "off", "--dereverb", "60"]
+    out = tmp_path / "dry.wav"
+    code, _, err = run(["clean", src, "-o", out, *base], capsys)
+    assert code == 0, err
+    text = " ".join(err.split())
+    assert "warning: de-reverb: no room decay found" in text and "nothing was taken out" in text, text
+    assert "--set dereverb.rt60_s=" in text
+    np.testing.assert_array_equal(sf.read(str(src), dtype="int16")[0], sf.read(str(out), dtype="int16")[0])
+
+    code, _, err = run(["clean", src, "-o", tmp_path / "hand.wav", *base, "--set", "dereverb.rt60_s=0.6"], capsys)
+    assert code == 0 and "de-reverb: decay time 0.60 s (set by hand)" in err, err
+
+    _, wet, _ = _reverberant(0.5, seconds=14.0, seed=2)
+    room = tmp_path / "room.wav"
+    sf.write(str(room), wet, 16000, subtype="PCM_16")
+    code, _, err = run(["clean", room, "-o", tmp_path / "room_out.wav", *base], capsys)
+    found = [line for line in err.splitlines() if "de-reverb: room decay RT60" in line]
+    assert code == 0 and len(found) == 1, err
+    rec = json.loads(Path(str(tmp_path / "room_out.wav") + ".roomtone.json").read_text())
+    decay = rec["settings"]["analyses"]["room_decay"]
+    assert f"RT60 {decay['rt60_s']:.2f} s, estimated from {decay['decays']} free decays in 14 s" in found[0]
+
+    code, _, err = run(["clean", room, "-o", tmp_path / "off.wav", "--passes", "none", "--refill", "off",
+                        "--dereverb", "0"], capsys)
+    assert code == 0 and "de-reverb" not in err, err  # amount 0 is a bypass: no analysis, nothing to say
+
+
 def test_batch_dereverb_option_reaches_the_chain():
     import argparse
 

@@ -99,3 +99,16 @@ def test_a_project_with_the_leveler_says_what_it_planned(dev_data, tmp_path, cap
     err = capsys.readouterr().err
     plan = json.loads(record_path(out).read_text())["settings"]["analyses"]["level_plan"]
     assert f"roomtone: leveler: {plan['phrases']} phrase" in err and "LU as planned" in err, err
+
+
+def test_a_project_with_de_reverb_says_which_decay_time_it_used(dev_data, tmp_path, capsys):
+    from dsp.dereverb import DereverbSettings
+
+    _, _, s, _ = _session_on_clip(dev_data, tmp_path, 8, StageSpec("dereverb", DereverbSettings(rt60_s=0.45)))
+    path = s.save(tmp_path / "room.roomtone")
+    out = tmp_path / "room.wav"
+    assert main(["render", str(path), "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    decay = json.loads(record_path(out).read_text())["settings"]["analyses"]["room_decay"]
+    assert decay == {"rt60_s": 0.45, "method": "set by hand"}
+    assert "roomtone: de-reverb: decay time 0.45 s (set by hand)" in err, err
