@@ -637,27 +637,35 @@ def say_level_plan(settings_record: dict, say: Callable[[str], None]) -> None:
         say(f"warning: leveler: {text}")
 
 
-def say_room_decay(settings_record: dict, say: Callable[[str], None]) -> None:
-    """What the de-reverb stage's decay analysis found, for ``say`` (one line).
+def room_decay_note(analyses: dict) -> tuple[str, bool] | None:
+    """What the de-reverb stage's decay analysis found, in words: ``(text, warning)``, or None
+    when no active de-reverb stage analysed the file.
 
-    ``settings_record`` is a render record's ``settings``; nothing is said when no active
-    de-reverb stage analysed the file. Where no decay time was found, the stage passed the audio
-    through: the line says so and how to set the decay by hand, so that ``--dereverb`` on a dry
-    file (or one too short to hold free decays) is not silently a no-op.
+    ``analyses`` is a render record's ``settings["analyses"]`` (batch: a file report's
+    ``settings["chain_render"]``). Where no decay time was found the stage passed the audio
+    through; the text says so and how to set the decay by hand, so that de-reverb on a dry file
+    (or one too short to hold free decays) is never silently a no-op.
     """
-    decay = (settings_record.get("analyses") or {}).get("room_decay")
+    decay = (analyses or {}).get("room_decay")
     if not isinstance(decay, dict):
-        return
+        return None
     rt60 = decay.get("rt60_s")
     if decay.get("method") == "set by hand":
-        say(f"de-reverb: decay time {rt60:.2f} s (set by hand)")
-    elif rt60 is not None:
-        say(f"de-reverb: room decay RT60 {rt60:.2f} s, estimated from {decay.get('decays')} free decays in "
-            f"{decay.get('analysed_s'):.0f} s")
-    else:
-        say(f"warning: de-reverb: no room decay found ({decay.get('decays')} free decays after speech in "
-            f"{decay.get('analysed_s'):.0f} s; a dry room or too short a file), so nothing was taken out; if the "
-            "room echoes, set its decay time by hand, e.g. --set dereverb.rt60_s=0.6")
+        return f"decay time {rt60:.2f} s (set by hand)", False
+    if rt60 is not None:
+        return (f"room decay RT60 {rt60:.2f} s, estimated from {decay.get('decays')} free decays in "
+                f"{decay.get('analysed_s'):.0f} s"), False
+    return (f"no room decay found ({decay.get('decays')} free decays after speech in {decay.get('analysed_s'):.0f} s; "
+            "a dry room or too short a file), so nothing was taken out; if the room echoes, set its decay time "
+            "by hand, e.g. --set dereverb.rt60_s=0.6"), True
+
+
+def say_room_decay(settings_record: dict, say: Callable[[str], None]) -> None:
+    """:func:`room_decay_note` of a render record's ``settings`` for ``say`` (one line; nothing
+    without a de-reverb stage)."""
+    note = room_decay_note(settings_record.get("analyses") or {})
+    if note is not None:
+        say(f"{'warning: ' if note[1] else ''}de-reverb: {note[0]}")
 
 
 def analyses_summary(context: BuildContext) -> dict:

@@ -27,6 +27,7 @@ import scipy.fft
 
 from app.loudness_png import write_loudness_png
 from app.loudness_timeline import LEVEL_SCALE
+from app.pipeline import room_decay_note
 from app.spectrogram_png import write_spectrogram_png
 from dsp.io import write_text_atomic
 from dsp.loudness_timeline import build_timeline
@@ -289,6 +290,7 @@ td.file a:hover{color:var(--accent)}
 .grid td,.grid th{padding:7px 10px}
 .target{color:var(--soft);font-size:12.5px}
 .proc{background:#fafbfc;border:1px solid var(--line);border-radius:8px;padding:12px 14px}
+.proc .warn{color:var(--bad)}
 .proc .k{font-size:11.5px;text-transform:uppercase;letter-spacing:.05em;color:var(--soft);font-weight:600;margin-bottom:8px}
 .delta{color:var(--soft)}
 dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:7px 14px;margin:0;font-size:13.5px}
@@ -408,6 +410,9 @@ def _processing_dl(rep: dict) -> str:
         lvl = prof.get("level_dbfs")
         how = {"given": "from the supplied profile", "automatic": "found automatically"}.get(rep.get("profile_origin"), "")
         items.append(("Room tone", f"{num(lvl, 1, 'dBFS') if isinstance(lvl, (int, float)) else 'learned'} {how}"))
+    decay = room_decay_note((rep.get("settings") or {}).get("chain_render") or {})
+    if decay is not None:
+        items.append(("De-reverb", f'<span class="warn">{_e(decay[0])}</span>' if decay[1] else _e(decay[0])))
     if "remaining" in holes:
         rem = holes["remaining"]
         if holes.get("audited"):

@@ -67,6 +67,25 @@ def test_index_is_self_contained_readable_and_fair(tmp_path):
     assert "left in the output (1)" in html and "filled with room tone" not in html
 
 
+def test_de_reverb_says_which_decay_time_it_used(tmp_path):
+    """A file rendered with de-reverb says in its Processing list which decay time was used, and a
+    file where none was found says (as a warning) that nothing was taken out and how to set one."""
+    found = {"rt60_s": 0.62, "raw_rt60_s": 0.68, "band_rt60_s": {}, "decays": 41, "analysed_s": 120.0,
+             "method": "free decays after speech offsets"}
+    html = {}
+    for name, decay in (("found", found), ("none", dict(found, rt60_s=None, raw_rt60_s=None, decays=2)),
+                        ("hand", {"rt60_s": 0.6, "method": "set by hand"}), ("off", None)):
+        rep = _report()
+        rep["settings"] = {"chain_render": {"room_decay": decay} if decay else {}}
+        html[name] = build_index(tmp_path / name / "index.html", title="t", reports=[("s", rep)], failures=[],
+                                 meta={}).read_text("utf-8")
+    assert "<dt>De-reverb</dt><dd>room decay RT60 0.62 s, estimated from 41 free decays in 120 s</dd>" in html["found"]
+    assert '<dd><span class="warn">no room decay found (2 free decays' in html["none"]
+    assert "nothing was taken out" in html["none"] and "dereverb.rt60_s=" in html["none"]
+    assert "decay time 0.60 s (set by hand)" in html["hand"]
+    assert "De-reverb" not in html["off"]
+
+
 def test_fully_skipped_batch_reads_100_percent():
     p = BatchProgress(files=[FileState(f"ep{i}.wav", 0.0, "skipped", fraction=1.0) for i in range(6)], started=0.0)
     assert p.fraction == 1.0
