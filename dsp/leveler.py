@@ -40,7 +40,10 @@ processor state, like the room tone, so a render from any playhead equals the fu
 4. *Reference.* The *anchor* is the louder voice's level: the duration-weighted median of the
    phrases from :data:`CLUSTER_LU` under the duration-weighted 90th percentile up, the
    percentile lowered until they hold :data:`CLUSTER_SHARE` of the speech (one short loud phrase
-   is not a voice). Leveling toward the louder voice raises the quiet voices and leaves the loud
+   is not a voice). Both clusters are taken over the phrases of at least :data:`SHORT_PHRASE_S`
+   when there are any: a shorter phrase is a word of a neighbouring phrase's voice (step 5), so
+   it does not set a voice's level either (two stressed words could otherwise set the anchor, and
+   the voice they belong to would be raised to them, i.e. the whole file). Leveling toward the louder voice raises the quiet voices and leaves the loud
    one where it was, so the file's
    overall loudness stays about where its main voice is (the loudness stage after it then sets
    the delivery level). When the quieter half of the quietest voice (the 25th
@@ -233,9 +236,10 @@ class LevelPlan:
         if np.count_nonzero(ok) < 2:
             return 0.0, 0.0
         w = (self.phrases[ok, 1] - self.phrases[ok, 0]).astype(np.float64)
+        voices = voice_phrases(w)
         before = self.phrase_lufs[ok].astype(np.float64)
         after = before + self.phrase_gain_db[ok]
-        return _cluster_spread(before, w), _cluster_spread(after, w)
+        return _cluster_spread(before[voices], w[voices]), _cluster_spread(after[voices], w[voices])
 
     def to_dict(self) -> dict:
         """A small JSON-able summary (the render record's)."""
@@ -430,6 +434,14 @@ def _cluster(values: np.ndarray, weights: np.ndarray, *, top: bool, at: float = 
     return _weighted_quantile(values[sel], weights[sel], at)
 
 
+def voice_phrases(frames: np.ndarray) -> np.ndarray:
+    """Which phrases (their lengths in grid frames) set the voices' levels: those of at least
+    :data:`SHORT_PHRASE_S`, where there are any (a shorter one is a word of a neighbouring
+    phrase's voice and takes its gain: module notes, steps 4 and 5); else all of them."""
+    long = np.asarray(frames) >= int(round(SHORT_PHRASE_S / GRID_S))
+    return long if np.any(long) else np.ones(long.shape, bool)
+
+
 def _cluster_spread(values: np.ndarray, weights: np.ndarray) -> float:
     return _cluster(values, weights, top=True) - _cluster(values, weights, top=False)
 
@@ -527,8 +539,9 @@ def plan_levels(source: Any, sample_rate: int, track: Any, settings: LevelerSett
         return LevelPlan(int(sample_rate), hop, env, phrases, lufs.astype(np.float32), gains.astype(np.float32),
                          anchor, offset, float("nan"), detector, tuple(warnings))
     w = (phrases[ok, 1] - phrases[ok, 0]).astype(np.float64)
-    anchor = _cluster(lufs[ok], w, top=True)
-    quiet = _cluster(lufs[ok], w, top=False, at=0.25)
+    voices = voice_phrases(w)
+    anchor = _cluster(lufs[ok][voices], w[voices], top=True)
+    quiet = _cluster(lufs[ok][voices], w[voices], top=False, at=0.25)
     need_up = float(correction_db(quiet - anchor, settings.target_spread_lu))
     offset = -min(max(need_up - settings.max_gain_up_db, 0.0), settings.max_gain_down_db)
 

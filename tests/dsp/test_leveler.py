@@ -181,6 +181,25 @@ def test_a_stressed_word_gets_its_voices_gain_and_a_breath_at_most_the_smaller()
     assert gain_at("breath") <= min(g_loud, gain_at("quiet1")) + 0.05  # the breath is not raised
 
 
+def test_stressed_words_do_not_set_the_voice_level():
+    # one voice: long phrases at -27 dBFS and, between them, short words 6-7 dB louder (the dev
+    # cafe mixture at 8 kHz reads like this). The words are that voice's (step 5), so they must not
+    # become the anchor: the voice would then be raised to its own stressed words, i.e. the whole
+    # file by ~6 dB, which is a loudness change, not leveling.
+    rng = np.random.default_rng(7)
+    parts, prob = [], []
+    for seconds, level_db in [(0.5, None), (0.6, -20.5), (0.35, None), (1.4, -27.0), (0.4, None), (0.7, -21.0),
+                              (0.35, None), (1.5, -27.5), (0.5, None)]:
+        n = int(seconds * SR)
+        parts.append(rng.standard_normal(n) * 10 ** (level_db / 20) if level_db is not None else np.zeros(n))
+        prob += [1.0 if level_db is not None else 0.0] * int(round(seconds / 0.032))
+    x = (np.concatenate(parts) + room_tone(sum(p.size for p in parts), -66.0)).astype(np.float32)
+    plan = plan_levels(ArraySource(x[None], SR), SR, SpeechTrack(np.array(prob, np.float32)), LevelerSettings())
+    assert plan.phrases.shape[0] == 4, plan.to_dict()
+    assert np.all(np.abs(plan.phrase_gain_db) < 0.05) and float(np.max(np.abs(plan.gain_db))) < 0.05, plan.to_dict()
+    assert plan.to_dict()["spread_before_lu"] < 1.0  # one voice: the report does not call it two
+
+
 def test_a_voice_near_the_room_tone_is_measured_without_the_noise_under_it():
     # a voice 18 dB under the other and only 2 dB over a steady bed: read with the bed under it,
     # its phrases would seem 2 dB louder than the voice is and be raised 2 dB too little
