@@ -637,6 +637,10 @@ def say_level_plan(settings_record: dict, say: Callable[[str], None]) -> None:
         say(f"warning: leveler: {text}")
 
 
+#: Why a blind decay estimate can find nothing (the CLI, the batch report and the workstation say it).
+NO_DECAY_WHY = "a dry room, too short a file, or speech with no pause long enough for the echo to die away in"
+
+
 def room_decay_note(analyses: dict) -> tuple[str, bool] | None:
     """What the de-reverb stage's decay analysis found, in words: ``(text, warning)``, or None
     when no active de-reverb stage analysed the file.
@@ -655,9 +659,9 @@ def room_decay_note(analyses: dict) -> tuple[str, bool] | None:
     if rt60 is not None:
         return (f"room decay RT60 {rt60:.2f} s, estimated from {decay.get('decays')} free decays in "
                 f"{decay.get('analysed_s'):.0f} s"), False
-    return (f"no room decay found ({decay.get('decays')} free decays after speech in {decay.get('analysed_s'):.0f} s; "
-            "a dry room or too short a file), so nothing was taken out; if the room echoes, set its decay time "
-            "by hand, e.g. --set dereverb.rt60_s=0.6"), True
+    return (f"no room decay found ({decay.get('decays')} free decays after speech in {decay.get('analysed_s'):.0f} s: "
+            f"{NO_DECAY_WHY}), so nothing was taken out; if the room echoes, set its decay time by hand, e.g. "
+            "--set dereverb.rt60_s=0.6"), True
 
 
 def say_room_decay(settings_record: dict, say: Callable[[str], None]) -> None:

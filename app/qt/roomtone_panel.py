@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.pipeline import NO_DECAY_WHY
 from app.qt import theme
 
 
@@ -166,8 +167,9 @@ class RoomtonePanel(QWidget):
         if estimate is None:
             self.decay_label.setText("—")
         elif estimate.rt60_s is None:
-            self.decay_label.setText(f"not found ({estimate.decays} decays after words in {estimate.analysed_s:.0f} s; "
-                                     "too short or too reverberant a file to tell)")
+            self.decay_label.setText(f"not found ({estimate.decays} decays after words in {estimate.analysed_s:.0f} s: "
+                                     f"{NO_DECAY_WHY}); De-reverb passes the audio through unless its "
+                                     "“Room decay time” is set by hand")
         else:
             self.decay_label.setText(f"RT60 {estimate.rt60_s:.2f} s (from {estimate.decays} decays after words)")
 

@@ -69,3 +69,13 @@ def test_room_tone_panel_shows_the_room_decay_time(make_window, qtbot, tmp_path)
     text = w.roomtone_panel.decay_label.text()
     assert text.startswith("RT60 "), text
     assert abs(float(text.split()[1]) - 0.5) <= 0.2, text
+
+
+def test_room_tone_panel_says_when_no_decay_time_was_found(make_window, qtbot, source):
+    # a steady tone over faint noise: no word ends, so no free decays to measure
+    w = make_window()
+    assert w.open_path(source)
+    wait_for_jobs(w, qtbot)
+    text = w.roomtone_panel.decay_label.text()
+    assert text.startswith("not found ("), text
+    assert "De-reverb passes the audio through" in text and "Room decay time" in text, text
