@@ -43,8 +43,8 @@ processor state, like the room tone, so a render from any playhead equals the fu
    is not a voice). Both clusters are taken over the phrases of at least :data:`SHORT_PHRASE_S`
    when there are any: a shorter phrase is a word of a neighbouring phrase's voice (step 5), so
    it does not set a voice's level either (two stressed words could otherwise set the anchor, and
-   the voice they belong to would be raised to them, i.e. the whole file). Leveling toward the louder voice raises the quiet voices and leaves the loud
-   one where it was, so the file's
+   the voice they belong to would be raised to them, i.e. the whole file). Leveling toward the
+   louder voice raises the quiet voices and leaves the loud one where it was, so the file's
    overall loudness stays about where its main voice is (the loudness stage after it then sets
    the delivery level). When the quieter half of the quietest voice (the 25th
    percentile of the same cluster rule from the 10th percentile) needs more than ``max_gain_up_db``, the whole file moves down by the excess, up to
