@@ -619,6 +619,11 @@ def say_learned_profile_warnings(settings_record: dict, say: Callable[[str], Non
             say(f"warning: {text}")
 
 
+def _signed_db(value: float) -> str:
+    """``value`` with its sign and one decimal, a rounded -0.0 written as +0.0."""
+    return f"{round(float(value), 1) + 0.0:+.1f}"
+
+
 def say_level_plan(settings_record: dict, say: Callable[[str], None]) -> None:
     """What the leveler planned, for ``say`` (one line, then one per warning of the plan).
 
@@ -632,7 +637,7 @@ def say_level_plan(settings_record: dict, say: Callable[[str], None]) -> None:
     if n:
         say(f"leveler: {n} phrase{'s' if n != 1 else ''} ({plan.get('detector')}); speech levels "
             f"{plan.get('spread_before_lu')} LU apart -> {plan.get('spread_after_lu')} LU as planned; "
-            f"phrase gains {plan.get('phrase_gain_db_min'):+.1f} to {plan.get('phrase_gain_db_max'):+.1f} dB")
+            f"phrase gains {_signed_db(plan.get('phrase_gain_db_min'))} to {_signed_db(plan.get('phrase_gain_db_max'))} dB")
     for text in plan.get("warnings", []):
         say(f"warning: leveler: {text}")
 

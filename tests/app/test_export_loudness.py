@@ -7,6 +7,7 @@ Roomtone's own meter, on dev speech with hot bright bursts at 16, 44.1 and 48 kH
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -140,7 +141,10 @@ def test_clean_level_says_what_the_leveler_planned(dev_data, tmp_path, capsys):
     line = next(t for t in err.splitlines() if "leveler:" in t)
     assert f"{plan['phrases']} phrases ({plan['detector']})" in line, err
     assert f"{plan['spread_before_lu']} LU apart -> {plan['spread_after_lu']} LU as planned" in line, err
-    assert f"phrase gains {plan['phrase_gain_db_min']:+.1f} to {plan['phrase_gain_db_max']:+.1f} dB" in line, err
+    gains = re.search(r"phrase gains ([+-]\d+\.\d) to ([+-]\d+\.\d) dB", line)
+    assert gains is not None and "-0.0" not in line, line  # a rounded zero reads +0.0
+    assert abs(float(gains[1]) - plan["phrase_gain_db_min"]) <= 0.051, line
+    assert abs(float(gains[2]) - plan["phrase_gain_db_max"]) <= 0.051, line
     # no speech: the plan's warning reaches the user, not only the record
     rng = np.random.default_rng(0)
     noise = tmp_path / "noise.wav"
@@ -174,3 +178,14 @@ def test_level_without_a_leveler_stage_says_so(dev_data, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--level: this Roomtone has no 'leveler' stage" in err and "Traceback" not in err
     assert not (tmp_path / "o.wav").exists()
+
+
+def test_the_plan_line_writes_a_rounded_zero_gain_as_plus_zero():
+    from app.pipeline import say_level_plan
+
+    said: list[str] = []
+    plan = {"phrases": 4, "detector": "vad", "spread_before_lu": 0.0, "spread_after_lu": 0.0,
+            "phrase_gain_db_min": -0.0, "phrase_gain_db_max": -0.04, "warnings": []}
+    say_level_plan({"analyses": {"level_plan": plan}}, said.append)
+    assert said == ["leveler: 4 phrases (vad); speech levels 0.0 LU apart -> 0.0 LU as planned; "
+                    "phrase gains +0.0 to +0.0 dB"], said
