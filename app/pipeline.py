@@ -619,7 +619,7 @@ def say_learned_profile_warnings(settings_record: dict, say: Callable[[str], Non
             say(f"warning: {text}")
 
 
-def _signed_db(value: float) -> str:
+def _signed_db(value: Any) -> str:
     """``value`` with its sign and one decimal, a rounded -0.0 written as +0.0."""
     return f"{round(float(value), 1) + 0.0:+.1f}"
 
@@ -637,7 +637,8 @@ def say_level_plan(settings_record: dict, say: Callable[[str], None]) -> None:
     if n:
         say(f"leveler: {n} phrase{'s' if n != 1 else ''} ({plan.get('detector')}); speech levels "
             f"{plan.get('spread_before_lu')} LU apart -> {plan.get('spread_after_lu')} LU as planned; "
-            f"phrase gains {_signed_db(plan.get('phrase_gain_db_min'))} to {_signed_db(plan.get('phrase_gain_db_max'))} dB")
+            f"phrase gains {_signed_db(plan.get('phrase_gain_db_min', 0.0))} to "
+            f"{_signed_db(plan.get('phrase_gain_db_max', 0.0))} dB")
     for text in plan.get("warnings", []):
         say(f"warning: leveler: {text}")
 
