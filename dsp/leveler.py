@@ -434,11 +434,16 @@ def _cluster(values: np.ndarray, weights: np.ndarray, *, top: bool, at: float = 
     return _weighted_quantile(values[sel], weights[sel], at)
 
 
+def _long(frames: np.ndarray) -> np.ndarray:
+    """Which phrases (their lengths in grid frames) are not short ones (:data:`SHORT_PHRASE_S`)."""
+    return np.asarray(frames) >= int(round(SHORT_PHRASE_S / GRID_S))
+
+
 def voice_phrases(frames: np.ndarray) -> np.ndarray:
-    """Which phrases (their lengths in grid frames) set the voices' levels: those of at least
-    :data:`SHORT_PHRASE_S`, where there are any (a shorter one is a word of a neighbouring
-    phrase's voice and takes its gain: module notes, steps 4 and 5); else all of them."""
-    long = np.asarray(frames) >= int(round(SHORT_PHRASE_S / GRID_S))
+    """Which phrases (their lengths in grid frames) set the voices' levels: the long ones
+    (:func:`_long`), where there are any (a shorter one is a word of a neighbouring phrase's voice
+    and takes its gain: module notes, steps 4 and 5); else all of them."""
+    long = _long(frames)
     return long if np.any(long) else np.ones(long.shape, bool)
 
 
@@ -572,7 +577,7 @@ def plan_levels(source: Any, sample_rate: int, track: Any, settings: LevelerSett
     # A short phrase (a breath or a click the detector took for speech, or a word) gets at most the
     # gain of the longer phrases around it (see the module docstring), so a breath is never raised
     # above the speech.
-    long_ok = ok & ((phrases[:, 1] - phrases[:, 0]) >= int(round(SHORT_PHRASE_S / GRID_S)))
+    long_ok = ok & _long(phrases[:, 1] - phrases[:, 0])
     long_idx = np.flatnonzero(long_ok)
     if long_idx.size:
         for i in (int(v) for v in np.flatnonzero(ok & ~long_ok)):

@@ -62,8 +62,11 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bar.finish()
     if not args.quiet:
-        say_level_plan(rec.settings, lambda text: sys.stderr.write(f"roomtone: {text}\n"))
-        say_room_decay(rec.settings, lambda text: sys.stderr.write(f"roomtone: {text}\n"))
+        def say(text: str) -> None:
+            sys.stderr.write(f"roomtone: {text}\n")
+
+        say_level_plan(rec.settings, say)
+        say_room_decay(rec.settings, say)
         edits = len(project.edits)
         sys.stderr.write(
             f"roomtone: wrote {rec.output} ({rec.format}, {rec.frames / rec.sample_rate:.1f} s"
