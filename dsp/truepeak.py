@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 import scipy.signal
@@ -72,9 +73,23 @@ def oversampling_factor(sample_rate: int) -> int:
     return factor + (factor % 2)
 
 
+#: Taps either side of the centre that the quick first look at a chunk uses (:func:`_group_peaks`).
+_TP_NEAR = 5
+
+
+class _Interpolator(NamedTuple):
+    """The true-peak interpolator for one factor (see :func:`_interpolator`)."""
+
+    filter: np.ndarray  # the full filter
+    phases: np.ndarray  # (factor, taps) polyphase matrix
+    l1: float  # largest per-phase L1 norm
+    near: tuple[int, int]  # [lo, hi): the taps of each phase the first look uses
+    far_l1: float  # largest per-phase L1 norm of the other taps
+
+
 @lru_cache(maxsize=16)
-def _interpolator(factor: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """(full filter, ``(factor, taps)`` polyphase matrix, largest per-phase L1 norm) for ``factor``.
+def _interpolator(factor: int) -> _Interpolator:
+    """The polyphase interpolator of ``factor``, with its bounds (:class:`_Interpolator`).
 
     A Kaiser-windowed sinc (beta 5) with its cutoff at the input's Nyquist frequency and ``2 *
     factor * _TP_HALF + 1`` taps: phase 0 reproduces the samples exactly (an L-th band filter), and
@@ -88,30 +103,72 @@ def _interpolator(factor: int) -> tuple[np.ndarray, np.ndarray, float]:
     for p in range(factor):
         sub = h[p::factor]
         phases[p, : sub.size] = sub
-    return h.astype(np.float64), np.ascontiguousarray(phases), float(np.abs(phases).sum(axis=1).max())
+    lo, hi = _TP_HALF - _TP_NEAR, _TP_HALF + _TP_NEAR + 1
+    far = np.abs(phases).sum(axis=1) - np.abs(phases[:, lo:hi]).sum(axis=1)
+    return _Interpolator(h.astype(np.float64), np.ascontiguousarray(phases), float(np.abs(phases).sum(axis=1).max()),
+                         (lo, hi), float(far.max()))
+
+
+#: Oversampled values are computed in chunks of this many input positions.
+_CHUNK = 16
 
 
 @realtime_kernel
-def _group_peaks(x_ext, phases, floor, bound_gain, acc, out):  # pragma: no cover - compiled
-    # out[o] = max over channels and phases of |oversampled value| for input position o, in chunks;
-    # a chunk whose values cannot exceed `floor` (largest |input| it reads times the filter's L1
-    # norm) gets 0 instead (the caller only needs the values above `floor`). The loops are ordered
-    # so the innermost one (over o) is independent and vectorises.
+def _group_peaks(x_ext, phases, floor, bound_gain, near_lo, near_hi, far_gain, acc, seg, out):  # pragma: no cover
+    # out[o] = max over channels and phases of |oversampled value| for input position o, in chunks
+    # of _CHUNK; a chunk whose values cannot exceed `floor` gets 0 instead (the caller only needs
+    # the values above `floor`). Two looks decide that before the full filter runs:
+    #  1. the largest |input| the chunk reads times the filter's L1 norm (`bound_gain`), from the
+    #     per-segment maxima `seg` (each input sample is looked at once, not once per chunk);
+    #  2. the chunk filtered by the taps near the centre only (`near_lo:near_hi`), plus what the
+    #     others can add at most (that largest |input| times their L1 norm, `far_gain`), with a
+    #     relative margin far above the rounding of either sum.
+    # Chunks that pass both are filtered in full, as always: the values kept are exact, and the
+    # result is what the full filter alone gives. The loops are ordered so the innermost one
+    # (over o) is independent and vectorises.
     n_ch = x_ext.shape[0]
     taps = phases.shape[1]
     n = out.shape[0]
-    chunk = 16
+    chunk = _CHUNK
+    m = x_ext.shape[1]
+    # seg[k]: largest |x_ext| over all channels at positions 1 + chunk*k ... chunk*(k+1) (clipped)
+    for k in range(seg.shape[0]):
+        a = 1 + chunk * k
+        b = min(m, a + chunk)
+        big = 0.0
+        for c in range(n_ch):
+            for i in range(a, b):
+                v = abs(x_ext[c, i])
+                if v > big:
+                    big = v
+        seg[k] = big
+    span = (chunk + taps - 2) // chunk + 1  # segments the window [o0 + 1, o1 + taps) of a chunk touches
     for o0 in range(0, n, chunk):
         o1 = min(n, o0 + chunk)
         for o in range(o0, o1):
             out[o] = 0.0
+        q = o0 // chunk
         big = 0.0
-        for c in range(n_ch):
-            for i in range(o0 + 1, o1 + taps):
-                v = abs(x_ext[c, i])
-                if v > big:
-                    big = v
+        for k in range(q, min(seg.shape[0], q + span)):
+            if seg[k] > big:
+                big = seg[k]
         if big * bound_gain <= floor:
+            continue
+        near = 0.0
+        for c in range(n_ch):
+            for p in range(phases.shape[0]):
+                for o in range(o0, o1):
+                    acc[o] = 0.0
+                for j in range(near_lo, near_hi):
+                    h = phases[p, j]
+                    base = taps - j
+                    for o in range(o0, o1):
+                        acc[o] += h * x_ext[c, base + o]
+                for o in range(o0, o1):
+                    v = abs(acc[o])
+                    if v > near:
+                        near = v
+        if (near + big * far_gain) * (1.0 + 1e-9) <= floor:
             continue
         for c in range(n_ch):
             for p in range(phases.shape[0]):
@@ -147,7 +204,8 @@ class Oversampler:
 
     def __init__(self, channels: int, sample_rate: int = 48000) -> None:
         self.factor = oversampling_factor(sample_rate)
-        self._filter, self._phases, self._l1 = _interpolator(self.factor)
+        self._ip = _interpolator(self.factor)
+        self._filter, self._phases = self._ip.filter, self._ip.phases
         self._taps = self._phases.shape[1]
         self.hist = np.zeros((channels, self._taps), np.float64)
         self.delay = _TP_HALF
@@ -156,7 +214,9 @@ class Oversampler:
         """Peaks per input position; positions that cannot exceed ``floor`` may read 0."""
         x = np.ascontiguousarray(np.concatenate([self.hist, np.asarray(block, np.float64)], axis=1))
         out = np.empty(x.shape[1] - self._taps, np.float64)
-        _group_peaks(x, self._phases, float(floor), self._l1, np.empty_like(out), out)
+        ip = self._ip
+        segments = np.empty(-(-(x.shape[1] - 1) // _CHUNK), np.float64)
+        _group_peaks(x, ip.phases, float(floor), ip.l1, ip.near[0], ip.near[1], ip.far_l1, np.empty_like(out), segments, out)
         self.hist = x[:, -self._taps :].copy()
         return out
 
@@ -188,32 +248,47 @@ def true_peak(audio: np.ndarray, sample_rate: int = 48000) -> float:
 
 # -- limiter --------------------------------------------------------------------------------------
 @realtime_kernel
+def _required_gains(groups, prev, ceiling, r):  # pragma: no cover - compiled
+    # r[j] = min(1, ceiling / max(groups[j - 1], groups[j], 1e-30)), groups[-1] being `prev`
+    for j in range(groups.shape[0]):
+        g = groups[j]
+        both = g if g > prev else prev
+        prev = g
+        q = ceiling / (both if both > 1e-30 else 1e-30)
+        r[j] = q if q < 1.0 else 1.0
+
+
+@realtime_kernel
 def _limiter_gains(r, out, dq_idx, dq_val, state_i, state_f, ring, lookahead, release_coef):  # pragma: no cover
-    # state_i: [r_count, dq_head, dq_tail, h_count]; state_f: [h_prev, ring_sum]
-    cap = dq_idx.shape[0]
+    # state_i: [r_count, dq_head, dq_tail, h_count, next ring slot (k % lookahead)];
+    # state_f: [h_prev, ring_sum]. The deque's capacity is a power of two (positions wrap by a mask).
+    wrap = dq_idx.shape[0] - 1
     n_out = 0
     for j in range(r.shape[0]):
         t = state_i[0]
         v = r[j]
         # push (t, v) onto the monotonic deque (values increasing from head to tail)
-        while state_i[2] > state_i[1] and dq_val[(state_i[2] - 1) % cap] >= v:
-            state_i[2] -= 1
-        dq_idx[state_i[2] % cap] = t
-        dq_val[state_i[2] % cap] = v
-        state_i[2] += 1
+        tail = state_i[2]
+        while tail > state_i[1] and dq_val[(tail - 1) & wrap] >= v:
+            tail -= 1
+        dq_idx[tail & wrap] = t
+        dq_val[tail & wrap] = v
+        state_i[2] = tail + 1
         state_i[0] = t + 1
         k = t - lookahead + 1
         if k < 0:
             continue
-        while dq_idx[state_i[1] % cap] < k:
-            state_i[1] += 1
-        m = dq_val[state_i[1] % cap]
+        head = state_i[1]
+        while dq_idx[head & wrap] < k:
+            head += 1
+        state_i[1] = head
+        m = dq_val[head & wrap]
         hp = state_f[0]
         h = hp + (1.0 - hp) * release_coef
         if m < h:
             h = m
         state_f[0] = h
-        slot = k % lookahead
+        slot = state_i[4]  # k % lookahead
         state_f[1] += h - ring[slot]
         ring[slot] = h
         if slot == lookahead - 1:  # re-sum now and then: no drift over hours
@@ -221,6 +296,9 @@ def _limiter_gains(r, out, dq_idx, dq_val, state_i, state_f, ring, lookahead, re
             for q in range(lookahead):
                 s += ring[q]
             state_f[1] = s
+            state_i[4] = 0
+        else:
+            state_i[4] = slot + 1
         g = state_f[1] / lookahead
         out[n_out] = g
         n_out += 1
@@ -265,9 +343,10 @@ class TruePeakLimiter:
         # oversampled group j spans input times [j - d, j - d + 1) with d the interpolator's delay;
         # groups j-1 and j together cover sample j - d and everything up to a sample either side
         self._d = int(self._os.delay)
-        self._dq_idx = np.zeros(self.lookahead + 2, np.int64)
-        self._dq_val = np.zeros(self.lookahead + 2, np.float64)
-        self._state_i = np.zeros(4, np.int64)
+        cap = 1 << int(self.lookahead + 1).bit_length()  # a power of two over the look-ahead + 1
+        self._dq_idx = np.zeros(cap, np.int64)
+        self._dq_val = np.zeros(cap, np.float64)
+        self._state_i = np.zeros(5, np.int64)
         self._state_f = np.array([1.0, float(self.lookahead)])
         self._ring = np.ones(self.lookahead, np.float64)
         self._prev_group = 0.0
@@ -293,10 +372,10 @@ class TruePeakLimiter:
 
     def _required(self, x: np.ndarray) -> np.ndarray:
         groups = self._os.peaks(x, floor=self.ceiling)  # 0 where nothing can reach the ceiling
-        both = np.maximum(groups, np.concatenate([[self._prev_group], groups[:-1]]))
+        r = np.empty(groups.shape[0], np.float64)
+        _required_gains(groups, self._prev_group, self.ceiling, r)
         self._prev_group = float(groups[-1]) if groups.size else self._prev_group
-        with np.errstate(divide="ignore"):
-            return np.minimum(1.0, self.ceiling / np.maximum(both, 1e-30))
+        return r
 
     def _emit(self, gains: np.ndarray) -> np.ndarray:
         n = gains.shape[0]
