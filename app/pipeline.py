@@ -52,7 +52,14 @@ from dsp.io import (
 )
 from dsp.loudness import LoudnessGain, ProgramMeter, resolve_target
 from dsp.presence import LiveSpeechTrack, SpeechTrack
-from dsp.render import ArraySource, BlockSource, RenderRecord, render_blocks, render_file
+from dsp.render import (
+    ArraySource,
+    BlockSource,
+    PipeSource,
+    RenderRecord,
+    render_blocks,
+    render_file,
+)
 from dsp.roomtone import RoomToneSettings, estimate_noise_floor, estimate_room_tone
 from dsp.stft import StftSettings
 from dsp.truepeak import TruePeakLimiterProcessor
@@ -316,7 +323,8 @@ def used_model_versions(settings: ChainSettings, profile: Any) -> dict:
     return keep or allv
 
 
-def find_room_tone(source: BlockSource, settings: ChainSettings | StftSettings, *, source_name: str = "") -> Any:
+def find_room_tone(source: BlockSource, settings: ChainSettings | StftSettings, *, source_name: str = "",
+                   levels_db: np.ndarray | None = None) -> Any:
     """Room tone found automatically: THE automatic method (``clean`` without a profile,
     ``profile --auto`` and the workstation's "Find automatically" all call this).
 
@@ -328,7 +336,9 @@ def find_room_tone(source: BlockSource, settings: ChainSettings | StftSettings, 
        (:func:`dsp.roomtone.estimate_noise_floor`, method "minimum": each band's low percentile
        over time), and the profile's warning says why. A recording is never refused here.
 
-    ``settings`` gives the FFT geometry: the chain's settings or its ``StftSettings``.
+    ``settings`` gives the FFT geometry: the chain's settings or its ``StftSettings``;
+    ``levels_db``, the file's frame levels (:func:`models.auto_profile.frame_levels_db`) where a
+    pass over it already measured them.
     """
     stft = settings.stft if isinstance(settings, ChainSettings) else settings
     rt_settings = RoomToneSettings(stft=stft)
@@ -336,7 +346,7 @@ def find_room_tone(source: BlockSource, settings: ChainSettings | StftSettings, 
         from models.auto_profile import auto_room_tone  # lazy: pulls in models.vad (CLI start-up)
 
         try:
-            return auto_room_tone(source, source.sample_rate, rt_settings, source_name=source_name)
+            return auto_room_tone(source, source.sample_rate, rt_settings, source_name=source_name, levels_db=levels_db)
         except ModelUnavailable as exc:
             reason = str(exc)
         profile = estimate_room_tone(source, source.sample_rate, regions=None, settings=rt_settings,
@@ -357,12 +367,14 @@ def resolve_profile(
     learn: list[tuple[float, float]] | None = None,
     auto_profile: bool = False,
     source_name: str = "",
+    levels_db: np.ndarray | None = None,
 ) -> tuple[Any, str | None]:
     """The room-tone profile a render of ``source`` uses, and where it came from.
 
     A given ``profile`` wins (it must match the audio's rate); else it is learned from the
     ``learn`` regions; else, when ``auto_profile`` is set or a stage needs one, it is found
-    automatically. Returns ``(profile or None, "given" | "learned" | "automatic" | None)``.
+    automatically (``levels_db``: see :func:`find_room_tone`). Returns ``(profile or None,
+    "given" | "learned" | "automatic" | None)``.
     The given profile is never modified (a copy records ``source_name``).
     """
     if profile is not None:
@@ -379,7 +391,7 @@ def resolve_profile(
         )
         origin = "learned"
     elif auto_profile or chain_needs_profile(settings):
-        profile = find_room_tone(source, settings, source_name=source_name)
+        profile = find_room_tone(source, settings, source_name=source_name, levels_db=levels_db)
         origin = "automatic"
     else:
         return None, None
@@ -497,7 +509,9 @@ def speech_track(source: BlockSource, *, live: bool = False) -> dict:
         except BaseException as exc:  # noqa: BLE001 - handed to the render thread, which raises it
             track.fail(exc)
         finally:
-            if reader is not source and hasattr(reader, "close"):
+            if isinstance(reader, PipeSource):
+                reader.abort("the voice activity model stopped reading")  # its feeder must not wait for it
+            elif reader is not source and hasattr(reader, "close"):
                 reader.close()
 
     thread = threading.Thread(target=fill, name="roomtone-vad", daemon=True)
@@ -530,14 +544,15 @@ ANALYSIS_WORKERS = 2
 
 def _own_reader_is_safe(source: BlockSource) -> bool:
     """Whether :func:`_own_reader` gives another thread a reader of ``source``."""
-    return isinstance(source, (ArraySource, AudioReader))
+    return isinstance(source, (ArraySource, AudioReader, PipeSource))
 
 
 def _own_reader(source: BlockSource) -> BlockSource | None:
     """A reader of ``source`` that another thread may use (a file opened again; an in-memory
-    source itself), or None where that is not known to be safe."""
-    if isinstance(source, ArraySource):
-        return source  # reads are slices of an array nobody writes
+    source, or a stream another thread fills for this one, itself), or None where that is not
+    known to be safe."""
+    if isinstance(source, (ArraySource, PipeSource)):
+        return source  # reads are slices of an array nobody writes / the stream's own reader
     if isinstance(source, AudioReader):
         return AudioReader(source.path)
     return None
@@ -1138,20 +1153,40 @@ class _Beside:
             raise self._error
 
 
+def _counted(see: Callable[[int, np.ndarray], None], then: Callable[[np.ndarray], np.ndarray]):
+    """A render ``post`` hook that shows each block to ``see(start, block)``, then returns ``then(block)``."""
+    at = 0
+
+    def post(block: np.ndarray) -> np.ndarray:
+        nonlocal at
+        see(at, block)
+        at += block.shape[1]
+        return then(block)
+
+    return post
+
+
 def render_chain_measured(
     in_path: Path, out_path: Path, processor: Any, *, sample_rate: int, channels: int, fmt: str, pre_gain: float,
     settings: dict | None = None, progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None, edits: EditSetup | None = None,
+    source_tap: Callable[[int, np.ndarray], None] | None = None,
+    output_tap: Callable[[int, np.ndarray], None] | None = None,
 ) -> tuple[RenderRecord, Any, float]:
     """Render the chain once into ``out_path`` (times ``pre_gain``), metering its output on the way.
 
     Returns ``(render record, LoudnessStats of the chain output, pre_gain used)``; should the
     scaled output clip the integer format, the render is redone with the gain that fits.
+    ``source_tap(start, block)`` sees the source as the render reads it, ``output_tap(start,
+    block)`` the chain output before ``pre_gain`` (both again from the start if it is redone).
     """
     while True:
         tap = ChainTap(sample_rate, channels, pre_gain)
+        post: Callable[[np.ndarray], np.ndarray] = tap
+        if output_tap is not None:
+            post = _counted(output_tap, tap)
         rec = render_file(in_path, out_path, processor, fmt=fmt, settings=settings, progress=progress, cancel=cancel,
-                          post=tap, edits=edits)
+                          post=post, edits=edits, source_tap=source_tap)
         if tap.peak <= 1.0 or fmt in ("float32", "float64"):
             return rec, tap.meter.result(), pre_gain
         pre_gain *= 0.98 / tap.peak  # the chain raised a peak over full scale: once more, lower

@@ -59,6 +59,110 @@ class ArraySource:
         return self.audio[:, start : start + frames]
 
 
+class PipeSource:
+    """A :class:`BlockSource` that one thread fills in order while another reads it.
+
+    The producer pushes ``(start, block)`` pieces (:meth:`push`), ``start`` never past what it
+    pushed so far (a piece's part already held is ignored: a source read twice, a render redone,
+    tee into it harmlessly); the consumer's :meth:`read` waits until its span has arrived. Reads
+    must not go back before the previous read's start: what lies before it is let go, and the
+    producer waits while it is ``capacity`` samples ahead of that, so memory is bounded by the
+    capacity plus one piece (make it at least the consumer's longest read). :meth:`close` ends
+    the stream (reads past it then fail); :meth:`abort` (either side giving up) makes pushes
+    no-ops and reads fail, so neither thread can be left waiting for the other.
+
+    Parameters
+    ----------
+    sample_rate, channels, frames : int
+        The stream's format and full length.
+    capacity : int
+        Samples the producer may be ahead of the consumer's last read start.
+    """
+
+    def __init__(self, sample_rate: int, channels: int, frames: int, *, capacity: int) -> None:
+        import threading
+
+        self.sample_rate, self.channels, self.frames = int(sample_rate), int(channels), int(frames)
+        self.capacity = max(1, int(capacity))
+        self._pieces: list[tuple[int, np.ndarray]] = []  # consecutive, from self._base on
+        self._base = 0  # the consumer's last read start: nothing before it is kept
+        self._end = 0  # pushed so far
+        self._closed = False
+        self._failed: str | None = None
+        self._cv = threading.Condition()
+
+    @property
+    def end(self) -> int:
+        """Samples pushed so far."""
+        return self._end
+
+    def push(self, start: int, block: np.ndarray) -> None:
+        """Append the part of ``block`` (``(channels, n)``, starting at sample ``start``) past what is held."""
+        n = block.shape[1]
+        with self._cv:
+            if self._failed is not None or self._closed:
+                return
+            if start > self._end:
+                self._failed = f"the stream skipped samples {self._end}-{start}"
+                self._cv.notify_all()
+                return
+            skip = self._end - start
+            if skip >= n:
+                return
+            while self._end - self._base >= self.capacity and self._failed is None:
+                self._cv.wait()
+            if self._failed is not None:
+                return
+            self._pieces.append((self._end, np.array(block[:, skip:], np.float32, copy=True)))
+            self._end = start + n
+            self._cv.notify_all()
+
+    def close(self) -> None:
+        """The producer is done."""
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+
+    def abort(self, why: str = "the stream was abandoned") -> None:
+        """Give up: pushes become no-ops, waiting and later reads raise ParameterError."""
+        with self._cv:
+            if self._failed is None:
+                self._failed = why
+            self._pieces = []
+            self._cv.notify_all()
+
+    def read(self, start: int, frames: int) -> np.ndarray:
+        stop = start + frames
+        with self._cv:
+            if start < self._base:
+                raise ParameterError(f"piped stream read at {start}, before what it keeps ({self._base})")
+            self._base = start
+            while self._pieces and self._pieces[0][0] + self._pieces[0][1].shape[1] <= start:
+                self._pieces.pop(0)
+            self._cv.notify_all()  # room for the producer
+            while self._end < stop and self._failed is None and not self._closed:
+                self._cv.wait()
+            if self._failed is not None:
+                raise ParameterError(f"piped stream failed: {self._failed}")
+            if self._end < stop:
+                raise ParameterError(f"piped stream ended at {self._end}, read asked for {start}-{stop}")
+            parts = [p[:, max(0, start - a) : stop - a] for a, p in self._pieces if a < stop and a + p.shape[1] > start]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+
+class TappedSource:
+    """A :class:`BlockSource` that hands every piece it reads to ``tap(start, block)`` too."""
+
+    def __init__(self, source: BlockSource, tap: Callable[[int, np.ndarray], None]) -> None:
+        self.source, self.tap = source, tap
+        self.sample_rate, self.channels, self.frames = source.sample_rate, source.channels, source.frames
+
+    def read(self, start: int, frames: int) -> np.ndarray:
+        block = self.source.read(start, frames)
+        self.tap(start, block)
+        return block
+
+
 def as_source(audio: Any, sample_rate: int) -> BlockSource:
     """A :class:`BlockSource` for ``audio``: an array ``(channels, samples)`` / ``(samples,)``
     becomes an :class:`ArraySource`; a BlockSource is checked and returned as it is."""
@@ -210,6 +314,7 @@ def render_file(
     cancel: Callable[[], bool] | None = None,
     post: Callable[[np.ndarray], np.ndarray] | None = None,
     edits: Any = None,
+    source_tap: Callable[[int, np.ndarray], None] | None = None,
 ) -> RenderRecord:
     """Render ``source_path`` through ``processor`` into ``output_path``, atomically.
 
@@ -217,6 +322,8 @@ def render_file(
     container, and ``fmt`` (the encoding) defaults to the source's own depth (see
     :func:`dsp.io.output_format`). ``edits``: a :class:`dsp.edits.EditSetup` whose edit list is
     applied to the chain's output (:class:`dsp.edits.EditRenderer`; cuts shorten the output).
+    ``source_tap(start, block)`` sees every piece of the source the render reads (e.g. to analyse
+    it beside the render without decoding it again: :class:`PipeSource`).
     """
     from dsp.io import AtomicWriter, AudioReader, output_format
 
@@ -224,11 +331,12 @@ def render_file(
     with AudioReader(source_path) as reader:
         fmt = output_format(output_path, fmt, reader.info)
         with AtomicWriter(output_path, reader.sample_rate, reader.channels, fmt, sources=(source_path,)) as w:
+            src: BlockSource = reader if source_tap is None else TappedSource(reader, source_tap)
             if edits is None:
-                blocks, frames = render_blocks(reader, processor, block_size=block_size, progress=progress,
+                blocks, frames = render_blocks(src, processor, block_size=block_size, progress=progress,
                                                cancel=cancel), reader.frames
             else:
-                renderer = edits.renderer(reader, processor, block_size=block_size)
+                renderer = edits.renderer(src, processor, block_size=block_size)
                 blocks, frames = renderer.blocks(progress=progress, cancel=cancel), renderer.frames
             for block in blocks:
                 w.write(post(block) if post is not None else block)

@@ -119,6 +119,7 @@ def frame_powers(source: Any, *, frame_s: float = FRAME_S, block_s: float = 60.0
 
     Each frame's mean is removed first (a DC offset is not level). A trailing partial frame is
     left out. One pass in blocks of about ``block_s`` seconds: memory is the powers.
+    (:class:`FramePowers` gives the same values from blocks pushed to it.)
     """
     sr = int(source.sample_rate)
     hop = max(1, int(round(frame_s * sr)))
@@ -128,13 +129,55 @@ def frame_powers(source: Any, *, frame_s: float = FRAME_S, block_s: float = 60.0
     per_block = max(1, int(block_s * sr) // hop)
     for i in range(0, n, per_block):
         k = min(per_block, n - i)
-        x = np.asarray(source.read(i * hop, k * hop), np.float32)
-        f = x.reshape(-1, k, hop).astype(np.float64)
-        f -= f.mean(axis=2, keepdims=True)
-        out[i : i + k] = np.mean(f * f, axis=(0, 2))
+        out[i : i + k] = _powers(np.asarray(source.read(i * hop, k * hop), np.float32), k, hop)
         if progress is not None:
             progress((i + k) * hop, total)
     return out
+
+
+def _powers(x: np.ndarray, k: int, hop: int) -> np.ndarray:
+    f = x.reshape(-1, k, hop).astype(np.float64)
+    f -= f.mean(axis=2, keepdims=True)
+    return np.mean(f * f, axis=(0, 2))
+
+
+class FramePowers:
+    """:func:`frame_powers` of a stream: feed it the ``(channels, n)`` blocks of a file in order
+    (:meth:`add`), and :meth:`result` gives exactly what ``frame_powers`` of the file gives (the
+    same frames, computed on the same ``block_s`` pieces). Memory: one piece and the powers.
+    """
+
+    def __init__(self, sample_rate: int, channels: int, frames: int, *, frame_s: float = FRAME_S,
+                 block_s: float = 60.0) -> None:
+        sr = int(sample_rate)
+        self.hop = max(1, int(round(frame_s * sr)))
+        self.n = int(frames) // self.hop
+        self.per_block = max(1, int(block_s * sr) // self.hop)
+        self.channels = int(channels)
+        self._out = np.empty(self.n, np.float64)
+        self._done = 0  # frames computed
+        self._buf: list[np.ndarray] = []
+        self._held = 0  # samples in _buf
+
+    def add(self, block: np.ndarray) -> None:
+        """The next ``(channels, n)`` block of the stream."""
+        self._buf.append(np.asarray(block, np.float32))
+        self._held += block.shape[1]
+        while self._done < self.n:
+            k = min(self.per_block, self.n - self._done)
+            if self._held < k * self.hop:
+                break
+            x = np.concatenate(self._buf, axis=1) if len(self._buf) > 1 else self._buf[0]
+            self._out[self._done : self._done + k] = _powers(np.ascontiguousarray(x[:, : k * self.hop]), k, self.hop)
+            rest = x[:, k * self.hop :]
+            self._buf, self._held = ([rest] if rest.shape[1] else []), rest.shape[1]
+            self._done += k
+
+    def result(self) -> np.ndarray:
+        """The powers (raises if the stream stopped short of its frames)."""
+        if self._done < self.n:
+            raise ParameterError(f"frame powers: the stream ended after {self._done} of {self.n} frames")
+        return self._out
 
 
 def estimate_snr(powers: np.ndarray, noise_power: float, *, frame_s: float = FRAME_S,

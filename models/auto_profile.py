@@ -145,8 +145,13 @@ def frame_levels_db(source: Any, *, frame_s: float = LEVEL_FRAME_S, block_s: flo
     :func:`dsp.strength.frame_powers`: each frame's DC removed, a trailing partial frame left out,
     one pass in blocks of ``block_s`` seconds); frames under :data:`SILENCE_DBFS` (digital
     silence) are ``-inf``."""
+    return levels_from_powers(frame_powers(source, frame_s=frame_s, block_s=block_s, progress=progress))
+
+
+def levels_from_powers(powers: np.ndarray) -> np.ndarray:
+    """:func:`frame_levels_db` from the frame powers (e.g. a :class:`dsp.strength.FramePowers`'s)."""
     with np.errstate(divide="ignore"):
-        db = 10.0 * np.log10(frame_powers(source, frame_s=frame_s, block_s=block_s, progress=progress))
+        db = 10.0 * np.log10(np.asarray(powers, np.float64))
     db[db < SILENCE_DBFS] = -np.inf
     return db
 
@@ -188,15 +193,24 @@ class Screen:
 
 def screen_quiet_stretches(source: Any, sample_rate: int, auto: AutoProfileSettings = AutoProfileSettings(), *,
                            backend: str = "auto", device: str = "cpu",
-                           progress: Callable[[int, int], None] | None = None) -> Screen:
-    """Step 1 of the module notes: the speech-free stretches inside the quiet candidates."""
+                           progress: Callable[[int, int], None] | None = None,
+                           levels_db: np.ndarray | None = None) -> Screen:
+    """Step 1 of the module notes: the speech-free stretches inside the quiet candidates.
+
+    ``levels_db``: the file's :func:`frame_levels_db`, where a pass over it already measured them
+    (else they are measured here, one more pass).
+    """
     from dsp.render import ArraySource, as_source
 
     auto.validate()
     src = as_source(source, sample_rate)
     sr = int(src.sample_rate)
     frame_s = max(1, int(round(LEVEL_FRAME_S * sr))) / sr
-    candidates = quiet_candidates(frame_levels_db(src, progress=progress), frame_s, auto)
+    if levels_db is None:
+        levels_db = frame_levels_db(src, progress=progress)
+    elif len(levels_db) != src.frames // max(1, int(round(LEVEL_FRAME_S * sr))):
+        raise ParameterError(f"{len(levels_db)} frame levels given for a file of {src.frames} samples")
+    candidates = quiet_candidates(levels_db, frame_s, auto)
     guard, shortest = auto.guard_ms * 1e-3, auto.min_stretch_ms * 1e-3
     v = auto.vad
     free: list[tuple[float, float]] = []
@@ -241,6 +255,7 @@ def auto_room_tone(
     backend: str = "auto",
     device: str = "cpu",
     progress: Callable[[int, int], None] | None = None,
+    levels_db: np.ndarray | None = None,
 ) -> NoiseProfile:
     """A room-tone profile learned from the longest stretches without speech.
 
@@ -262,6 +277,8 @@ def auto_room_tone(
         VAD backend and device (see :func:`models.vad.load_model`).
     progress : callable(done, total), optional
         VAD progress in samples.
+    levels_db : ndarray, optional
+        The file's :func:`frame_levels_db`, already measured (the quiet screen's pass is saved).
 
     Returns
     -------
@@ -279,7 +296,8 @@ def auto_room_tone(
     n_fft, _ = settings.stft.resolve(int(sample_rate))
     need = max(settings.min_samples, n_fft)
     if segments is None and auto.screen:
-        screen = screen_quiet_stretches(source, sample_rate, auto, backend=backend, device=device, progress=progress)
+        screen = screen_quiet_stretches(source, sample_rate, auto, backend=backend, device=device, progress=progress,
+                                        levels_db=levels_db)
         enough = screen.found_s >= min(auto.target_s, auto.screen_accept_s) or screen.exhausted
         if enough and _learnable(screen.stretches, sample_rate, n_fft, need)[0]:
             return estimate_room_tone(source, sample_rate, regions=screen.stretches, settings=settings, method="vad",

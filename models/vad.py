@@ -282,6 +282,10 @@ def _mono_16k_blocks(source, block_s: float):
         yield y
 
 
+#: Seconds of audio a BlockSource is read in (``block_s``): the model's results do not depend on it.
+READ_BLOCK_S = 60.0
+
+
 class _prefetched:
     """Iterate ``items`` (a generator) one item ahead on a thread of its own.
 
@@ -344,7 +348,7 @@ def speech_probabilities(
     *,
     backend: str = "auto",
     device: str = "cpu",
-    block_s: float = 60.0,
+    block_s: float = READ_BLOCK_S,
     progress: Callable[[int, int], None] | None = None,
     sink: Callable[[np.ndarray], None] | None = None,
     stop: Callable[[], bool] | None = None,
@@ -461,7 +465,7 @@ def detect_speech(
     speech_pad_ms: float = 30.0,
     backend: str = "auto",
     device: str = "cpu",
-    block_s: float = 60.0,
+    block_s: float = READ_BLOCK_S,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[SpeechSegment]:
     """Speech segments of ``audio`` with silero-vad.

@@ -7,19 +7,22 @@ Steps for one file (memory stays bounded by a block, whatever the file's length;
 rendered once):
 
 1. *Measure the source*: loudness, LRA, true peak, noise floor, clipping and a decimated
-   spectrogram in one block-wise pass (on a second thread while step 2 runs, when the worker
-   has two cores).
+   spectrogram in one block-wise pass, which also measures the frame levels the room-tone
+   screen needs (:class:`dsp.strength.FramePowers`) and feeds the voice activity model on its
+   own threads (:class:`dsp.render.PipeSource`): the source is decoded once for all of them.
 2. *Room tone*: the profile given with ``--profile``, or found automatically exactly as
-   :func:`app.pipeline.prepare_processor` does (same call, same settings).
+   :func:`app.pipeline.prepare_processor` does (same call, same settings, the same frame levels).
 3. *Chain render, once*: :func:`app.pipeline.prepare_processor`'s chain (so the batch's chain
    output is ``roomtone clean``'s) renders into a temporary FLAC at the output's bit depth in
    ``OUT_DIR/.roomtone-batch/tmp/`` (never larger than the output), scaled towards its final
    level so the loudness gain does not lift its quantisation, and metered on the way (its
    integrated loudness gives the gain). Without a loudness target it renders straight into the
    output.
-4. *Holes*: holes left in the chain output (on a second thread while step 5 runs); with the
-   hole audit, the same chain with refill bypassed is rendered too, to count the holes the
-   passes made.
+4. *Holes*: holes left in the chain output, found on a second thread beside the render from the
+   pieces of the source it reads and of the chain output it makes (:class:`_LiveHoles`: neither
+   file is decoded again); on one core, or with the hole audit (the same chain with refill
+   bypassed is rendered too, to count the holes the passes made), from the files while step 5
+   runs.
 5. *Loudness*: one streaming pass of the loudness stages (:class:`dsp.loudness.LoudnessGain` and
    :class:`dsp.truepeak.TruePeakLimiterProcessor`, through :func:`dsp.render.render_blocks`)
    from the temporary file into the output, written atomically: the export's own
@@ -61,6 +64,7 @@ from app.batch.report import SpectrogramAccumulator, speaker_levels, write_file_
 from app.pipeline import (
     adjust_settings,
     analyses_summary,
+    chain_needs_profile,
     intermediate_format,
     needs_speech_track,
     normalise_loudness,
@@ -79,8 +83,11 @@ from dsp.errors import Cancelled, OutputError, RoomtoneError
 from dsp.holes import detect_holes
 from dsp.io import AudioReader, write_text_atomic
 from dsp.jit import configure_cache
-from dsp.render import software_versions
+from dsp.render import DEFAULT_BLOCK, PipeSource, ensure_prepared, software_versions
 from dsp.roomtone import NoiseProfile
+from dsp.strength import FramePowers
+from models.auto_profile import LEVEL_FRAME_S, levels_from_powers
+from models.vad import READ_BLOCK_S as VAD_READ_S
 
 #: Samples per block of the loudness passes.
 BLOCK = 65536
@@ -225,11 +232,17 @@ class _Progress:
 
 
 # -- the passes ------------------------------------------------------------------------------------
-def _measure(reader, *, spectrogram: Any = None, progress: Callable[[int, int], None] | None = None, meter: Any = None):
+def _measure(reader, *, spectrogram: Any = None, progress: Callable[[int, int], None] | None = None, meter: Any = None,
+             taps: list | None = None):
+    """Meter ``reader`` (and draw its spectrogram) in one pass; ``taps``: PipeSources fed, or
+    callables given, each block too."""
     meter = meter if meter is not None else ProgramMeter(reader.sample_rate, reader.channels)
+    feeds = [(t.push if isinstance(t, PipeSource) else (lambda _start, block, f=t: f(block))) for t in taps or ()]
     for start in range(0, reader.frames, BLOCK):
         check_stop()
         block = reader.read(start, min(BLOCK, reader.frames - start))
+        for feed in feeds:
+            feed(start, block)
         meter.add(block)
         if spectrogram is not None:
             spectrogram.add(block)
@@ -252,25 +265,37 @@ class _Scaled:
 
 
 def _render_chain(in_path: Path, out_path: Path, settings, profile, *, fmt: str, pre_gain: float,
-                  progress: Callable[[int, int], None] | None = None, speech: dict | None = None):
+                  progress: Callable[[int, int], None] | None = None, speech: dict | None = None,
+                  live: _LiveHoles | None = None):
     """Render the chain once into ``out_path`` (times ``pre_gain``), metering its output on the way.
 
     The processor is :func:`app.pipeline.prepare_processor`'s, so the audio equals ``roomtone
     clean``'s, and the render is :func:`app.pipeline.render_chain_measured` (the export's own).
+    With ``live``, the holes are found beside the render from what it reads and writes.
     Returns ``(render record, LoudnessStats of the chain output, pre_gain used, the hum estimate
     the chain's de-hum used or None)``.
     """
     with AudioReader(in_path) as reader:
         processor, context = prepare_processor(reader, settings, profile=profile, live=True, speech=speech)
         sr, ch = reader.sample_rate, reader.channels
+    taps: dict[str, Any] = {}
     try:
-        rec, stats, pre_gain = render_chain_measured(
+        if live is not None:
+            ensure_prepared(processor, sr, ch, DEFAULT_BLOCK)  # as the render will: its latency is known
+            taps = live.start(context.hum, latency=int(processor.latency))
+        rec, stats, used_gain = render_chain_measured(
             in_path, out_path, processor, sample_rate=sr, channels=ch, fmt=fmt, pre_gain=pre_gain,
-            settings={"analyses": None}, progress=progress, cancel=_stop_requested)
+            settings={"analyses": None}, progress=progress, cancel=_stop_requested, **taps)
         rec.settings["analyses"] = analyses_summary(context)  # a live speech track is finished by now
+    except BaseException:
+        if live is not None:
+            live.abort()
+        raise
     finally:
         release(context)
-    return rec, stats, pre_gain, context.hum
+    if live is not None:
+        live.finish(redone=used_gain != pre_gain)
+    return rec, stats, used_gain, context.hum
 
 
 def _without_hum(profile, hum) -> tuple[Any, int]:
@@ -323,6 +348,75 @@ def _find_holes(in_path: Path, chain_path: Path, pre_gain: float, settings, prof
         holes["audited"] = True
     holes["seconds"] = round(time.perf_counter() - t, 3)
     return holes, hole_mask
+
+
+class _LiveHoles:
+    """The holes of the chain output, found beside the render from the pieces of the source it
+    reads and of the chain output it writes (:class:`dsp.render.PipeSource`): neither file is
+    decoded again for them. The chain output is taken before the temporary file's pre-gain and
+    integer rounding, i.e. as the chain made it.
+
+    :meth:`start` (once the processor is prepared: the de-hum's harmonics are known) puts
+    :func:`dsp.holes.detect_holes` on the side thread and returns the render's taps;
+    :meth:`finish` ends the streams; :meth:`abort` lets both threads go on a failure. When the
+    render had to be redone (a gain that clipped), :meth:`result` is None and the caller finds the
+    holes from the files as before.
+    """
+
+    #: Frames detect_holes analyses per read (its ``chunk_frames``).
+    CHUNK_FRAMES = 1024
+
+    def __init__(self, side: ThreadPoolExecutor, settings, profile, *, sample_rate: int, channels: int,
+                 frames: int) -> None:
+        self.side, self.settings, self.profile = side, settings, profile
+        self.sr, self.ch, self.frames = int(sample_rate), int(channels), int(frames)
+        self.pipes: tuple[PipeSource, PipeSource] | None = None
+        self.job: Any = None
+        self.redone = False
+
+    def start(self, hum: Any, *, latency: int) -> dict[str, Any]:
+        floor_profile, hum_bins = _without_hum(self.profile, hum)
+        read = (self.CHUNK_FRAMES + 1) * int(self.profile.hop_length) + int(self.profile.n_fft)
+        # Neither thread can wait on the other for good: the detector reads a chunk of the source,
+        # then the same chunk of the output. Waiting for the output, the source may be ahead by the
+        # render's latency and the blocks in flight; waiting for the next chunk of the source, the
+        # output may hold the chunk it read last and the next one (two reads).
+        orig = PipeSource(self.sr, self.ch, self.frames, capacity=read + 8 * DEFAULT_BLOCK + 2 * max(0, latency))
+        proc = PipeSource(self.sr, self.ch, self.frames, capacity=2 * read + DEFAULT_BLOCK)
+        self.pipes = (orig, proc)
+        self.job = self.side.submit(self._detect, floor_profile, hum_bins)
+        return {"source_tap": orig.push, "output_tap": proc.push}
+
+    def _detect(self, floor_profile, hum_bins: int) -> tuple[dict, Any]:
+        assert self.pipes is not None
+        orig, proc = self.pipes
+        t = time.perf_counter()
+        try:
+            hole_mask = detect_holes(orig, proc, floor_profile, self.sr, chunk_frames=self.CHUNK_FRAMES,
+                                     max_total_reduction_db=self.settings.max_total_reduction_db, keep_level=False)
+        finally:
+            orig.abort("the holes were found")
+            proc.abort("the holes were found")
+        holes = {"refill": _refill_active(self.settings), "audited": False, "hum_bins_excluded": hum_bins,
+                 "remaining": _holes_summary(hole_mask), "seconds": round(time.perf_counter() - t, 3)}
+        return holes, hole_mask
+
+    def finish(self, *, redone: bool) -> None:
+        self.redone = redone
+        for pipe in self.pipes or ():
+            pipe.close()
+        if redone:
+            self.abort()
+
+    def abort(self) -> None:
+        for pipe in self.pipes or ():
+            pipe.abort("the render stopped")
+        if self.job is not None:
+            self.job.exception()  # wait: the side thread is free again (its error is the render's now)
+
+    def result(self):
+        """The side job (``.result()``: holes summary, hole map), or None when the files must be used."""
+        return None if self.redone or self.job is None else self.job
 
 
 class _Done:
@@ -427,10 +521,10 @@ def _process(job: dict, tmp_dir: Path) -> dict:
     progress("measure", 0.0, force=True)
     _make_folders(tmp_dir, out_path)
 
-    # 1. the source's figures, measured on a second thread while 2. the room tone is found
+    # 1. the source's figures and 2. its room tone, from one pass (the voice activity model fed by it)
     t = time.perf_counter()
     side = _side_pool()
-    src = _measure_source(in_path, settings, opts, side, progress)
+    src = _measure_source(in_path, settings, opts, progress)
     timings["measure_s"] = time.perf_counter() - t
 
     # 3. the chain, rendered once (see _render_chain): into the output itself when no loudness
@@ -443,16 +537,22 @@ def _process(job: dict, tmp_dir: Path) -> dict:
     else:
         chain_path = tmp_dir / "chain.flac"
         pre_gain = pre_gain_for(src.before, target)
+    # 4. holes: beside the render, from what it reads and writes (else, or with the audit, from
+    # the files on a second thread while 5. (_write_output) writes the output)
+    live = None
+    if side is not None and src.profile is not None and not audit:
+        live = _LiveHoles(side, settings, src.profile, sample_rate=src.sr, channels=src.ch, frames=src.frames)
     rec, chain_stats, pre_gain, hum = _render_chain(in_path, chain_path, settings, src.profile, speech=src.speech,
                                                     fmt=fmt if target is None else intermediate_format(fmt),
-                                                    pre_gain=pre_gain,
+                                                    pre_gain=pre_gain, live=live,
                                                     progress=progress.samples("render"))
     timings["render_s"] = time.perf_counter() - t
 
-    # 4. holes, found on a second thread while 5. (_write_output) writes the output
     check_stop()
-    holes_job = _side(side, _find_holes, in_path, chain_path, pre_gain, settings, src.profile, hum=hum, audit=audit,
-                      tmp_dir=tmp_dir, progress=progress.samples("audit"))
+    holes_job = live.result() if live is not None else None
+    if holes_job is None:
+        holes_job = _side(side, _find_holes, in_path, chain_path, pre_gain, settings, src.profile, hum=hum,
+                          audit=audit, tmp_dir=tmp_dir, progress=progress.samples("audit"))
     if side is not None:
         side.shutdown(wait=False)
     check_stop()
@@ -505,32 +605,49 @@ class _Source:
     nonfinite: int
 
 
-def _measure_source(in_path: Path, settings, opts: BatchOptions, side, progress: _Progress) -> _Source:
-    """1. the source's figures, measured on a second thread while 2. the room tone is found.
+def _measure_source(in_path: Path, settings, opts: BatchOptions, progress: _Progress) -> _Source:
+    """1. the source's figures and 2. its room tone, from one pass over the file.
 
-    The room tone is found as prepare_processor finds it, so the render equals `roomtone clean`;
-    a worker has two cores. The voice activity model starts now too, on a thread of its own
-    (the render reads its track as it fills): it overlaps the measuring instead of the render.
+    The pass meters the source, draws its spectrogram, measures the frame levels the room-tone
+    screen looks for quiet stretches in (:class:`dsp.strength.FramePowers`, the same values the
+    screen's own pass would give) and feeds the voice activity model, which runs on threads of
+    its own (:class:`dsp.render.PipeSource`: the file is decoded once for all of them; the pass
+    waits for the model where it is ahead by the pipe's capacity). The room tone is then found
+    as prepare_processor finds it, so the render equals `roomtone clean`.
     """
-    with AudioReader(in_path) as reader, AudioReader(in_path) as measured:
-        speech = speech_track(reader, live=True) if needs_speech_track(settings) else None
+    with AudioReader(in_path) as reader:
         sr, ch, frames = reader.sample_rate, reader.channels, reader.frames
         src_info = {"format": reader.info.format, "subtype": reader.info.subtype}
         spec_before, before_meter = SpectrogramAccumulator(sr, ch, frames), ProgramMeter(sr, ch)
-        measuring = _side(side, _measure, measured, spectrogram=spec_before, meter=before_meter,
-                          progress=progress.samples("measure"))
-        given = None
-        if opts.profile_path:
-            given = NoiseProfile.load(opts.profile_path)
+        given = NoiseProfile.load(opts.profile_path) if opts.profile_path else None
+        levels = None
+        if given is None and (opts.auto_profile or chain_needs_profile(settings)):
+            levels = FramePowers(sr, ch, frames, frame_s=LEVEL_FRAME_S)
+        feed = None
+        speech = None
+        if needs_speech_track(settings):
+            # the model reads the next block (VAD_READ_S, 60 s) while it runs on one: the stream
+            # holds what it still reads and one block more (about 20 MB for an hour of mono)
+            feed = PipeSource(sr, ch, frames, capacity=2 * int(VAD_READ_S * sr) + BLOCK)
+            speech = speech_track(feed, live=True)
+            if "speech" not in speech:
+                feed = None  # the model cannot run here: nothing reads the stream
+        taps = [t for t in (levels.add if levels is not None else None, feed) if t is not None]
         try:
+            before = _measure(reader, spectrogram=spec_before, meter=before_meter, progress=progress.samples("measure"),
+                              taps=taps)
+            if feed is not None:
+                feed.close()
             profile, origin = resolve_profile(
-                reader, settings, profile=given, auto_profile=opts.auto_profile, source_name=str(in_path)
+                reader, settings, profile=given, auto_profile=opts.auto_profile, source_name=str(in_path),
+                levels_db=levels_from_powers(levels.result()) if levels is not None else None,
             )
-            before = measuring.result()
         except BaseException:
+            if feed is not None:
+                feed.abort("the measuring pass stopped")
             release(speech)
             raise
-        nonfinite = measured.nonfinite_count
+        nonfinite = reader.nonfinite_count
     return _Source(sr, ch, frames, src_info, speech, spec_before, before_meter, before, profile, origin, nonfinite)
 
 
