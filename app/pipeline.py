@@ -56,6 +56,7 @@ from dsp.render import (
     ArraySource,
     BlockSource,
     PipeSource,
+    ReadAhead,
     RenderRecord,
     render_blocks,
     render_file,
@@ -1094,9 +1095,10 @@ def write_loudness(
         if add is not None:
             add(block)
 
-    with AtomicWriter(out_path, source.sample_rate, source.channels, fmt, sources=sources) as writer:
+    with AtomicWriter(out_path, source.sample_rate, source.channels, fmt, sources=sources, background=True) as writer, \
+            ReadAhead(source) as ahead:  # decoding and encoding beside the gain and the limiter
         with _Beside(measure) as beside:  # the meter (true peak, K-weighting) on a thread of its own
-            for block in render_blocks(source, stages, block_size=block_size, progress=progress, cancel=cancel):
+            for block in render_blocks(ahead, stages, block_size=block_size, progress=progress, cancel=cancel):
                 if quantise is not None:
                     block = quantise(block)
                 beside.put(block)

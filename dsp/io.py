@@ -13,6 +13,7 @@ import contextlib
 import errno
 import io
 import os
+import queue
 import re
 import shutil
 import sys
@@ -20,6 +21,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -857,6 +859,9 @@ class AtomicWriter:
 
     Use as a context manager: leaving the block with an exception (or without ``commit()``)
     removes the temporary file, so the target is either the old file or the complete new one.
+    With ``background``, the encoding (FLAC's costs as much as decoding it) runs on a thread of
+    its own, at most two blocks behind :meth:`write`; a failed write is raised by the next
+    :meth:`write` or by :meth:`commit`, and nothing is renamed.
     """
 
     def __init__(
@@ -867,6 +872,7 @@ class AtomicWriter:
         fmt: str = "wav24",
         *,
         sources: tuple[str | os.PathLike, ...] = (),
+        background: bool = False,
     ) -> None:
         self.target = Path(target)
         if fmt not in WRITE_FORMATS:
@@ -889,21 +895,61 @@ class AtomicWriter:
         self._integer = subtype not in ("FLOAT", "DOUBLE")
         self._pcm16 = subtype == "PCM_16"
         self._done = False
+        self._queue: Any = None
+        self._thread: threading.Thread | None = None
+        self._failed: OutputError | None = None
+        if background:
+            self._queue = queue.Queue(maxsize=2)
+            self._thread = threading.Thread(target=self._encode, name="roomtone-write", daemon=True)
+            self._thread.start()
 
     def write(self, block: np.ndarray) -> None:
         """Append a ``(channels, n)`` float32 block."""
         if block.shape[0] != self.channels:
             raise ParameterError(f"expected {self.channels} channels, got a block of shape {block.shape}")
+        if self._failed is not None:
+            raise self._failed
         if self._integer:
             self.clipped_samples += int(np.count_nonzero(np.abs(block) > 1.0))
         data = _to_pcm16(block) if self._pcm16 else block
-        try:
-            self._sf.write(np.ascontiguousarray(data.T))
-        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
-            raise _write_error(self.target, exc, need_bytes=data.nbytes) from None
+        if self._queue is not None:
+            frame = np.ascontiguousarray(data.T)
+            if np.may_share_memory(frame, block):  # the encoder keeps it: a copy the caller cannot change
+                frame = frame.copy()
+            self._queue.put(frame)
+        else:
+            self._put(np.ascontiguousarray(data.T))
         self.frames_written += block.shape[1]
 
+    def _put(self, frame: np.ndarray) -> None:
+        try:
+            self._sf.write(frame)
+        except (sf.LibsndfileError, RuntimeError, OSError) as exc:
+            raise _write_error(self.target, exc, need_bytes=frame.nbytes) from None
+
+    def _encode(self) -> None:
+        while True:
+            frame = self._queue.get()
+            if frame is None:
+                return
+            if self._failed is None:
+                try:
+                    self._put(frame)
+                except OutputError as exc:
+                    self._failed = exc
+
+    def _drain(self) -> None:
+        """Wait for the encoder to write what it was given (and stop it)."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
     def commit(self) -> None:
+        self._drain()
+        if self._failed is not None:
+            self.abort()
+            raise self._failed
         try:
             self._sf.close()
             with open(self._tmp, "rb+") as fh:
@@ -918,6 +964,8 @@ class AtomicWriter:
     def abort(self) -> None:
         if self._done:
             return
+        self._failed = self._failed or OutputError(f"{self.target}: the write was abandoned")
+        self._drain()  # the encoder skips what is left
         try:
             self._sf.close()
         except Exception:  # noqa: BLE001

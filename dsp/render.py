@@ -150,6 +150,50 @@ class PipeSource:
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
 
+class ReadAhead:
+    """A :class:`BlockSource` that reads the next piece of ``source`` on a thread of its own while
+    the caller works on this one: for a reader that goes through a file in order (the render
+    loop, a measuring pass), the decoding overlaps the work. A read that is not the one guessed
+    (the same length, right after the last) is done there and then; one read of ``source`` is in
+    flight at a time, so ``source`` needs no locking. Use as a context manager (or
+    :meth:`close`) so that no read is left running when ``source`` closes.
+    """
+
+    def __init__(self, source: BlockSource) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.source = source
+        self.sample_rate, self.channels, self.frames = source.sample_rate, source.channels, source.frames
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="roomtone-read")
+        self._next: tuple[int, int, Any] | None = None  # (start, frames, future)
+
+    def read(self, start: int, frames: int) -> np.ndarray:
+        ahead, self._next = self._next, None
+        if ahead is not None and ahead[0] == start and ahead[1] == frames:
+            block = ahead[2].result()
+        else:
+            if ahead is not None:
+                ahead[2].exception()  # wait (its error, if any, is not this read's)
+            block = self.source.read(start, frames)
+        after = start + frames
+        if 0 < frames and after < self.frames:
+            n = min(frames, self.frames - after)
+            self._next = (after, n, self._pool.submit(self.source.read, after, n))
+        return block
+
+    def close(self) -> None:
+        if self._next is not None:
+            self._next[2].exception()
+            self._next = None
+        self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> ReadAhead:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
 class TappedSource:
     """A :class:`BlockSource` that hands every piece it reads to ``tap(start, block)`` too."""
 
@@ -328,10 +372,11 @@ def render_file(
     from dsp.io import AtomicWriter, AudioReader, output_format
 
     t0 = time.perf_counter()
-    with AudioReader(source_path) as reader:
+    with AudioReader(source_path) as reader, ReadAhead(reader) as ahead:
         fmt = output_format(output_path, fmt, reader.info)
-        with AtomicWriter(output_path, reader.sample_rate, reader.channels, fmt, sources=(source_path,)) as w:
-            src: BlockSource = reader if source_tap is None else TappedSource(reader, source_tap)
+        with AtomicWriter(output_path, reader.sample_rate, reader.channels, fmt, sources=(source_path,),
+                          background=True) as w:
+            src: BlockSource = ahead if source_tap is None else TappedSource(ahead, source_tap)
             if edits is None:
                 blocks, frames = render_blocks(src, processor, block_size=block_size, progress=progress,
                                                cancel=cancel), reader.frames

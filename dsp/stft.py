@@ -303,7 +303,7 @@ class StftProcessor(Processor):
         self._threads = stft_threads()
         # Where a pipelined render's time goes (for the split only; the output never depends on it).
         self._stage_seconds = [0.0] * len(self.stages)
-        self._outside_seconds = 0.0
+        self._fixed_seconds = [0.0, 0.0]  # frames + rfft (the worker's), irfft + overlap-add (the caller's)
         self.reset()
 
     def reset(self, *, position: int = 0) -> None:
@@ -318,7 +318,6 @@ class StftProcessor(Processor):
         self._in_tail = np.zeros((g.channels, pad), np.float32)
         self._ola_tail = np.zeros((g.channels, pad), np.float32)
         self._out_queue = np.zeros((g.channels, g.hop_length), np.float32)
-        self._last_return: float | None = None
         # The first frame's window starts `pad` samples before `position`.
         self._next_frame = position // g.hop_length
         for stage in self.stages:
@@ -339,13 +338,9 @@ class StftProcessor(Processor):
             # The pipeline pays off from about four sub-batches a block (render blocks); monitoring's
             # short blocks stay on the calling thread, with no bookkeeping.
             if self._threads > 1 and self.stages and k_n >= 4 * pipeline_batch_frames(g.bins):
-                if self._last_return is not None:
-                    self._outside_seconds += time.perf_counter() - self._last_return
                 self._process_pipelined(x, k_n, acc)
-                self._last_return = time.perf_counter()
             else:
                 self._process_frames(x, k_n, acc, self._threads if k_n >= FFT_THREADS_MIN_FRAMES else 1)
-                self._last_return = None
             self._ola_tail = acc[:, k_n * hop :].copy()
             self._out_queue = np.concatenate([self._out_queue, acc[:, : k_n * hop]], axis=1)
             self._in_tail = x[:, k_n * hop :].copy()
@@ -399,18 +394,23 @@ class StftProcessor(Processor):
 
     def _split_point(self) -> int:
         """Stages ``[0, s)`` run on the worker thread with the forward FFTs, ``[s, n)`` on the caller's
-        with the inverse FFTs: the split that best balances the times measured so far. The caller's
-        thread also does whatever happens between two ``process`` calls (reading, the processors
-        before and after this one, writing), so that time counts on its side."""
+        with the inverse FFTs: the split that best balances the two threads' times measured so far.
+
+        What the caller does between two ``process`` calls (reading, the processors before and
+        after this one, writing) does not count on either side: the worker has nothing to do
+        then (a block's front halves are all submitted when ``process`` starts and all done when
+        it returns), so that time adds to the block's whatever the split, and only the longer
+        of the two halves inside ``process`` can be shortened.
+        """
         n = len(self.stages)
         costs = self._stage_seconds
         total = sum(costs)
         if total <= 0.0:
             return (n + 1) // 2
-        outside = self._outside_seconds
+        fixed_front, fixed_back = self._fixed_seconds
         best, best_cost, front = 0, float("inf"), 0.0
         for s in range(n + 1):
-            cost = max(front, total - front + outside)
+            cost = max(fixed_front + front, fixed_back + total - front)
             if cost < best_cost:
                 best, best_cost = s, cost
             if s < n:
@@ -429,7 +429,9 @@ class StftProcessor(Processor):
         step = pipeline_batch_frames(self.geometry.bins)
 
         def front(a: int, b: int) -> FrameBlock:
+            t0 = time.perf_counter()
             fb = self._frame_block(self._spectra(x, a, b, 1), a)
+            self._fixed_seconds[0] += time.perf_counter() - t0
             self._run_timed(fb, 0, split)
             return fb
 
@@ -441,7 +443,9 @@ class StftProcessor(Processor):
             for a, future in futures:
                 fb = future.result()
                 self._run_timed(fb, split, n)
+                t0 = time.perf_counter()
                 self._overlap_add(fb.spectra, a, acc, 1)
+                self._fixed_seconds[1] += time.perf_counter() - t0
         except BaseException:
             # the first error is the one raised: drop the queued halves, let a running one finish
             for _, future in futures:

@@ -83,7 +83,7 @@ from dsp.errors import Cancelled, OutputError, RoomtoneError
 from dsp.holes import detect_holes
 from dsp.io import AudioReader, write_text_atomic
 from dsp.jit import configure_cache
-from dsp.render import DEFAULT_BLOCK, PipeSource, ensure_prepared, software_versions
+from dsp.render import DEFAULT_BLOCK, PipeSource, ReadAhead, ensure_prepared, software_versions
 from dsp.roomtone import NoiseProfile
 from dsp.strength import FramePowers
 from models.auto_profile import LEVEL_FRAME_S, levels_from_powers
@@ -615,7 +615,7 @@ def _measure_source(in_path: Path, settings, opts: BatchOptions, progress: _Prog
     waits for the model where it is ahead by the pipe's capacity). The room tone is then found
     as prepare_processor finds it, so the render equals `roomtone clean`.
     """
-    with AudioReader(in_path) as reader:
+    with AudioReader(in_path) as reader, ReadAhead(reader) as ahead:
         sr, ch, frames = reader.sample_rate, reader.channels, reader.frames
         src_info = {"format": reader.info.format, "subtype": reader.info.subtype}
         spec_before, before_meter = SpectrogramAccumulator(sr, ch, frames), ProgramMeter(sr, ch)
@@ -634,8 +634,8 @@ def _measure_source(in_path: Path, settings, opts: BatchOptions, progress: _Prog
                 feed = None  # the model cannot run here: nothing reads the stream
         taps = [t for t in (levels.add if levels is not None else None, feed) if t is not None]
         try:
-            before = _measure(reader, spectrogram=spec_before, meter=before_meter, progress=progress.samples("measure"),
-                              taps=taps)
+            before = _measure(ahead, spectrogram=spec_before, meter=before_meter, progress=progress.samples("measure"),
+                              taps=taps)  # the next block is decoded while this one is measured
             if feed is not None:
                 feed.close()
             profile, origin = resolve_profile(

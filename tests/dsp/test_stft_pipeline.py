@@ -94,9 +94,11 @@ def test_split_balances_the_measured_times():
     p.prepare(AudioSpec(SR, 1))
     p._stage_seconds = [1.0, 1.0, 2.0]
     assert p._split_point() == 2  # worker 2.0, caller 2.0
-    p._outside_seconds = 3.0  # the caller also reads and writes: more stages go to the worker
+    p._fixed_seconds = [2.0, 0.0]  # the worker also frames and transforms: a stage moves to the caller
+    assert p._split_point() == 1  # worker 3.0, caller 3.0
+    p._fixed_seconds = [0.0, 3.0]  # the caller's inverse transforms outweigh: every stage on the worker
     assert p._split_point() == 3
-    p._stage_seconds, p._outside_seconds = [0.0, 0.0, 0.0], 0.0
+    p._stage_seconds, p._fixed_seconds = [0.0, 0.0, 0.0], [0.0, 0.0]
     assert p._split_point() == 2  # nothing measured yet: half
 
 
