@@ -961,7 +961,7 @@ MAX_LOUDNESS_PASSES = 4
 #: Biggest gain the loudness step may apply, dB (a near-silent file is not blown up by 60 dB).
 MAX_LOUDNESS_GAIN_DB = 30.0
 #: Samples per block of the measuring and loudness passes.
-LOUDNESS_BLOCK = 65536
+LOUDNESS_BLOCK = 262144
 
 
 def quantiser(fmt: str) -> Callable[[np.ndarray], np.ndarray] | None:

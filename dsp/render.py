@@ -96,8 +96,11 @@ class PipeSource:
         """Samples pushed so far."""
         return self._end
 
-    def push(self, start: int, block: np.ndarray) -> None:
-        """Append the part of ``block`` (``(channels, n)``, starting at sample ``start``) past what is held."""
+    def push(self, start: int, block: np.ndarray, *, copy: bool = True) -> None:
+        """Append the part of ``block`` (``(channels, n)``, starting at sample ``start``) past what is held.
+
+        ``copy=False`` keeps the array itself: only for a producer that never changes a block it
+        has pushed (a fresh array per read, say)."""
         n = block.shape[1]
         with self._cv:
             if self._failed is not None or self._closed:
@@ -113,7 +116,8 @@ class PipeSource:
                 self._cv.wait()
             if self._failed is not None:
                 return
-            self._pieces.append((self._end, np.array(block[:, skip:], np.float32, copy=True)))
+            piece = block[:, skip:]
+            self._pieces.append((self._end, np.array(piece, np.float32, copy=True) if copy else piece))
             self._end = start + n
             self._cv.notify_all()
 

@@ -268,7 +268,7 @@ def _mono_16k_blocks(source, block_s: float):
         b = min(total, a + step)
         r0, r1 = max(0, a - pad), min(total, b + pad)
         x = np.asarray(source.read(r0, r1 - r0), np.float32)
-        x = x.mean(axis=0) if x.ndim == 2 else x
+        x = (x[0] if x.shape[0] == 1 else x.mean(axis=0)) if x.ndim == 2 else x  # one channel: its mean is itself
         if up == down:
             y = x
         else:

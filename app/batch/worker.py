@@ -42,6 +42,7 @@ is ever written over an input.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -90,7 +91,7 @@ from models.auto_profile import LEVEL_FRAME_S, levels_from_powers
 from models.vad import READ_BLOCK_S as VAD_READ_S
 
 #: Samples per block of the loudness passes.
-BLOCK = 65536
+BLOCK = 262144
 #: The output is written again with a corrected gain only when the limiter took the written
 #: file's loudness further than this from the target, LU (delivery specs allow 0.5 to 1 LU).
 GAIN_TOLERANCE_LU = 0.2
@@ -237,7 +238,9 @@ def _measure(reader, *, spectrogram: Any = None, progress: Callable[[int, int], 
     """Meter ``reader`` (and draw its spectrogram) in one pass; ``taps``: PipeSources fed, or
     callables given, each block too."""
     meter = meter if meter is not None else ProgramMeter(reader.sample_rate, reader.channels)
-    feeds = [(t.push if isinstance(t, PipeSource) else (lambda _start, block, f=t: f(block))) for t in taps or ()]
+    # the reader's blocks are fresh arrays that nothing here changes: streams keep them uncopied
+    feeds = [(functools.partial(t.push, copy=False) if isinstance(t, PipeSource) else (lambda _start, block, f=t: f(block)))
+             for t in taps or ()]
     for start in range(0, reader.frames, BLOCK):
         check_stop()
         block = reader.read(start, min(BLOCK, reader.frames - start))
@@ -385,6 +388,8 @@ class _LiveHoles:
         proc = PipeSource(self.sr, self.ch, self.frames, capacity=2 * read + DEFAULT_BLOCK)
         self.pipes = (orig, proc)
         self.job = self.side.submit(self._detect, floor_profile, hum_bins)
+        # both copied: the source's blocks go on into the chain, and a stage may hand back a view
+        # of a buffer it uses again
         return {"source_tap": orig.push, "output_tap": proc.push}
 
     def _detect(self, floor_profile, hum_bins: int) -> tuple[dict, Any]:

@@ -127,3 +127,15 @@ def test_frame_powers_of_a_stream_equal_the_files_bit_for_bit(channels):
     short.add(x[:, : n // 2])
     with pytest.raises(ParameterError, match="ended after"):
         short.result()
+
+
+def test_pushed_pieces_are_copied_unless_the_producer_says_they_never_change():
+    x = np.arange(10, dtype=np.float32)[None]
+    pipe = PipeSource(8000, 1, 20, capacity=100)
+    block = x.copy()
+    pipe.push(0, block)
+    block[:] = -1.0  # the producer reuses its buffer
+    np.testing.assert_array_equal(pipe.read(0, 10), x)
+    fresh = x.copy()
+    pipe.push(10, fresh, copy=False)
+    assert np.shares_memory(pipe.read(10, 10), fresh)
