@@ -631,9 +631,10 @@ def _measure_source(in_path: Path, settings, opts: BatchOptions, progress: _Prog
         feed = None
         speech = None
         if needs_speech_track(settings):
-            # the model reads the next block (VAD_READ_S, 60 s) while it runs on one: the stream
-            # holds what it still reads and one block more (about 20 MB for an hour of mono)
-            feed = PipeSource(sr, ch, frames, capacity=2 * int(VAD_READ_S * sr) + BLOCK)
+            # the model reads a block of VAD_READ_S (60 s) ahead while it runs on one: the stream
+            # holds that block and one of this pass's more (12 MB at 48 kHz mono, 100 MB at
+            # 192 kHz stereo); the pass waits where the model is that far behind
+            feed = PipeSource(sr, ch, frames, capacity=int(VAD_READ_S * sr) + 2 * BLOCK)
             speech = speech_track(feed, live=True)
             if "speech" not in speech:
                 feed = None  # the model cannot run here: nothing reads the stream
