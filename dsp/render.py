@@ -10,8 +10,10 @@ to flush the latency. The full render is simply ``start=0, stop=frames``.
 from __future__ import annotations
 
 import platform
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -80,8 +82,6 @@ class PipeSource:
     """
 
     def __init__(self, sample_rate: int, channels: int, frames: int, *, capacity: int) -> None:
-        import threading
-
         self.sample_rate, self.channels, self.frames = int(sample_rate), int(channels), int(frames)
         self.capacity = max(1, int(capacity))
         self._pieces: list[tuple[int, np.ndarray]] = []  # consecutive, from self._base on
@@ -164,8 +164,6 @@ class ReadAhead:
     """
 
     def __init__(self, source: BlockSource) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
         self.source = source
         self.sample_rate, self.channels, self.frames = source.sample_rate, source.channels, source.frames
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="roomtone-read")

@@ -147,13 +147,12 @@ class FramePowers:
     same frames, computed on the same ``block_s`` pieces). Memory: one piece and the powers.
     """
 
-    def __init__(self, sample_rate: int, channels: int, frames: int, *, frame_s: float = FRAME_S,
+    def __init__(self, sample_rate: int, frames: int, *, frame_s: float = FRAME_S,
                  block_s: float = 60.0) -> None:
         sr = int(sample_rate)
         self.hop = max(1, int(round(frame_s * sr)))
         self.n = int(frames) // self.hop
         self.per_block = max(1, int(block_s * sr) // self.hop)
-        self.channels = int(channels)
         self._out = np.empty(self.n, np.float64)
         self._done = 0  # frames computed
         self._buf: list[np.ndarray] = []

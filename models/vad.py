@@ -282,7 +282,7 @@ def _mono_16k_blocks(source, block_s: float):
         yield y
 
 
-#: Seconds of audio a BlockSource is read in (``block_s``): the model's results do not depend on it.
+#: Seconds of audio a BlockSource is read in (``block_s``); batch sizes its stream to it.
 READ_BLOCK_S = 60.0
 
 

@@ -234,18 +234,15 @@ class _Progress:
 
 # -- the passes ------------------------------------------------------------------------------------
 def _measure(reader, *, spectrogram: Any = None, progress: Callable[[int, int], None] | None = None, meter: Any = None,
-             taps: list | None = None):
-    """Meter ``reader`` (and draw its spectrogram) in one pass; ``taps``: PipeSources fed, or
-    callables given, each block too."""
+             taps: tuple[Callable[[int, np.ndarray], None], ...] = ()):
+    """Meter ``reader`` (and draw its spectrogram) in one pass; each ``tap(start, block)`` sees
+    every block too."""
     meter = meter if meter is not None else ProgramMeter(reader.sample_rate, reader.channels)
-    # the reader's blocks are fresh arrays that nothing here changes: streams keep them uncopied
-    feeds = [(functools.partial(t.push, copy=False) if isinstance(t, PipeSource) else (lambda _start, block, f=t: f(block)))
-             for t in taps or ()]
     for start in range(0, reader.frames, BLOCK):
         check_stop()
         block = reader.read(start, min(BLOCK, reader.frames - start))
-        for feed in feeds:
-            feed(start, block)
+        for tap in taps:
+            tap(start, block)
         meter.add(block)
         if spectrogram is not None:
             spectrogram.add(block)
@@ -327,18 +324,16 @@ def _find_holes(in_path: Path, chain_path: Path, pre_gain: float, settings, prof
     Returns ``(holes summary for the report, the map of the holes left in the output)``: the
     report draws what the delivered file still has, never holes that refill filled.
     """
-    holes: dict[str, Any] = {"refill": _refill_active(settings), "audited": False}
     if profile is None:
-        return holes, None
+        return {"refill": _refill_active(settings), "audited": False}, None
 
     t = time.perf_counter()
     sr = profile.sample_rate
     floor_profile, hum_bins = _without_hum(profile, hum)
-    holes["hum_bins_excluded"] = hum_bins
     with AudioReader(in_path) as orig, AudioReader(chain_path) as proc:
         hole_mask = detect_holes(orig, _Scaled(proc, 1.0 / pre_gain), floor_profile, sr,
                                  max_total_reduction_db=settings.max_total_reduction_db, keep_level=False)
-    holes["remaining"] = _holes_summary(hole_mask)  # the picture shows these: what the output still has
+    holes = _holes_left(settings, hum_bins, hole_mask)
     if audit:
         bare = adjust_settings(settings, refill="off")
         bare_tmp = tmp_dir / "norefill.flac"
@@ -351,6 +346,13 @@ def _find_holes(in_path: Path, chain_path: Path, pre_gain: float, settings, prof
         holes["audited"] = True
     holes["seconds"] = round(time.perf_counter() - t, 3)
     return holes, hole_mask
+
+
+def _holes_left(settings, hum_bins: int, hole_mask) -> dict[str, Any]:
+    """The report's holes entry for the holes left in the chain output (the picture shows these:
+    what the output still has, never holes that refill filled)."""
+    return {"refill": _refill_active(settings), "audited": False, "hum_bins_excluded": hum_bins,
+            "remaining": _holes_summary(hole_mask)}
 
 
 class _LiveHoles:
@@ -402,8 +404,8 @@ class _LiveHoles:
         finally:
             orig.abort("the holes were found")
             proc.abort("the holes were found")
-        holes = {"refill": _refill_active(self.settings), "audited": False, "hum_bins_excluded": hum_bins,
-                 "remaining": _holes_summary(hole_mask), "seconds": round(time.perf_counter() - t, 3)}
+        holes = _holes_left(self.settings, hum_bins, hole_mask)
+        holes["seconds"] = round(time.perf_counter() - t, 3)
         return holes, hole_mask
 
     def finish(self, *, redone: bool) -> None:
@@ -627,7 +629,7 @@ def _measure_source(in_path: Path, settings, opts: BatchOptions, progress: _Prog
         given = NoiseProfile.load(opts.profile_path) if opts.profile_path else None
         levels = None
         if given is None and (opts.auto_profile or chain_needs_profile(settings)):
-            levels = FramePowers(sr, ch, frames, frame_s=LEVEL_FRAME_S)
+            levels = FramePowers(sr, frames, frame_s=LEVEL_FRAME_S)
         feed = None
         speech = None
         if needs_speech_track(settings):
@@ -638,10 +640,14 @@ def _measure_source(in_path: Path, settings, opts: BatchOptions, progress: _Prog
             speech = speech_track(feed, live=True)
             if "speech" not in speech:
                 feed = None  # the model cannot run here: nothing reads the stream
-        taps = [t for t in (levels.add if levels is not None else None, feed) if t is not None]
+        taps: list[Callable[[int, np.ndarray], None]] = []
+        if levels is not None:
+            taps.append(lambda _start, block: levels.add(block))
+        if feed is not None:  # the reader's blocks are fresh arrays nothing here changes: kept uncopied
+            taps.append(functools.partial(feed.push, copy=False))
         try:
             before = _measure(ahead, spectrogram=spec_before, meter=before_meter, progress=progress.samples("measure"),
-                              taps=taps)  # the next block is decoded while this one is measured
+                              taps=tuple(taps))  # the next block is decoded while this one is measured
             if feed is not None:
                 feed.close()
             profile, origin = resolve_profile(

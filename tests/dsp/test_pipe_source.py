@@ -112,7 +112,7 @@ def test_frame_powers_of_a_stream_equal_the_files_bit_for_bit(channels):
     n = sr * 130 + 77  # three 60 s pieces, the last partial, and a trailing partial frame
     x = (rng.standard_normal((channels, n)) * 0.1 + 0.01).astype(np.float32)
     want = frame_powers(ArraySource(x, sr), frame_s=0.02)
-    acc = FramePowers(sr, channels, n, frame_s=0.02)
+    acc = FramePowers(sr, n, frame_s=0.02)
     at = 0
     for size in rng.integers(1, 70_000, 200):
         acc.add(x[:, at : at + int(size)])
@@ -123,7 +123,7 @@ def test_frame_powers_of_a_stream_equal_the_files_bit_for_bit(channels):
     got = acc.result()
     assert got.shape == want.shape == (n // 160,)
     np.testing.assert_array_equal(got, want)
-    short = FramePowers(sr, channels, n, frame_s=0.02)
+    short = FramePowers(sr, n, frame_s=0.02)
     short.add(x[:, : n // 2])
     with pytest.raises(ParameterError, match="ended after"):
         short.result()
