@@ -40,10 +40,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.signal
 
 from dsp.engine import Gain
 from dsp.errors import ParameterError
+from dsp.jit import realtime_kernel
 from dsp.truepeak import Oversampler
 
 
@@ -164,11 +164,11 @@ class ProgramMeter:
             weights[4:] = 1.41
         self._weights = weights
         self._sub = max(1, int(round(0.1 * self.sample_rate)))
-        self._sub_acc = np.zeros(channels, np.float64)
+        self._sub_acc = np.zeros(channels, np.float64)  # each channel's sum over the open sub-block
         self._sub_fill = 0
         self._subs: list[float] = []  # weighted mean square per 100 ms sub-block
         self._win = max(1, int(round(0.05 * self.sample_rate)))
-        self._win_acc = 0.0
+        self._win_acc = np.zeros(channels, np.float64)
         self._win_fill = 0
         self._wins: list[float] = []  # mean power per 50 ms window (all channels)
         self._os = Oversampler(channels, self.sample_rate) if true_peak else None
@@ -185,55 +185,23 @@ class ProgramMeter:
         n = x.shape[1]
         if n == 0:
             return
+        if x.dtype != np.float32:
+            x = x.astype(np.float64, copy=False)
+        x = np.ascontiguousarray(x)
         self._frames += n
-        xd = x.astype(np.float64)
-        a = np.abs(xd)
-        self._peak = max(self._peak, float(a.max()))
-        self._clipped += int(np.count_nonzero(a >= CLIP_LEVEL))
+        subs = np.empty((self.channels, (self._sub_fill + n) // self._sub), np.float64)
+        wins = np.empty((self.channels, (self._win_fill + n) // self._win), np.float64)
+        peak, clipped = _meter_block(x, self._sos, self._zi, CLIP_LEVEL, self._sub, self._sub_acc, self._sub_fill,
+                                     subs, self._win, self._win_acc, self._win_fill, wins)
+        self._sub_fill = (self._sub_fill + n) % self._sub
+        self._win_fill = (self._win_fill + n) % self._win
+        self._subs.extend((self._weights @ subs / self._sub).tolist())
+        self._wins.extend((wins.sum(axis=0) / (self._win * self.channels)).tolist())
+        self._peak = max(self._peak, peak)
+        self._clipped += clipped
         if self._os is not None:
             # only values above what is already known can change the result
-            self._tp = max(self._tp, float(self._os.peaks(xd, floor=max(self._tp, self._peak)).max()))
-        # K-weighted mean squares per sub-block
-        kw = np.empty_like(xd)
-        for c in range(self.channels):
-            kw[c], self._zi[c] = scipy.signal.sosfilt(self._sos, xd[c], zi=self._zi[c])
-        sq = kw * kw  # (channels, n)
-        self._accumulate(sq, self._sub, "_sub_acc", "_sub_fill", self._subs, weighted=True)
-        # plain power per 50 ms window
-        self._accumulate(xd * xd, self._win, "_win_acc", "_win_fill", self._wins, weighted=False)
-
-    def _accumulate(self, sq: np.ndarray, size: int, acc_name: str, fill_name: str, out: list, *, weighted: bool) -> None:
-        n = sq.shape[1]
-        pos = 0
-        acc, fill = getattr(self, acc_name), getattr(self, fill_name)
-
-        def value(total) -> float:
-            if weighted:
-                return float(np.dot(self._weights, total) / size)
-            return float(np.sum(total) / (size * self.channels))
-
-
-        if fill:
-            take = min(size - fill, n)
-            acc = acc + sq[:, :take].sum(axis=1)
-            fill += take
-            pos = take
-            if fill == size:
-                out.append(value(acc))
-                acc, fill = np.zeros(self.channels), 0
-        whole = (n - pos) // size
-        if whole:
-            seg = sq[:, pos : pos + whole * size].reshape(self.channels, whole, size).sum(axis=2)
-            if weighted:
-                out.extend((self._weights @ seg / size).tolist())
-            else:
-                out.extend((seg.sum(axis=0) / (size * self.channels)).tolist())
-            pos += whole * size
-        if pos < n:
-            acc = acc + sq[:, pos:].sum(axis=1)
-            fill += n - pos
-        setattr(self, acc_name, acc)
-        setattr(self, fill_name, fill)
+            self._tp = max(self._tp, float(self._os.peaks(x, floor=max(self._tp, self._peak)).max()))
 
     # -- results ---------------------------------------------------------------------------------
     def sub_block_energies(self) -> np.ndarray:
@@ -307,6 +275,57 @@ class ProgramMeter:
             clipped_samples=self._clipped,
             duration_s=self._frames / self.sample_rate,
         )
+
+
+@realtime_kernel
+def _meter_block(x, sos, zi, clip_level, sub_size, sub_acc, sub_fill, subs, win_size, win_acc, win_fill,
+                 wins):  # pragma: no cover - compiled
+    # One pass over each channel of ``x`` (float32 or float64, read as float64): the sample peak,
+    # the clipped samples, the K-weighting (scipy's sosfilt operation for operation, so the same
+    # values), and sums of squares per sub-block (K-weighted) and per window (plain), added in
+    # sample order so that any split into blocks gives the same sums. ``subs``/``wins`` receive
+    # each completed sub-block's/window's sum per channel; ``sub_acc``/``win_acc`` carry the open
+    # ones (their fill, ``sub_fill``/``win_fill``, is the same for every channel).
+    peak = 0.0
+    clipped = 0
+    for c in range(x.shape[0]):
+        z = zi[c]
+        s_acc = sub_acc[c]
+        w_acc = win_acc[c]
+        s_fill = sub_fill
+        w_fill = win_fill
+        k_sub = 0
+        k_win = 0
+        for i in range(x.shape[1]):
+            v = np.float64(x[c, i])
+            a = abs(v)
+            if a > peak:
+                peak = a
+            if a >= clip_level:
+                clipped += 1
+            cur = v
+            for s in range(sos.shape[0]):
+                new = sos[s, 0] * cur + z[s, 0]
+                z[s, 0] = sos[s, 1] * cur - sos[s, 4] * new + z[s, 1]
+                z[s, 1] = sos[s, 2] * cur - sos[s, 5] * new
+                cur = new
+            s_acc += cur * cur
+            w_acc += v * v
+            s_fill += 1
+            w_fill += 1
+            if s_fill == sub_size:
+                subs[c, k_sub] = s_acc
+                k_sub += 1
+                s_acc = 0.0
+                s_fill = 0
+            if w_fill == win_size:
+                wins[c, k_win] = w_acc
+                k_win += 1
+                w_acc = 0.0
+                w_fill = 0
+        sub_acc[c] = s_acc
+        win_acc[c] = w_acc
+    return peak, clipped
 
 
 def _gated_loudness(blocks: np.ndarray, relative_lu: float) -> float:

@@ -61,6 +61,43 @@ def test_meter_is_block_size_invariant_and_sine_calibrated():
     assert a.lra_lu == pytest.approx(0.0, abs=0.1)
 
 
+def _reference_levels(x: np.ndarray, sr: int) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """What the meter accumulates, with numpy and scipy: weighted K-weighted mean square per 100 ms
+    sub-block, mean power per 50 ms window, the sample peak, the clipped samples."""
+    from dsp.loudness import CLIP_LEVEL, k_weighting_sos
+
+    ch, n = x.shape
+    kw = scipy.signal.sosfilt(k_weighting_sos(sr), x, axis=1)
+    sub, win = round(0.1 * sr), round(0.05 * sr)
+    subs = (kw[:, : n // sub * sub] ** 2).reshape(ch, -1, sub).sum(axis=2).sum(axis=0) / sub
+    wins = (x[:, : n // win * win] ** 2).reshape(ch, -1, win).sum(axis=2).sum(axis=0) / (win * ch)
+    return subs, wins, float(np.abs(x).max()), int(np.count_nonzero(np.abs(x) >= CLIP_LEVEL))
+
+
+@pytest.mark.parametrize("sr, ch, dtype", [(48000, 1, np.float32), (44100, 2, np.float64), (8000, 2, np.float32)])
+def test_meter_kernel_matches_numpy_and_any_blocks_give_the_same_sums(sr, ch, dtype):
+    rng = np.random.default_rng(sr + ch)
+    x = (rng.standard_normal((ch, sr * 3 + 123)) * 0.2).astype(dtype)
+    x[:, 5000:5010] = 1.0  # clipped samples
+    subs, wins, peak, clipped = _reference_levels(x.astype(np.float64), sr)
+    n = x.shape[1]
+    splits = ([0, n], [*range(0, n, 4096), n], [*range(0, n, 999), n], [0, 1, 2, 7, 4800, 4801, 10000, n])
+    metered = []
+    for bounds in splits:
+        m = ProgramMeter(sr, ch, true_peak=False)
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+            m.add(x[:, a:b])
+        metered.append(m)
+        np.testing.assert_allclose(m.sub_block_energies(), subs, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(np.asarray(m._wins), wins, rtol=1e-12, atol=0)
+        assert m._peak == peak and m._clipped == clipped
+    # sums added in sample order: the block split changes nothing, not even the last bit
+    for m in metered[1:]:
+        np.testing.assert_array_equal(m.sub_block_energies(), metered[0].sub_block_energies())
+        np.testing.assert_array_equal(np.asarray(m._wins), np.asarray(metered[0]._wins))
+        assert m.result() == metered[0].result()
+
+
 def test_true_peak_catches_intersample_peaks():
     sr = 48000
     n = np.arange(sr)
