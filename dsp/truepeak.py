@@ -260,49 +260,75 @@ def _required_gains(groups, prev, ceiling, r):  # pragma: no cover - compiled
 
 @realtime_kernel
 def _limiter_gains(r, out, dq_idx, dq_val, state_i, state_f, ring, lookahead, release_coef):  # pragma: no cover
-    # state_i: [r_count, dq_head, dq_tail, h_count, next ring slot (k % lookahead)];
-    # state_f: [h_prev, ring_sum]. The deque's capacity is a power of two (positions wrap by a mask).
+    # state_i: [r_count, dq_head, dq_tail, h_count, next ring slot (k % lookahead), how many h in a
+    # row equalled the one before]; state_f: [h_prev, ring_sum]. The deque's capacity is a power
+    # of two (positions wrap by a mask). The state lives in locals while the block runs.
     wrap = dq_idx.shape[0] - 1
+    t, head, tail, h_count, slot, still = state_i[0], state_i[1], state_i[2], state_i[3], state_i[4], state_i[5]
+    hp, ring_sum = state_f[0], state_f[1]
     n_out = 0
-    for j in range(r.shape[0]):
-        t = state_i[0]
+    j = 0
+    n = r.shape[0]
+    while j < n:
         v = r[j]
+        if (v == 1.0 and still >= lookahead and tail - head == 1 and dq_val[head & wrap] == 1.0
+                and t >= lookahead - 1 and hp + (1.0 - hp) * release_coef == hp):
+            # At rest: every r in the window is 1.0 (the deque holds one 1.0), h has stopped moving
+            # (1.0, or where the release's next step rounds back to it) and the ring holds that h
+            # throughout. Each further 1.0 only replaces the deque's entry and leaves h and the
+            # ring as they are, which is all the general step below would do, in the same
+            # arithmetic (the ring sum gains h - h = 0 a step; its re-sum is the same sum each
+            # time): the same gains, without the deque's searches.
+            resum = -1.0
+            while j < n and r[j] == 1.0:
+                if slot == lookahead - 1:
+                    if resum < 0.0:
+                        resum = 0.0
+                        for q in range(lookahead):
+                            resum += ring[q]
+                    ring_sum = resum
+                    slot = 0
+                else:
+                    slot += 1
+                out[n_out] = ring_sum / lookahead
+                n_out += 1
+                t += 1
+                j += 1
+            dq_idx[head & wrap] = t - 1
+            continue
+        j += 1
         # push (t, v) onto the monotonic deque (values increasing from head to tail)
-        tail = state_i[2]
-        while tail > state_i[1] and dq_val[(tail - 1) & wrap] >= v:
+        while tail > head and dq_val[(tail - 1) & wrap] >= v:
             tail -= 1
         dq_idx[tail & wrap] = t
         dq_val[tail & wrap] = v
-        state_i[2] = tail + 1
-        state_i[0] = t + 1
-        k = t - lookahead + 1
+        tail += 1
+        t += 1
+        k = t - lookahead
         if k < 0:
             continue
-        head = state_i[1]
         while dq_idx[head & wrap] < k:
             head += 1
-        state_i[1] = head
         m = dq_val[head & wrap]
-        hp = state_f[0]
         h = hp + (1.0 - hp) * release_coef
         if m < h:
             h = m
-        state_f[0] = h
-        slot = state_i[4]  # k % lookahead
-        state_f[1] += h - ring[slot]
+        still = still + 1 if h == hp else 0
+        hp = h
+        ring_sum += h - ring[slot]
         ring[slot] = h
         if slot == lookahead - 1:  # re-sum now and then: no drift over hours
-            s = 0.0
+            ring_sum = 0.0
             for q in range(lookahead):
-                s += ring[q]
-            state_f[1] = s
-            state_i[4] = 0
+                ring_sum += ring[q]
+            slot = 0
         else:
-            state_i[4] = slot + 1
-        g = state_f[1] / lookahead
-        out[n_out] = g
+            slot += 1
+        out[n_out] = ring_sum / lookahead
         n_out += 1
-        state_i[3] += 1
+    state_i[0], state_i[1], state_i[2], state_i[4], state_i[5] = t, head, tail, slot, still
+    state_i[3] = h_count + n_out
+    state_f[0], state_f[1] = hp, ring_sum
     return n_out
 
 
@@ -346,7 +372,7 @@ class TruePeakLimiter:
         cap = 1 << int(self.lookahead + 1).bit_length()  # a power of two over the look-ahead + 1
         self._dq_idx = np.zeros(cap, np.int64)
         self._dq_val = np.zeros(cap, np.float64)
-        self._state_i = np.zeros(5, np.int64)
+        self._state_i = np.zeros(6, np.int64)
         self._state_f = np.array([1.0, float(self.lookahead)])
         self._ring = np.ones(self.lookahead, np.float64)
         self._prev_group = 0.0

@@ -76,6 +76,60 @@ def _reference_gains(r: np.ndarray, lookahead: int, release_coef: float) -> np.n
     return np.asarray(out)
 
 
+def _step_by_step_gains(r: np.ndarray, lim: TruePeakLimiter) -> np.ndarray:
+    """The limiter's gain kernel as it was before its rest shortcut, one step per sample in plain
+    Python (monotonic deque, release, ring of the last ``lookahead`` h, re-summed once a lap):
+    the arithmetic the kernel must repeat exactly."""
+    la, coef = lim.lookahead, lim.release_coef
+    dq: list[tuple[int, float]] = []
+    ring, ring_sum, slot, hp, out = [1.0] * la, float(la), 0, 1.0, []
+    for t, v in enumerate(np.concatenate([np.ones(la), r])):
+        while dq and dq[-1][1] >= v:
+            dq.pop()
+        dq.append((t, float(v)))
+        k = t - la + 1
+        if k < 0:
+            continue
+        while dq[0][0] < k:
+            dq.pop(0)
+        h = min(dq[0][1], hp + (1.0 - hp) * coef)
+        hp = h
+        ring_sum += h - ring[slot]
+        ring[slot] = h
+        if slot == la - 1:
+            ring_sum = 0.0
+            for q in range(la):
+                ring_sum += ring[q]
+            slot = 0
+        else:
+            slot += 1
+        out.append(ring_sum / la)
+    return np.asarray(out[1:])  # the constructor's pre-roll gives the first
+
+
+@pytest.mark.parametrize("release_ms", [1.0, 80.0])
+def test_limiter_gains_at_rest_are_the_step_by_step_ones_exactly(release_ms):
+    # Long rests after peaks: with a 1 ms release at 8 kHz h stops short of 1.0 (the next step
+    # rounds back to it), with 80 ms it is still releasing; both must take the shortcut only
+    # where it changes nothing.
+    sr = 8000
+    rng = np.random.default_rng(7)
+    n = 40000
+    r = np.ones(n)
+    for at in (100, 3000, 3004, 20000):
+        r[at : at + rng.integers(1, 40)] = rng.uniform(0.2, 0.9)
+    r[30000:30300] = rng.uniform(0.8, 1.0, 300)
+    r[30000:30300:4] = 1.0
+    lim = TruePeakLimiter(sr, 1, ceiling_dbtp=-1.0, lookahead_ms=2.0, release_ms=release_ms)
+    want = _step_by_step_gains(r, lim)
+    got = np.concatenate([lim._feed_r(r[i : i + 1234]) for i in range(0, n, 1234)])
+    np.testing.assert_array_equal(got, want)
+    if release_ms == 1.0:  # h came to rest short of 1.0, as described, and ended at rest
+        assert 1.0 - 1e-9 < lim._state_f[0] < 1.0 and lim._state_i[5] >= lim.lookahead
+    else:  # still releasing at the end
+        assert lim._state_f[0] < 1.0 and lim._state_i[5] < lim.lookahead
+
+
 def test_limiter_gains_match_the_plain_reference_through_rests_and_peaks():
     sr = 8000
     lim = TruePeakLimiter(sr, 1, ceiling_dbtp=-1.0, lookahead_ms=2.0, release_ms=1.0)
