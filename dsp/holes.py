@@ -48,6 +48,7 @@ import scipy.fft
 from scipy import ndimage
 
 from dsp.errors import ParameterError
+from dsp.jit import realtime_kernel
 from dsp.render import ArraySource, BlockSource
 from dsp.roomtone import NoiseProfile
 from dsp.stft import frame_signal, stft_windows
@@ -319,19 +320,28 @@ class _RegionTracker:
         gives the depth (dB below the floor) of the bins the object slice ``sl`` and its mask ``sub``
         select (computed only where read)."""
         det = self.owner
-        if mask.any():
-            labels, n = ndimage.label(mask, structure=np.ones((3, 3), bool))
+        frames, bins = mask.shape
+        hit_rows = np.flatnonzero(mask.any(axis=1))
+        if hit_rows.size:
+            # labelled inside the candidates' bounding box only: the same labels (numbered in the
+            # same raster order), the objects' slices shifted back to the chunk's
+            r0, r1 = int(hit_rows[0]), int(hit_rows[-1]) + 1
+            hit_cols = np.flatnonzero(mask[r0:r1].any(axis=0))
+            c0, c1 = int(hit_cols[0]), int(hit_cols[-1]) + 1
+            labels, n = ndimage.label(mask[r0:r1, c0:c1], structure=np.ones((3, 3), bool))
         else:  # the usual chunk: nothing to label, open regions close below
-            labels, n = np.zeros(mask.shape, np.int32), 0
+            r0, r1, c0, c1 = 0, 0, 0, 0
+            labels, n = np.zeros((0, 0), np.int32), 0
         ids = np.zeros(n + 1, np.int64)
         if n:
             objs = ndimage.find_objects(labels)
-            last = mask.shape[0]
-            for i, sl in enumerate(objs, start=1):
-                fs, bs = sl
-                if 0 < fs.start and fs.stop < last and not det.large_enough(fs.stop - fs.start, bs.start, bs.stop - 1):
+            for i, (fs_box, bs_box) in enumerate(objs, start=1):
+                fs = slice(fs_box.start + r0, fs_box.stop + r0)
+                bs = slice(bs_box.start + c0, bs_box.stop + c0)
+                sl = (fs, bs)
+                if 0 < fs.start and fs.stop < frames and not det.large_enough(fs.stop - fs.start, bs.start, bs.stop - 1):
                     continue  # whole inside this chunk (no neighbour before or after) and too small: never reported
-                sub = labels[sl] == i
+                sub = labels[fs_box, bs_box] == i
                 d = depth(sl, sub)
                 rows = np.arange(fs.start, fs.stop) + f_start
                 cols = (rows - det.first_frame) // det.decimation
@@ -346,8 +356,15 @@ class _RegionTracker:
                     [(int(cols[0]), bs.start, cell_counts)], [(bs.start, sub.sum(axis=0).astype(np.int64))],
                 )
                 ids[i] = gid
-        first = ids[labels[0]] if mask.shape[0] else np.zeros(0, np.int64)
-        if self.last_row is not None and mask.shape[0]:
+        def row_ids(r: int) -> np.ndarray:
+            """Each bin's region id in row ``r`` of the chunk (0: none)."""
+            row = np.zeros(bins, np.int64)
+            if r0 <= r < r1:
+                row[c0:c1] = ids[labels[r - r0]]
+            return row
+
+        first = row_ids(0) if frames else np.zeros(0, np.int64)
+        if self.last_row is not None and frames:
             prev = self.last_row
             for shift in (-1, 0, 1):
                 a = first[max(0, -shift) : len(first) - max(0, shift)]
@@ -356,8 +373,8 @@ class _RegionTracker:
                 if both.any():
                     for ga, gb in set(zip(a[both].tolist(), b[both].tolist(), strict=False)):
                         self._union(ga, gb)
-        if mask.shape[0]:
-            self.last_row = ids[labels[-1]]
+        if frames:
+            self.last_row = row_ids(frames - 1)
         open_roots = {self._find(int(g)) for g in np.unique(self.last_row) if g > 0} if self.last_row is not None else set()
         for root in [r for r in self.active if r not in open_roots]:
             det.finish(self.channel, self.active.pop(root))
@@ -440,6 +457,26 @@ def _as_source(x: Any, sample_rate: int, what: str) -> BlockSource:
         if not hasattr(x, attr):
             raise ParameterError(f"{what}: expected a (channels, samples) array or a BlockSource, got {type(x).__name__}")
     return x
+
+
+@realtime_kernel
+def _power(spec, out):  # pragma: no cover - compiled
+    # |spec|^2 of complex64 rows into float32, as numpy's ``spec.real**2 + spec.imag**2``: the
+    # same float32 operations in the same order, without its three temporaries
+    for i in range(spec.shape[0]):
+        for j in range(spec.shape[1]):
+            v = spec[i, j]
+            out[i, j] = v.real * v.real + v.imag * v.imag
+
+
+@realtime_kernel
+def _candidates(p_o, p_p, thresh, removed, band, out):  # pragma: no cover - compiled
+    # ``(p_p < thresh) & (p_p * removed < p_o) & band`` row by row (float32 throughout, as numpy)
+    for i in range(p_p.shape[0]):
+        for j in range(p_p.shape[1]):
+            p = p_p[i, j]
+            out[i, j] = band[j] and p < thresh[j] and p * removed < p_o[i, j]
+
 
 
 def _neighbour_filter(prev_row: np.ndarray, rows: np.ndarray, next_row: np.ndarray, k: int, width: int) -> np.ndarray:
@@ -543,7 +580,9 @@ def detect_holes(
         s0 = f0 * hop - (n_fft - hop)
         x = np.ascontiguousarray(src.read(s0, (f1 - f0 - 1) * hop + n_fft), dtype=np.float32)
         spec = scipy.fft.rfft(frame_signal(x, n_fft, hop, window), axis=-1)
-        return (spec.real**2 + spec.imag**2).astype(np.float32)
+        out = np.empty(spec.shape, np.float32)
+        _power(spec.reshape(-1, bins), out.reshape(-1, bins))
+        return out
 
     chunk_frames = max(1, int(chunk_frames))
     need = max(1, math.ceil(settings.min_density * 3 * settings.neighbourhood_bins - 1e-9))
@@ -566,7 +605,8 @@ def detect_holes(
         f1 = min(f0 + chunk_frames, f_last + 1)
         p_o = power(src_o, f0, f1)
         p_p = power(src_p, f0, f1)
-        cand = (p_p < thresh) & (p_p * removed < p_o) & band
+        cand = np.empty(p_p.shape, bool)
+        _candidates(p_o.reshape(-1, bins), p_p.reshape(-1, bins), thresh, removed, band, cand.reshape(-1, bins))
         if level_sum is not None:
             cols = (np.arange(f0, f1) - f_first) // decimation
             starts = np.flatnonzero(np.r_[True, cols[1:] != cols[:-1]])

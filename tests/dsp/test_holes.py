@@ -188,3 +188,39 @@ def test_bad_inputs_are_clear():
         detect_holes(x, np.vstack([x, x]), prof, SR)
     with pytest.raises(ParameterError, match="min_density"):
         detect_holes(x, x, prof, SR, settings=HoleSettings(min_density=0))
+
+
+def test_holes_at_both_ends_of_a_chunk_link_to_the_right_neighbours():
+    # Chunks of 30 frames (the first analysed frame is 3): one hole runs out of the first chunk
+    # into the second, whose other hole runs on into the third. The second chunk's candidates fill its first row and its last with
+    # different holes, so linking across the seams must take each row's own labels.
+    x = known_noise(seconds=3.0)
+    prof = profile_of(x)
+    y = carve(x, [(10, 40, 100, 160), (45, 75, 180, 260), (95, 130, 100, 160)])
+    whole = detect_holes(x, y, prof, SR, chunk_frames=5000)
+    assert len(whole.regions) == 3
+    for chunk in (30, 31, 29):
+        hm = detect_holes(x, y, prof, SR, chunk_frames=chunk)
+        assert [(r.start_s, r.end_s, r.low_hz, r.high_hz, r.area_bin_frames) for r in hm.regions] == [
+            (r.start_s, r.end_s, r.low_hz, r.high_hz, r.area_bin_frames) for r in whole.regions], chunk
+        assert hm.hole_bins == whole.hole_bins
+
+
+def test_power_and_candidate_kernels_equal_their_numpy_expressions():
+    from dsp.holes import _candidates, _power
+
+    rng = np.random.default_rng(3)
+    bins = N_FFT // 2 + 1
+    frames = rng.standard_normal((2, 40, N_FFT)).astype(np.float32) * rng.uniform(1e-6, 1.0, (2, 40, 1)).astype(np.float32)
+    spec = np.fft.rfft(frames, axis=-1).astype(np.complex64)
+    power = np.empty(spec.shape, np.float32)
+    _power(spec.reshape(-1, bins), power.reshape(-1, bins))
+    np.testing.assert_array_equal(power, (spec.real**2 + spec.imag**2).astype(np.float32))
+    p_o, p_p = power, (power * rng.uniform(0.0, 2.0, power.shape)).astype(np.float32)
+    thresh = rng.uniform(0.0, float(np.median(power)), bins).astype(np.float32)
+    removed, band = np.float32(10 ** 0.3), rng.random(bins) < 0.8
+    cand = np.empty(p_p.shape, bool)
+    _candidates(p_o.reshape(-1, bins), p_p.reshape(-1, bins), thresh, removed, band, cand.reshape(-1, bins))
+    want = (p_p < thresh) & (p_p * removed < p_o) & band
+    assert want.any() and not want.all()
+    np.testing.assert_array_equal(cand, want)
