@@ -1008,15 +1008,37 @@ def pre_gain_for(before: Any, target: tuple[float, float, str]) -> float:
 
 
 class ChainTap:
-    """A render's ``post`` hook: meters the chain output, then scales it by ``gain`` (largest |result| kept)."""
+    """A render's ``post`` hook: meters the chain output, then scales it by ``gain`` (largest |result| kept).
 
-    def __init__(self, sample_rate: int, channels: int, gain: float) -> None:
+    A context manager: the meter runs on a thread of its own (:class:`_Beside`), on a copy of each
+    block (a stage may hand back a buffer it fills again), so that the render's thread only
+    copies. ``see(start, block)``, if given, is shown that copy too, on the render's thread (its
+    waiting, if any, stays the render's): the block is its own, nothing changes it afterwards.
+    :attr:`meter` is complete once the ``with`` block is left.
+    """
+
+    def __init__(self, sample_rate: int, channels: int, gain: float,
+                 see: Callable[[int, np.ndarray], None] | None = None) -> None:
         self.meter = ProgramMeter(sample_rate, channels, true_peak=False)  # loudness sets the gain; peaks: the limiter
         self.gain = float(gain)
         self.peak = 0.0
+        self._see = see
+        self._at = 0
+        self._beside = _Beside(self.meter.add)
+
+    def __enter__(self) -> ChainTap:
+        self._beside.__enter__()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._beside.__exit__(exc_type, exc, tb)
 
     def __call__(self, block: np.ndarray) -> np.ndarray:
-        self.meter.add(block)
+        own = np.array(block, np.float32, copy=True)
+        if self._see is not None:
+            self._see(self._at, own)
+        self._at += own.shape[1]
+        self._beside.put(own)
         if self.gain == 1.0:
             return block
         y = block * np.float32(self.gain)
@@ -1155,19 +1177,6 @@ class _Beside:
             raise self._error
 
 
-def _counted(see: Callable[[int, np.ndarray], None], then: Callable[[np.ndarray], np.ndarray]):
-    """A render ``post`` hook that shows each block to ``see(start, block)``, then returns ``then(block)``."""
-    at = 0
-
-    def post(block: np.ndarray) -> np.ndarray:
-        nonlocal at
-        see(at, block)
-        at += block.shape[1]
-        return then(block)
-
-    return post
-
-
 def render_chain_measured(
     in_path: Path, out_path: Path, processor: Any, *, sample_rate: int, channels: int, fmt: str, pre_gain: float,
     settings: dict | None = None, progress: Callable[[int, int], None] | None = None,
@@ -1180,15 +1189,14 @@ def render_chain_measured(
     Returns ``(render record, LoudnessStats of the chain output, pre_gain used)``; should the
     scaled output clip the integer format, the render is redone with the gain that fits.
     ``source_tap(start, block)`` sees the source as the render reads it, ``output_tap(start,
-    block)`` the chain output before ``pre_gain`` (both again from the start if it is redone).
+    block)`` the chain output before ``pre_gain``, in a copy of its own that nothing changes
+    afterwards (it may keep it uncopied); both again from the start if the render is redone. The
+    chain output's meter runs beside the render (:class:`ChainTap`).
     """
     while True:
-        tap = ChainTap(sample_rate, channels, pre_gain)
-        post: Callable[[np.ndarray], np.ndarray] = tap
-        if output_tap is not None:
-            post = _counted(output_tap, tap)
-        rec = render_file(in_path, out_path, processor, fmt=fmt, settings=settings, progress=progress, cancel=cancel,
-                          post=post, edits=edits, source_tap=source_tap)
+        with ChainTap(sample_rate, channels, pre_gain, see=output_tap) as tap:
+            rec = render_file(in_path, out_path, processor, fmt=fmt, settings=settings, progress=progress,
+                              cancel=cancel, post=tap, edits=edits, source_tap=source_tap)
         if tap.peak <= 1.0 or fmt in ("float32", "float64"):
             return rec, tap.meter.result(), pre_gain
         pre_gain *= 0.98 / tap.peak  # the chain raised a peak over full scale: once more, lower

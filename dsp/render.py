@@ -368,17 +368,21 @@ def render_file(
     container, and ``fmt`` (the encoding) defaults to the source's own depth (see
     :func:`dsp.io.output_format`). ``edits``: a :class:`dsp.edits.EditSetup` whose edit list is
     applied to the chain's output (:class:`dsp.edits.EditRenderer`; cuts shorten the output).
-    ``source_tap(start, block)`` sees every piece of the source the render reads (e.g. to analyse
-    it beside the render without decoding it again: :class:`PipeSource`).
+    ``source_tap(start, block)`` sees every piece of the source the render reads, in order (e.g.
+    to analyse it beside the render without decoding it again: :class:`PipeSource`). It is called
+    on the thread that decodes ahead, as each piece is decoded, so its work (a copy, say) is not
+    the render's; a render that stops early may have tapped the piece after its last.
     """
     from dsp.io import AtomicWriter, AudioReader, output_format
 
     t0 = time.perf_counter()
-    with AudioReader(source_path) as reader, ReadAhead(reader) as ahead:
+    with AudioReader(source_path) as reader, ReadAhead(
+        reader if source_tap is None else TappedSource(reader, source_tap)
+    ) as ahead:  # the tap sees each piece on the reading thread, as it is decoded
         fmt = output_format(output_path, fmt, reader.info)
         with AtomicWriter(output_path, reader.sample_rate, reader.channels, fmt, sources=(source_path,),
                           background=True) as w:
-            src: BlockSource = ahead if source_tap is None else TappedSource(ahead, source_tap)
+            src: BlockSource = ahead
             if edits is None:
                 blocks, frames = render_blocks(src, processor, block_size=block_size, progress=progress,
                                                cancel=cancel), reader.frames

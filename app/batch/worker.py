@@ -390,9 +390,9 @@ class _LiveHoles:
         proc = PipeSource(self.sr, self.ch, self.frames, capacity=2 * read + DEFAULT_BLOCK)
         self.pipes = (orig, proc)
         self.job = self.side.submit(self._detect, floor_profile, hum_bins)
-        # both copied: the source's blocks go on into the chain, and a stage may hand back a view
-        # of a buffer it uses again
-        return {"source_tap": orig.push, "output_tap": proc.push}
+        # the source's blocks are copied: they go on into the chain; the output tap is handed a
+        # copy of its own (render_chain_measured), kept as it is
+        return {"source_tap": orig.push, "output_tap": functools.partial(proc.push, copy=False)}
 
     def _detect(self, floor_profile, hum_bins: int) -> tuple[dict, Any]:
         assert self.pipes is not None
