@@ -235,7 +235,8 @@ def long_file(args) -> int:
             out_size = res["output_bytes"]
             verdict = "meets" if res["x_realtime"] >= 150 else "misses"
             print(f"{args.long:g} min in {res['wall_s']:.1f} s = {res['x_realtime']}x real time ({verdict} 150x); largest "
-                  f"temporary file {res['largest_temp_bytes'] / 1e6:.1f} MB vs output {out_size / 1e6:.1f} MB; load avg "
+                  f"temporary file {res['largest_temp_bytes'] / 1e6:.1f} MB vs output {out_size / 1e6:.1f} MB; worker CPU "
+                  f"{res['worker_cpu_s']:.1f} s ({res['cores_busy']:.2f} cores busy); load avg "
                   f"{res['load_before']:.1f} -> {res['load_after']:.1f}", flush=True)
         walls = sorted(r["wall_s"] for r in runs)
         median = walls[len(walls) // 2] if len(walls) % 2 else (walls[len(walls) // 2 - 1] + walls[len(walls) // 2]) / 2
@@ -257,9 +258,12 @@ def _long_run(out: Path, src: Path, opts, audio_s: float, args) -> dict | None:
 
     load = os.getloadavg()[0]
     watch = _TempWatch(out, out / "episode.flac")  # the output folder only (the input is no temporary)
+    c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     summary = BatchRunner(src, out, opts, workers=1).run()
     wall = time.perf_counter() - t0
+    c1 = resource.getrusage(resource.RUSAGE_CHILDREN)  # the worker has exited: its CPU is counted
+    worker_cpu = (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
     watch.stop()
     load_after = os.getloadavg()[0]
     if summary.failed:
@@ -268,6 +272,7 @@ def _long_run(out: Path, src: Path, opts, audio_s: float, args) -> dict | None:
     rep = json.loads((out / "report" / "files" / f"{slug_for(Path('episode.flac'))}.json").read_text())
     return {"minutes": args.long, "wall_s": round(wall, 1), "x_realtime": round(audio_s / wall, 1),
             "load_before": round(load, 2), "load_after": round(load_after, 2), "cores": os.cpu_count(),
+            "worker_cpu_s": round(worker_cpu, 1), "cores_busy": round(worker_cpu / wall, 2),
             "hole_audit": args.hole_audit, "phases_s": rep["timing"], "output_bytes": (out / "episode.flac").stat().st_size,
             "largest_temp_bytes": watch.largest, "largest_temp": watch.name,
             "after_lufs": rep["after"]["integrated_lufs"], "after_dbtp": rep["after"]["true_peak_dbtp"],
