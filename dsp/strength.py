@@ -119,20 +119,17 @@ def frame_powers(source: Any, *, frame_s: float = FRAME_S, block_s: float = 60.0
 
     Each frame's mean is removed first (a DC offset is not level). A trailing partial frame is
     left out. One pass in blocks of about ``block_s`` seconds: memory is the powers.
-    (:class:`FramePowers` gives the same values from blocks pushed to it.)
+    (:class:`FramePowers`, which this drives, gives the same values from any blocks pushed to it.)
     """
-    sr = int(source.sample_rate)
-    hop = max(1, int(round(frame_s * sr)))
     total = int(source.frames)
-    n = total // hop
-    out = np.empty(n, np.float64)
-    per_block = max(1, int(block_s * sr) // hop)
-    for i in range(0, n, per_block):
-        k = min(per_block, n - i)
-        out[i : i + k] = _powers(np.asarray(source.read(i * hop, k * hop), np.float32), k, hop)
+    fp = FramePowers(source.sample_rate, total, frame_s=frame_s, block_s=block_s)
+    hop = fp.hop
+    for i in range(0, fp.n, fp.per_block):
+        k = min(fp.per_block, fp.n - i)
+        fp.add(source.read(i * hop, k * hop))
         if progress is not None:
             progress((i + k) * hop, total)
-    return out
+    return fp.result()
 
 
 def _powers(x: np.ndarray, k: int, hop: int) -> np.ndarray:

@@ -205,8 +205,7 @@ class Oversampler:
     def __init__(self, channels: int, sample_rate: int = 48000) -> None:
         self.factor = oversampling_factor(sample_rate)
         self._ip = _interpolator(self.factor)
-        self._filter, self._phases = self._ip.filter, self._ip.phases
-        self._taps = self._phases.shape[1]
+        self._taps = self._ip.phases.shape[1]
         self.hist = np.zeros((channels, self._taps), np.float64)
         self.delay = _TP_HALF
 
@@ -228,7 +227,7 @@ class Oversampler:
         """The oversampled block itself (``(channels, factor * n)``; numpy reference for tests)."""
         n = block.shape[1]
         x = np.concatenate([self.hist, np.asarray(block, np.float64)], axis=1)
-        y = scipy.signal.upfirdn(self._filter, x, up=self.factor, axis=1)
+        y = scipy.signal.upfirdn(self._ip.filter, x, up=self.factor, axis=1)
         self.hist = x[:, -self._taps :].copy()
         s = self.factor * self._taps
         return y[:, s : s + self.factor * n]

@@ -205,10 +205,11 @@ def screen_quiet_stretches(source: Any, sample_rate: int, auto: AutoProfileSetti
     auto.validate()
     src = as_source(source, sample_rate)
     sr = int(src.sample_rate)
-    frame_s = max(1, int(round(LEVEL_FRAME_S * sr))) / sr
+    hop = max(1, int(round(LEVEL_FRAME_S * sr)))
+    frame_s = hop / sr
     if levels_db is None:
         levels_db = frame_levels_db(src, progress=progress)
-    elif len(levels_db) != src.frames // max(1, int(round(LEVEL_FRAME_S * sr))):
+    elif len(levels_db) != src.frames // hop:
         raise ParameterError(f"{len(levels_db)} frame levels given for a file of {src.frames} samples")
     candidates = quiet_candidates(levels_db, frame_s, auto)
     guard, shortest = auto.guard_ms * 1e-3, auto.min_stretch_ms * 1e-3
